@@ -1,0 +1,95 @@
+"""The auth database adapter: organizations, integrations and drivers over SQLModel."""
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, select
+
+from services.auth.tables import DriverRow, IntegrationRow, OrganizationRow
+from shared.events import utcnow
+
+
+class AuthStore:
+    """Synchronous by design: callers run it in a worker thread."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        SQLModel.metadata.create_all(engine, tables=[OrganizationRow.__table__, IntegrationRow.__table__,
+                                                     DriverRow.__table__])
+
+    def _session(self) -> Session:
+        # Rows outlive their session (they are handed back to the event loop thread).
+        return Session(self.engine, expire_on_commit=False)
+
+    def organization(self, name: str, create: bool = True) -> OrganizationRow | None:
+        """The organization called `name`, created on first use."""
+        with self._session() as session:
+            row = session.exec(select(OrganizationRow).where(OrganizationRow.name == name)).first()
+            if row or not create:
+                return row
+            row = OrganizationRow(org_id="org_" + secrets.token_hex(8), name=name, created_at=utcnow())
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:  # created concurrently: take the winner's row
+                session.rollback()
+                return session.exec(select(OrganizationRow).where(OrganizationRow.name == name)).one()
+            session.refresh(row)
+            return row
+
+    def add_integration(self, row: IntegrationRow) -> None:
+        with self._session() as session:
+            session.add(row)
+            session.commit()
+
+    def integration(self, client_id: str) -> IntegrationRow | None:
+        with self._session() as session:
+            return session.get(IntegrationRow, client_id)
+
+    def integrations(self, org_id: str | None) -> list[tuple[IntegrationRow, str]]:
+        with self._session() as session:
+            query = select(IntegrationRow, OrganizationRow.name).join(OrganizationRow)
+            if org_id:
+                query = query.where(IntegrationRow.org_id == org_id)
+            return list(session.exec(query.order_by(IntegrationRow.created_at)).all())
+
+    def save_integration(self, row: IntegrationRow) -> None:
+        with self._session() as session:
+            session.merge(row)
+            session.commit()
+
+    def upsert_driver(self, org_id: str, email: str, name: str | None, active: bool) -> DriverRow:
+        with self._session() as session:
+            row = session.get(DriverRow, (org_id, email))
+            if row is None:
+                row = DriverRow(org_id=org_id, email=email, created_at=utcnow())
+            row.name, row.active = name if name is not None else row.name, active
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+            return row
+
+    def remove_driver(self, org_id: str, email: str) -> bool:
+        with self._session() as session:
+            row = session.get(DriverRow, (org_id, email))
+            if row is None:
+                return False
+            session.delete(row)
+            session.commit()
+            return True
+
+    def drivers(self, org_id: str) -> list[DriverRow]:
+        with self._session() as session:
+            return list(session.exec(select(DriverRow).where(DriverRow.org_id == org_id)
+                                     .order_by(DriverRow.email)).all())
+
+
+def still_valid(until: datetime | None, now: datetime) -> bool:
+    """Whether a grace deadline (stored naive by SQLite) has not passed yet."""
+    if until is None:
+        return False
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=now.tzinfo)
+    return until > now

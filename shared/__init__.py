@@ -1,0 +1,1 @@
+"""What two or more RouteMate services share: events, settings, broker, errors, auth, metrics."""

@@ -1,0 +1,136 @@
+"""Kafka broker factory, the event bus, and consumers that commit only after their work is done."""
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.middlewares import AckPolicy
+from prometheus_client import REGISTRY
+
+from shared import logs
+from shared.events import DEADLETTER, Event, UndecodableEvent, decode_event, utcnow
+from shared.metrics import EVENTS_CONSUMED, EVENTS_DEADLETTERED, EVENTS_PUBLISHED
+from shared.settings import PlatformSettings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class TransientError(Exception):
+    """A dependency is down (database, Redis, a provider): retry the message, never dead-letter it."""
+
+
+RETRY_FOREVER: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError, OSError)
+
+
+def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
+    """An idempotent acks=all producer, and consumers wired to Prometheus."""
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"routemate-{service}",
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=15_000,
+        middlewares=(KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service),),
+        logger=logging.getLogger(f"faststream.{service}"),
+    )
+
+
+class EventBus:
+    """Publishes events keyed by job (or organization); returns once Kafka acknowledged them."""
+
+    def __init__(self, broker: KafkaBroker, service: str) -> None:
+        self.broker, self.service = broker, service
+
+    async def publish(self, event: Event) -> None:
+        headers = {"event_type": event.event_type, "schema_version": str(event.schema_version),
+                   "content-type": "application/json"}
+        await self.broker.publish(event.to_bytes(), event.TOPIC, key=event.key, headers=headers,
+                                  correlation_id=event.correlation_id or str(event.event_id))
+        EVENTS_PUBLISHED.labels(self.service, event.TOPIC).inc()
+
+    async def deadletter(self, record: Any, reason: str) -> None:
+        """Park a message we cannot process, with where it came from and why."""
+        letter = {"service": self.service, "source_topic": record.topic, "partition": record.partition,
+                  "offset": record.offset, "reason": reason, "at": utcnow().isoformat(),
+                  "key": record.key.decode(errors="replace") if record.key else None,
+                  "payload_base64": base64.b64encode(record.value or b"").decode()}
+        await self.broker.publish(json.dumps(letter).encode(), DEADLETTER, key=record.key,
+                                  headers={"reason": reason[:200], "content-type": "application/json"})
+        EVENTS_DEADLETTERED.labels(self.service, record.topic).inc()
+        log.warning("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
+
+
+class DeliveryGuard:
+    """Decides, per failed message, between another try and the dead-letter topic."""
+
+    def __init__(self, max_attempts: int = 5, backoff_s: float = 0.5, max_backoff_s: float = 10.0) -> None:
+        self.max_attempts, self.backoff_s, self.max_backoff_s = max_attempts, backoff_s, max_backoff_s
+        self._attempts: dict[tuple[str, int, int], int] = {}
+
+    def failed(self, record: Any, exc: BaseException) -> tuple[bool, float]:
+        """(retry?, seconds to wait first) for this failure."""
+        key = (record.topic, record.partition, record.offset)
+        attempt = self._attempts.get(key, 0) + 1
+        self._attempts[key] = attempt
+        wait = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+        if isinstance(exc, RETRY_FOREVER) or attempt < self.max_attempts:
+            return True, wait
+        self._attempts.pop(key, None)
+        return False, 0.0
+
+    def done(self, record: Any) -> None:
+        self._attempts.pop((record.topic, record.partition, record.offset), None)
+
+
+def subscribe(broker: KafkaBroker, bus: EventBus, topics: Iterable[str], group: str,
+              handler: Handler, guard: DeliveryGuard | None = None) -> None:
+    """Consume `topics` in consumer group `group`; commit after `handler` returned.
+
+    Undecodable messages are dead-lettered at once; a handler that keeps failing on the same
+    message dead-letters it after the guard's attempts, unless the failure is transient.
+    """
+    guard = guard or DeliveryGuard()
+    topics = tuple(topics)
+
+    @broker.subscriber(*topics, group_id=group, auto_offset_reset="earliest",
+                       ack_policy=AckPolicy.NACK_ON_ERROR, max_poll_records=50)
+    async def _consume(msg: KafkaMessage) -> None:
+        record = msg.raw_message
+        try:
+            event = decode_event(msg.body)
+        except UndecodableEvent as exc:
+            await bus.deadletter(record, str(exc))
+            EVENTS_CONSUMED.labels(bus.service, record.topic, "deadlettered").inc()
+            return
+        cid = logs.correlation_id.set(event.correlation_id)
+        jid = logs.job_id.set(getattr(event, "job_id", "") or "")
+        started = time.perf_counter()
+        try:
+            await handler(event)
+        except Exception as exc:  # noqa: BLE001 - every failure is either retried or dead-lettered
+            retry, wait = guard.failed(record, exc)
+            if retry:
+                log.warning("handling %s failed (%s: %s); retrying in %.1fs", event.event_type,
+                            type(exc).__name__, exc, wait)
+                EVENTS_CONSUMED.labels(bus.service, record.topic, "retried").inc()
+                await asyncio.sleep(wait)
+                raise
+            log.exception("giving up on %s after repeated failures", event.event_type)
+            await bus.deadletter(record, f"handler failed: {type(exc).__name__}: {exc}"[:1000])
+            EVENTS_CONSUMED.labels(bus.service, record.topic, "deadlettered").inc()
+            return
+        finally:
+            logs.correlation_id.reset(cid)
+            logs.job_id.reset(jid)
+        guard.done(record)
+        EVENTS_CONSUMED.labels(bus.service, record.topic, "ok").inc()
+        log.debug("handled %s in %.1f ms", event.event_type, (time.perf_counter() - started) * 1000)

@@ -1,0 +1,58 @@
+"""Every RouteMate event, its topic, and one decoder for all of them."""
+
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from shared.events.auth import (
+    AUTH_EVENTS, AuthEvent, DriverRegistered, DriverRemoved, IntegrationCreated,
+    IntegrationRevoked, SecretRotated, TokenIssued,
+)
+from shared.events.envelope import Event, upcast, utcnow
+from shared.events.jobs import (
+    JOBS_FAILED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_REQUESTED, ImportRequested, JobFailed,
+    JobWarning, RouteOptimized, StopsGeocoded,
+)
+from shared.events.stops import STOPS_STATUS, StopStatusChanged
+
+DEADLETTER = "routemate.deadletter"
+ALL_TOPICS = (JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS,
+              AUTH_EVENTS, DEADLETTER)
+
+AnyEvent = Annotated[
+    ImportRequested | StopsGeocoded | RouteOptimized | JobFailed | StopStatusChanged
+    | IntegrationCreated | SecretRotated | IntegrationRevoked | TokenIssued
+    | DriverRegistered | DriverRemoved,
+    Field(discriminator="event_type"),
+]
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
+
+
+class UndecodableEvent(ValueError):
+    """The bytes are not a RouteMate event this code understands; the reason says why."""
+
+
+def decode_event(raw: bytes) -> Event:
+    """Parse bytes from a topic into the event they carry, upcasting old versions."""
+    try:
+        data: Any = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UndecodableEvent(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UndecodableEvent("not a JSON object")
+    try:
+        return _ADAPTER.validate_python(upcast(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UndecodableEvent(f"invalid event at {where}: {first['msg']}") from None
+
+
+__all__ = [
+    "ALL_TOPICS", "AUTH_EVENTS", "AuthEvent", "DEADLETTER", "DriverRegistered", "DriverRemoved",
+    "Event", "ImportRequested", "IntegrationCreated", "IntegrationRevoked", "JOBS_FAILED",
+    "JOBS_GEOCODED", "JOBS_OPTIMIZED", "JOBS_REQUESTED", "JobFailed", "JobWarning",
+    "RouteOptimized", "STOPS_STATUS", "SecretRotated", "StopStatusChanged", "StopsGeocoded",
+    "TokenIssued", "UndecodableEvent", "decode_event", "utcnow",
+]

@@ -1,0 +1,49 @@
+"""Audit trail of integrations and tokens, and the driver directory."""
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from shared.events.envelope import Event
+
+AUTH_EVENTS = "routemate.auth.events"
+
+
+class AuthEvent(Event):
+    TOPIC: ClassVar[str] = AUTH_EVENTS
+    schema_version: Literal[1] = 1
+
+
+class IntegrationCreated(AuthEvent):
+    event_type: Literal["IntegrationCreated"] = "IntegrationCreated"
+    client_id: str
+    name: str
+
+
+class SecretRotated(AuthEvent):
+    event_type: Literal["SecretRotated"] = "SecretRotated"
+    client_id: str
+    old_secret_valid_until: datetime | None = None
+
+
+class IntegrationRevoked(AuthEvent):
+    event_type: Literal["IntegrationRevoked"] = "IntegrationRevoked"
+    client_id: str
+
+
+class TokenIssued(AuthEvent):
+    event_type: Literal["TokenIssued"] = "TokenIssued"
+    client_id: str
+    token_fingerprint: str
+    expires_at: datetime
+
+
+class DriverRegistered(AuthEvent):
+    event_type: Literal["DriverRegistered"] = "DriverRegistered"
+    email: str
+    name: str | None = None
+    active: bool = True
+
+
+class DriverRemoved(AuthEvent):
+    event_type: Literal["DriverRemoved"] = "DriverRemoved"
+    email: str

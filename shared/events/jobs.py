@@ -1,0 +1,148 @@
+"""Job events: requested, geocoded, optimized, failed; and the values they carry."""
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from shared.events.envelope import Event, Value
+
+JOBS_REQUESTED = "routemate.jobs.requested"
+JOBS_GEOCODED = "routemate.jobs.geocoded"
+JOBS_OPTIMIZED = "routemate.jobs.optimized"
+JOBS_FAILED = "routemate.jobs.failed"
+
+Precision = Literal["provided", "rooftop", "street", "postcode", "locality"]
+
+
+class TimeWindow(Value):
+    start: datetime
+    end: datetime
+
+
+class RequestedStop(Value):
+    stop_id: str
+    external_stop_id: str
+    address: str | None = None
+    label: str | None = None
+    parcel_count: int = 1
+    lat: float | None = None
+    lng: float | None = None
+    time_window: TimeWindow | None = None
+    service_minutes: float | None = None
+    notes: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class Depot(Value):
+    address: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+
+
+class JobSpec(Value):
+    """The validated import, as ingest accepted it."""
+
+    external_job_id: str
+    title: str
+    driver_email: str | None = None
+    stops: tuple[RequestedStop, ...]
+    depot: Depot | None = None
+    return_to_depot: bool = False
+    start_time: datetime | None = None
+    vehicle_capacity: int | None = None
+    payload_hash: str
+
+
+class JobWarning(Value):
+    code: str
+    message: str
+    external_stop_id: str | None = None
+
+
+class Location(Value):
+    """Where geocoding placed a stop (or the depot); lat/lng are None when it failed."""
+
+    stop_id: str
+    external_stop_id: str
+    lat: float | None = None
+    lng: float | None = None
+    precision: Precision | None = None
+    provider: str | None = None
+
+
+class RouteStop(Value):
+    stop_id: str
+    external_stop_id: str
+    sequence: int
+    lat: float
+    lng: float
+    leg_distance_km: float
+    leg_duration_minutes: float
+    eta_offset_minutes: float
+    service_minutes: float = 0.0
+
+
+class UnroutedStop(Value):
+    stop_id: str
+    external_stop_id: str
+    reason: str
+
+
+class RouteTotals(Value):
+    total_distance_km: float
+    total_duration_minutes: float
+
+
+class SolverStats(Value):
+    solver: str
+    matrix_provider: str
+    solve_ms: float
+    stop_count: int
+
+
+class JobEvent(Event):
+    job_id: str
+
+
+class ImportRequested(JobEvent):
+    TOPIC: ClassVar[str] = JOBS_REQUESTED
+    event_type: Literal["ImportRequested"] = "ImportRequested"
+    schema_version: Literal[1] = 1
+    integration_id: str
+    job: JobSpec
+
+
+class StopsGeocoded(JobEvent):
+    TOPIC: ClassVar[str] = JOBS_GEOCODED
+    event_type: Literal["StopsGeocoded"] = "StopsGeocoded"
+    schema_version: Literal[1] = 1
+    job: JobSpec
+    locations: tuple[Location, ...]
+    depot: Location | None = None
+    warnings: tuple[JobWarning, ...] = ()
+
+
+class RouteOptimized(JobEvent):
+    TOPIC: ClassVar[str] = JOBS_OPTIMIZED
+    event_type: Literal["RouteOptimized"] = "RouteOptimized"
+    schema_version: Literal[1] = 1
+    external_job_id: str
+    route: tuple[RouteStop, ...]
+    unrouted: tuple[UnroutedStop, ...] = ()
+    totals: RouteTotals
+    solver: SolverStats
+    start_time: datetime | None = None
+    warnings: tuple[JobWarning, ...] = ()
+    locations: tuple[Location, ...] = Field(default=(), description="geocoding result per stop")
+
+
+class JobFailed(JobEvent):
+    TOPIC: ClassVar[str] = JOBS_FAILED
+    event_type: Literal["JobFailed"] = "JobFailed"
+    schema_version: Literal[1] = 1
+    stage: Literal["ingest", "geocoder", "optimizer", "status"]
+    code: str
+    message: str
+    warnings: tuple[JobWarning, ...] = ()

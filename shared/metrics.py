@@ -1,0 +1,58 @@
+"""Prometheus metrics every service exposes, with bounded label values only."""
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.routing import Match
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+HTTP_REQUESTS = Counter("routemate_http_requests_total", "HTTP requests answered",
+                        ["service", "method", "route", "status"])
+HTTP_LATENCY = Histogram("routemate_http_request_duration_seconds", "HTTP request latency",
+                         ["service", "method", "route"], buckets=LATENCY_BUCKETS)
+EVENTS_CONSUMED = Counter("routemate_events_consumed_total", "Events consumed, by outcome",
+                          ["service", "topic", "outcome"])
+EVENTS_PUBLISHED = Counter("routemate_events_published_total", "Events published and acknowledged",
+                           ["service", "topic"])
+EVENTS_DEADLETTERED = Counter("routemate_events_deadlettered_total", "Messages sent to the dead-letter topic",
+                              ["service", "topic"])
+STAGE_DURATION = Histogram("routemate_stage_duration_seconds", "Time one stage spent on one job",
+                           ["stage"], buckets=LATENCY_BUCKETS)
+JOB_LATENCY = Histogram("routemate_job_end_to_end_seconds",
+                        "Import accepted -> route published, seen by the status projection",
+                        buckets=LATENCY_BUCKETS)
+CONSUMER_LAG = Gauge("routemate_consumer_lag_messages", "Messages behind the end of the partition",
+                     ["group", "topic", "partition"])
+UP = Gauge("routemate_service_up", "1 while the service's dependencies are connected", ["service"])
+
+
+def _route_of(request: Request) -> str:
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return getattr(route, "path", "other")
+    return "unmatched"
+
+
+def install_http_metrics(app: FastAPI, service: str) -> None:
+    """Count and time every request by route template (never by raw path)."""
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = _route_of(request)
+            HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
+            HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - start)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,60 @@
+"""The frame every service process shares: FastAPI app with health, metrics, problems; uvicorn."""
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+
+from shared.errors import install_problem_handlers
+from shared.logs import configure_logging
+from shared.metrics import install_http_metrics
+from shared.settings import PlatformSettings
+
+log = logging.getLogger(__name__)
+
+HealthCheck = Callable[[], Awaitable[bool]]
+
+
+def make_redis(settings: PlatformSettings) -> Redis:
+    """A Redis client that fails fast, so a Redis outage becomes a 503, not a hang."""
+    return Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
+                          health_check_interval=15, retry_on_timeout=False)
+
+
+def redis_check(redis: Redis) -> HealthCheck:
+    async def check() -> bool:
+        try:
+            return bool(await redis.ping())
+        except Exception:  # noqa: BLE001 - any failure means not healthy
+            return False
+    return check
+
+
+def service_app(service: str, *, lifespan=None, title: str | None = None) -> FastAPI:
+    """A FastAPI app with /healthz, /metrics, request metrics and problem+json errors."""
+    app = FastAPI(title=title or f"RouteMate {service}", lifespan=lifespan, version="1.0.0")
+    app.state.service = service
+    app.state.health_checks = {}
+    install_problem_handlers(app)
+    install_http_metrics(app, service)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        checks: dict[str, HealthCheck] = app.state.health_checks
+        results = {name: await check() for name, check in checks.items()}
+        healthy = all(results.values())
+        return JSONResponse({"service": service, "status": "ok" if healthy else "degraded", "checks": results},
+                            status_code=200 if healthy else 503)
+
+    return app
+
+
+def serve(app: FastAPI, service: str, settings: PlatformSettings, port: int) -> None:
+    """Run one service process in the foreground."""
+    configure_logging(service, settings.log_level, settings.log_format)
+    log.info("starting %s on %s:%s", service, settings.host, port)
+    uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=10, limit_concurrency=2000, backlog=4096)

@@ -1,0 +1,43 @@
+"""Topic bootstrap: create the design's topics with their partition counts, once."""
+
+import asyncio
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from shared.events import ALL_TOPICS, DEADLETTER
+from shared.settings import PlatformSettings
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(settings: PlatformSettings, attempts: int = 60) -> list[str]:
+    """Create the missing topics; returns the names created. Waits for the broker to answer."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                client_id="routemate-topics")
+    for attempt in range(attempts):
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(1)
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [NewTopic(name, num_partitions=3 if name == DEADLETTER else settings.topic_partitions,
+                           replication_factor=settings.topic_replication) for name in ALL_TOPICS if name not in existing]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another process created them first
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()
+
+
+if __name__ == "__main__":
+    created = asyncio.run(ensure_topics(PlatformSettings()))
+    print("topics: created " + (", ".join(created) if created else "none (all present)"))
