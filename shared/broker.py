@@ -41,6 +41,7 @@ def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
         request_timeout_ms=15_000,
         middlewares=(KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service),),
         logger=logging.getLogger(f"faststream.{service}"),
+        log_level=logging.DEBUG,  # one line per message is too much at INFO under load
     )
 
 

@@ -112,6 +112,7 @@ class ImportRequested(JobEvent):
     schema_version: Literal[1] = 1
     integration_id: str
     job: JobSpec
+    warnings: tuple[JobWarning, ...] = ()
 
 
 class StopsGeocoded(JobEvent):

@@ -1,0 +1,98 @@
+"""The `routemate` command: integrations and drivers through the auth admin API."""
+
+import json
+import sys
+from typing import Annotated, Any
+
+import httpx
+import typer
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.auth.settings import LOCAL_ADMIN_TOKEN
+
+
+class CliSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+    auth_url: str = "http://127.0.0.1:8081"
+    admin_token: SecretStr = SecretStr(LOCAL_ADMIN_TOKEN)
+
+
+app = typer.Typer(help="Operate a RouteMate platform.", no_args_is_help=True)
+integration = typer.Typer(help="Integrations (OAuth2 clients) of organizations.", no_args_is_help=True)
+driver = typer.Typer(help="The driver directory of an organization.", no_args_is_help=True)
+app.add_typer(integration, name="integration")
+app.add_typer(driver, name="driver")
+
+
+def _call(method: str, path: str, **kwargs: Any) -> Any:
+    settings = CliSettings()
+    headers = {"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"}
+    try:
+        answer = httpx.request(method, settings.auth_url.rstrip("/") + path, headers=headers, timeout=20, **kwargs)
+    except httpx.HTTPError as exc:
+        typer.echo(f"error: cannot reach the auth service at {settings.auth_url}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    body = answer.json() if answer.headers.get("content-type", "").endswith("json") else {"detail": answer.text}
+    if answer.status_code >= 400:
+        typer.echo(f"error: {answer.status_code} {body.get('detail') or body}", err=True)
+        for err in body.get("errors", []):
+            typer.echo(f"  {err.get('pointer')}: {err.get('reason')}", err=True)
+        raise typer.Exit(1)
+    return body
+
+
+def _print(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+Org = Annotated[str, typer.Option("--org", help="organization name (created on first use)")]
+
+
+@integration.command("create")
+def integration_create(org: Org, name: Annotated[str | None, typer.Option(help="a label")] = None) -> None:
+    """Create an integration; prints client_id and client_secret (shown this once)."""
+    _print(_call("POST", "/admin/v1/integrations", json={"org": org, "name": name}))
+
+
+@integration.command("rotate")
+def integration_rotate(client_id: str, grace_seconds: Annotated[int, typer.Option(
+        help="how long the old secret keeps working (0: stops at once, live tokens revoked)")] = 0) -> None:
+    """Issue a new secret for an integration."""
+    _print(_call("POST", f"/admin/v1/integrations/{client_id}/rotate", json={"grace_seconds": grace_seconds}))
+
+
+@integration.command("revoke")
+def integration_revoke(client_id: str) -> None:
+    """Revoke an integration; its live tokens stop working at once."""
+    _print(_call("POST", f"/admin/v1/integrations/{client_id}/revoke"))
+
+
+@integration.command("list")
+def integration_list(org: Annotated[str | None, typer.Option("--org")] = None) -> None:
+    """List integrations (never their secrets)."""
+    _print(_call("GET", "/admin/v1/integrations", params={"org": org} if org else None))
+
+
+@driver.command("add")
+def driver_add(org: Org, email: Annotated[str, typer.Option("--email")],
+               name: Annotated[str | None, typer.Option("--name")] = None) -> None:
+    """Register (or update) a driver by email."""
+    _print(_call("POST", "/admin/v1/drivers", json={"org": org, "email": email, "name": name}))
+
+
+@driver.command("remove")
+def driver_remove(org: Org, email: Annotated[str, typer.Option("--email")]) -> None:
+    """Remove a driver from the directory."""
+    _print(_call("DELETE", "/admin/v1/drivers", params={"org": org, "email": email}))
+
+
+@driver.command("list")
+def driver_list(org: Org) -> None:
+    """List an organization's drivers."""
+    _print(_call("GET", "/admin/v1/drivers", params={"org": org}))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,118 @@
+"""Geocoding a job: every stop placed at the precision we really have, or an honest warning."""
+
+import asyncio
+import logging
+import statistics
+import time
+
+from services.geocoder import metrics
+from services.geocoder.cache import MISS, GeocodeCache
+from services.geocoder.normalize import normalize
+from services.geocoder.providers import Found, Provider, ProviderDown
+from shared.events import ImportRequested, JobFailed, JobWarning, StopsGeocoded
+from shared.events.jobs import Location
+from shared.geo import haversine_km
+
+log = logging.getLogger(__name__)
+APPROXIMATE = {"postcode", "locality"}
+
+
+class Geocoder:
+    """Resolution order per address: the cache, then each provider of the chain in turn."""
+
+    def __init__(self, chain: list[Provider], cache: GeocodeCache, concurrency: int, budget_s: float,
+                 outlier_km: float) -> None:
+        self.chain, self.cache, self.outlier_km = chain, cache, outlier_km
+        self.concurrency, self.budget_s = concurrency, budget_s
+
+    async def place(self, address: str, deadline: float) -> Found | None:
+        cached = await self.cache.get(address)
+        if cached is not MISS:
+            metrics.CACHE.labels("hit").inc()
+            return cached  # type: ignore[return-value]
+        metrics.CACHE.labels("miss").inc()
+        found, any_down = None, False
+        for provider in self.chain:
+            if provider.name != "gazetteer" and time.monotonic() > deadline:
+                continue  # the job's provider budget is spent: straight to the offline fallback
+            try:
+                found = await provider.lookup(address)
+            except ProviderDown:
+                any_down = True
+                continue
+            if found:
+                break
+        if found or not any_down:  # don't cache a miss caused by an outage
+            await self.cache.put(address, found)
+        return found
+
+    async def geocode(self, event: ImportRequested) -> StopsGeocoded | JobFailed:
+        job = event.job
+        deadline = time.monotonic() + self.budget_s
+        gate = asyncio.Semaphore(self.concurrency)
+        addresses = {normalize(s.address): s.address for s in job.stops if s.lat is None and s.address}
+        if job.depot and job.depot.lat is None and job.depot.address:
+            addresses.setdefault(normalize(job.depot.address), job.depot.address)
+
+        async def one(address: str) -> Found | None:
+            async with gate:
+                return await self.place(address, deadline)
+
+        keys = list(addresses)
+        results = dict(zip(keys, await asyncio.gather(*(one(addresses[k]) for k in keys))))
+        warnings = list(event.warnings)
+        locations = []
+        for stop in job.stops:
+            if stop.lat is not None:
+                found = Found(stop.lat, stop.lng, "provided", "client")
+            else:
+                found = results.get(normalize(stop.address or ""))
+            locations.append(_location(stop.stop_id, stop.external_stop_id, found))
+            warnings += _warnings(stop.external_stop_id, found)
+        depot = None
+        if job.depot:
+            d = job.depot
+            found = Found(d.lat, d.lng, "provided", "client") if d.lat is not None \
+                else results.get(normalize(d.address or ""))
+            if found is None:
+                warnings.append(JobWarning(code="DEPOT_GEOCODE_FAILED",
+                                           message="The depot could not be placed; the route starts at a stop."))
+            else:
+                depot = _location("depot", "depot", found)
+        warnings += self._outliers(locations)
+        common = dict(org_id=event.org_id, job_id=event.job_id, correlation_id=event.correlation_id)
+        if not any(loc.lat is not None for loc in locations):
+            return JobFailed(**common, stage="geocoder", code="GEOCODE_FAILED_ALL",
+                             message="No stop of the job could be placed.", warnings=tuple(warnings))
+        return StopsGeocoded(**common, job=job, locations=tuple(locations), depot=depot, warnings=tuple(warnings))
+
+    def _outliers(self, locations: list[Location]) -> list[JobWarning]:
+        placed = [loc for loc in locations if loc.lat is not None]
+        if len(placed) < 3:
+            return []
+        lat = statistics.median(loc.lat for loc in placed)
+        lng = statistics.median(loc.lng for loc in placed)
+        return [JobWarning(code="ADDRESS_OUTSIDE_REGION", external_stop_id=loc.external_stop_id,
+                           message=f"This stop is {d:.0f} km from the job's other stops; check the address.")
+                for loc in placed if (d := haversine_km(lat, lng, loc.lat, loc.lng)) > self.outlier_km]
+
+
+def _location(stop_id: str, external_stop_id: str, found: Found | None) -> Location:
+    if found is None:
+        return Location(stop_id=stop_id, external_stop_id=external_stop_id)
+    return Location(stop_id=stop_id, external_stop_id=external_stop_id, lat=found.lat, lng=found.lng,
+                    precision=found.precision, provider=found.provider)
+
+
+def _warnings(external_stop_id: str, found: Found | None) -> list[JobWarning]:
+    if found is None:
+        return [JobWarning(code="GEOCODE_FAILED", external_stop_id=external_stop_id,
+                           message="The address could not be placed; the stop is left out of the route.")]
+    out = []
+    if found.precision in APPROXIMATE:
+        out.append(JobWarning(code="GEOCODE_APPROXIMATE", external_stop_id=external_stop_id,
+                              message=f"Placed at the {found.precision} centroid only ({found.provider})."))
+    if found.ambiguous:
+        out.append(JobWarning(code="GEOCODE_AMBIGUOUS", external_stop_id=external_stop_id,
+                              message="The address matches several places; the first was taken."))
+    return out

@@ -1,0 +1,160 @@
+"""Redis adapters of the ingest gateway: idempotency reservations, rate limits, job outcomes."""
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from shared.channels import JOB_OUTCOME
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass(frozen=True)
+class Reservation:
+    job_id: str
+    payload_hash: str
+    accepted: bool
+
+
+class Reservations:
+    """`(organization, external_job_id)` -> the one job it created, reserved with SET NX."""
+
+    def __init__(self, redis: Redis, ttl_s: int) -> None:
+        self.redis, self.ttl_s = redis, ttl_s
+
+    @staticmethod
+    def key(org_id: str, external_job_id: str) -> str:
+        return f"rm:idem:{org_id}:{hashlib.sha256(external_job_id.encode()).hexdigest()}"
+
+    async def reserve(self, key: str, job_id: str, digest: str) -> Reservation | None:
+        """None when we won the reservation; otherwise the reservation that was already there."""
+        value = json.dumps({"job_id": job_id, "hash": digest, "accepted": False})
+        if await self.redis.set(key, value, nx=True, ex=self.ttl_s):
+            return None
+        return await self.get(key)
+
+    async def get(self, key: str) -> Reservation | None:
+        raw = await self.redis.get(key)
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return Reservation(data["job_id"], data["hash"], data["accepted"])
+
+    async def accept(self, key: str, job_id: str, digest: str) -> None:
+        await self.redis.set(key, json.dumps({"job_id": job_id, "hash": digest, "accepted": True}), ex=self.ttl_s)
+
+    async def release(self, key: str) -> None:
+        await self.redis.delete(key)
+
+
+# Token bucket: refills `rate` tokens a second up to `burst`; one import takes one token.
+_BUCKET = """
+local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens, ts = tonumber(state[1]) or burst, tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return {allowed, tostring(tokens)}
+"""
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after_s: int
+    reset_s: int
+
+
+class RateLimiter:
+    def __init__(self, redis: Redis, rate: float, burst: int) -> None:
+        self.redis, self.rate, self.burst = redis, rate, burst
+        self._script = redis.register_script(_BUCKET)
+
+    async def take(self, client_id: str) -> RateDecision:
+        allowed, tokens = await self._script(keys=[f"rm:rl:{client_id}"],
+                                             args=[self.rate, self.burst, time.time()])
+        tokens = float(tokens)
+        retry = 0 if allowed else math.ceil((1 - tokens) / self.rate)
+        reset = math.ceil((self.burst - tokens) / self.rate)
+        return RateDecision(bool(allowed), self.burst, int(tokens), retry, reset)
+
+
+class Outcomes:
+    """Waits for jobs' outcomes, which the status service announces on a Redis channel.
+
+    Every ingest replica hears every announcement, so whichever replica holds the request
+    answers it. A waiter is registered before the import is published, so none is missed.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._listen())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                await pubsub.subscribe(JOB_OUTCOME)
+                async for message in pubsub.listen():
+                    self._deliver(message.get("data"))
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("outcome channel lost (%s); resubscribing", exc)
+                await asyncio.sleep(1)
+
+    def _deliver(self, data: Any) -> None:
+        try:
+            outcome = json.loads(data)
+            job_id = outcome["job_id"]
+        except (TypeError, ValueError, KeyError):
+            return
+        for future in self._waiters.pop(job_id, []):
+            if not future.done():
+                future.set_result(outcome)
+
+    def expect(self, job_id: str) -> asyncio.Future[dict[str, Any]]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, []).append(future)
+        return future
+
+    def forget(self, job_id: str, future: asyncio.Future[dict[str, Any]]) -> None:
+        waiters = self._waiters.get(job_id, [])
+        if future in waiters:
+            waiters.remove(future)
+        if not waiters:
+            self._waiters.pop(job_id, None)
+
+    async def wait(self, job_id: str, future: asyncio.Future[dict[str, Any]], timeout_s: float) -> dict | None:
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout_s) if timeout_s > 0 else None
+        except TimeoutError:
+            return None
+        finally:
+            self.forget(job_id, future)

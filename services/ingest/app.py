@@ -1,0 +1,46 @@
+"""Wiring of the ingest gateway."""
+
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from redis.asyncio import Redis
+
+from services.ingest.adapters import Outcomes, RateLimiter, Reservations
+from services.ingest.routes import router
+from services.ingest.settings import IngestSettings
+from shared.broker import EventBus, make_broker
+from shared.http import install_request_ids
+from shared.service import make_redis, redis_check, service_app
+
+SERVICE = "ingest"
+
+
+def create_app(settings: IngestSettings | None = None, *, redis: Redis | None = None,
+               broker: KafkaBroker | None = None) -> FastAPI:
+    settings = settings or IngestSettings()
+    redis = redis or make_redis(settings)
+    broker = broker or make_broker(settings, SERVICE)
+    outcomes = Outcomes(redis)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await broker.start()
+        outcomes.start()
+        app.state.status_client = httpx.AsyncClient(base_url=settings.status_url, timeout=5.0)
+        yield
+        await outcomes.stop()
+        await app.state.status_client.aclose()
+        await broker.stop()
+        await redis.aclose()
+
+    app = service_app(SERVICE, lifespan=lifespan, title="RouteMate ingest")
+    app.state.settings, app.state.redis, app.state.bus = settings, redis, EventBus(broker, SERVICE)
+    app.state.outcomes = outcomes
+    app.state.reservations = Reservations(redis, settings.idempotency_ttl_seconds)
+    app.state.limiter = RateLimiter(redis, settings.rate_limit_per_second, settings.rate_limit_burst)
+    app.state.health_checks["redis"] = redis_check(redis)
+    install_request_ids(app)
+    app.include_router(router)
+    return app

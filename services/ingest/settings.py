@@ -1,0 +1,17 @@
+"""Ingest gateway settings."""
+
+from pydantic import Field
+
+from shared.settings import PlatformSettings
+
+
+class IngestSettings(PlatformSettings):
+    ingest_port: int = 8082
+    ingest_wait_seconds: float = Field(25.0, ge=0, le=120, description="how long an import waits for its route")
+    max_stops: int = Field(500, ge=1, le=10_000)
+    max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    rate_limit_per_second: float = Field(50.0, gt=0, description="sustained imports per integration")
+    rate_limit_burst: int = Field(200, ge=1, description="imports an integration may post at once")
+    idempotency_ttl_seconds: int = Field(7 * 86_400, ge=60)
+    publish_timeout_seconds: float = Field(10.0, gt=0)
+    status_url: str = "http://127.0.0.1:8083"

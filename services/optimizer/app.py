@@ -1,0 +1,64 @@
+"""Wiring of the optimizer: a Kafka consumer stage; solves run off the event loop."""
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from prometheus_client import Histogram
+
+from services.optimizer.handlers import optimize
+from services.optimizer.matrix import GreatCircle, MatrixProvider, OsrmTable
+from services.optimizer.settings import OptimizerSettings
+from shared.broker import EventBus, make_broker, subscribe
+from shared.events import JOBS_GEOCODED, Event, RouteOptimized, StopsGeocoded
+from shared.metrics import STAGE_DURATION
+from shared.service import service_app
+
+SERVICE = "optimizer"
+GROUP = "routemate-optimizer"
+SOLVE_SECONDS = Histogram("routemate_solver_seconds", "Solver time per job", ["solver"],
+                          buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5))
+ROUTE_STOPS = Histogram("routemate_route_stops", "Stops per optimized route",
+                        buckets=(1, 5, 10, 25, 50, 100, 200, 500))
+
+
+def matrix_provider(settings: OptimizerSettings) -> MatrixProvider:
+    if settings.routing_url:
+        return OsrmTable(settings.routing_url, settings.routing_profile, settings.routing_timeout_seconds)
+    return GreatCircle(settings.circuity_factor, settings.average_speed_kmh)
+
+
+def create_app(settings: OptimizerSettings | None = None, *, broker: KafkaBroker | None = None,
+               matrices: MatrixProvider | None = None) -> FastAPI:
+    settings = settings or OptimizerSettings()
+    broker = broker or make_broker(settings, SERVICE)
+    bus = EventBus(broker, SERVICE)
+    matrices = matrices or matrix_provider(settings)
+    pool = ThreadPoolExecutor(settings.solver_threads, thread_name_prefix="solver")
+
+    async def on_geocoded(event: Event) -> None:
+        if not isinstance(event, StopsGeocoded):
+            return
+        started = time.perf_counter()
+        outcome = await asyncio.get_running_loop().run_in_executor(pool, optimize, event, settings, matrices)
+        if isinstance(outcome, RouteOptimized):
+            SOLVE_SECONDS.labels(outcome.solver.solver).observe(outcome.solver.solve_ms / 1000)
+            ROUTE_STOPS.observe(len(outcome.route))
+        await bus.publish(outcome)
+        STAGE_DURATION.labels("optimize").observe(time.perf_counter() - started)
+
+    subscribe(broker, bus, [JOBS_GEOCODED], GROUP, on_geocoded)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await broker.start()
+        yield
+        await broker.stop()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    app = service_app(SERVICE, lifespan=lifespan, title="RouteMate optimizer")
+    app.state.settings, app.state.broker = settings, broker
+    return app

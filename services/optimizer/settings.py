@@ -1,0 +1,20 @@
+"""Optimizer settings."""
+
+from pydantic import Field
+
+from shared.settings import PlatformSettings
+
+
+class OptimizerSettings(PlatformSettings):
+    optimizer_port: int = 8085
+    circuity_factor: float = Field(1.3, ge=1.0, le=3.0, description="road distance / great-circle distance")
+    average_speed_kmh: float = Field(35.0, gt=0, le=130)
+    default_service_minutes: float = Field(2.0, ge=0)
+    service_minutes_per_parcel: float = Field(0.5, ge=0)
+    routing_url: str | None = Field(None, description="OSRM-compatible base URL; unset: great-circle matrix")
+    routing_profile: str = "driving"
+    routing_timeout_seconds: float = 10.0
+    solver_ms_per_stop: float = Field(6.0, gt=0, description="search effort grows with the job's size")
+    solver_max_seconds: float = Field(2.0, gt=0)
+    exact_max_stops: int = Field(10, ge=0, le=15, description="jobs this small are solved exactly")
+    solver_threads: int = Field(1, ge=1, le=8, description="parallel solves in one process (1: one core)")

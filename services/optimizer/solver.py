@@ -1,0 +1,185 @@
+"""Single-driver route optimization: exact for small jobs, OR-Tools routing for the rest.
+
+Node layout given to the solvers: stops 0..n-1, then the depot (when there is one), then a
+zero-cost dummy that stands for "anywhere" at the open start or end of a route.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+DROP_PENALTY = 10**10
+
+
+@dataclass(frozen=True)
+class RouteProblem:
+    distance_m: np.ndarray  # stops (+ depot) square matrix
+    duration_s: np.ndarray
+    has_depot: bool
+    return_to_depot: bool
+    service_s: list[int]
+    windows: list[tuple[int, int] | None]  # seconds after the route's start
+    demands: list[int]
+    capacity: int | None
+
+    @property
+    def n(self) -> int:
+        return len(self.service_s)
+
+    @property
+    def constrained(self) -> bool:
+        return any(self.windows) or self.capacity is not None
+
+
+@dataclass
+class RouteSolution:
+    order: list[int]
+    arrival_s: list[int]
+    unrouted: dict[int, str] = field(default_factory=dict)
+    solver: str = ""
+    solve_ms: float = 0.0
+
+
+def _needs_dummy(p: RouteProblem) -> bool:
+    """A closed tour from the depot has no open end; any other route starts or ends "anywhere"."""
+    return not (p.has_depot and p.return_to_depot)
+
+
+def _with_dummy(m: np.ndarray) -> np.ndarray:
+    """The matrix with a zero-cost dummy node appended; only ever a route's start or end node,
+    never a node to visit (as a visitable node it would let the route teleport)."""
+    size = m.shape[0]
+    out = np.zeros((size + 1, size + 1), dtype=np.int64)
+    out[:size, :size] = m
+    return out
+
+
+def _ends(p: RouteProblem) -> tuple[int, int]:
+    """(start node, end node) in the layout with the dummy appended last."""
+    dummy = p.distance_m.shape[0]
+    depot = p.n if p.has_depot else None
+    start = depot if depot is not None else dummy
+    end = depot if (depot is not None and p.return_to_depot) else dummy
+    return start, end
+
+
+def held_karp(cost: np.ndarray, n: int, start: int, end: int) -> list[int]:
+    """Exact shortest path from `start` through stops 0..n-1 to `end` (bitmask dynamic programming)."""
+    if n == 1:
+        return [0]
+    full = 1 << n
+    dp = np.full((full, n), np.iinfo(np.int64).max // 4, dtype=np.int64)
+    parent = np.full((full, n), -1, dtype=np.int64)
+    for j in range(n):
+        dp[1 << j, j] = cost[start, j]
+    stops = cost[:n, :n]
+    bits = 1 << np.arange(n)
+    for mask in range(1, full):
+        row = dp[mask]
+        if mask & (mask - 1) == 0:
+            continue
+        members = np.nonzero(mask & bits)[0]
+        for j in members:
+            prev = mask ^ (1 << j)
+            ks = members[members != j]
+            cand = dp[prev, ks] + stops[ks, j]
+            best = int(np.argmin(cand))
+            row[j] = cand[best]
+            parent[mask, j] = ks[best]
+    last = dp[full - 1] + cost[:n, end]
+    j, mask, order = int(np.argmin(last)), full - 1, []
+    while j != -1:
+        order.append(j)
+        j, mask = int(parent[mask, j]), mask ^ (1 << j)
+    return order[::-1]
+
+
+def _time_limit_s(p: RouteProblem, ms_per_stop: float, max_s: float) -> float:
+    return min(max_s, max(0.02, p.n * ms_per_stop / 1000))
+
+
+def ortools_route(p: RouteProblem, ms_per_stop: float, max_s: float) -> tuple[list[int], set[int], list[int] | None]:
+    """(order, dropped stops, arrival seconds or None) from the OR-Tools routing solver."""
+    pad = _with_dummy if _needs_dummy(p) else (lambda m: m.astype(np.int64))
+    dist, dur = pad(p.distance_m), pad(p.duration_s)
+    start, end = _ends(p)
+    manager = pywrapcp.RoutingIndexManager(dist.shape[0], 1, [start], [end])
+    routing = pywrapcp.RoutingModel(manager)
+    arc = routing.RegisterTransitMatrix(dist.tolist())
+    routing.SetArcCostEvaluatorOfAllVehicles(arc)
+    # Nodes the route never visits (depot in an open route, or the dummy) must not be demanded.
+    time_dim = None
+    if any(p.windows):
+        service = np.zeros(dur.shape[0], dtype=np.int64)
+        service[:p.n] = p.service_s
+        travel = routing.RegisterTransitMatrix((dur + service[:, None]).tolist())
+        horizon = max(w[1] for w in p.windows if w) + int(dur.max()) * 2 + sum(p.service_s) + 86_400
+        routing.AddDimension(travel, horizon, horizon, True, "time")
+        time_dim = routing.GetDimensionOrDie("time")
+        for i, window in enumerate(p.windows):
+            if window:
+                time_dim.CumulVar(manager.NodeToIndex(i)).SetRange(max(window[0], 0), max(window[1], 0))
+    if p.capacity is not None:
+        demand = routing.RegisterUnaryTransitVector([*p.demands, *([0] * (dist.shape[0] - p.n))])
+        routing.AddDimensionWithVehicleCapacity(demand, 0, [p.capacity], True, "parcels")
+    if p.constrained:
+        for i in range(p.n):
+            routing.AddDisjunction([manager.NodeToIndex(i)], DROP_PENALTY)
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    params.time_limit.FromMilliseconds(int(_time_limit_s(p, ms_per_stop, max_s) * 1000))
+    solution = routing.SolveWithParameters(params)
+    if solution is None:
+        return [], set(range(p.n)), None
+    order, arrivals, index = [], [], routing.Start(0)
+    while not routing.IsEnd(index):
+        node = manager.IndexToNode(index)
+        if node < p.n:
+            order.append(node)
+            if time_dim is not None:
+                arrivals.append(solution.Min(time_dim.CumulVar(index)))
+        index = solution.Value(routing.NextVar(index))
+    return order, set(range(p.n)) - set(order), arrivals if time_dim is not None else None
+
+
+def walk_arrivals(p: RouteProblem, order: list[int]) -> list[int]:
+    """Arrival seconds at each stop of `order`, driving without waiting."""
+    start, _ = _ends(p)
+    dur = _with_dummy(p.duration_s)
+    clock, prev, out = 0, start, []
+    for node in order:
+        clock += int(dur[prev, node])
+        out.append(clock)
+        clock += p.service_s[node]
+        prev = node
+    return out
+
+
+def _drop_reason(p: RouteProblem, i: int) -> str:
+    start, _ = _ends(p)
+    window = p.windows[i]
+    if window and (window[1] < 0 or int(_with_dummy(p.duration_s)[start, i]) > window[1]):
+        return "TIME_WINDOW_VIOLATION"
+    if p.capacity is not None and sum(p.demands) > p.capacity:
+        return "CAPACITY_EXCEEDED"
+    return "TIME_WINDOW_VIOLATION" if window else "CAPACITY_EXCEEDED"
+
+
+def solve(p: RouteProblem, ms_per_stop: float = 6.0, max_s: float = 2.0, exact_max: int = 12) -> RouteSolution:
+    """The best visiting order we can find for one driver; unroutable stops come back with a reason."""
+    started = time.perf_counter()
+    if p.n == 0:
+        return RouteSolution([], [], solver="none")
+    if not p.constrained and p.n <= exact_max:
+        start, end = _ends(p)
+        order = held_karp(_with_dummy(p.distance_m), p.n, start, end)
+        solution = RouteSolution(order, walk_arrivals(p, order), solver="exact")
+    else:
+        order, dropped, arrivals = ortools_route(p, ms_per_stop, max_s)
+        solution = RouteSolution(order, arrivals if arrivals is not None else walk_arrivals(p, order),
+                                 {i: _drop_reason(p, i) for i in sorted(dropped)}, solver="ortools")
+    solution.solve_ms = (time.perf_counter() - started) * 1000
+    return solution

@@ -1,0 +1,81 @@
+"""Wiring of the status service: the projection consumer and the jobs endpoint in one process."""
+
+import asyncio
+import json
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
+
+from services.status.projection import Projection, as_utc
+from services.status.queries import JobQueries
+from services.status.settings import StatusSettings
+from services.status.views import job_view
+from services.status.routes import router
+from shared.broker import EventBus, TransientError, make_broker, subscribe
+from shared.channels import JOB_OUTCOME
+from shared.db import make_engine
+from shared.events import (
+    AUTH_EVENTS, JOBS_FAILED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_REQUESTED, STOPS_STATUS, Event, RouteOptimized,
+)
+from shared.http import install_request_ids
+from shared.metrics import JOB_LATENCY
+from shared.service import make_redis, service_app
+
+SERVICE = "status"
+GROUP = "routemate-status"
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = None,
+               broker: KafkaBroker | None = None, engine=None) -> FastAPI:
+    settings = settings or StatusSettings()
+    redis = redis or make_redis(settings)
+    broker = broker or make_broker(settings, SERVICE)
+    engine = engine or make_engine(settings.status_database_url)
+    projection, queries = Projection(engine), JobQueries(engine)
+    bus = EventBus(broker, SERVICE)
+
+    async def announce(org_id: str, job_id: str) -> None:
+        """Tell the ingest replicas that a job settled, with its public view."""
+        found = await asyncio.to_thread(queries.job, org_id, job_id=job_id)
+        if found is None:
+            return
+        try:
+            await redis.publish(JOB_OUTCOME, json.dumps({"job_id": job_id, "org_id": org_id,
+                                                             "job": job_view(*found)}))
+        except (RedisError, OSError):
+            log.warning("could not announce the outcome of %s; waiting clients will poll", job_id)
+
+    async def on_event(event: Event) -> None:
+        try:
+            settled = await asyncio.to_thread(projection.apply, event)
+        except OperationalError as exc:
+            raise TransientError(f"database unavailable: {exc.orig}") from exc
+        if isinstance(event, RouteOptimized):
+            found = await asyncio.to_thread(queries.job, event.org_id, job_id=event.job_id)
+            if found and found[0].accepted_at:
+                JOB_LATENCY.observe(max(0.0, (event.occurred_at - as_utc(found[0].accepted_at)).total_seconds()))
+        if settled:
+            await announce(event.org_id, settled)
+
+    subscribe(broker, bus, [JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS],
+              GROUP, on_event)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await broker.start()
+        yield
+        await broker.stop()
+        await redis.aclose()
+
+    app = service_app(SERVICE, lifespan=lifespan, title="RouteMate status")
+    app.state.settings, app.state.redis, app.state.bus = settings, redis, bus
+    app.state.queries, app.state.projection = queries, projection
+    install_request_ids(app)
+    app.include_router(router)
+    return app

@@ -1,0 +1,185 @@
+"""The projection: every event into the read model, idempotent and tolerant of any arrival order.
+
+A job's status is derived from what is known about it (imported, routed, failed, stop
+outcomes), never from the order events arrived in, and it never moves backwards.
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, select
+
+from services.status.tables import AppliedEventRow, DriverRow, JobRow, StopRow
+from shared.events import (
+    DriverRegistered, DriverRemoved, Event, ImportRequested, JobFailed, JobWarning, RouteOptimized,
+    StopsGeocoded, StopStatusChanged, utcnow,
+)
+
+RANK = {"pending": 0, "processing": 1, "assigned": 2, "unassigned": 2, "failed": 2, "in_progress": 3,
+        "completed": 4}
+SETTLED = {"assigned", "unassigned", "failed", "in_progress", "completed"}
+TERMINAL_STOP = {"completed", "failed", "skipped"}
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Databases may hand datetimes back without their zone; ours are always UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Projection:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        SQLModel.metadata.create_all(engine, tables=[JobRow.__table__, StopRow.__table__, DriverRow.__table__,
+                                                     AppliedEventRow.__table__])
+
+    def apply(self, event: Event) -> str | None:
+        """Apply one event; returns the job id when this event settled the job (to announce it)."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            if s.get(AppliedEventRow, str(event.event_id)) is not None:
+                return None
+            settled = self._apply(s, event)
+            s.add(AppliedEventRow(event_id=str(event.event_id), applied_at=utcnow()))
+            s.commit()
+            return settled
+
+    def _apply(self, s: Session, event: Event) -> str | None:
+        if isinstance(event, DriverRegistered):
+            s.merge(DriverRow(org_id=event.org_id, email=event.email, name=event.name, active=event.active))
+            return None
+        if isinstance(event, DriverRemoved):
+            if row := s.get(DriverRow, (event.org_id, event.email)):
+                s.delete(row)
+            return None
+        job_id = getattr(event, "job_id", None)
+        if job_id is None:
+            return None  # audit events other than the driver directory do not touch the read model
+        job = s.get(JobRow, job_id) or JobRow(job_id=job_id, org_id=event.org_id, created_at=event.occurred_at,
+                                              updated_at=event.occurred_at)
+        if job.org_id != event.org_id:
+            raise ValueError(f"event for job {job_id} names another organization")
+        before = job.status
+        stops = {row.stop_id: row for row in s.exec(select(StopRow).where(StopRow.job_id == job_id)).all()}
+        handler = {ImportRequested: _imported, StopsGeocoded: _geocoded, RouteOptimized: _routed,
+                   JobFailed: _failed, StopStatusChanged: _stop_changed}.get(type(event))
+        if handler is None:
+            return None
+        handler(s, job, stops, event)
+        if job.imported and job.routed and job.driver_assigned is None:
+            _assign(s, job)
+        _derive_status(job, stops)
+        job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
+        job.created_at = min(as_utc(job.created_at), event.occurred_at)
+        s.add(job)
+        for row in stops.values():
+            s.add(row)
+        became_settled = job.status in SETTLED and before not in SETTLED
+        return job_id if became_settled and job.imported else None
+
+
+def _stop(stops: dict[str, StopRow], job_id: str, stop_id: str, external_stop_id: str) -> StopRow:
+    if stop_id not in stops:
+        stops[stop_id] = StopRow(job_id=job_id, stop_id=stop_id, external_stop_id=external_stop_id)
+    return stops[stop_id]
+
+
+def _merge_warnings(job: JobRow, warnings: tuple[JobWarning, ...]) -> None:
+    seen = {(w["code"], w.get("external_stop_id"), w["message"]) for w in job.warnings}
+    fresh = [w.model_dump() for w in warnings if (w.code, w.external_stop_id, w.message) not in seen]
+    if fresh:
+        job.warnings = [*job.warnings, *fresh]
+
+
+def _imported(s: Session, job: JobRow, stops: dict[str, StopRow], e: ImportRequested) -> None:
+    spec = e.job
+    job.imported, job.accepted_at = True, e.occurred_at
+    job.external_job_id, job.title, job.driver_email = spec.external_job_id, spec.title, spec.driver_email
+    job.start_time = job.start_time or spec.start_time
+    for position, stop in enumerate(spec.stops):
+        row = _stop(stops, job.job_id, stop.stop_id, stop.external_stop_id)
+        row.position, row.address, row.label, row.parcel_count = position, stop.address, stop.label, stop.parcel_count
+        row.time_window = stop.time_window.model_dump(mode="json") if stop.time_window else None
+        if row.lat is None and stop.lat is not None:
+            row.lat, row.lng, row.precision, row.provider = stop.lat, stop.lng, "provided", "client"
+    _merge_warnings(job, e.warnings)
+
+
+def _geocoded(s: Session, job: JobRow, stops: dict[str, StopRow], e: StopsGeocoded) -> None:
+    for loc in e.locations:
+        row = _stop(stops, job.job_id, loc.stop_id, loc.external_stop_id)
+        row.lat, row.lng, row.precision, row.provider = loc.lat, loc.lng, loc.precision, loc.provider
+    _merge_warnings(job, e.warnings)
+
+
+def _routed(s: Session, job: JobRow, stops: dict[str, StopRow], e: RouteOptimized) -> None:
+    if job.routed:
+        return
+    job.routed, job.start_time = True, e.start_time or job.start_time
+    job.external_job_id = job.external_job_id or e.external_job_id
+    job.optimization = {**e.totals.model_dump(), "solver": e.solver.solver, "matrix_provider": e.solver.matrix_provider,
+                        "solve_ms": e.solver.solve_ms}
+    for loc in e.locations:
+        row = _stop(stops, job.job_id, loc.stop_id, loc.external_stop_id)
+        if row.lat is None:
+            row.lat, row.lng, row.precision, row.provider = loc.lat, loc.lng, loc.precision, loc.provider
+    start = e.start_time or e.occurred_at
+    for leg in e.route:
+        row = _stop(stops, job.job_id, leg.stop_id, leg.external_stop_id)
+        row.sequence, row.lat, row.lng = leg.sequence, leg.lat, leg.lng
+        row.leg_distance_km, row.leg_duration_minutes = leg.leg_distance_km, leg.leg_duration_minutes
+        row.eta = start + timedelta(minutes=leg.eta_offset_minutes)
+    for gone in e.unrouted:
+        row = _stop(stops, job.job_id, gone.stop_id, gone.external_stop_id)
+        if row.status not in TERMINAL_STOP:
+            row.status, row.reason = "unroutable", gone.reason
+    _merge_warnings(job, e.warnings)
+
+
+def _failed(s: Session, job: JobRow, stops: dict[str, StopRow], e: JobFailed) -> None:
+    job.failure = {"stage": e.stage, "code": e.code, "message": e.message}
+    _merge_warnings(job, e.warnings)
+
+
+def _stop_changed(s: Session, job: JobRow, stops: dict[str, StopRow], e: StopStatusChanged) -> None:
+    row = _stop(stops, job.job_id, e.stop_id, e.external_stop_id)
+    if row.status_at is not None and as_utc(row.status_at) > e.status_at:
+        return  # a later report already won
+    row.status, row.status_at, row.reason, row.notes = e.status, e.status_at, e.reason, e.notes
+    row.proof = e.proof.model_dump(mode="json") if e.proof else None
+
+
+def _assign(s: Session, job: JobRow) -> None:
+    driver = s.get(DriverRow, (job.org_id, job.driver_email)) if job.driver_email else None
+    job.driver_assigned = bool(driver and driver.active)
+    job.driver_name = driver.name if driver else None
+    if not job.driver_assigned:
+        message = (f"No active driver {job.driver_email} in this organization; the job is unassigned."
+                   if job.driver_email else "The job names no driver; it is unassigned.")
+        _merge_warnings(job, (JobWarning(code="DRIVER_NOT_FOUND", message=message),))
+
+
+def _derive_status(job: JobRow, stops: dict[str, StopRow]) -> None:
+    routed_stops = [r for r in stops.values() if r.status != "unroutable"]
+    if job.routed:
+        status = "assigned" if job.driver_assigned else "unassigned"
+        if job.imported and any(r.status in TERMINAL_STOP for r in routed_stops):
+            status = "in_progress"
+            if all(r.status in TERMINAL_STOP for r in routed_stops):
+                status = "completed"
+    elif job.failure:
+        status = "failed"
+    elif job.imported:
+        status = "processing"
+    else:
+        status = "pending"
+    if RANK[status] >= RANK[job.status]:
+        job.status = status
+
+
+def status_counts(stops: list[Any]) -> dict[str, int]:
+    counts = dict.fromkeys(("pending", "completed", "failed", "skipped", "unroutable"), 0)
+    for row in stops:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return counts

@@ -1,0 +1,84 @@
+"""Tenant-scoped reads of the read model."""
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from services.status.tables import JobRow, StopRow
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    status: str | None = None
+    updated_since: datetime | None = None
+    driver_email: str | None = None
+
+
+def encode_cursor(job: JobRow) -> str:
+    return base64.urlsafe_b64encode(f"{job.created_at.isoformat()}|{job.job_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, job_id = raw.split("|", 1)
+        return datetime.fromisoformat(created), job_id
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadCursor("the cursor is not one this endpoint gave out") from None
+
+
+class JobQueries:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def job(self, org_id: str, *, job_id: str | None = None, external_job_id: str | None = None
+            ) -> tuple[JobRow, list[StopRow]] | None:
+        """One job of this organization (another organization's job does not exist for the caller)."""
+        with self._session() as s:
+            query = select(JobRow).where(JobRow.org_id == org_id, JobRow.imported == True)  # noqa: E712
+            if job_id is not None:
+                query = query.where(JobRow.job_id == job_id)
+            else:
+                query = query.where(JobRow.external_job_id == external_job_id)
+            job = s.exec(query.order_by(JobRow.created_at.desc())).first()
+            if job is None:
+                return None
+            stops = list(s.exec(select(StopRow).where(StopRow.job_id == job.job_id)).all())
+            return job, stops
+
+    def page(self, org_id: str, flt: JobFilter, limit: int, cursor: str | None
+             ) -> tuple[list[tuple[JobRow, list[StopRow]]], str | None]:
+        """Newest first; the cursor continues after the last job of the previous page."""
+        with self._session() as s:
+            query = select(JobRow).where(JobRow.org_id == org_id, JobRow.imported == True)  # noqa: E712
+            if flt.status:
+                query = query.where(JobRow.status == flt.status)
+            if flt.updated_since:
+                query = query.where(JobRow.updated_at >= flt.updated_since)
+            if flt.driver_email:
+                query = query.where(JobRow.driver_email == flt.driver_email.lower())
+            if cursor:
+                created, job_id = decode_cursor(cursor)
+                query = query.where(or_(JobRow.created_at < created,
+                                        (JobRow.created_at == created) & (JobRow.job_id < job_id)))
+            jobs = list(s.exec(query.order_by(JobRow.created_at.desc(), JobRow.job_id.desc()).limit(limit + 1)).all())
+            more = len(jobs) > limit
+            jobs = jobs[:limit]
+            ids = [j.job_id for j in jobs]
+            stops: dict[str, list[StopRow]] = {i: [] for i in ids}
+            if ids:
+                for row in s.exec(select(StopRow).where(StopRow.job_id.in_(ids))).all():
+                    stops[row.job_id].append(row)
+            return [(j, stops[j.job_id]) for j in jobs], (encode_cursor(jobs[-1]) if more else None)

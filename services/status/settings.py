@@ -1,0 +1,15 @@
+"""Status service settings."""
+
+from pydantic import Field
+
+from shared.settings import PlatformSettings
+
+
+class StatusSettings(PlatformSettings):
+    status_port: int = 8083
+    page_size_default: int = Field(50, ge=1, le=500)
+    page_size_max: int = Field(200, ge=1, le=1000)
+
+    @property
+    def status_database_url(self) -> str:
+        return self.sqlite_or_database_url("status")

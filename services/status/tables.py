@@ -1,0 +1,69 @@
+"""The read model's tables. Rows stay in the service; views map them to the public shape."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+
+class JobRow(SQLModel, table=True):
+    __tablename__ = "status_jobs"
+    job_id: str = Field(primary_key=True)
+    org_id: str = Field(index=True)
+    external_job_id: str | None = Field(default=None, index=True)
+    title: str | None = None
+    driver_email: str | None = Field(default=None, index=True)
+    driver_name: str | None = None
+    driver_assigned: bool | None = None
+    status: str = Field(default="pending", index=True)
+    imported: bool = False
+    routed: bool = False
+    accepted_at: datetime | None = None
+    start_time: datetime | None = None
+    optimization: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    warnings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    failure: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(index=True)
+    updated_at: datetime = Field(index=True)
+
+
+class StopRow(SQLModel, table=True):
+    __tablename__ = "status_stops"
+    job_id: str = Field(primary_key=True)
+    stop_id: str = Field(primary_key=True)
+    external_stop_id: str = Field(index=True)
+    position: int = 0
+    address: str | None = None
+    label: str | None = None
+    parcel_count: int = 1
+    time_window: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    lat: float | None = None
+    lng: float | None = None
+    precision: str | None = None
+    provider: str | None = None
+    sequence: int | None = None
+    leg_distance_km: float | None = None
+    leg_duration_minutes: float | None = None
+    eta: datetime | None = None
+    status: str = "pending"
+    status_at: datetime | None = None
+    reason: str | None = None
+    notes: str | None = None
+    proof: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class DriverRow(SQLModel, table=True):
+    __tablename__ = "status_drivers"
+    org_id: str = Field(primary_key=True)
+    email: str = Field(primary_key=True)
+    name: str | None = None
+    active: bool = True
+
+
+class AppliedEventRow(SQLModel, table=True):
+    """Every event applied once: replays and redeliveries change nothing."""
+
+    __tablename__ = "status_applied_events"
+    event_id: str = Field(primary_key=True)
+    applied_at: datetime
