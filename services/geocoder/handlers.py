@@ -50,7 +50,10 @@ class Geocoder:
         job = event.job
         deadline = time.monotonic() + self.budget_s
         gate = asyncio.Semaphore(self.concurrency)
-        addresses = {normalize(s.address): s.address for s in job.stops if s.lat is None and s.address}
+        addresses: dict[str, str] = {}  # normalized -> the first spelling seen; one lookup each
+        for s in job.stops:
+            if s.lat is None and s.address:
+                addresses.setdefault(normalize(s.address), s.address)
         if job.depot and job.depot.lat is None and job.depot.address:
             addresses.setdefault(normalize(job.depot.address), job.depot.address)
 

@@ -5,7 +5,7 @@ import json
 import uuid
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.ingest.models import ImportIn, unknown_fields
 from shared.errors import Problem, field_errors
@@ -49,7 +49,7 @@ def parse_import(raw: Any, max_stops: int) -> tuple[ImportIn, list[JobWarning]]:
 def _contract(model: ImportIn) -> dict[str, Any]:
     """The import's contract fields only, in a canonical form (unknown fields do not count)."""
     def strip(value: Any) -> Any:
-        if hasattr(value, "model_fields"):
+        if isinstance(value, BaseModel):
             return {k: strip(getattr(value, k)) for k in type(value).model_fields if getattr(value, k) is not None}
         if isinstance(value, list):
             return [strip(v) for v in value]

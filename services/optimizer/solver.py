@@ -127,6 +127,8 @@ def ortools_route(p: RouteProblem, ms_per_stop: float, max_s: float) -> tuple[li
     if p.constrained:
         for i in range(p.n):
             routing.AddDisjunction([manager.NodeToIndex(i)], DROP_PENALTY)
+            if p.windows[i] and p.windows[i][1] < 0:  # the window closed before the route starts
+                routing.ActiveVar(manager.NodeToIndex(i)).SetValue(0)
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH

@@ -109,7 +109,9 @@ def _imported(s: Session, job: JobRow, stops: dict[str, StopRow], e: ImportReque
 def _geocoded(s: Session, job: JobRow, stops: dict[str, StopRow], e: StopsGeocoded) -> None:
     for loc in e.locations:
         row = _stop(stops, job.job_id, loc.stop_id, loc.external_stop_id)
-        row.lat, row.lng, row.precision, row.provider = loc.lat, loc.lng, loc.precision, loc.provider
+        row.precision, row.provider = loc.precision, loc.provider
+        if row.sequence is None:  # the route's coordinates win, whichever arrived first
+            row.lat, row.lng = loc.lat, loc.lng
     _merge_warnings(job, e.warnings)
 
 
@@ -122,8 +124,8 @@ def _routed(s: Session, job: JobRow, stops: dict[str, StopRow], e: RouteOptimize
                         "solve_ms": e.solver.solve_ms}
     for loc in e.locations:
         row = _stop(stops, job.job_id, loc.stop_id, loc.external_stop_id)
-        if row.lat is None:
-            row.lat, row.lng, row.precision, row.provider = loc.lat, loc.lng, loc.precision, loc.provider
+        row.precision, row.provider = loc.precision, loc.provider
+        row.lat, row.lng = (row.lat, row.lng) if row.lat is not None else (loc.lat, loc.lng)
     start = e.start_time or e.occurred_at
     for leg in e.route:
         row = _stop(stops, job.job_id, leg.stop_id, leg.external_stop_id)

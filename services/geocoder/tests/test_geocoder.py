@@ -1,0 +1,82 @@
+from services.geocoder.cache import GeocodeCache
+from services.geocoder.gazetteer import australia
+from services.geocoder.handlers import Geocoder
+from services.geocoder.providers import Found, GazetteerProvider, ProviderDown
+from shared.events import ImportRequested, JobFailed, StopsGeocoded
+from shared.events.jobs import Depot, JobSpec, RequestedStop
+from tests.fakes import MemoryRedis
+
+
+class CountingProvider:
+    """A provider that answers rooftop for addresses it knows, and counts its calls."""
+
+    def __init__(self, name: str, known: dict[str, tuple[float, float]], down: bool = False) -> None:
+        self.name, self.known, self.down, self.calls = name, known, down, []
+
+    async def lookup(self, address: str):
+        self.calls.append(address)
+        if self.down:
+            raise ProviderDown(self.name)
+        if address in self.known:
+            return Found(*self.known[address], "rooftop", self.name)
+        return None
+
+
+def job(*stops: RequestedStop, depot: Depot | None = None) -> ImportRequested:
+    spec = JobSpec(external_job_id="X", title="t", stops=stops, depot=depot, payload_hash="h")
+    return ImportRequested(org_id="o", job_id="j", integration_id="c", job=spec)
+
+
+def stop(i: int, address: str | None = None, lat=None, lng=None) -> RequestedStop:
+    return RequestedStop(stop_id=f"j.{i}", external_stop_id=f"S{i}", address=address, lat=lat, lng=lng)
+
+
+def geocoder(*providers) -> Geocoder:
+    chain = [*providers, GazetteerProvider(australia())]
+    return Geocoder(chain, GeocodeCache(MemoryRedis(), 60, 60), concurrency=4, budget_s=5, outlier_km=150)
+
+
+async def test_given_coordinates_win_and_are_marked_provided():
+    out = await geocoder().geocode(job(stop(1, "1 Queen St, Brisbane QLD 4000", -27.1, 153.1)))
+    assert isinstance(out, StopsGeocoded)
+    assert (out.locations[0].lat, out.locations[0].precision) == (-27.1, "provided")
+
+
+async def test_identical_addresses_are_looked_up_once_and_then_cached():
+    nominatim = CountingProvider("nominatim", {"1 Queen St, Brisbane QLD 4000": (-27.47, 153.02)})
+    g = geocoder(nominatim)
+    await g.geocode(job(stop(1, "1 Queen St, Brisbane QLD 4000"), stop(2, "1 queen st., brisbane qld 4000")))
+    assert len(nominatim.calls) == 1
+    again = await g.geocode(job(stop(1, "1 QUEEN STREET BRISBANE QLD 4000")))
+    assert len(nominatim.calls) == 1 and again.locations[0].precision == "rooftop"
+
+
+async def test_a_dead_provider_falls_back_to_the_gazetteer_with_an_honest_warning():
+    out = await geocoder(CountingProvider("nominatim", {}, down=True)).geocode(
+        job(stop(1, "45 Grey St, South Brisbane QLD 4101")))
+    assert out.locations[0].provider == "gazetteer" and out.locations[0].precision == "postcode"
+    assert [w.code for w in out.warnings] == ["GEOCODE_APPROXIMATE"]
+
+
+async def test_an_unplaceable_stop_is_a_warning_and_the_job_goes_on():
+    out = await geocoder().geocode(job(stop(1, "1 Queen St, Brisbane QLD 4000"), stop(2, "nowhere at all")))
+    assert isinstance(out, StopsGeocoded)
+    assert out.locations[1].lat is None
+    assert ("GEOCODE_FAILED", "S2") in [(w.code, w.external_stop_id) for w in out.warnings]
+
+
+async def test_a_job_with_no_placeable_stop_fails():
+    out = await geocoder().geocode(job(stop(1, "nowhere"), stop(2, "also nowhere")))
+    assert isinstance(out, JobFailed) and out.code == "GEOCODE_FAILED_ALL"
+
+
+async def test_a_stop_far_from_the_others_is_flagged():
+    out = await geocoder().geocode(job(stop(1, "1 Queen St, Brisbane QLD 4000"), stop(2, "2 Grey St, South Brisbane QLD 4101"),
+                                       stop(3, "3 Oxford St, Bulimba QLD 4171"), stop(4, "1 Macquarie St, Sydney NSW 2000")))
+    assert [(w.code, w.external_stop_id) for w in out.warnings if w.code == "ADDRESS_OUTSIDE_REGION"] == [
+        ("ADDRESS_OUTSIDE_REGION", "S4")]
+
+
+async def test_the_depot_is_placed_too():
+    out = await geocoder().geocode(job(stop(1, "1 Queen St, Brisbane QLD 4000"), depot=Depot(address="Albion QLD 4010")))
+    assert out.depot is not None and out.depot.precision == "postcode"

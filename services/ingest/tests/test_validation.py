@@ -1,0 +1,92 @@
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from services.ingest.handlers import job_spec, parse_import, payload_hash
+from shared.errors import Problem
+
+EXAMPLE = json.loads((Path(__file__).parents[3] / "deploy/examples/brisbane-job.json").read_text())
+
+
+def body(**over):
+    b = copy.deepcopy(EXAMPLE)
+    b.update(over)
+    return b
+
+
+def errors_of(raw, max_stops=500):
+    with pytest.raises(Problem) as err:
+        parse_import(raw, max_stops)
+    return err.value
+
+
+def test_the_public_example_is_valid_and_warns_about_nothing():
+    model, warnings = parse_import(body(), 500)
+    assert len(model.stops) == 8 and warnings == []
+
+
+def test_unknown_fields_warn_instead_of_failing():
+    raw = body(priority="high")
+    raw["stops"][0]["colour"] = "red"
+    _, warnings = parse_import(raw, 500)
+    assert {w.message.split()[0] for w in warnings} == {"/priority", "/stops/0/colour"}
+    assert all(w.code == "UNKNOWN_FIELD" for w in warnings)
+
+
+@pytest.mark.parametrize("mutate, pointer", [
+    (lambda b: b.pop("external_job_id"), "/external_job_id"),
+    (lambda b: b.update(title=""), "/title"),
+    (lambda b: b.update(stops=[]), "/stops"),
+    (lambda b: b.update(driver_email="not-an-email"), "/driver_email"),
+    (lambda b: b["stops"][1].update(parcel_count=-1), "/stops/1/parcel_count"),
+    (lambda b: b["stops"][1].update(parcel_count=10**9), "/stops/1/parcel_count"),
+    (lambda b: b["stops"][2].update(lat=95.0, lng=153.0), "/stops/2/lat"),
+    (lambda b: b["stops"][2].update(lat=-27.4), "/stops/2"),
+    (lambda b: b["stops"][0].update(time_window={"start": "2026-11-28T10:00:00+10:00",
+                                                 "end": "2026-11-28T09:00:00+10:00"}), "/stops/0/time_window"),
+    (lambda b: b["stops"][0].update(time_window={"start": "2026-11-28T10:00:00", "end": "2026-11-28T11:00:00"}),
+     "/stops/0/time_window"),
+    (lambda b: b["stops"][3].update(email="nope"), "/stops/3/email"),
+    (lambda b: b["stops"][3].pop("address"), "/stops/3"),
+    (lambda b: b.update(return_to_depot=True), ""),
+])
+def test_each_bad_field_is_named_by_its_pointer(mutate, pointer):
+    raw = body()
+    mutate(raw)
+    problem = errors_of(raw)
+    assert problem.status == 422 and problem.code == "validation_failed"
+    assert pointer in [e["pointer"] for e in problem.errors]
+
+
+def test_duplicate_stop_ids_point_at_the_second_one():
+    raw = body()
+    raw["stops"][4]["external_stop_id"] = "STOP-1"
+    problem = errors_of(raw)
+    assert problem.errors == [{"pointer": "/stops/4/external_stop_id", "type": "duplicate",
+                               "reason": "duplicates /stops/0/external_stop_id"}]
+
+
+def test_too_many_stops_is_its_own_error():
+    problem = errors_of(body(), max_stops=5)
+    assert problem.code == "too_many_stops" and problem.errors[0]["pointer"] == "/stops"
+
+
+def test_a_body_that_is_not_an_object_is_rejected():
+    assert errors_of([1, 2]).status == 422
+
+
+def test_the_payload_hash_ignores_key_order_and_unknown_fields_but_not_content():
+    a, _ = parse_import(body(), 500)
+    reordered = dict(reversed(list(body(extra="x").items())))
+    b, _ = parse_import(reordered, 500)
+    c, _ = parse_import(body(title="another"), 500)
+    assert payload_hash(a) == payload_hash(b) != payload_hash(c)
+
+
+def test_every_stop_gets_its_own_id_and_emails_are_lower_case():
+    model, _ = parse_import(body(driver_email="Driver@Example.com"), 500)
+    spec = job_spec(model, "job_1", "h")
+    assert [s.stop_id for s in spec.stops][:2] == ["job_1.1", "job_1.2"]
+    assert spec.driver_email == "driver@example.com"

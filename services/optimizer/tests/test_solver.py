@@ -1,0 +1,89 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from services.optimizer.matrix import GreatCircle
+from services.optimizer.solver import RouteProblem, held_karp, solve
+
+
+def brisbane(n: int, seed: int) -> list[tuple[float, float]]:
+    rng = np.random.default_rng(seed)
+    return [(-27.47 + rng.uniform(-0.13, 0.13), 153.02 + rng.uniform(-0.15, 0.15)) for _ in range(n)]
+
+
+def problem(points, depot=True, ret=True, windows=None, demands=None, capacity=None) -> RouteProblem:
+    m = GreatCircle(1.3, 35).build(points)
+    n = len(points) - (1 if depot else 0)
+    return RouteProblem(m.distance_m, m.duration_s, depot, ret, [120] * n, windows or [None] * n,
+                        demands or [1] * n, capacity)
+
+
+def length(p: RouteProblem, order: list[int]) -> int:
+    d, prev, total = p.distance_m, (p.n if p.has_depot else None), 0
+    for node in order:
+        total += d[prev, node] if prev is not None else 0
+        prev = node
+    return total + (d[prev, p.n] if p.return_to_depot else 0)
+
+
+def brute_force(p: RouteProblem) -> int:
+    return min(length(p, list(perm)) for perm in itertools.permutations(range(p.n)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("depot, ret", [(True, True), (True, False), (False, False)])
+def test_small_jobs_are_solved_to_optimality(seed, depot, ret):
+    p = problem(brisbane(8, seed), depot, ret)
+    solution = solve(p)
+    assert solution.solver == "exact"
+    assert sorted(solution.order) == list(range(p.n))
+    assert length(p, solution.order) == brute_force(p)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ortools_matches_the_optimum_on_small_closed_tours(seed):
+    p = problem(brisbane(8, seed))
+    assert length(p, solve(p, exact_max=0).order) == brute_force(p)
+
+
+def test_held_karp_on_a_line_visits_it_in_order():
+    xs = np.array([0, 3, 1, 2, 4])
+    cost = np.abs(xs[:, None] - xs[None, :])
+    cost = np.pad(cost, ((0, 1), (0, 1)))  # dummy start/end at index 5
+    order = held_karp(cost, 5, 5, 5)
+    assert [int(xs[i]) for i in order] in ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0])
+
+
+def test_larger_jobs_route_every_stop_once():
+    p = problem(brisbane(61, 7))  # 60 stops and a depot
+    solution = solve(p, ms_per_stop=2)
+    assert sorted(solution.order) == list(range(60)) and not solution.unrouted
+
+
+def test_impossible_windows_leave_stops_unrouted_with_the_reason():
+    pts = [(-27.40, 153.0), (-27.45, 153.05), (-27.5, 153.1), (-27.47, 153.02)]
+    p = problem(pts, windows=[(0, 60), None, (0, 100_000)])
+    solution = solve(p)
+    assert solution.unrouted == {0: "TIME_WINDOW_VIOLATION"}
+    assert sorted(solution.order) == [1, 2]
+
+
+def test_windows_are_met_by_waiting():
+    pts = [(-27.40, 153.0), (-27.45, 153.05), (-27.5, 153.1), (-27.47, 153.02)]
+    p = problem(pts, windows=[(3000, 3600), None, None])
+    solution = solve(p)
+    arrival = dict(zip(solution.order, solution.arrival_s))
+    assert 3000 <= arrival[0] <= 3600 and not solution.unrouted
+
+
+def test_capacity_drops_what_does_not_fit():
+    p = problem(brisbane(6, 3), demands=[2, 2, 2, 2, 2], capacity=6)
+    solution = solve(p)
+    assert len(solution.order) == 3
+    assert set(solution.unrouted.values()) == {"CAPACITY_EXCEEDED"}
+
+
+def test_the_same_job_gives_the_same_route():
+    p = problem(brisbane(9, 11))
+    assert solve(p).order == solve(p).order

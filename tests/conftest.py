@@ -1,0 +1,77 @@
+"""Fixtures for the end-to-end suite: the real platform, started by the project's own script."""
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EDGE = "http://127.0.0.1:8080"
+EXAMPLE = json.loads((ROOT / "deploy/examples/brisbane-job.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def platform() -> str:
+    """The platform on its default ports; started (or repaired) here, never skipped."""
+    subprocess.run(["bash", str(ROOT / "deploy/local/platform.sh"), "up"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    return EDGE
+
+
+def routemate(*args: str) -> dict:
+    """Run the real `routemate` CLI and parse its JSON."""
+    done = subprocess.run([sys.executable, "-m", "routemate_cli.main", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+class Tenant:
+    """One organization with an integration, a driver and a bearer token."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.org = f"test-{uuid.uuid4().hex[:10]}"
+        self.http = http
+        self.creds = routemate("integration", "create", "--org", self.org, "--name", "e2e")
+        self.driver = f"driver-{uuid.uuid4().hex[:6]}@example.com"
+        routemate("driver", "add", "--org", self.org, "--email", self.driver, "--name", "Dana")
+        self.token = ""
+
+    async def login(self) -> "Tenant":
+        answer = await self.http.post("/v1/integration-token", json={"client_id": self.creds["client_id"],
+                                                                     "client_secret": self.creds["client_secret"]})
+        assert answer.status_code == 200, answer.text
+        self.token = answer.json()["access_token"]
+        return self
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def job(self, **over) -> dict:
+        body = json.loads(json.dumps(EXAMPLE))
+        body.update(external_job_id=f"E2E-{uuid.uuid4().hex[:12]}", driver_email=self.driver)
+        body.update(over)
+        return body
+
+    async def import_job(self, body: dict | None = None, **headers: str) -> httpx.Response:
+        return await self.http.post("/v1/integration-import", json=body or self.job(),
+                                    headers={**self.auth, **headers})
+
+    async def get_job(self, job_id: str) -> httpx.Response:
+        return await self.http.get(f"/v1/integration-jobs/{job_id}", headers=self.auth)
+
+
+@pytest.fixture
+async def http(platform):
+    async with httpx.AsyncClient(base_url=platform, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+async def tenant(http) -> Tenant:
+    return await Tenant(http).login()
