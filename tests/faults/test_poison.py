@@ -1,0 +1,57 @@
+"""Poison messages on every consumed topic go to the dead-letter topic; the consumers carry on."""
+
+import asyncio
+import json
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from shared.events import (
+    AUTH_EVENTS, DEADLETTER, JOBS_FAILED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_REQUESTED, STOPS_STATUS,
+)
+from tests.conftest import Tenant
+
+BOOTSTRAP = "127.0.0.1:9092"
+
+
+async def test_garbage_invalid_bodies_and_unknown_versions_are_dead_lettered(tenant: Tenant):
+    marker = uuid.uuid4().hex
+    poison = {
+        "garbage": b"\x00\xff not json " + marker.encode(),
+        "invalid body": json.dumps({"event_type": "ImportRequested", "schema_version": 1, "org_id": "o",
+                                    "job_id": marker}).encode(),
+        "unknown version": json.dumps({"event_type": "StopsGeocoded", "schema_version": 99, "org_id": "o",
+                                       "job_id": marker}).encode(),
+    }
+    topics = [JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS]
+    consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=BOOTSTRAP, auto_offset_reset="latest",
+                                group_id=None)
+    await consumer.start()
+    try:
+        await consumer.seek_to_end()
+        await asyncio.sleep(0.5)
+        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)
+        await producer.start()
+        try:
+            for topic in topics:
+                for payload in poison.values():
+                    await producer.send_and_wait(topic, payload, key=marker.encode())
+        finally:
+            await producer.stop()
+        letters = []
+        deadline = asyncio.get_running_loop().time() + 30
+        expected = len(poison) * (len(topics) + 2)  # status reads all six; geocoder and optimizer one each
+        while asyncio.get_running_loop().time() < deadline and len(letters) < expected:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                letters += [json.loads(r.value) for r in records if r.key == marker.encode()]
+    finally:
+        await consumer.stop()
+    by_stage = {(l["service"], l["source_topic"]) for l in letters}
+    assert ("geocoder", JOBS_REQUESTED) in by_stage and ("optimizer", JOBS_GEOCODED) in by_stage
+    assert {("status", t) for t in topics} <= by_stage
+    reasons = " ".join(l["reason"] for l in letters)
+    assert "not JSON" in reasons and "invalid event" in reasons and "schema_version" in reasons
+    # ...and every stage still works
+    answer = await tenant.import_job()
+    assert answer.status_code == 201 and answer.json()["status"] == "assigned"
