@@ -8,6 +8,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import aiokafka
+from aiokafka.errors import (
+    InvalidProducerEpoch, KafkaError, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId,
+)
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -28,7 +32,8 @@ class TransientError(Exception):
     """A dependency is down (database, Redis, a provider): retry the message, never dead-letter it."""
 
 
-RETRY_FOREVER: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError, OSError)
+# Broker errors count too: a publish that fails while Kafka restarts must be retried, not parked.
+RETRY_FOREVER: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError, OSError, KafkaError)
 
 
 def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
@@ -45,18 +50,37 @@ def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
     )
 
 
+# The idempotent producer's session is broken for good after these (seen when the broker
+# restarts under load): only a new producer, with a new producer id, publishes again.
+_PRODUCER_BROKEN = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced)
+
+
 class EventBus:
     """Publishes events keyed by job (or organization); returns once Kafka acknowledged them."""
 
     def __init__(self, broker: KafkaBroker, service: str) -> None:
         self.broker, self.service = broker, service
+        self._renewing = asyncio.Lock()
 
     async def publish(self, event: Event) -> None:
         headers = {"event_type": event.event_type, "schema_version": str(event.schema_version),
                    "content-type": "application/json"}
-        await self.broker.publish(event.to_bytes(), event.TOPIC, key=event.key, headers=headers,
-                                  correlation_id=event.correlation_id or str(event.event_id))
+        try:
+            await self.broker.publish(event.to_bytes(), event.TOPIC, key=event.key, headers=headers,
+                                      correlation_id=event.correlation_id or str(event.event_id))
+        except _PRODUCER_BROKEN as exc:
+            await self._renew_producer(exc)
+            raise
         EVENTS_PUBLISHED.labels(self.service, event.TOPIC).inc()
+
+    async def _renew_producer(self, exc: Exception) -> None:
+        """Replace the broker's producer; the caller's retry then publishes on the new one."""
+        async with self._renewing:
+            log.warning("producer session broken (%s); starting a new producer", type(exc).__name__)
+            config = self.broker.config
+            await config.producer.disconnect()
+            await config.producer.connect(aiokafka.AIOKafkaProducer(**self.broker._connection_kwargs),
+                                          serializer=config.fd_config._serializer, codec=config.broker_codec)
 
     async def deadletter(self, record: Any, reason: str) -> None:
         """Park a message we cannot process, with where it came from and why."""

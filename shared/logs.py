@@ -36,6 +36,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class Repeats(logging.Filter):
+    """Lets one identical message through per `every_s` seconds (client libraries retry in tight loops)."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        super().__init__()
+        self.every_s, self.last = every_s, {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg))
+        now = record.created
+        if now - self.last.get(key, 0.0) < self.every_s:
+            return False
+        self.last[key] = now
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     """Route every logger (ours, uvicorn's, FastStream's) through one formatter on stderr."""
     handler = logging.StreamHandler(sys.stderr)
@@ -48,3 +64,4 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "uvicorn.access", "httpx", "faststream.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    handler.addFilter(Repeats())

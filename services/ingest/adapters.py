@@ -23,10 +23,16 @@ class Reservation:
     job_id: str
     payload_hash: str
     accepted: bool
+    since: float  # when its publisher started; 0 after a failed publish
 
 
 class Reservations:
-    """`(organization, external_job_id)` -> the one job it created, reserved with SET NX."""
+    """`(organization, external_job_id)` -> the one job it created, reserved with SET NX.
+
+    A reservation is `accepted` once Kafka acknowledged its ImportRequested. One whose publish
+    failed (or whose publisher died) keeps its job_id: a retry publishes again under the same
+    job_id, so an event that did reach Kafka before the failure never becomes a second job.
+    """
 
     def __init__(self, redis: Redis, ttl_s: int) -> None:
         self.redis, self.ttl_s = redis, ttl_s
@@ -35,10 +41,12 @@ class Reservations:
     def key(org_id: str, external_job_id: str) -> str:
         return f"rm:idem:{org_id}:{hashlib.sha256(external_job_id.encode()).hexdigest()}"
 
+    def _value(self, job_id: str, digest: str, accepted: bool, since: float) -> str:
+        return json.dumps({"job_id": job_id, "hash": digest, "accepted": accepted, "since": since})
+
     async def reserve(self, key: str, job_id: str, digest: str) -> Reservation | None:
         """None when we won the reservation; otherwise the reservation that was already there."""
-        value = json.dumps({"job_id": job_id, "hash": digest, "accepted": False})
-        if await self.redis.set(key, value, nx=True, ex=self.ttl_s):
+        if await self.redis.set(key, self._value(job_id, digest, False, time.time()), nx=True, ex=self.ttl_s):
             return None
         return await self.get(key)
 
@@ -47,13 +55,16 @@ class Reservations:
         if raw is None:
             return None
         data = json.loads(raw)
-        return Reservation(data["job_id"], data["hash"], data["accepted"])
+        return Reservation(data["job_id"], data["hash"], data["accepted"], data.get("since", 0.0))
+
+    async def take_over(self, key: str, job_id: str, digest: str) -> None:
+        await self.redis.set(key, self._value(job_id, digest, False, time.time()), ex=self.ttl_s)
 
     async def accept(self, key: str, job_id: str, digest: str) -> None:
-        await self.redis.set(key, json.dumps({"job_id": job_id, "hash": digest, "accepted": True}), ex=self.ttl_s)
+        await self.redis.set(key, self._value(job_id, digest, True, time.time()), ex=self.ttl_s)
 
-    async def release(self, key: str) -> None:
-        await self.redis.delete(key)
+    async def publish_failed(self, key: str, job_id: str, digest: str) -> None:
+        await self.redis.set(key, self._value(job_id, digest, False, 0.0), ex=self.ttl_s)
 
 
 # Token bucket: refills `rate` tokens a second up to `burst`; one import takes one token.

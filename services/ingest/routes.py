@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -111,13 +112,20 @@ async def _import(request: Request, who: Principal, model: ImportIn, warnings: l
     outcomes: Outcomes = request.app.state.outcomes
     key = Reservations.key(who.org_id, model.external_job_id)
     job_id = handlers.new_job_id()
-    for _ in range(100):  # a concurrent duplicate may still be publishing: wait until it settles
-        existing = await reservations.reserve(key, job_id, digest)
-        if existing is None or existing.accepted:
+    existing = await reservations.reserve(key, job_id, digest)
+    deadline = time.time() + settings.publish_timeout_seconds + 2
+    while existing is not None and existing.payload_hash == digest and not existing.accepted:
+        if time.time() - existing.since > settings.publish_timeout_seconds + 2:
+            job_id = existing.job_id  # its publisher failed or died: publish again under its job_id
+            await reservations.take_over(key, job_id, digest)
+            existing = None
             break
-        if existing.payload_hash != digest:
+        if time.time() > deadline:
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # a concurrent duplicate is publishing: wait for its answer
+        existing = await reservations.get(key)
+        if existing is None:
+            existing = await reservations.reserve(key, job_id, digest)
     if existing is not None:
         if existing.payload_hash != digest:
             raise Problem(409, "idempotency_conflict",
@@ -136,7 +144,7 @@ async def _import(request: Request, who: Principal, model: ImportIn, warnings: l
         await asyncio.wait_for(bus.publish(event), settings.publish_timeout_seconds)
     except Exception as exc:  # noqa: BLE001 - any publish failure means: not accepted
         outcomes.forget(job_id, future)
-        await reservations.release(key)
+        await reservations.publish_failed(key, job_id, digest)
         log.warning("import not accepted, Kafka did not acknowledge: %s", type(exc).__name__)
         raise _unavailable("The event broker") from None
     await reservations.accept(key, job_id, digest)

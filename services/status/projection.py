@@ -76,7 +76,10 @@ class Projection:
         for row in stops.values():
             s.add(row)
         became_settled = job.status in SETTLED and before not in SETTLED
-        return job_id if became_settled and job.imported else None
+        # An import published again (a client's retry after an ambiguous broker failure) is
+        # answered from the read model: announce the settled job again for the waiting request.
+        imported_again = isinstance(event, ImportRequested) and job.status in SETTLED
+        return job_id if (became_settled or imported_again) and job.imported else None
 
 
 def _stop(stops: dict[str, StopRow], job_id: str, stop_id: str, external_stop_id: str) -> StopRow:

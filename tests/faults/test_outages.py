@@ -51,7 +51,7 @@ async def test_kafka_down_means_503_and_nothing_half_accepted(http: httpx.AsyncC
         assert answer.json()["code"] == "dependency_unavailable"
     finally:
         platform("up")
-    # the same import after recovery is a fresh, normal import: the failed attempt reserved nothing
+    # the retry after recovery imports it normally, under the job_id the failed attempt reserved
     for _ in range(60):
         again = await tenant.import_job(body)
         if again.status_code != 503:
@@ -59,3 +59,44 @@ async def test_kafka_down_means_503_and_nothing_half_accepted(http: httpx.AsyncC
         await asyncio.sleep(1)
     assert again.status_code == 201, again.text
     assert "Idempotent-Replayed" not in again.headers and again.json()["status"] == "assigned"
+
+
+async def test_kafka_stopped_mid_burst_loses_and_doubles_nothing(http: httpx.AsyncClient, tenant: Tenant):
+    bodies = [tenant.job() for _ in range(60)]
+
+    async def post(i: int, body: dict) -> httpx.Response:
+        await asyncio.sleep(i * 0.05)  # a steady burst over 3 s; the broker stops after 0.5 s
+        return await tenant.import_job(body, Prefer="respond-async")
+
+    posts = [asyncio.create_task(post(i, b)) for i, b in enumerate(bodies)]
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(kafka, "stop")
+    try:
+        answers = await asyncio.gather(*posts)
+    finally:
+        await asyncio.to_thread(platform, "up")
+    accepted = [a.json()["job_id"] for a in answers if a.status_code == 202]
+    refused = [a for a in answers if a.status_code != 202]
+    assert accepted, "some imports were accepted before the broker stopped"
+    assert refused, "some imports met the stopped broker"
+    for answer in refused:
+        assert_unavailable(answer)
+    for job_id in accepted:  # every 2xx job completes once the broker is back
+        for _ in range(600):
+            got = await tenant.get_job(job_id)
+            if got.status_code == 200 and got.json()["status"] == "assigned":
+                break
+            await asyncio.sleep(0.1)
+        assert got.status_code == 200 and got.json()["status"] == "assigned", got.text
+    # the refused ones, retried, become exactly one job each
+    for answer, body in zip(answers, bodies):
+        if answer.status_code != 202:
+            for _ in range(20):  # as a client would: retry while told to
+                retry = await tenant.import_job(body)
+                if retry.status_code != 503:
+                    break
+                await asyncio.sleep(0.5)
+            assert retry.status_code in (200, 201), retry.text
+    listed = (await http.get("/v1/integration-jobs", params={"limit": 200}, headers=tenant.auth)).json()["jobs"]
+    external = [j["external_job_id"] for j in listed]
+    assert sorted(external) == sorted(b["external_job_id"] for b in bodies)

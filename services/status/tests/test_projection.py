@@ -120,3 +120,13 @@ def test_pages_run_newest_first_without_gaps_or_repeats(tmp_path):
         if cursor is None:
             break
     assert seen == [f"job_{i}" for i in reversed(range(7))]
+
+
+def test_an_import_published_again_announces_the_settled_job_again(tmp_path):
+    projection, _ = fresh(tmp_path, "again")
+    stream = events()
+    announced = [projection.apply(e) for e in stream[:3]]
+    assert announced == [None, None, "job_1"]
+    retry = stream[0].model_copy(update={"event_id": __import__("uuid").uuid4()})
+    assert projection.apply(retry) == "job_1"
+    assert projection.apply(retry) is None  # the very same event twice changes nothing
