@@ -1,31 +1,41 @@
 """HTTP edge helpers shared by the gateways: request ids, bounded bodies, client addresses."""
 
 import uuid
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 
 from shared import logs
 from shared.errors import Problem
 
-REQUEST_ID = "X-Request-ID"
+class RequestIds:
+    """Pure ASGI middleware: the caller's (or the proxy's) request id, or a new one, becomes the
+    correlation id of the request's logs and events, and is echoed back."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001 - an ASGI app
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001 - ASGI
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        rid = incoming if 0 < len(incoming) <= 128 and incoming.isascii() and incoming.isprintable() \
+            else uuid.uuid4().hex
+
+        async def with_id(message) -> None:  # noqa: ANN001
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        token = logs.correlation_id.set(rid)
+        try:
+            await self.app(scope, receive, with_id)
+        finally:
+            logs.correlation_id.reset(token)
 
 
 def install_request_ids(app: FastAPI) -> None:
-    """Take the caller's (or the proxy's) request id, or make one; it becomes the correlation id."""
-
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        incoming = request.headers.get(REQUEST_ID, "")
-        rid = incoming if 0 < len(incoming) <= 128 and incoming.isascii() and incoming.isprintable() \
-            else uuid.uuid4().hex
-        token = logs.correlation_id.set(rid)
-        try:
-            response = await call_next(request)
-        finally:
-            logs.correlation_id.reset(token)
-        response.headers[REQUEST_ID] = rid
-        return response
+    app.add_middleware(RequestIds)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -1,9 +1,7 @@
 """Prometheus metrics every service exposes, with bounded label values only."""
 
 import time
-from collections.abc import Awaitable, Callable
-
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.routing import Match
 
@@ -29,29 +27,45 @@ CONSUMER_LAG = Gauge("routemate_consumer_lag_messages", "Messages behind the end
 UP = Gauge("routemate_service_up", "1 while the service's dependencies are connected", ["service"])
 
 
-def _route_of(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
+class HttpMetrics:
+    """Pure ASGI middleware (no per-request task group): count and time every request by route template."""
+
+    def __init__(self, app, service: str) -> None:  # noqa: ANN001 - an ASGI app
+        self.app, self.service = app, service
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001 - ASGI
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def record_status(message) -> None:  # noqa: ANN001
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or _route_of(scope)
+            HTTP_REQUESTS.labels(self.service, scope["method"], template, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, scope["method"], template).observe(time.perf_counter() - start)
+
+
+def _route_of(scope) -> str:  # noqa: ANN001
+    app = scope.get("app")
+    for route in getattr(getattr(app, "router", None), "routes", []):
+        match, _ = route.matches(scope)
         if match == Match.FULL:
             return getattr(route, "path", "other")
     return "unmatched"
 
 
 def install_http_metrics(app: FastAPI, service: str) -> None:
-    """Count and time every request by route template (never by raw path)."""
-
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = _route_of(request)
-            HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
-            HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - start)
+    """Request metrics for every route, and the /metrics endpoint itself."""
+    app.add_middleware(HttpMetrics, service=service)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -42,7 +42,7 @@ def test_small_jobs_are_solved_to_optimality(seed, depot, ret):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_ortools_matches_the_optimum_on_small_closed_tours(seed):
+def test_the_search_solvers_match_the_optimum_on_small_closed_tours(seed):
     p = problem(brisbane(8, seed))
     assert length(p, solve(p, exact_max=0).order) == brute_force(p)
 
