@@ -23,6 +23,8 @@ integration = typer.Typer(help="Integrations (OAuth2 clients) of organizations."
 driver = typer.Typer(help="The driver directory of an organization.", no_args_is_help=True)
 app.add_typer(integration, name="integration")
 app.add_typer(driver, name="driver")
+status = typer.Typer(help="The status service's read model.", no_args_is_help=True)
+app.add_typer(status, name="status")
 
 
 def _call(method: str, path: str, **kwargs: Any) -> Any:
@@ -92,6 +94,24 @@ def driver_remove(org: Org, email: Annotated[str, typer.Option("--email")]) -> N
 def driver_list(org: Org) -> None:
     """List an organization's drivers."""
     _print(_call("GET", "/admin/v1/drivers", params={"org": org}))
+
+
+@status.command("rebuild")
+def status_rebuild(database_url: Annotated[str, typer.Option(
+        "--database-url", help="an EMPTY database to rebuild into (SQLite or PostgreSQL URL)")]) -> None:
+    """Replay every topic from the start into an empty read model (then point the service at it)."""
+    import asyncio
+
+    from services.status.rebuild import NotEmpty, rebuild
+    from services.status.settings import StatusSettings
+
+    try:
+        report = asyncio.run(rebuild(StatusSettings(), database_url))
+    except NotEmpty as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    _print({"database_url": database_url, "events_applied": report.events, "undecodable_skipped": report.skipped,
+            "jobs": report.jobs})
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v curl >/dev/null || need+=(curl)
 command -v jq >/dev/null || need+=(jq)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "install: apt-get install ${need[*]}"
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -16,3 +17,4 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recomme
 # Debian starts the packaged daemons on install where it can; the platform runs its own.
 $SUDO service redis-server stop >/dev/null 2>&1 || true
 $SUDO service nginx stop >/dev/null 2>&1 || true
+$SUDO service postgresql stop >/dev/null 2>&1 || true

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
+from services.status.schema import migrate
 from services.status.tables import AppliedEventRow, DriverRow, JobRow, StopRow
 from shared.events import (
     DriverRegistered, DriverRemoved, Event, ImportRequested, JobFailed, JobWarning, RouteOptimized,
@@ -32,8 +33,7 @@ def as_utc(value: datetime | None) -> datetime | None:
 class Projection:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(engine, tables=[JobRow.__table__, StopRow.__table__, DriverRow.__table__,
-                                                     AppliedEventRow.__table__])
+        migrate(engine)
 
     def apply(self, event: Event) -> str | None:
         """Apply one event; returns the job id when this event settled the job (to announce it)."""

@@ -43,8 +43,8 @@ def events(job_id="job_1", org="org_1", driver="dana@example.com"):
     ]
 
 
-def fresh(tmp_path, name: str) -> tuple[Projection, JobQueries]:
-    engine = make_engine(f"sqlite:///{tmp_path / name}.db")
+def fresh(database, name: str) -> tuple[Projection, JobQueries]:
+    engine = make_engine(database(name))
     projection = Projection(engine)
     projection.apply(DriverRegistered(org_id="org_1", email="dana@example.com", name="Dana"))
     return projection, JobQueries(engine)
@@ -55,8 +55,8 @@ def view(queries: JobQueries, job_id="job_1", org="org_1"):
     return job_view(*found) if found else None
 
 
-def test_the_ordered_stream_ends_completed_with_stops_in_route_order(tmp_path):
-    projection, queries = fresh(tmp_path, "ordered")
+def test_the_ordered_stream_ends_completed_with_stops_in_route_order(database):
+    projection, queries = fresh(database, "ordered")
     statuses = []
     for e in events():
         projection.apply(e)
@@ -70,11 +70,11 @@ def test_the_ordered_stream_ends_completed_with_stops_in_route_order(tmp_path):
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_shuffled_and_duplicated_events_end_in_the_same_rows(tmp_path, seed):
-    ordered, _ = fresh(tmp_path, "a")
+def test_shuffled_and_duplicated_events_end_in_the_same_rows(database, seed):
+    ordered, _ = fresh(database, "a")
     for e in events():
         ordered.apply(e)
-    shuffled, queries = fresh(tmp_path, "b")
+    shuffled, queries = fresh(database, "b")
     stream = events() * 2
     random.Random(seed).shuffle(stream)
     for e in stream:
@@ -82,8 +82,8 @@ def test_shuffled_and_duplicated_events_end_in_the_same_rows(tmp_path, seed):
     assert view(queries) == view(JobQueries(ordered.engine))
 
 
-def test_status_never_moves_backwards(tmp_path):
-    projection, queries = fresh(tmp_path, "late")
+def test_status_never_moves_backwards(database):
+    projection, queries = fresh(database, "late")
     stream = events()
     for e in stream:
         projection.apply(e)
@@ -92,8 +92,8 @@ def test_status_never_moves_backwards(tmp_path):
     assert view(queries)["status"] == "completed"
 
 
-def test_an_unknown_driver_leaves_the_job_unassigned_with_a_warning(tmp_path):
-    projection, queries = fresh(tmp_path, "nodriver")
+def test_an_unknown_driver_leaves_the_job_unassigned_with_a_warning(database):
+    projection, queries = fresh(database, "nodriver")
     for e in events(driver="ghost@example.com")[:3]:
         projection.apply(e)
     v = view(queries)
@@ -101,15 +101,15 @@ def test_an_unknown_driver_leaves_the_job_unassigned_with_a_warning(tmp_path):
     assert "DRIVER_NOT_FOUND" in [w["code"] for w in v["warnings"]]
 
 
-def test_a_job_is_invisible_to_other_organizations(tmp_path):
-    projection, queries = fresh(tmp_path, "tenants")
+def test_a_job_is_invisible_to_other_organizations(database):
+    projection, queries = fresh(database, "tenants")
     for e in events():
         projection.apply(e)
     assert view(queries, org="org_2") is None
 
 
-def test_pages_run_newest_first_without_gaps_or_repeats(tmp_path):
-    projection, queries = fresh(tmp_path, "pages")
+def test_pages_run_newest_first_without_gaps_or_repeats(database):
+    projection, queries = fresh(database, "pages")
     for i in range(7):
         for e in events(job_id=f"job_{i}")[:1]:
             projection.apply(e.model_copy(update={"occurred_at": T0 + timedelta(seconds=i)}))
@@ -122,8 +122,8 @@ def test_pages_run_newest_first_without_gaps_or_repeats(tmp_path):
     assert seen == [f"job_{i}" for i in reversed(range(7))]
 
 
-def test_an_import_published_again_announces_the_settled_job_again(tmp_path):
-    projection, _ = fresh(tmp_path, "again")
+def test_an_import_published_again_announces_the_settled_job_again(database):
+    projection, _ = fresh(database, "again")
     stream = events()
     announced = [projection.apply(e) for e in stream[:3]]
     assert announced == [None, None, "job_1"]

@@ -1,0 +1,13 @@
+"""Alembic environment for the status read model; run through services.status.schema.migrate."""
+
+from alembic import context
+
+from services.status.tables import JobRow  # noqa: F401 - registers the tables on the metadata
+from sqlmodel import SQLModel
+
+VERSION_TABLE = "status_alembic_version"
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=SQLModel.metadata, version_table=VERSION_TABLE,
+                  include_name=lambda name, kind, _: kind != "table" or name.startswith("status_"))
+with context.begin_transaction():
+    context.run_migrations()
