@@ -33,6 +33,15 @@ def redis_check(redis: Redis) -> HealthCheck:
     return check
 
 
+def broker_check(broker) -> HealthCheck:  # noqa: ANN001 - a FastStream broker
+    async def check() -> bool:
+        try:
+            return bool(await broker.ping(timeout=2))
+        except Exception:  # noqa: BLE001 - any failure means not healthy
+            return False
+    return check
+
+
 def service_app(service: str, *, lifespan=None, title: str | None = None) -> FastAPI:
     """A FastAPI app with /healthz, /metrics, request metrics and problem+json errors."""
     app = FastAPI(title=title or f"RouteMate {service}", lifespan=lifespan, version="1.0.0")

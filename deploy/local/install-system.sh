@@ -9,6 +9,7 @@ command -v mvn >/dev/null || need+=(maven)
 command -v curl >/dev/null || need+=(curl)
 command -v jq >/dev/null || need+=(jq)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v promtool >/dev/null || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "install: apt-get install ${need[*]}"
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -18,3 +19,4 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recomme
 $SUDO service redis-server stop >/dev/null 2>&1 || true
 $SUDO service nginx stop >/dev/null 2>&1 || true
 $SUDO service postgresql stop >/dev/null 2>&1 || true
+$SUDO service prometheus stop >/dev/null 2>&1 || true

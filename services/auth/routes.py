@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 from pydantic import BaseModel, EmailStr, Field
 from redis.exceptions import RedisError
 
@@ -25,6 +26,7 @@ from shared.http import client_address, read_body
 from shared.tokens import Principal, fingerprint, new_token, revoke_tokens, store_token
 
 log = logging.getLogger(__name__)
+AUTH_FAILURES = Counter("routemate_auth_failures_total", "Token requests refused, by outcome", ["outcome"])
 public = APIRouter()
 admin = APIRouter(prefix="/admin/v1")
 
@@ -62,12 +64,14 @@ async def issue_token(request: Request) -> JSONResponse:
     address = client_address(request, settings.trusted_proxies)
     try:
         if wait := await lockout.locked_for(creds.client_id, address):
+            AUTH_FAILURES.labels("locked_out").inc()
             return _oauth_error("invalid_client", "Too many failed attempts; try again later.", 429,
                                 {"Retry-After": str(wait)})
         row = await asyncio.to_thread(handlers.authenticate, request.app.state.store,
                                       settings.secret_pepper.get_secret_value(), creds.client_id,
                                       creds.client_secret, utcnow())
         if row is None:
+            AUTH_FAILURES.labels("invalid_client").inc()
             failures = await lockout.failed(creds.client_id, address)
             await asyncio.sleep(min(0.05 * 2 ** max(failures - 2, 0), 1.0))  # slow repeated guessing
             return _oauth_error("invalid_client", "Client authentication failed.", 401)

@@ -12,10 +12,11 @@ from services.geocoder.gazetteer import australia
 from services.geocoder.handlers import Geocoder
 from services.geocoder.providers import Provider, build_chain
 from services.geocoder.settings import GeocoderSettings
+from shared.lag import LagMonitor
 from shared.broker import EventBus, make_broker, subscribe
 from shared.events import JOBS_REQUESTED, Event, ImportRequested
 from shared.metrics import STAGE_DURATION
-from shared.service import make_redis, redis_check, service_app
+from shared.service import broker_check, make_redis, service_app
 
 SERVICE = "geocoder"
 GROUP = "routemate-geocoder"
@@ -44,11 +45,14 @@ def create_app(settings: GeocoderSettings | None = None, *, redis: Redis | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await broker.start()
+        lag = LagMonitor(settings, GROUP)
+        lag.start()
         yield
+        await lag.stop()
         await broker.stop()
         await redis.aclose()
 
     app = service_app(SERVICE, lifespan=lifespan, title="RouteMate geocoder")
+    app.state.health_checks["kafka"] = broker_check(broker)
     app.state.settings, app.state.broker, app.state.geocoder = settings, broker, geocoder
-    app.state.health_checks["redis"] = redis_check(redis)
     return app

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from services.ingest import handlers
@@ -24,6 +25,7 @@ from shared.tokens import CurrentIntegration, Principal
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+RATE_LIMITED = Counter("routemate_rate_limited_total", "Imports refused by the per-integration rate limit")
 
 SETTLED = {"assigned", "unassigned", "in_progress", "completed", "failed"}
 JSON_TYPES = ("application/json",)
@@ -59,6 +61,7 @@ async def _rate_limit(request: Request, who: Principal) -> dict[str, str]:
     headers = {"RateLimit-Limit": str(decision.limit), "RateLimit-Remaining": str(decision.remaining),
                "RateLimit-Reset": str(decision.reset_s)}
     if not decision.allowed:
+        RATE_LIMITED.inc()
         raise Problem(429, "rate_limited", "Too many imports for this integration; slow down.",
                       headers={**headers, "Retry-After": str(max(decision.retry_after_s, 1))})
     return headers

@@ -12,10 +12,11 @@ from prometheus_client import Histogram
 from services.optimizer.handlers import optimize
 from services.optimizer.matrix import GreatCircle, MatrixProvider, OsrmTable
 from services.optimizer.settings import OptimizerSettings
+from shared.lag import LagMonitor
 from shared.broker import EventBus, make_broker, subscribe
 from shared.events import JOBS_GEOCODED, Event, RouteOptimized, StopsGeocoded
 from shared.metrics import STAGE_DURATION
-from shared.service import service_app
+from shared.service import broker_check, service_app
 
 SERVICE = "optimizer"
 GROUP = "routemate-optimizer"
@@ -55,10 +56,14 @@ def create_app(settings: OptimizerSettings | None = None, *, broker: KafkaBroker
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await broker.start()
+        lag = LagMonitor(settings, GROUP)
+        lag.start()
         yield
+        await lag.stop()
         await broker.stop()
         pool.shutdown(wait=False, cancel_futures=True)
 
     app = service_app(SERVICE, lifespan=lifespan, title="RouteMate optimizer")
+    app.state.health_checks["kafka"] = broker_check(broker)
     app.state.settings, app.state.broker = settings, broker
     return app

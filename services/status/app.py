@@ -16,6 +16,7 @@ from services.status.queries import JobQueries
 from services.status.settings import StatusSettings
 from services.status.views import job_view
 from services.status.routes import router
+from shared.lag import LagMonitor
 from shared.broker import EventBus, TransientError, make_broker, subscribe
 from shared.channels import JOB_OUTCOME
 from shared.db import make_engine
@@ -24,7 +25,7 @@ from shared.events import (
 )
 from shared.http import install_request_ids
 from shared.metrics import JOB_LATENCY
-from shared.service import make_redis, service_app
+from shared.service import broker_check, make_redis, service_app
 
 SERVICE = "status"
 GROUP = "routemate-status"
@@ -69,11 +70,15 @@ def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await broker.start()
+        lag = LagMonitor(settings, GROUP)
+        lag.start()
         yield
+        await lag.stop()
         await broker.stop()
         await redis.aclose()
 
     app = service_app(SERVICE, lifespan=lifespan, title="RouteMate status")
+    app.state.health_checks["kafka"] = broker_check(broker)
     app.state.settings, app.state.redis, app.state.bus = settings, redis, bus
     app.state.queries, app.state.projection = queries, projection
     install_request_ids(app)

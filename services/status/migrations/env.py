@@ -8,6 +8,6 @@ from sqlmodel import SQLModel
 VERSION_TABLE = "status_alembic_version"
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=SQLModel.metadata, version_table=VERSION_TABLE,
-                  include_name=lambda name, kind, _: kind != "table" or name.startswith("status_"))
+                  include_object=lambda obj, name, kind, *_: kind != "table" or name.startswith("status_"))
 with context.begin_transaction():
     context.run_migrations()

@@ -1,0 +1,121 @@
+"""Deployment files validated offline: Prometheus rules and config (promtool), Kubernetes manifests
+(kubernetes-validate), the compose file (compose-spec schema), the Grafana dashboard."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from services.geocoder.app import GROUP as GEOCODER_GROUP
+from services.optimizer.app import GROUP as OPTIMIZER_GROUP
+from shared.events import JOBS_GEOCODED, JOBS_REQUESTED
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+
+
+def run(*args: str) -> str:
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def test_prometheus_rules_and_configs_are_valid_and_the_alerts_fire_when_they_should():
+    assert "SUCCESS" in run("promtool", "check", "rules", str(DEPLOY / "prometheus/routemate-rules.yml"))
+    assert "SUCCESS" in run("promtool", "check", "config", str(DEPLOY / "prometheus/prometheus.yml"))
+    assert "SUCCESS" in run("promtool", "check", "config", "--syntax-only", str(DEPLOY / "compose/prometheus.yml"))
+    assert "SUCCESS" in run("promtool", "test", "rules", str(DEPLOY / "prometheus/rules-test.yml"))
+
+
+def test_every_alert_has_a_runbook_note():
+    rules = yaml.safe_load((DEPLOY / "prometheus/routemate-rules.yml").read_text())
+    alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
+    assert {a["alert"] for a in alerts} >= {"RouteMateConsumerLagGrowing", "RouteMateEndToEndLatencyHigh",
+                                             "RouteMateHttpErrors", "RouteMateDeadLetters",
+                                             "RouteMateGeocoderProviderDown", "RouteMateTokenLockoutsSpiking"}
+    assert all(a["annotations"].get("runbook") for a in alerts)
+
+
+def manifests() -> list[dict]:
+    return [d for d in yaml.safe_load_all((DEPLOY / "k8s/routemate.yaml").read_text()) if d]
+
+
+@pytest.mark.parametrize("doc", [d for d in manifests() if d["apiVersion"] != "keda.sh/v1alpha1"],
+                         ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
+def test_kubernetes_manifests_match_the_api_schema(doc):
+    kubernetes_validate.validate(doc, "1.33", strict=True)
+
+
+def test_every_service_is_probed_sized_protected_and_scraped():
+    docs = manifests()
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    assert set(deployments) == {"auth", "ingest", "status", "geocoder", "optimizer"}
+    pdbs = {d["metadata"]["name"] for d in docs if d["kind"] == "PodDisruptionBudget"}
+    assert pdbs == set(deployments)
+    for name, d in deployments.items():
+        container = d["spec"]["template"]["spec"]["containers"][0]
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["httpGet"]["path"] == "/healthz", name
+        assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
+        assert d["spec"]["template"]["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+
+
+KEDA_SCHEMA = {
+    "type": "object", "required": ["spec"],
+    "properties": {"spec": {"type": "object", "required": ["scaleTargetRef", "triggers", "maxReplicaCount"],
+                            "properties": {
+                                "scaleTargetRef": {"type": "object", "required": ["name"]},
+                                "minReplicaCount": {"type": "integer", "minimum": 0},
+                                "maxReplicaCount": {"type": "integer", "minimum": 1, "maximum": 12},
+                                "triggers": {"type": "array", "minItems": 1, "items": {
+                                    "type": "object", "required": ["type", "metadata"],
+                                    "properties": {"type": {"const": "kafka"}, "metadata": {
+                                        "type": "object",
+                                        "required": ["bootstrapServers", "consumerGroup", "topic", "lagThreshold"]}}}}}}},
+}
+
+
+def test_keda_scales_the_consumer_stages_on_their_own_groups_lag():
+    scaled = {d["metadata"]["name"]: d for d in manifests() if d["kind"] == "ScaledObject"}
+    assert set(scaled) == {"optimizer", "geocoder"}
+    for name, group, topic in (("optimizer", OPTIMIZER_GROUP, JOBS_GEOCODED), ("geocoder", GEOCODER_GROUP, JOBS_REQUESTED)):
+        jsonschema.validate(scaled[name], KEDA_SCHEMA)
+        trigger = scaled[name]["spec"]["triggers"][0]["metadata"]
+        assert (scaled[name]["spec"]["scaleTargetRef"]["name"], trigger["consumerGroup"], trigger["topic"]) == \
+               (name, group, topic)
+
+
+def test_the_compose_file_matches_the_compose_spec():
+    run(sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
+        str(DEPLOY / "compose/docker-compose.yml"))
+    compose = yaml.safe_load((DEPLOY / "compose/docker-compose.yml").read_text())
+    for target in ("auth", "ingest", "status", "geocoder", "optimizer"):
+        assert compose["services"][target]["build"]["target"] == target
+        assert f"FROM base AS {target}" in (DEPLOY / "compose/Dockerfile").read_text()
+
+
+DASHBOARD_SCHEMA = {
+    "type": "object", "required": ["uid", "title", "panels", "schemaVersion"],
+    "properties": {"panels": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["id", "type", "title", "gridPos", "targets"],
+        "properties": {"targets": {"type": "array", "minItems": 1,
+                                   "items": {"type": "object", "required": ["refId", "expr"]}}}}}},
+}
+
+
+def test_the_dashboard_loads_and_only_charts_series_the_services_export():
+    dashboard = json.loads((DEPLOY / "grafana/routemate-pipeline.json").read_text())
+    jsonschema.validate(dashboard, DASHBOARD_SCHEMA)
+    code = "".join(p.read_text() for p in [*ROOT.glob("services/**/*.py"), *ROOT.glob("shared/*.py")])
+    rules = (DEPLOY / "prometheus/routemate-rules.yml").read_text()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for metric in re.findall(r"(routemate[:_][a-z_:0-9]+)", target["expr"]):
+                base = re.sub(r"_(bucket|sum|count)$", "", metric)
+                assert base in code or metric in rules, f"{panel['title']}: {metric} is exported by nothing"

@@ -1,0 +1,64 @@
+"""A real Prometheus scrapes the running services and evaluates our rules while jobs flow."""
+
+import asyncio
+import shutil
+import subprocess
+
+import httpx
+import yaml
+
+from tests.conftest import ROOT, Tenant
+
+PROM = "http://127.0.0.1:19090"
+
+
+async def query(http: httpx.AsyncClient, expr: str) -> list[dict]:
+    answer = await http.get(f"{PROM}/api/v1/query", params={"query": expr})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["data"]["result"]
+
+
+async def test_prometheus_sees_the_pipeline_move(tenant: Tenant, tmp_path):
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    shutil.copy(ROOT / "deploy/prometheus/routemate-rules.yml", tmp_path / "routemate-rules.yml")
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+                             f"--storage.tsdb.path={tmp_path / 'data'}", "--web.listen-address=127.0.0.1:19090"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            for _ in range(100):
+                try:
+                    if (await http.get(f"{PROM}/-/ready")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(3)
+            before = await query(http, 'sum(routemate_events_consumed_total{service="optimizer",outcome="ok"})')
+            start = float(before[0]["value"][1]) if before else 0.0
+            for _ in range(3):
+                assert (await tenant.import_job()).status_code == 201
+            moved = False
+            for _ in range(40):
+                await asyncio.sleep(0.5)
+                after = await query(http, 'sum(routemate_events_consumed_total{service="optimizer",outcome="ok"})')
+                if after and float(after[0]["value"][1]) >= start + 3:
+                    moved = True
+                    break
+            assert moved, "the optimizer's consumed-events counter did not move in Prometheus"
+            up = await query(http, 'max_over_time(up{job="routemate"}[1m])')
+            assert sorted(r["metric"]["service"] for r in up if r["value"][1] == "1") == \
+                   ["auth", "geocoder", "ingest", "optimizer", "status"]
+            assert await query(http, "routemate:events_consumed:rate1m")  # a recording rule evaluated
+            latency = await query(http, "routemate_job_end_to_end_seconds_count")
+            assert latency and float(latency[0]["value"][1]) > 0
+            imports = await query(http, 'routemate_http_requests_total{route="/v1/integration-import",status="201"}')
+            assert imports and float(imports[0]["value"][1]) >= 3
+            rules = (await http.get(f"{PROM}/api/v1/rules")).json()["data"]["groups"]
+            assert {g["name"] for g in rules} == {"routemate-recording", "routemate-alerts"}
+            assert all(r["health"] == "ok" for g in rules for r in g["rules"])
+    finally:
+        proc.terminate()
+        proc.wait(10)
