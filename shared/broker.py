@@ -125,6 +125,9 @@ def subscribe(broker: KafkaBroker, bus: EventBus, topics: Iterable[str], group: 
     """
     guard = guard or DeliveryGuard()
     topics = tuple(topics)
+    for topic in topics:  # series exist from the start, so rate() sees the first events too
+        for outcome in ("ok", "retried", "deadlettered"):
+            EVENTS_CONSUMED.labels(bus.service, topic, outcome)
 
     @broker.subscriber(*topics, group_id=group, auto_offset_reset="earliest",
                        ack_policy=AckPolicy.NACK_ON_ERROR, max_poll_records=50)

@@ -35,7 +35,13 @@ async def test_prometheus_sees_the_pipeline_move(tenant: Tenant, tmp_path):
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.2)
-            await asyncio.sleep(3)
+            for _ in range(60):  # service discovery hands the targets over after a few seconds
+                targets = (await http.get(f"{PROM}/api/v1/targets")).json()["data"]["activeTargets"]
+                if len(targets) == 5 and all(t["health"] == "up" for t in targets):
+                    break
+                await asyncio.sleep(0.5)
+            assert sorted(t["labels"]["service"] for t in targets if t["health"] == "up") == \
+                   ["auth", "geocoder", "ingest", "optimizer", "status"]
             before = await query(http, 'sum(routemate_events_consumed_total{service="optimizer",outcome="ok"})')
             start = float(before[0]["value"][1]) if before else 0.0
             for _ in range(3):
@@ -48,11 +54,13 @@ async def test_prometheus_sees_the_pipeline_move(tenant: Tenant, tmp_path):
                     moved = True
                     break
             assert moved, "the optimizer's consumed-events counter did not move in Prometheus"
-            up = await query(http, 'max_over_time(up{job="routemate"}[1m])')
-            assert sorted(r["metric"]["service"] for r in up if r["value"][1] == "1") == \
-                   ["auth", "geocoder", "ingest", "optimizer", "status"]
-            assert await query(http, "routemate:events_consumed:rate1m")  # a recording rule evaluated
-            latency = await query(http, "routemate_job_end_to_end_seconds_count")
+            for _ in range(30):  # a recording rule, evaluated every second on what was scraped
+                recorded = await query(http, 'routemate:events_consumed:rate1m{service="optimizer"}')
+                if recorded and float(recorded[0]["value"][1]) > 0:
+                    break
+                await asyncio.sleep(0.5)
+            assert recorded and float(recorded[0]["value"][1]) > 0
+            latency = await query(http, "sum(routemate_job_end_to_end_seconds_count{service=\"status\"})")
             assert latency and float(latency[0]["value"][1]) > 0
             imports = await query(http, 'routemate_http_requests_total{route="/v1/integration-import",status="201"}')
             assert imports and float(imports[0]["value"][1]) >= 3
