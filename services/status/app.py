@@ -5,7 +5,8 @@ import json
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -20,6 +21,7 @@ from shared.lag import LagMonitor
 from shared.broker import EventBus, TransientError, make_broker, subscribe
 from shared.channels import JOB_OUTCOME
 from shared.db import make_engine
+from shared.errors import Problem, problem_response
 from shared.events import (
     AUTH_EVENTS, JOBS_FAILED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_REQUESTED, STOPS_STATUS, Event, RouteOptimized,
 )
@@ -30,6 +32,12 @@ from shared.service import broker_check, make_redis, service_app
 SERVICE = "status"
 GROUP = "routemate-status"
 log = logging.getLogger(__name__)
+
+
+async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+    log.warning("read model unavailable: %s", exc.orig)
+    return problem_response(Problem(503, "database_unavailable", "The job store is unavailable; retry shortly.",
+                                    headers={"Retry-After": "5"}), request.url.path)
 
 
 def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = None,
@@ -82,5 +90,6 @@ def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = 
     app.state.settings, app.state.redis, app.state.bus = settings, redis, bus
     app.state.queries, app.state.projection = queries, projection
     install_request_ids(app)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.include_router(router)
     return app
