@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from shared.errors import install_problem_handlers
@@ -59,6 +60,33 @@ def service_app(service: str, *, lifespan=None, title: str | None = None) -> Fas
                             status_code=200 if healthy else 503)
 
     return app
+
+
+def document_body(app: FastAPI, path: str, content: dict[str, type[BaseModel] | dict]) -> None:
+    """Describe a request body the route reads itself (to control size, type and errors) in the
+    OpenAPI document, so clients and fuzzers know its shape."""
+    default = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = default()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        media = {}
+        for media_type, model in content.items():
+            if isinstance(model, dict):
+                media[media_type] = {"schema": model}
+                continue
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model_schema.pop("$defs", {}))
+            components[model.__name__] = model_schema
+            media[media_type] = {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+        operation = schema["paths"][path]["post"]
+        operation["requestBody"] = {"required": True, "content": media}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def serve(app: FastAPI, service: str, settings: PlatformSettings, port: int) -> None:

@@ -13,7 +13,7 @@ from services.auth.store import AuthStore
 from shared.broker import EventBus, make_broker
 from shared.db import make_engine
 from shared.http import install_request_ids
-from shared.service import make_redis, redis_check, service_app
+from shared.service import document_body, make_redis, redis_check, service_app
 
 SERVICE = "auth"
 
@@ -42,4 +42,9 @@ def create_app(settings: AuthSettings | None = None, *, redis: Redis | None = No
     install_request_ids(app)
     app.include_router(public)
     app.include_router(admin)
+    credentials = {"type": "object", "required": ["client_id", "client_secret"], "properties": {
+        "client_id": {"type": "string"}, "client_secret": {"type": "string"},
+        "grant_type": {"type": "string", "enum": ["client_credentials"]}}}
+    document_body(app, "/v1/integration-token", {"application/json": credentials,
+                                                 "application/x-www-form-urlencoded": credentials})
     return app

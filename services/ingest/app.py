@@ -12,7 +12,8 @@ from services.ingest.routes import router
 from services.ingest.settings import IngestSettings
 from shared.broker import EventBus, make_broker
 from shared.http import install_request_ids
-from shared.service import make_redis, redis_check, service_app
+from services.ingest.models import ImportIn
+from shared.service import document_body, make_redis, redis_check, service_app
 
 SERVICE = "ingest"
 
@@ -43,4 +44,5 @@ def create_app(settings: IngestSettings | None = None, *, redis: Redis | None = 
     app.state.health_checks["redis"] = redis_check(redis)
     install_request_ids(app)
     app.include_router(router)
+    document_body(app, "/v1/integration-import", {"application/json": ImportIn})
     return app
