@@ -8,3 +8,5 @@ bash deploy/local/platform.sh up >/dev/null
 echo; $PY -m bench.optimizer_quality "$@"
 echo; $PY -m bench.ingest_burst
 echo; $PY -m bench.geocoder_lookups
+echo
+$PY -m bench.pipeline_burst

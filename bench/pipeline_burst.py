@@ -1,0 +1,160 @@
+"""End-to-end burst through the real pipeline, its scale-out, and a soak.
+
+- burst: N jobs of 20 stops posted by concurrent async clients; jobs/s from the first post to the
+  last route announced, and import -> route latency percentiles. Reference, measured in the same
+  run: the same jobs geocoded and solved in-process with the same settings and no Kafka.
+- scale-out: the same burst with one and with two optimizer processes.
+- soak: a steady rate for a while; resident memory of each service at start and end.
+"""
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from redis.asyncio import Redis
+
+from bench.common import EDGE, ROOT, machine, percentile, start, tenant
+from services.geocoder.cache import GeocodeCache
+from services.geocoder.gazetteer import australia
+from services.geocoder.handlers import Geocoder
+from services.geocoder.providers import GazetteerProvider
+from services.optimizer.app import matrix_provider
+from services.optimizer.handlers import optimize
+from services.optimizer.settings import OptimizerSettings
+from shared.channels import JOB_OUTCOME
+from shared.events import ImportRequested
+from shared.events.jobs import JobSpec, RequestedStop
+from tests.fakes import MemoryRedis
+
+
+def job(seed: int, stops: int = 20) -> dict:
+    rng = random.Random(seed)
+    return {"external_job_id": f"BENCH-{uuid.uuid4().hex}", "title": "bench", "driver_email": "bench@example.com",
+            "stops": [{"external_stop_id": f"S{i}", "address": f"{i} Bench St", "parcel_count": 1,
+                       "lat": -27.47 + rng.uniform(-0.13, 0.13), "lng": 153.02 + rng.uniform(-0.15, 0.15)}
+                      for i in range(stops)]}
+
+
+async def burst(token: str, n: int, clients: int, seed: int) -> dict:
+    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(JOB_OUTCOME)
+    posted: dict[str, float] = {}
+    routed: dict[str, float] = {}
+
+    async def listen() -> None:
+        async for message in pubsub.listen():
+            job_id = json.loads(message["data"])["job_id"]
+            routed.setdefault(job_id, time.perf_counter())
+
+    listener = asyncio.create_task(listen())
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=EDGE, timeout=60) as http:
+            while not queue.empty():
+                i = queue.get_nowait()
+                started = time.perf_counter()
+                answer = await http.post("/v1/integration-import", json=job(seed + i), headers={
+                    "Authorization": f"Bearer {token}", "Prefer": "respond-async"})
+                if answer.status_code == 202:
+                    posted[answer.json()["job_id"]] = started
+
+    first = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    while len(set(posted) & set(routed)) < len(posted) and time.perf_counter() - first < 600:
+        await asyncio.sleep(0.1)
+    listener.cancel()
+    await pubsub.aclose()
+    await redis.aclose()
+    done = [routed[j] - posted[j] for j in posted if j in routed]
+    last = max(routed[j] for j in posted if j in routed)
+    return {"jobs": len(posted), "routed": len(done), "rate": len(done) / (last - first),
+            "p50": percentile(done, 50), "p95": percentile(done, 95), "p99": percentile(done, 99)}
+
+
+async def in_process(n: int, seed: int) -> float:
+    """The reference: geocode and solve the same jobs in this process, no Kafka, no HTTP."""
+    settings = OptimizerSettings()
+    geocoder = Geocoder([GazetteerProvider(australia())], GeocodeCache(MemoryRedis(), 60, 60), 8, 20, 150)
+    matrices = matrix_provider(settings)
+    started = time.perf_counter()
+    for i in range(n):
+        body = job(seed + i)
+        stops = tuple(RequestedStop(stop_id=f"j{i}.{k}", **s) for k, s in enumerate(body["stops"]))
+        event = ImportRequested(org_id="o", job_id=f"j{i}", integration_id="c", job=JobSpec(
+            external_job_id=body["external_job_id"], title="bench", stops=stops, payload_hash="h"))
+        optimize(await geocoder.geocode(event), settings, matrices)
+    return n / (time.perf_counter() - started)
+
+
+def rss_mb() -> dict[str, float]:
+    out = {}
+    for service in ("auth", "ingest", "status", "geocoder", "optimizer"):
+        pid = (ROOT / f"var/run/{service}.pid").read_text().strip()
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                out[service] = int(line.split()[1]) / 1024
+    return out
+
+
+async def soak(token: str, rate: float, seconds: float) -> tuple[dict, dict, int, int]:
+    before, sent, failed = rss_mb(), 0, 0
+    async with httpx.AsyncClient(base_url=EDGE, timeout=60) as http:
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            answer = await http.post("/v1/integration-import", json=job(sent), headers={
+                "Authorization": f"Bearer {token}", "Prefer": "respond-async"})
+            sent, failed = sent + 1, failed + (answer.status_code != 202)
+            await asyncio.sleep(max(0.0, started + sent / rate - time.perf_counter()))
+    await asyncio.sleep(5)
+    return before, rss_mb(), sent, failed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--soak-seconds", type=float, default=600)
+    parser.add_argument("--soak-rate", type=float, default=5.0)
+    args = parser.parse_args()
+    token, _ = tenant()
+    subprocess.run([sys.executable, "-m", "routemate_cli.main", "integration", "list"], cwd=ROOT,
+                   capture_output=True)  # warm the CLI path; the tenant above made the driver
+    reference = asyncio.run(in_process(args.jobs, 1))
+    one = asyncio.run(burst(token, args.jobs, args.clients, 1))
+    extra = start("services.optimizer", 18085, OPTIMIZER_PORT="18085")
+    try:
+        time.sleep(5)  # the group rebalances over both processes
+        two = asyncio.run(burst(token, args.jobs, args.clients, 100_000))
+    finally:
+        extra.terminate()
+        extra.wait(15)
+    print(f"# pipeline burst: {args.jobs} jobs of 20 stops, {args.clients} clients; {machine()}")
+    print("| run | jobs routed | jobs/s | p50 s | p95 s | p99 s | ratio to in-process |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| in-process geocode + solve (reference) | {args.jobs} | {reference:.1f} | | | | 1.00 |")
+    for name, r in (("pipeline, 1 optimizer", one), ("pipeline, 2 optimizers", two)):
+        print(f"| {name} | {r['routed']}/{r['jobs']} | {r['rate']:.1f} | {r['p50']:.2f} | {r['p95']:.2f} | "
+              f"{r['p99']:.2f} | {r['rate'] / reference:.2f} |")
+    print(f"\n# scale-out: 2 optimizers / 1 optimizer = {two['rate'] / one['rate']:.2f}x")
+    if args.soak_seconds > 0:
+        before, after, sent, failed = asyncio.run(soak(token, args.soak_rate, args.soak_seconds))
+        print(f"\n# soak: {sent} imports at {args.soak_rate}/s for {args.soak_seconds:.0f} s, {failed} not accepted")
+        print("| service | RSS start MiB | RSS end MiB |")
+        print("|---|---|---|")
+        for service in before:
+            print(f"| {service} | {before[service]:.0f} | {after[service]:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
