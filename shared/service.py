@@ -8,6 +8,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.errors import install_problem_handlers
 from shared.logs import configure_logging
@@ -21,8 +25,10 @@ HealthCheck = Callable[[], Awaitable[bool]]
 
 def make_redis(settings: PlatformSettings) -> Redis:
     """A Redis client that fails fast, so a Redis outage becomes a 503, not a hang."""
+    # One quick retry on a fresh connection: after a Redis restart the pooled ones are dead.
     return Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
-                          health_check_interval=15, retry_on_timeout=False)
+                          health_check_interval=15, retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 2),
+                          retry_on_error=[RedisConnectionError, RedisTimeoutError])
 
 
 def redis_check(redis: Redis) -> HealthCheck:

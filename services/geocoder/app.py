@@ -28,7 +28,8 @@ def create_app(settings: GeocoderSettings | None = None, *, redis: Redis | None 
     redis = redis or make_redis(settings)
     broker = broker or make_broker(settings, SERVICE)
     bus = EventBus(broker, SERVICE)
-    geocoder = Geocoder(chain or build_chain(settings, australia()),
+    chain = chain or build_chain(settings, australia())
+    geocoder = Geocoder(chain,
                         GeocodeCache(redis, settings.cache_ttl_seconds, settings.failure_cache_ttl_seconds),
                         settings.lookup_concurrency, settings.job_budget_seconds, settings.outlier_km)
 
@@ -50,6 +51,8 @@ def create_app(settings: GeocoderSettings | None = None, *, redis: Redis | None 
         yield
         await lag.stop()
         await broker.stop()
+        for provider in chain:
+            await provider.close()
         await redis.aclose()
 
     app = service_app(SERVICE, lifespan=lifespan, title="RouteMate geocoder")

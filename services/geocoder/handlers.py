@@ -9,7 +9,7 @@ from services.geocoder import metrics
 from services.geocoder.cache import MISS, GeocodeCache
 from services.geocoder.normalize import normalize
 from services.geocoder.providers import Found, Provider, ProviderDown
-from shared.events import ImportRequested, JobFailed, JobWarning, StopsGeocoded
+from shared.events import ImportRequested, JobFailed, JobWarning, StopsGeocoded, caused_by
 from shared.events.jobs import Location
 from shared.geo import haversine_km
 
@@ -83,11 +83,10 @@ class Geocoder:
             else:
                 depot = _location("depot", "depot", found)
         warnings += self._outliers(locations)
-        common = dict(org_id=event.org_id, job_id=event.job_id, correlation_id=event.correlation_id)
         if not any(loc.lat is not None for loc in locations):
-            return JobFailed(**common, stage="geocoder", code="GEOCODE_FAILED_ALL",
+            return JobFailed(**caused_by(event, "JobFailed"), job_id=event.job_id, stage="geocoder", code="GEOCODE_FAILED_ALL",
                              message="No stop of the job could be placed.", warnings=tuple(warnings))
-        return StopsGeocoded(**common, job=job, locations=tuple(locations), depot=depot, warnings=tuple(warnings))
+        return StopsGeocoded(**caused_by(event, "StopsGeocoded"), job_id=event.job_id, job=job, locations=tuple(locations), depot=depot, warnings=tuple(warnings))
 
     def _outliers(self, locations: list[Location]) -> list[JobWarning]:
         placed = [loc for loc in locations if loc.lat is not None]

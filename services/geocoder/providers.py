@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from geopy import exc as geopy_exc
+from geopy.adapters import AioHTTPAdapter
 from geopy.geocoders import get_geocoder_for_service
 
 from services.geocoder.gazetteer import Gazetteer
@@ -30,6 +31,8 @@ class Provider(Protocol):
     name: str
 
     async def lookup(self, address: str) -> Found | None: ...
+
+    async def close(self) -> None: ...
 
 
 class ProviderDown(Exception):
@@ -74,7 +77,7 @@ def precision_of(raw: dict[str, Any]) -> str:
 
 
 class GeopyProvider:
-    """One geopy geocoder (Nominatim, Photon, Pelias, ArcGIS, …) run politely."""
+    """One geopy geocoder (Nominatim, Photon, Pelias, ArcGIS, …) on geopy's async (aiohttp) adapter, run politely."""
 
     def __init__(self, name: str, geocoder: Any, settings: GeocoderSettings, country: str | None) -> None:
         self.name, self.geocoder, self.settings, self.country = name, geocoder, settings, country
@@ -89,12 +92,17 @@ class GeopyProvider:
                 await asyncio.sleep(wait)
             self._next_call = time.monotonic() + 1.0 / self.settings.provider_rate_per_second
 
-    def _call(self, address: str) -> Any:
+    async def _call(self, address: str) -> Any:
         kwargs: dict[str, Any] = {"exactly_one": False, "timeout": self.settings.provider_timeout_seconds}
         if self.name == "nominatim":
             kwargs.update(addressdetails=False, country_codes=self.country.lower() if self.country else None,
                           limit=3)
-        return self.geocoder.geocode(address, **kwargs)
+        return await self.geocoder.geocode(address, **kwargs)
+
+    async def close(self) -> None:
+        session = self.geocoder.adapter.__dict__.get("session")  # created lazily by geopy on first call
+        if session is not None:
+            await session.close()
 
     async def lookup(self, address: str) -> Found | None:
         metrics.CIRCUIT_OPEN.labels(self.name).set(1 if self.breaker.open else 0)
@@ -105,9 +113,9 @@ class GeopyProvider:
             await self._polite()
             started = time.perf_counter()
             try:
-                results = await asyncio.to_thread(self._call, address)
+                results = await self._call(address)
             except (geopy_exc.GeocoderTimedOut, geopy_exc.GeocoderUnavailable, geopy_exc.GeocoderServiceError,
-                    OSError) as exc:
+                    OSError, asyncio.TimeoutError) as exc:
                 metrics.PROVIDER_LATENCY.labels(self.name).observe(time.perf_counter() - started)
                 metrics.LOOKUPS.labels(self.name, "error").inc()
                 self.breaker.record(False)
@@ -135,6 +143,9 @@ class GazetteerProvider:
     def __init__(self, gazetteer: Gazetteer) -> None:
         self.gazetteer = gazetteer
 
+    async def close(self) -> None:
+        pass
+
     async def lookup(self, address: str) -> Found | None:
         place, ambiguous = self.gazetteer.locate(parse(address))
         metrics.LOOKUPS.labels(self.name, "found" if place else "not_found").inc()
@@ -148,7 +159,7 @@ def build_chain(settings: GeocoderSettings, gazetteer: Gazetteer) -> list[Provid
         if name == "gazetteer":
             continue
         cls = get_geocoder_for_service(name)
-        options: dict[str, Any] = {"timeout": settings.provider_timeout_seconds}
+        options: dict[str, Any] = {"timeout": settings.provider_timeout_seconds, "adapter_factory": AioHTTPAdapter}
         if name == "nominatim":
             options.update(domain=settings.nominatim_domain, scheme=settings.nominatim_scheme,
                            user_agent=settings.nominatim_user_agent)

@@ -6,7 +6,7 @@ from datetime import datetime
 from services.optimizer.matrix import GreatCircle, MatrixProvider, RoutingUnavailable
 from services.optimizer.settings import OptimizerSettings
 from services.optimizer.solver import RouteProblem, solve
-from shared.events import JobFailed, JobWarning, RouteOptimized, StopsGeocoded
+from shared.events import JobFailed, JobWarning, RouteOptimized, StopsGeocoded, caused_by
 from shared.events.jobs import RequestedStop, RouteStop, RouteTotals, SolverStats, UnroutedStop
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,10 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
     if route and problem.return_to_depot:
         total_m += int(matrix.distance_m[prev, len(placed)])
         end_s += int(matrix.duration_s[prev, len(placed)])
-    common = dict(org_id=event.org_id, job_id=event.job_id, correlation_id=event.correlation_id)
     if not route:
-        return JobFailed(**common, stage="optimizer", code="NO_ROUTABLE_STOPS",
+        return JobFailed(**caused_by(event, "JobFailed"), job_id=event.job_id, stage="optimizer", code="NO_ROUTABLE_STOPS",
                          message="No stop could be placed on the route.", warnings=tuple(warnings))
-    return RouteOptimized(**common, external_job_id=job.external_job_id, route=tuple(route),
+    return RouteOptimized(**caused_by(event, "RouteOptimized"), job_id=event.job_id, external_job_id=job.external_job_id, route=tuple(route),
                           unrouted=tuple(unrouted), start_time=start, warnings=tuple(warnings),
                           locations=event.locations,
                           totals=RouteTotals(total_distance_km=round(total_m / 1000, 2),

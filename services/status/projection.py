@@ -48,6 +48,8 @@ class Projection:
     def _apply(self, s: Session, event: Event) -> str | None:
         if isinstance(event, DriverRegistered):
             s.merge(DriverRow(org_id=event.org_id, email=event.email, name=event.name, active=event.active))
+            if event.active:
+                _assign_waiting_jobs(s, event)
             return None
         if isinstance(event, DriverRemoved):
             if row := s.get(DriverRow, (event.org_id, event.email)):
@@ -163,6 +165,19 @@ def _assign(s: Session, job: JobRow) -> None:
         message = (f"No active driver {job.driver_email} in this organization; the job is unassigned."
                    if job.driver_email else "The job names no driver; it is unassigned.")
         _merge_warnings(job, (JobWarning(code="DRIVER_NOT_FOUND", message=message),))
+
+
+def _assign_waiting_jobs(s: Session, event: DriverRegistered) -> None:
+    """A driver registered after their jobs were routed takes them over: unassigned -> assigned."""
+    waiting = s.exec(select(JobRow).where(JobRow.org_id == event.org_id, JobRow.driver_email == event.email,
+                                          JobRow.driver_assigned == False)).all()  # noqa: E712
+    for job in waiting:
+        job.driver_assigned, job.driver_name = True, event.name
+        job.warnings = [w for w in job.warnings if w["code"] != "DRIVER_NOT_FOUND"]
+        if job.status == "unassigned":
+            job.status = "assigned"
+        job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
+        s.add(job)
 
 
 def _derive_status(job: JobRow, stops: dict[str, StopRow]) -> None:

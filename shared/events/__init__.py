@@ -9,7 +9,7 @@ from shared.events.auth import (
     AUTH_EVENTS, AuthEvent, DriverRegistered, DriverRemoved, IntegrationCreated,
     IntegrationRevoked, SecretRotated, TokenIssued,
 )
-from shared.events.envelope import Event, upcast, utcnow
+from shared.events.envelope import Event, caused_by, upcast, utcnow
 from shared.events.jobs import (
     JOBS_FAILED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_REQUESTED, ImportRequested, JobFailed,
     JobWarning, RouteOptimized, StopsGeocoded,
@@ -54,5 +54,5 @@ __all__ = [
     "Event", "ImportRequested", "IntegrationCreated", "IntegrationRevoked", "JOBS_FAILED",
     "JOBS_GEOCODED", "JOBS_OPTIMIZED", "JOBS_REQUESTED", "JobFailed", "JobWarning",
     "RouteOptimized", "STOPS_STATUS", "SecretRotated", "StopStatusChanged", "StopsGeocoded",
-    "TokenIssued", "UndecodableEvent", "decode_event", "utcnow",
+    "TokenIssued", "UndecodableEvent", "caused_by", "decode_event", "utcnow",
 ]

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,3 +50,10 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
     while (step := UPCASTERS.get((raw.get("event_type"), raw.get("schema_version")))) is not None:
         raw = step(raw)
     return raw
+
+
+def caused_by(source: Event, event_type: str) -> dict[str, Any]:
+    """Envelope fields for an event a stage derives from `source`: a redelivered source yields
+    the very same event id, so downstream consumers recognise the replay and change nothing."""
+    return {"event_id": uuid5(source.event_id, event_type), "org_id": source.org_id,
+            "correlation_id": source.correlation_id}

@@ -80,3 +80,9 @@ async def test_a_stop_far_from_the_others_is_flagged():
 async def test_the_depot_is_placed_too():
     out = await geocoder().geocode(job(stop(1, "1 Queen St, Brisbane QLD 4000"), depot=Depot(address="Albion QLD 4010")))
     assert out.depot is not None and out.depot.precision == "postcode"
+
+
+async def test_a_redelivered_import_yields_the_very_same_event():
+    event = job(stop(1, "1 Queen St, Brisbane QLD 4000"))
+    first, again = await geocoder().geocode(event), await geocoder().geocode(event)
+    assert first.event_id == again.event_id and first.correlation_id == event.correlation_id

@@ -130,3 +130,14 @@ def test_an_import_published_again_announces_the_settled_job_again(database):
     retry = stream[0].model_copy(update={"event_id": __import__("uuid").uuid4()})
     assert projection.apply(retry) == "job_1"
     assert projection.apply(retry) is None  # the very same event twice changes nothing
+
+
+def test_a_driver_registered_later_takes_over_their_unassigned_jobs(database):
+    projection, queries = fresh(database, "late_driver")
+    for e in events(driver="late@example.com")[:3]:
+        projection.apply(e)
+    assert view(queries)["status"] == "unassigned"
+    projection.apply(DriverRegistered(org_id="org_1", email="late@example.com", name="Lee"))
+    v = view(queries)
+    assert v["status"] == "assigned" and v["driver"] == {"email": "late@example.com", "name": "Lee"}
+    assert "DRIVER_NOT_FOUND" not in [w["code"] for w in v["warnings"]]
