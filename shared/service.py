@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
@@ -14,6 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.errors import install_problem_handlers
+from shared.lag import LagMonitor
 from shared.logs import configure_logging
 from shared.metrics import install_http_metrics
 from shared.settings import PlatformSettings
@@ -93,6 +95,28 @@ def document_body(app: FastAPI, path: str, content: dict[str, type[BaseModel] | 
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def consumer_stage_app(service: str, settings: PlatformSettings, broker, group: str,  # noqa: ANN001
+                       on_close: Callable[[], Awaitable[None]] | None = None) -> FastAPI:
+    """A consumer stage's app: the broker runs with the app, its group's lag is measured, and
+    /healthz reports whether Kafka answers."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await broker.start()
+        lag = LagMonitor(settings, group)
+        lag.start()
+        yield
+        await lag.stop()
+        await broker.stop()
+        if on_close is not None:
+            await on_close()
+
+    app = service_app(service, lifespan=lifespan, title=f"RouteMate {service}")
+    app.state.health_checks["kafka"] = broker_check(broker)
+    app.state.settings, app.state.broker = settings, broker
+    return app
 
 
 def serve(app: FastAPI, service: str, settings: PlatformSettings, port: int) -> None:

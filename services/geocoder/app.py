@@ -1,7 +1,6 @@
 """Wiring of the geocoder: a Kafka consumer stage with /healthz and /metrics."""
 
 import time
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
@@ -12,11 +11,10 @@ from services.geocoder.gazetteer import australia
 from services.geocoder.handlers import Geocoder
 from services.geocoder.providers import Provider, build_chain
 from services.geocoder.settings import GeocoderSettings
-from shared.lag import LagMonitor
 from shared.broker import EventBus, make_broker, subscribe
 from shared.events import JOBS_REQUESTED, Event, ImportRequested
 from shared.metrics import STAGE_DURATION
-from shared.service import broker_check, make_redis, service_app
+from shared.service import consumer_stage_app, make_redis
 
 SERVICE = "geocoder"
 GROUP = "routemate-geocoder"
@@ -43,19 +41,11 @@ def create_app(settings: GeocoderSettings | None = None, *, redis: Redis | None 
 
     subscribe(broker, bus, [JOBS_REQUESTED], GROUP, on_import)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        await broker.start()
-        lag = LagMonitor(settings, GROUP)
-        lag.start()
-        yield
-        await lag.stop()
-        await broker.stop()
+    async def close() -> None:
         for provider in chain:
             await provider.close()
         await redis.aclose()
 
-    app = service_app(SERVICE, lifespan=lifespan, title="RouteMate geocoder")
-    app.state.health_checks["kafka"] = broker_check(broker)
-    app.state.settings, app.state.broker, app.state.geocoder = settings, broker, geocoder
+    app = consumer_stage_app(SERVICE, settings, broker, GROUP, close)
+    app.state.geocoder = geocoder
     return app

@@ -3,7 +3,6 @@
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
@@ -12,11 +11,10 @@ from prometheus_client import Histogram
 from services.optimizer.handlers import optimize
 from services.optimizer.matrix import GreatCircle, MatrixProvider, OsrmTable
 from services.optimizer.settings import OptimizerSettings
-from shared.lag import LagMonitor
 from shared.broker import EventBus, make_broker, subscribe
 from shared.events import JOBS_GEOCODED, Event, RouteOptimized, StopsGeocoded
 from shared.metrics import STAGE_DURATION
-from shared.service import broker_check, service_app
+from shared.service import consumer_stage_app
 
 SERVICE = "optimizer"
 GROUP = "routemate-optimizer"
@@ -53,17 +51,8 @@ def create_app(settings: OptimizerSettings | None = None, *, broker: KafkaBroker
 
     subscribe(broker, bus, [JOBS_GEOCODED], GROUP, on_geocoded)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        await broker.start()
-        lag = LagMonitor(settings, GROUP)
-        lag.start()
-        yield
-        await lag.stop()
-        await broker.stop()
+    async def close() -> None:
         pool.shutdown(wait=False, cancel_futures=True)
 
-    app = service_app(SERVICE, lifespan=lifespan, title="RouteMate optimizer")
-    app.state.health_checks["kafka"] = broker_check(broker)
-    app.state.settings, app.state.broker = settings, broker
+    app = consumer_stage_app(SERVICE, settings, broker, GROUP, close)
     return app

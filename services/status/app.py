@@ -3,7 +3,6 @@
 import asyncio
 import json
 import logging
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -17,7 +16,6 @@ from services.status.queries import JobQueries
 from services.status.settings import StatusSettings
 from services.status.views import job_view
 from services.status.routes import router
-from shared.lag import LagMonitor
 from shared.broker import EventBus, TransientError, make_broker, subscribe
 from shared.channels import JOB_OUTCOME
 from shared.db import make_engine
@@ -27,7 +25,7 @@ from shared.events import (
 )
 from shared.http import install_request_ids
 from shared.metrics import JOB_LATENCY
-from shared.service import broker_check, make_redis, service_app
+from shared.service import consumer_stage_app, make_redis
 
 SERVICE = "status"
 GROUP = "routemate-status"
@@ -75,19 +73,8 @@ def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = 
     subscribe(broker, bus, [JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS],
               GROUP, on_event)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        await broker.start()
-        lag = LagMonitor(settings, GROUP)
-        lag.start()
-        yield
-        await lag.stop()
-        await broker.stop()
-        await redis.aclose()
-
-    app = service_app(SERVICE, lifespan=lifespan, title="RouteMate status")
-    app.state.health_checks["kafka"] = broker_check(broker)
-    app.state.settings, app.state.redis, app.state.bus = settings, redis, bus
+    app = consumer_stage_app(SERVICE, settings, broker, GROUP, redis.aclose)
+    app.state.redis, app.state.bus = redis, bus
     app.state.queries, app.state.projection = queries, projection
     install_request_ids(app)
     app.add_exception_handler(OperationalError, _database_unavailable)
