@@ -6,29 +6,18 @@ import logging
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.background import Background
 from shared.metrics import CONSUMER_LAG
 from shared.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
 
 
-class LagMonitor:
+class LagMonitor(Background):
     """Every `every_s` seconds, sets routemate_consumer_lag_messages for the group's partitions."""
 
     def __init__(self, settings: PlatformSettings, group: str, every_s: float = 10.0) -> None:
         self.settings, self.group, self.every_s = settings, group, every_s
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def measure(self) -> dict:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers,
@@ -50,7 +39,7 @@ class LagMonitor:
             await ends.stop()
             await admin.close()
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         while True:
             try:
                 await self.measure()

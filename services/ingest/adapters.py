@@ -12,6 +12,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from shared.background import Background
 from shared.channels import JOB_OUTCOME
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class RateLimiter:
         return RateDecision(bool(allowed), self.burst, int(tokens), retry, reset)
 
 
-class Outcomes:
+class Outcomes(Background):
     """Waits for jobs' outcomes, which the status service announces on a Redis channel.
 
     Every ingest replica hears every announcement, so whichever replica holds the request
@@ -114,20 +115,8 @@ class Outcomes:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._listen())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def _listen(self) -> None:
+    async def run(self) -> None:
         while True:
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
