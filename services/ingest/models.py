@@ -1,7 +1,7 @@
 """The import request as integrators send it (the public body plus optional, additive fields)."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
@@ -35,40 +35,37 @@ class TimeWindowIn(Open):
         return self
 
 
-class StopIn(Open):
-    external_stop_id: Id
+class Placeable(Open):
+    """A place given by address, by lat/lng, or both; never by half a coordinate."""
+
+    WHAT: ClassVar[str] = "a place"
     address: Text | None = None
-    label: Annotated[str, Field(max_length=500)] | None = None
-    parcel_count: Annotated[int, Field(ge=0, le=10_000)] = 1
     lat: Lat | None = None
     lng: Lng | None = None
+
+    @model_validator(mode="after")
+    def _placeable(self) -> "Placeable":
+        if (self.lat is None) != (self.lng is None):
+            raise ValueError("lat and lng go together")
+        if self.address is None and self.lat is None:
+            raise ValueError(f"{self.WHAT} needs an address or lat/lng")
+        return self
+
+
+class StopIn(Placeable):
+    WHAT: ClassVar[str] = "a stop"
+    external_stop_id: Id
+    label: Annotated[str, Field(max_length=500)] | None = None
+    parcel_count: Annotated[int, Field(ge=0, le=10_000)] = 1
     time_window: TimeWindowIn | None = None
     service_minutes: Annotated[float, Field(ge=0, le=1440, allow_inf_nan=False)] | None = None
     notes: Annotated[str, Field(max_length=2000)] | None = None
     phone: Annotated[str, Field(max_length=50)] | None = None
     email: EmailStr | None = None
 
-    @model_validator(mode="after")
-    def _placeable(self) -> "StopIn":
-        if (self.lat is None) != (self.lng is None):
-            raise ValueError("lat and lng go together")
-        if self.address is None and self.lat is None:
-            raise ValueError("a stop needs an address or lat/lng")
-        return self
 
-
-class DepotIn(Open):
-    address: Text | None = None
-    lat: Lat | None = None
-    lng: Lng | None = None
-
-    @model_validator(mode="after")
-    def _placeable(self) -> "DepotIn":
-        if (self.lat is None) != (self.lng is None):
-            raise ValueError("lat and lng go together")
-        if self.address is None and self.lat is None:
-            raise ValueError("the depot needs an address or lat/lng")
-        return self
+class DepotIn(Placeable):
+    WHAT: ClassVar[str] = "the depot"
 
 
 class ImportIn(Open):
