@@ -47,9 +47,8 @@ def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = 
     projection, queries = Projection(engine), JobQueries(engine)
     bus = EventBus(broker, SERVICE)
 
-    async def announce(org_id: str, job_id: str) -> None:
+    async def announce(org_id: str, job_id: str, found: tuple | None) -> None:
         """Tell the ingest replicas that a job settled, with its public view."""
-        found = await asyncio.to_thread(queries.job, org_id, job_id=job_id)
         if found is None:
             return
         try:
@@ -63,12 +62,15 @@ def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = 
             settled = await asyncio.to_thread(projection.apply, event)
         except OperationalError as exc:
             raise TransientError(f"database unavailable: {exc.orig}") from exc
-        if isinstance(event, RouteOptimized):
-            found = await asyncio.to_thread(queries.job, event.org_id, job_id=event.job_id)
-            if found and found[0].accepted_at:
-                JOB_LATENCY.observe(max(0.0, (event.occurred_at - as_utc(found[0].accepted_at)).total_seconds()))
+        routed = isinstance(event, RouteOptimized)
+        if not (settled or routed):
+            return
+        job_id = settled or event.job_id  # one read serves both the latency metric and the announcement
+        found = await asyncio.to_thread(queries.job, event.org_id, job_id=job_id)
+        if routed and found and found[0].accepted_at:
+            JOB_LATENCY.observe(max(0.0, (event.occurred_at - as_utc(found[0].accepted_at)).total_seconds()))
         if settled:
-            await announce(event.org_id, settled)
+            await announce(event.org_id, settled, found)
 
     subscribe(broker, bus, [JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS],
               GROUP, on_event)
