@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 	@bash deploy/local/install-system.sh
 	@bash deploy/kafka/kafka.sh fetch
+	@$(PY) -m services.optimizer.ils   # compile the optimizer's local search once (cached by numba)
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)

@@ -98,12 +98,15 @@ def document_body(app: FastAPI, path: str, content: dict[str, type[BaseModel] | 
 
 
 def consumer_stage_app(service: str, settings: PlatformSettings, broker, group: str,  # noqa: ANN001
-                       on_close: Callable[[], Awaitable[None]] | None = None) -> FastAPI:
+                       on_close: Callable[[], Awaitable[None]] | None = None,
+                       on_start: Callable[[], Awaitable[None]] | None = None) -> FastAPI:
     """A consumer stage's app: the broker runs with the app, its group's lag is measured, and
-    /healthz reports whether Kafka answers."""
+    /healthz reports whether Kafka answers. `on_start` runs before the first message is taken."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if on_start is not None:
+            await on_start()
         await broker.start()
         lag = LagMonitor(settings, group)
         lag.start()

@@ -50,7 +50,8 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
     problem = RouteProblem(matrix.distance_m, matrix.duration_s, has_depot, job.return_to_depot and has_depot,
                            [service_seconds(s, settings) for s in placed], windows,
                            [s.parcel_count for s in placed], job.vehicle_capacity)
-    solution = solve(problem, settings.solver_ms_per_stop, settings.solver_max_seconds, settings.exact_max_stops)
+    solution = solve(problem, settings.solver_ms_per_stop, settings.solver_max_seconds, settings.exact_max_stops,
+                     settings.solver_kicks_per_stop)
     for index, reason in solution.unrouted.items():
         stop = placed[index]
         unrouted.append(UnroutedStop(stop_id=stop.stop_id, external_stop_id=stop.external_stop_id, reason=reason))
@@ -79,4 +80,5 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
                           totals=RouteTotals(total_distance_km=round(total_m / 1000, 2),
                                              total_duration_minutes=round(end_s / 60, 1)),
                           solver=SolverStats(solver=solution.solver, matrix_provider=matrix.provider,
-                                             solve_ms=round(solution.solve_ms, 2), stop_count=len(placed)))
+                                             solve_ms=round(solution.solve_ms, 2), stop_count=len(placed),
+                                             objective_m=total_m))

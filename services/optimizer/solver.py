@@ -1,7 +1,7 @@
 """Single-driver route optimization, a portfolio chosen by the job:
 
 - up to `exact_max` stops without constraints: exact dynamic programming (optimal, milliseconds);
-- larger jobs without time windows or capacity: PyVRP's hybrid genetic search;
+- larger jobs without time windows or capacity: iterated local search (2-opt, Or-opt, kicks);
 - time windows or capacity: OR-Tools routing, which can also leave stops unrouted.
 
 Node layout given to the solvers: stops 0..n-1, then the depot (when there is one), then a
@@ -12,12 +12,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyvrp
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
-from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
+
+from services.optimizer import ils
 
 DROP_PENALTY = 10**10
-POLISH_FROM = 60  # stops; below this PyVRP alone finds the optimum (bench/optimizer_quality.py)
+NEIGHBOURS = 10  # candidate stops per stop in local search; more costs time, not quality (bench)
+ACCEPT_SLACK = 0.005  # a kicked route up to 0.5 % longer than the best may be kept: escapes local optima
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class RouteProblem:
 
     @property
     def constrained(self) -> bool:
-        return any(self.windows) or self.capacity is not None
+        """Time windows, or more parcels than the vehicle holds: some stops may have to stay unrouted."""
+        return any(self.windows) or (self.capacity is not None and sum(self.demands) > self.capacity)
 
 
 @dataclass
@@ -154,57 +156,55 @@ def ortools_route(p: RouteProblem, ms_per_stop: float, max_s: float) -> tuple[li
     return order, set(range(p.n)) - set(order), arrivals if time_dim is not None else None
 
 
-def pyvrp_route(p: RouteProblem, budget_s: float, no_improvement: int, seed: int = 7) -> list[int]:
-    """Order of an unconstrained single-driver route by PyVRP's hybrid genetic search (MIT).
+def _cycle(p: RouteProblem) -> tuple[np.ndarray, np.ndarray]:
+    """(cost, nearness) over stops 0..n-1 plus an anchor n that closes the route into a cycle.
 
-    It stops after `no_improvement` iterations without a better route, or when the budget is
-    spent, whichever comes first; a fixed seed keeps the answer the same for the same job.
+    Closed tour: the anchor is the depot. From a depot without return: the depot, with every
+    leg back to it free. No depot: a dummy free to and from everywhere (a path open at both ends).
     """
-    started = time.perf_counter()
-    needs_dummy = _needs_dummy(p)
-    dist = _with_dummy(p.distance_m) if needs_dummy else p.distance_m
-    dur = _with_dummy(p.duration_s) if needs_dummy else p.duration_s
-    start, end = _ends(p)
-    model = pyvrp.Model()
-    locations = [model.add_location(x=0, y=0) for _ in range(dist.shape[0])]
-    start_depot = model.add_depot(locations[start])
-    end_depot = start_depot if end == start else model.add_depot(locations[end])
-    for i in range(p.n):
-        model.add_client(locations[i], delivery=[0])
-    model.add_vehicle_type(1, capacity=[0], start_depot=start_depot, end_depot=end_depot)
-    d, t = dist.tolist(), dur.tolist()
-    for i, a in enumerate(locations):
-        for j, b in enumerate(locations):
-            if i != j:
-                model.add_edge(a, b, distance=d[i][j], duration=t[i][j])
-    remaining = max(0.01, budget_s - (time.perf_counter() - started))
-    stop = MultipleCriteria([NoImprovement(no_improvement), MaxRuntime(remaining)])
-    result = model.solve(stop=stop, seed=seed, display=False)
-    return [activity.idx for activity in result.best.routes()[0] if activity.is_client()]
+    if p.has_depot:
+        cost = p.distance_m.astype(np.int64)
+        if not p.return_to_depot:
+            cost[:p.n, p.n] = 0
+        near = p.distance_m
+    else:
+        cost = near = _with_dummy(p.distance_m)
+    return np.ascontiguousarray(cost), np.minimum(near, near.T)
 
 
-def ortools_improve(p: RouteProblem, order: list[int], budget_s: float) -> list[int]:
-    """Polish a given route with OR-Tools' guided local search (2-opt, or-opt, relocate, …)."""
-    pad = _with_dummy if _needs_dummy(p) else (lambda m: m.astype(np.int64))
-    dist = pad(p.distance_m)
-    start, end = _ends(p)
-    manager = pywrapcp.RoutingIndexManager(dist.shape[0], 1, [start], [end])
-    routing = pywrapcp.RoutingModel(manager)
-    routing.SetArcCostEvaluatorOfAllVehicles(routing.RegisterTransitMatrix(dist.tolist()))
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    params.time_limit.FromMilliseconds(max(1, int(budget_s * 1000)))
-    routing.CloseModelWithParameters(params)
-    initial = routing.ReadAssignmentFromRoutes([order], True)
-    solution = routing.SolveFromAssignmentWithParameters(initial, params) if initial else None
-    if solution is None:
-        return order
-    improved, index = [], routing.Start(0)
-    while not routing.IsEnd(index):
-        if (node := manager.IndexToNode(index)) < p.n:
-            improved.append(node)
-        index = solution.Value(routing.NextVar(index))
-    return improved
+def nearest_neighbour(cost: np.ndarray, anchor: int) -> list[int]:
+    """A first route: always drive to the nearest stop not yet visited."""
+    free = np.ones(cost.shape[0], dtype=bool)
+    free[anchor] = False
+    order, here = [], anchor
+    for _ in range(cost.shape[0] - 1):
+        here = int(np.argmin(np.where(free, cost[here], np.iinfo(np.int64).max)))
+        free[here] = False
+        order.append(here)
+    return order
+
+
+def local_search_route(p: RouteProblem, kicks_per_stop: int, max_s: float, seed: int = 7) -> list[int]:
+    """Order of an unconstrained route by iterated local search (services/optimizer/ils.py).
+
+    Effort is `kicks_per_stop` kicks per stop, run in short slices so that `max_s` caps a huge
+    job; under the cap the same job always gets the same route.
+    """
+    deadline = time.perf_counter() + max_s
+    cost, near = _cycle(p)
+    anchor = p.n
+    neighbours = ils.neighbours(near, anchor, NEIGHBOURS)
+    tour = np.array([anchor, *nearest_neighbour(cost, anchor), anchor], dtype=np.int64)
+    remaining, part = kicks_per_stop * p.n, 0
+    slice_kicks = max(10, 200_000 // p.n)  # a slice takes about 20 ms at any size: the cap is checked that often
+    segment = max(10, p.n // 2)
+    while True:
+        kicks = min(slice_kicks, remaining)
+        tour, _ = ils.improve(cost, neighbours, tour, anchor, kicks, segment, seed + part, ACCEPT_SLACK)
+        remaining, part = remaining - kicks, part + 1
+        if remaining <= 0 or time.perf_counter() > deadline:
+            break
+    return [int(node) for node in tour[1:-1]]
 
 
 def walk_arrivals(p: RouteProblem, order: list[int]) -> list[int]:
@@ -230,8 +230,13 @@ def _drop_reason(p: RouteProblem, i: int) -> str:
     return "TIME_WINDOW_VIOLATION" if window else "CAPACITY_EXCEEDED"
 
 
-def solve(p: RouteProblem, ms_per_stop: float = 9.0, max_s: float = 1.8, exact_max: int = 8) -> RouteSolution:
-    """The best visiting order we can find for one driver; unroutable stops come back with a reason."""
+def solve(p: RouteProblem, ms_per_stop: float = 9.0, max_s: float = 1.8, exact_max: int = 8,
+          kicks_per_stop: int = 150) -> RouteSolution:
+    """The best visiting order we can find for one driver; unroutable stops come back with a reason.
+
+    `ms_per_stop` (capped by `max_s`) is OR-Tools' time for a constrained job, which it always
+    spends; `kicks_per_stop` is the local search's effort, which it stops at unless `max_s` is hit.
+    """
     started = time.perf_counter()
     if p.n == 0:
         return RouteSolution([], [], solver="none")
@@ -240,14 +245,8 @@ def solve(p: RouteProblem, ms_per_stop: float = 9.0, max_s: float = 1.8, exact_m
         order = held_karp(_with_dummy(p.distance_m), p.n, start, end)
         solution = RouteSolution(order, walk_arrivals(p, order), solver="exact")
     elif not p.constrained:
-        budget = _time_limit_s(p, ms_per_stop, max_s)
-        if p.n < POLISH_FROM:
-            order, name = pyvrp_route(p, budget, max(100, 8 * p.n)), "pyvrp"
-        else:  # measured: a third of the budget in OR-Tools' local search beats more PyVRP time
-            order = pyvrp_route(p, budget * 2 / 3, 50 * p.n)
-            order = ortools_improve(p, order, budget - (time.perf_counter() - started))
-            name = "pyvrp+ortools"
-        solution = RouteSolution(order, walk_arrivals(p, order), solver=name)
+        order = local_search_route(p, kicks_per_stop, max_s)
+        solution = RouteSolution(order, walk_arrivals(p, order), solver="local_search")
     else:
         order, dropped, arrivals = ortools_route(p, ms_per_stop, max_s)
         solution = RouteSolution(order, arrivals if arrivals is not None else walk_arrivals(p, order),

@@ -100,6 +100,7 @@ class SolverStats(Value):
     matrix_provider: str
     solve_ms: float
     stop_count: int
+    objective_m: int | None = None  # metres driven on the route, the quantity the solver minimises
 
 
 class JobEvent(Event):

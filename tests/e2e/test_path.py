@@ -39,6 +39,12 @@ async def test_the_public_example_comes_back_optimized_and_assigned(tenant: Tena
     assert by_id.json()["stop_count"] == 8 and by_id.json()["status_counts"]["pending"] == 8
     assert [s["external_stop_id"] for s in by_id.json()["stops"]] == [s["external_stop_id"] for s in job["stops"]]
 
+    async with httpx.AsyncClient() as direct:  # the optimizer's own metrics saw the solve, by engine and size
+        metrics = (await direct.get("http://127.0.0.1:8085/metrics")).text
+    solves = [line for line in metrics.splitlines()
+              if line.startswith('routemate_solver_seconds_count{engine="exact",size="1-8"}')]
+    assert solves and float(solves[0].split()[-1]) >= 1
+
 
 async def test_tokens_come_in_all_three_rfc6749_forms(tenant: Tenant):
     cid, secret = tenant.creds["client_id"], tenant.creds["client_secret"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from services.optimizer.matrix import GreatCircle
-from services.optimizer.solver import RouteProblem, held_karp, solve
+from services.optimizer.solver import RouteProblem, _ends, _with_dummy, held_karp, solve
 
 
 def brisbane(n: int, seed: int) -> list[tuple[float, float]]:
@@ -47,6 +47,41 @@ def test_the_search_solvers_match_the_optimum_on_small_closed_tours(seed):
     assert length(p, solve(p, exact_max=0).order) == brute_force(p)
 
 
+def asymmetric(n: int, depot: bool, ret: bool, seed: int) -> RouteProblem:
+    """Road-like costs that differ by direction (one-way streets), which 2-opt must price right."""
+    rng = np.random.default_rng(seed)
+    size = n + (1 if depot else 0)
+    base = rng.integers(1_000, 20_000, (size, size))
+    cost = (base + base.T) // 2 + rng.integers(0, 4_000, (size, size))
+    np.fill_diagonal(cost, 0)
+    return RouteProblem(cost.astype(np.int64), cost.astype(np.int64) // 10, depot, ret, [0] * n, [None] * n, [1] * n, None)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("depot, ret", [(True, True), (True, False), (False, False)])
+def test_local_search_finds_the_optimum_on_asymmetric_costs(seed, depot, ret):
+    p = asymmetric(11, depot, ret, seed)
+    start, end = _ends(p)
+    optimum = held_karp(_with_dummy(p.distance_m), p.n, start, end)
+    solution = solve(p, exact_max=0)
+    assert solution.solver == "local_search"
+    assert sorted(solution.order) == list(range(p.n))
+    assert length(p, solution.order) == length(p, optimum)
+
+
+def test_a_capacity_the_job_fits_in_does_not_take_the_constrained_solver():
+    p = problem(brisbane(31, 2), capacity=30)
+    solution = solve(p)
+    assert solution.solver == "local_search" and not solution.unrouted and len(solution.order) == 30
+
+
+def test_the_time_cap_stops_a_huge_job_with_a_whole_route():
+    p = problem(brisbane(801, 5))
+    solution = solve(p, max_s=0.2, kicks_per_stop=100_000)
+    assert sorted(solution.order) == list(range(800))
+    assert solution.solve_ms < 10_000  # 800 x 100,000 kicks would run for hours without the cap
+
+
 def test_held_karp_on_a_line_visits_it_in_order():
     xs = np.array([0, 3, 1, 2, 4])
     cost = np.abs(xs[:, None] - xs[None, :])
@@ -84,6 +119,7 @@ def test_capacity_drops_what_does_not_fit():
     assert set(solution.unrouted.values()) == {"CAPACITY_EXCEEDED"}
 
 
-def test_the_same_job_gives_the_same_route():
-    p = problem(brisbane(9, 11))
+@pytest.mark.parametrize("n", [9, 120])
+def test_the_same_job_gives_the_same_route(n):
+    p = problem(brisbane(n + 1, 11))
     assert solve(p).order == solve(p).order
