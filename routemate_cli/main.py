@@ -114,5 +114,28 @@ def status_rebuild(database_url: Annotated[str, typer.Option(
             "jobs": report.jobs})
 
 
+@app.command("optimize")
+def optimize_file(path: Annotated[str, typer.Argument(help="a job in the import format (JSON), or - for stdin")]) -> None:
+    """Solve one job locally, without Kafka: prints the import response shape plus a `solver` object."""
+    from routemate_cli.optimize import run
+    from shared.errors import Problem
+
+    try:
+        raw = json.load(sys.stdin if path == "-" else open(path, encoding="utf-8"))
+    except OSError as exc:
+        typer.echo(f"error: cannot read {path}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        typer.echo(f"error: {path} is not JSON: {exc}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        _print(run(raw))
+    except Problem as problem:
+        typer.echo(f"error: {problem.code}: {problem.detail}", err=True)
+        for err in problem.errors or []:
+            typer.echo(f"  {err.get('pointer')}: {err.get('reason')}", err=True)
+        raise typer.Exit(1) from None
+
+
 if __name__ == "__main__":
     app()

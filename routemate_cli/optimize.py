@@ -1,0 +1,89 @@
+"""`routemate optimize FILE.json`: one job through the pipeline's own code, without Kafka or Redis.
+
+The import is validated as ingest does, placed by the geocoder's chain (GEOCODER_PROVIDERS, the
+offline gazetteer by default), ordered by the optimizer, and projected by the status service's
+projection into a throwaway SQLite file, so the answer has the import response's shape. A
+`solver` object says which engine ran, for how long, and the objective it minimised. No driver
+is assigned (there is no driver directory offline): the job's status stays `unassigned`.
+"""
+
+import asyncio
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from services.geocoder.cache import MISS
+from services.geocoder.gazetteer import australia
+from services.geocoder.handlers import Geocoder
+from services.geocoder.providers import Found, build_chain
+from services.geocoder.settings import GeocoderSettings
+from services.ingest import handlers as ingest
+from services.ingest.settings import IngestSettings
+from services.optimizer.app import matrix_provider
+from services.optimizer.handlers import optimize
+from services.optimizer.settings import OptimizerSettings
+from services.status.projection import Projection
+from services.status.tables import JobRow, StopRow
+from services.status.views import job_view
+from shared.db import make_engine
+from shared.events import ImportRequested, JobFailed, RouteOptimized
+from sqlmodel import Session, select
+
+ORG, CLIENT = "local", "cli"
+
+
+class NoCache:
+    """Every address is looked up afresh: a one-off command has nothing to share a cache with."""
+
+    async def get(self, address: str) -> object:
+        return MISS
+
+    async def put(self, address: str, found: Found | None) -> None:
+        return None
+
+
+async def _geocode(event: ImportRequested, settings: GeocoderSettings):  # noqa: ANN202 - StopsGeocoded | JobFailed
+    chain = build_chain(settings, australia())
+    geocoder = Geocoder(chain, NoCache(), settings.lookup_concurrency, settings.job_budget_seconds,  # type: ignore[arg-type]
+                        settings.outlier_km)
+    try:
+        return await geocoder.geocode(event)
+    finally:
+        for provider in chain:
+            await provider.close()
+
+
+def run(raw: Any) -> dict[str, Any]:
+    """The job view of `raw` (an import body) once routed, plus the solver's figures.
+
+    Raises shared.errors.Problem for an invalid import, exactly as the API would answer it.
+    """
+    model, warnings = ingest.parse_import(raw, IngestSettings().max_stops)
+    job_id = ingest.new_job_id()
+    imported = ImportRequested(org_id=ORG, job_id=job_id, integration_id=CLIENT, correlation_id=str(uuid.uuid4()),
+                               job=ingest.job_spec(model, job_id, ingest.payload_hash(model)), warnings=tuple(warnings))
+    events: list[Any] = [imported]
+    geocoded = asyncio.run(_geocode(imported, GeocoderSettings()))
+    events.append(geocoded)
+    if not isinstance(geocoded, JobFailed):
+        settings = OptimizerSettings()
+        events.append(optimize(geocoded, settings, matrix_provider(settings)))
+    with tempfile.TemporaryDirectory(prefix="routemate-optimize-") as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'job.db'}")
+        try:
+            projection = Projection(engine)
+            for event in events:
+                projection.apply(event)
+            with Session(engine) as s:
+                view = job_view(s.get(JobRow, job_id), list(s.exec(select(StopRow).where(StopRow.job_id == job_id))))
+        finally:
+            engine.dispose()
+    # Offline there is no driver directory to assign from: its "driver not found" would mislead.
+    view["warnings"] = [w for w in view["warnings"] if w["code"] != "DRIVER_NOT_FOUND"]
+    routed = events[-1]
+    view["solver"] = ({"engine": routed.solver.solver, "time_ms": routed.solver.solve_ms,
+                       "objective": routed.solver.objective_m, "objective_unit": "metres driven",
+                       "matrix_provider": routed.solver.matrix_provider, "stops": routed.solver.stop_count}
+                      if isinstance(routed, RouteOptimized) else None)
+    return view
