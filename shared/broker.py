@@ -117,11 +117,14 @@ class DeliveryGuard:
 
 
 def subscribe(broker: KafkaBroker, bus: EventBus, topics: Iterable[str], group: str,
-              handler: Handler, guard: DeliveryGuard | None = None) -> None:
+              handler: Handler, guard: DeliveryGuard | None = None, *, max_poll_records: int = 50,
+              max_poll_interval_ms: int = 300_000) -> None:
     """Consume `topics` in consumer group `group`; commit after `handler` returned.
 
     Undecodable messages are dead-lettered at once; a handler that keeps failing on the same
     message dead-letters it after the guard's attempts, unless the failure is transient.
+    A slow handler takes fewer records per poll: the group waits for a whole batch before a
+    rebalance, and drops a member that does not poll again within `max_poll_interval_ms`.
     """
     guard = guard or DeliveryGuard()
     topics = tuple(topics)
@@ -130,7 +133,8 @@ def subscribe(broker: KafkaBroker, bus: EventBus, topics: Iterable[str], group: 
             EVENTS_CONSUMED.labels(bus.service, topic, outcome)
 
     @broker.subscriber(*topics, group_id=group, auto_offset_reset="earliest",
-                       ack_policy=AckPolicy.NACK_ON_ERROR, max_poll_records=50)
+                       ack_policy=AckPolicy.NACK_ON_ERROR, max_poll_records=max_poll_records,
+                       max_poll_interval_ms=max_poll_interval_ms)
     async def _consume(msg: KafkaMessage) -> None:
         record = msg.raw_message
         try:

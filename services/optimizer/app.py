@@ -44,7 +44,10 @@ def create_app(settings: OptimizerSettings | None = None, *, broker: KafkaBroker
     broker = broker or make_broker(settings, SERVICE)
     bus = EventBus(broker, SERVICE)
     matrices = matrices or matrix_provider(settings)
-    pool = ThreadPoolExecutor(settings.solver_threads, thread_name_prefix="solver")
+    # One solve at a time per process (the consumer hands over one job after another and commits
+    # in order). It runs on this thread, off the event loop, and the local search releases the
+    # GIL, so heartbeats and /metrics stay live. Scale solving with processes, one per core.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="solver")
 
     async def on_geocoded(event: Event) -> None:
         if not isinstance(event, StopsGeocoded):
@@ -60,7 +63,11 @@ def create_app(settings: OptimizerSettings | None = None, *, broker: KafkaBroker
         await bus.publish(outcome)
         STAGE_DURATION.labels("optimize").observe(time.perf_counter() - started)
 
-    subscribe(broker, bus, [JOBS_GEOCODED], GROUP, on_geocoded)
+    # A solve takes up to SOLVER_MAX_SECONDS: take a few jobs per poll, so a new process joining
+    # the group gets its partitions within seconds, and allow several times the longest batch.
+    batch = settings.solver_poll_records
+    subscribe(broker, bus, [JOBS_GEOCODED], GROUP, on_geocoded, max_poll_records=batch,
+              max_poll_interval_ms=max(300_000, int(batch * settings.solver_max_seconds * 1000 * 10)))
 
     async def warm_up() -> None:
         await asyncio.get_running_loop().run_in_executor(pool, ils.warm_up)

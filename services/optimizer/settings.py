@@ -19,4 +19,4 @@ class OptimizerSettings(PlatformSettings):
     solver_ms_per_stop: float = Field(9.0, gt=0, description="OR-Tools time per stop (jobs with windows or capacity)")
     solver_max_seconds: float = Field(1.8, gt=0, description="cap on any one solve")
     exact_max_stops: int = Field(8, ge=0, le=15, description="jobs this small are solved exactly")
-    solver_threads: int = Field(1, ge=1, le=8, description="parallel solves in one process (1: one core)")
+    solver_poll_records: int = Field(4, ge=1, le=500, description="jobs taken per Kafka poll")
