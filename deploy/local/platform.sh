@@ -51,7 +51,7 @@ nginx_up() {
   if alive nginx && healthy "$EDGE_PORT"; then return 0; fi
   sed -e "s#@VAR@#$VAR#g" -e "s#@HOST@#$HOST#g" -e "s#@EDGE_PORT@#$EDGE_PORT#g" \
       -e "s#@AUTH_PORT@#${PORTS[auth]}#g" -e "s#@INGEST_PORT@#${PORTS[ingest]}#g" \
-      -e "s#@STATUS_PORT@#${PORTS[status]}#g" "$ROOT/deploy/local/nginx.conf.tmpl" > "$VAR/nginx/nginx.conf"
+      -e "s#@STATUS_PORT@#${PORTS[status]}#g" -e "s#@ROOT@#$ROOT#g" "$ROOT/deploy/local/nginx.conf.tmpl" > "$VAR/nginx/nginx.conf"
   /usr/sbin/nginx -e stderr -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" 2>>"$VAR/log/nginx-error.log"
   for _ in $(seq 1 40); do healthy "$EDGE_PORT" && { echo "edge: up on http://$HOST:$EDGE_PORT/v1"; return 0; }; sleep 0.25; done
   echo "edge: nginx did not start, see $VAR/log/nginx-error.log" >&2; return 1

@@ -119,3 +119,47 @@ def test_the_dashboard_loads_and_only_charts_series_the_services_export():
             for metric in re.findall(r"(routemate[:_][a-z_:0-9]+)", target["expr"]):
                 base = re.sub(r"_(bucket|sum|count)$", "", metric)
                 assert base in code or metric in rules, f"{panel['title']}: {metric} is exported by nothing"
+
+
+def test_the_compose_edge_runs_in_real_nginx_and_answers_problem_json(tmp_path):
+    """The compose nginx.conf, with its service names pointed at closed local ports, started for real."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = (DEPLOY / "compose/nginx.conf").read_text()
+    conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+    conf = re.sub(r"http://(auth|ingest|status):\d+", "http://127.0.0.1:9", conf)  # discard port: refused
+    conf = conf.replace("/etc/nginx/problem-pages.conf", str(DEPLOY / "nginx/problem-pages.conf"))
+    temp = " ".join(f"{kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi",
+                                                                        "uwsgi", "scgi"))
+    conf = conf.replace("http {", "http {\n    access_log off; " + temp, 1)
+    (tmp_path / "nginx.conf").write_text(conf)
+    nginx = subprocess.Popen(["/usr/sbin/nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", "stderr",
+                              "-g", f"daemon off; pid {tmp_path / 'nginx.pid'}; error_log stderr;"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(40):
+            try:
+                if httpx.get(base + "/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError(nginx.stderr.read1().decode() if nginx.poll() is not None else "nginx did not answer")
+        missing = httpx.get(base + "/v1/nope")
+        down = httpx.get(base + "/v1/integration-jobs")
+        too_big = httpx.post(base + "/v1/integration-import", content=b"x" * (7 * 1024 * 1024))
+        for answer, status, code in ((missing, 404, "not_found"), (down, 503, "service_unavailable"),
+                                     (too_big, 413, "body_too_large")):
+            assert answer.status_code == status and answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["code"] == code
+        assert down.headers["retry-after"] == "5"
+    finally:
+        nginx.terminate()
+        nginx.wait(10)

