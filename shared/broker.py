@@ -128,9 +128,7 @@ def subscribe(broker: KafkaBroker, bus: EventBus, topics: Iterable[str], group: 
     """
     guard = guard or DeliveryGuard()
     topics = tuple(topics)
-    for topic in topics:  # series exist from the start, so rate() sees the first events too
-        for outcome in ("ok", "retried", "deadlettered"):
-            EVENTS_CONSUMED.labels(bus.service, topic, outcome)
+    _register_series(bus, topics)
 
     @broker.subscriber(*topics, group_id=group, auto_offset_reset="earliest",
                        ack_policy=AckPolicy.NACK_ON_ERROR, max_poll_records=max_poll_records,
@@ -140,29 +138,95 @@ def subscribe(broker: KafkaBroker, bus: EventBus, topics: Iterable[str], group: 
         try:
             event = decode_event(msg.body)
         except UndecodableEvent as exc:
-            await bus.deadletter(record, str(exc))
-            EVENTS_CONSUMED.labels(bus.service, record.topic, "deadlettered").inc()
+            await _deadletter_undecodable(bus, record, exc)
             return
-        cid = logs.correlation_id.set(event.correlation_id)
-        jid = logs.job_id.set(getattr(event, "job_id", "") or "")
-        started = time.perf_counter()
-        try:
-            await handler(event)
-        except Exception as exc:  # noqa: BLE001 - every failure is either retried or dead-lettered
-            retry, wait = guard.failed(record, exc)
-            if retry:
-                log.warning("handling %s failed (%s: %s); retrying in %.1fs", event.event_type,
-                            type(exc).__name__, exc, wait)
-                EVENTS_CONSUMED.labels(bus.service, record.topic, "retried").inc()
-                await asyncio.sleep(wait)
-                raise
-            log.exception("giving up on %s after repeated failures", event.event_type)
-            await bus.deadletter(record, f"handler failed: {type(exc).__name__}: {exc}"[:1000])
-            EVENTS_CONSUMED.labels(bus.service, record.topic, "deadlettered").inc()
-            return
-        finally:
-            logs.correlation_id.reset(cid)
-            logs.job_id.reset(jid)
-        guard.done(record)
-        EVENTS_CONSUMED.labels(bus.service, record.topic, "ok").inc()
-        log.debug("handled %s in %.1f ms", event.event_type, (time.perf_counter() - started) * 1000)
+        await _deliver(bus, guard, record, event, handler)
+
+
+def subscribe_batch(broker: KafkaBroker, bus: EventBus, topics: Iterable[str], group: str,
+                    handle_many: Callable[[list[Event]], Awaitable[None]], handle_one: Handler,
+                    guard: DeliveryGuard | None = None, *, max_records: int = 200, batch_timeout_ms: int = 20) -> None:
+    """Like `subscribe`, a poll at a time: `handle_many` takes every event of the poll (one
+    transaction, one commit), in partition order.
+
+    If the batch fails on an outage it is retried whole. If it fails on anything else, its
+    events go through `handle_one` one by one, so only the poisoned event is dead-lettered.
+    Both handlers must be idempotent: a retried batch brings events that were applied already.
+    """
+    guard = guard or DeliveryGuard()
+    topics = tuple(topics)
+    _register_series(bus, topics)
+
+    @broker.subscriber(*topics, group_id=group, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR,
+                       batch=True, max_records=max_records, batch_timeout_ms=batch_timeout_ms)
+    async def _consume_many(msg: KafkaMessage) -> None:
+        records: tuple[Any, ...] = msg.raw_message
+        decoded, undecodable = [], []
+        for record in records:
+            try:
+                decoded.append((record, decode_event(record.value or b"")))
+            except UndecodableEvent as exc:
+                undecodable.append((record, exc))
+        if decoded:
+            started = time.perf_counter()
+            try:
+                await handle_many([event for _, event in decoded])
+            except Exception as exc:  # noqa: BLE001 - an outage is retried, anything else isolated
+                if isinstance(exc, RETRY_FOREVER):
+                    _, wait = guard.failed(decoded[0][0], exc)
+                    log.warning("handling a batch of %d events failed (%s: %s); retrying in %.1fs",
+                                len(decoded), type(exc).__name__, exc, wait)
+                    for record, _ in decoded:
+                        EVENTS_CONSUMED.labels(bus.service, record.topic, "retried").inc()
+                    await asyncio.sleep(wait)
+                    raise
+                log.warning("a batch of %d events failed (%s: %s); handling them one by one",
+                            len(decoded), type(exc).__name__, exc)
+                for record, event in decoded:
+                    await _deliver(bus, guard, record, event, handle_one)
+            else:
+                for record, _ in decoded:
+                    guard.done(record)
+                    EVENTS_CONSUMED.labels(bus.service, record.topic, "ok").inc()
+                log.debug("handled %d events in %.1f ms", len(decoded), (time.perf_counter() - started) * 1000)
+        # Only once the rest is done: a batch that is retried would park these twice.
+        for record, exc in undecodable:
+            await _deadletter_undecodable(bus, record, exc)
+
+
+def _register_series(bus: EventBus, topics: tuple[str, ...]) -> None:
+    for topic in topics:  # series exist from the start, so rate() sees the first events too
+        for outcome in ("ok", "retried", "deadlettered"):
+            EVENTS_CONSUMED.labels(bus.service, topic, outcome)
+
+
+async def _deadletter_undecodable(bus: EventBus, record: Any, exc: UndecodableEvent) -> None:
+    await bus.deadletter(record, str(exc))
+    EVENTS_CONSUMED.labels(bus.service, record.topic, "deadlettered").inc()
+
+
+async def _deliver(bus: EventBus, guard: DeliveryGuard, record: Any, event: Event, handler: Handler) -> None:
+    """`handler` on one event: done, dead-lettered after repeated failures, or raise to get it again."""
+    cid = logs.correlation_id.set(event.correlation_id)
+    jid = logs.job_id.set(getattr(event, "job_id", "") or "")
+    started = time.perf_counter()
+    try:
+        await handler(event)
+    except Exception as exc:  # noqa: BLE001 - every failure is either retried or dead-lettered
+        retry, wait = guard.failed(record, exc)
+        if retry:
+            log.warning("handling %s failed (%s: %s); retrying in %.1fs", event.event_type,
+                        type(exc).__name__, exc, wait)
+            EVENTS_CONSUMED.labels(bus.service, record.topic, "retried").inc()
+            await asyncio.sleep(wait)
+            raise
+        log.exception("giving up on %s after repeated failures", event.event_type)
+        await bus.deadletter(record, f"handler failed: {type(exc).__name__}: {exc}"[:1000])
+        EVENTS_CONSUMED.labels(bus.service, record.topic, "deadlettered").inc()
+        return
+    finally:
+        logs.correlation_id.reset(cid)
+        logs.job_id.reset(jid)
+    guard.done(record)
+    EVENTS_CONSUMED.labels(bus.service, record.topic, "ok").inc()
+    log.debug("handled %s in %.1f ms", event.event_type, (time.perf_counter() - started) * 1000)

@@ -16,7 +16,7 @@ from services.status.queries import JobQueries
 from services.status.settings import StatusSettings
 from services.status.views import job_view
 from services.status.routes import router
-from shared.broker import EventBus, TransientError, make_broker, subscribe
+from shared.broker import EventBus, TransientError, make_broker, subscribe_batch
 from shared.channels import JOB_OUTCOME
 from shared.db import make_engine
 from shared.errors import Problem, problem_response
@@ -57,11 +57,8 @@ def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = 
         except (RedisError, OSError):
             log.warning("could not announce the outcome of %s; waiting clients will poll", job_id)
 
-    async def on_event(event: Event) -> None:
-        try:
-            settled = await asyncio.to_thread(projection.apply, event)
-        except OperationalError as exc:
-            raise TransientError(f"database unavailable: {exc.orig}") from exc
+    async def after(event: Event, settled: str | None) -> None:
+        """The latency metric for a routed job, and the announcement of a settled one."""
         routed = isinstance(event, RouteOptimized)
         if not (settled or routed):
             return
@@ -72,8 +69,20 @@ def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = 
         if settled:
             await announce(event.org_id, settled, found)
 
-    subscribe(broker, bus, [JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS],
-              GROUP, on_event)
+    async def on_events(events: list[Event]) -> None:
+        try:
+            settled = await asyncio.to_thread(projection.apply_many, events)
+        except OperationalError as exc:
+            raise TransientError(f"database unavailable: {exc.orig}") from exc
+        for event, job_id in zip(events, settled):
+            await after(event, job_id)
+
+    async def on_event(event: Event) -> None:
+        await on_events([event])
+
+    # A poll's events in one transaction and one Kafka commit: the projection keeps up with bursts.
+    subscribe_batch(broker, bus, [JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS],
+                    GROUP, on_events, on_event, max_records=settings.projection_batch_size)
 
     app = consumer_stage_app(SERVICE, settings, broker, GROUP, redis.aclose)
     app.state.redis, app.state.bus = redis, bus

@@ -37,13 +37,21 @@ class Projection:
 
     def apply(self, event: Event) -> str | None:
         """Apply one event; returns the job id when this event settled the job (to announce it)."""
+        return self.apply_many([event])[0]
+
+    def apply_many(self, events: list[Event]) -> list[str | None]:
+        """Apply events in order in one transaction (all or none); per event, the job id it settled."""
+        settled: list[str | None] = []
         with Session(self.engine, expire_on_commit=False) as s:
-            if s.get(AppliedEventRow, str(event.event_id)) is not None:
-                return None
-            settled = self._apply(s, event)
-            s.add(AppliedEventRow(event_id=str(event.event_id), applied_at=utcnow()))
+            for event in events:
+                if s.get(AppliedEventRow, str(event.event_id)) is not None:
+                    settled.append(None)
+                    continue
+                settled.append(self._apply(s, event))
+                s.add(AppliedEventRow(event_id=str(event.event_id), applied_at=utcnow()))
+                s.flush()  # the next event of the batch reads what this one wrote
             s.commit()
-            return settled
+        return settled
 
     def _apply(self, s: Session, event: Event) -> str | None:
         if isinstance(event, DriverRegistered):

@@ -15,6 +15,7 @@ from shared.events import (
 from shared.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
+REBUILD_BATCH = 500  # events per transaction
 TOPICS = (AUTH_EVENTS, JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS)
 
 
@@ -59,15 +60,15 @@ async def rebuild(settings: PlatformSettings, database_url: str) -> RebuildRepor
         with engine.connect() as conn:
             if conn.exec_driver_sql("SELECT 1 FROM status_jobs LIMIT 1").first():
                 raise NotEmpty(f"{database_url} already has a read model; rebuild into an empty database")
-    projection, report = Projection(engine), RebuildReport()
+    projection, report, events = Projection(engine), RebuildReport(), []
     for record in await read_all(settings):
         try:
-            event = decode_event(record.value)
+            events.append(decode_event(record.value))
         except UndecodableEvent:
             report.skipped += 1  # the live consumer dead-lettered it too
-            continue
-        projection.apply(event)
-        report.events += 1
+    for start in range(0, len(events), REBUILD_BATCH):
+        projection.apply_many(events[start:start + REBUILD_BATCH])
+    report.events = len(events)
     with engine.connect() as conn:
         report.jobs = conn.exec_driver_sql("SELECT COUNT(*) FROM status_jobs").scalar_one()
     return report

@@ -9,6 +9,7 @@ class StatusSettings(PlatformSettings):
     status_port: int = 8083
     page_size_default: int = Field(50, ge=1, le=500)
     page_size_max: int = Field(200, ge=1, le=1000)
+    projection_batch_size: int = Field(200, ge=1, le=5000, description="events applied per transaction, at most")
 
     @property
     def status_database_url(self) -> str:

@@ -55,3 +55,45 @@ async def test_garbage_invalid_bodies_and_unknown_versions_are_dead_lettered(ten
     # ...and every stage still works
     answer = await tenant.import_job()
     assert answer.status_code == 201 and answer.json()["status"] == "assigned"
+
+
+async def test_an_event_the_projection_rejects_is_dead_lettered_alone_and_its_neighbours_are_applied(tenant: Tenant):
+    """Status takes a poll at a time in one transaction; one bad event must not sink the others."""
+    from shared.events import StopStatusChanged, utcnow
+
+    answer = await tenant.import_job()
+    assert answer.status_code == 201, answer.text
+    job = answer.json()
+    first = job["stops"][0]["external_stop_id"]
+    stop_id = f"{job['job_id']}.{int(first.split('-')[1])}"  # ingest numbers stops in import order
+    common = dict(job_id=job["job_id"], stop_id=stop_id, external_stop_id=first, status_at=utcnow())
+    hijack = StopStatusChanged(org_id="org_someone_else", status="failed", reason="hijack", **common)
+    honest = StopStatusChanged(org_id=tenant.creds["org_id"], status="completed", **common)
+    consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=BOOTSTRAP, auto_offset_reset="latest", group_id=None)
+    await consumer.start()
+    try:
+        await consumer.seek_to_end()
+        await asyncio.sleep(0.5)
+        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)
+        await producer.start()
+        try:  # the same key: one partition, one after the other, most likely in one poll
+            await producer.send_and_wait(STOPS_STATUS, hijack.to_bytes(), key=hijack.key)
+            await producer.send_and_wait(STOPS_STATUS, honest.to_bytes(), key=honest.key)
+        finally:
+            await producer.stop()
+        letters = []
+        deadline = asyncio.get_running_loop().time() + 45
+        while asyncio.get_running_loop().time() < deadline and not letters:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                letters += [json.loads(r.value) for r in records if r.key == hijack.key]
+    finally:
+        await consumer.stop()
+    assert [(l["service"], l["source_topic"]) for l in letters] == [("status", STOPS_STATUS)]
+    assert "ValueError" in letters[0]["reason"] and "another organization" in letters[0]["reason"]
+    for _ in range(50):
+        stops = {s["external_stop_id"]: s for s in (await tenant.get_job(job["job_id"])).json()["stops"]}
+        if stops[first]["status"] == "completed":
+            break
+        await asyncio.sleep(0.2)
+    assert stops[first]["status"] == "completed" and stops[first]["reason"] is None

@@ -69,6 +69,32 @@ def test_the_ordered_stream_ends_completed_with_stops_in_route_order(database):
     assert v["driver"] == {"email": "dana@example.com", "name": "Dana"}
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_batches_with_duplicates_inside_end_in_the_same_rows_as_one_by_one(database, seed):
+    one_by_one, _ = fresh(database, "a")
+    for e in events():
+        one_by_one.apply(e)
+    batched, queries = fresh(database, "b")
+    stream = events() * 2
+    random.Random(seed).shuffle(stream)
+    rng, settled = random.Random(seed), []
+    while stream:
+        size = rng.randint(1, 6)
+        settled += batched.apply_many(stream[:size])
+        stream = stream[size:]
+    assert view(queries) == view(JobQueries(one_by_one.engine))
+    assert settled.count("job_1") == 1  # the job settled once, in whichever batch completed it
+
+
+def test_a_failing_batch_leaves_nothing_behind(database):
+    projection, queries = fresh(database, "a")
+    wrong_org = events(org="org_2")[1]  # the same job claimed by another organization
+    with pytest.raises(ValueError):
+        projection.apply_many([events()[0], wrong_org])
+    assert queries.job("org_1", job_id="job_1") is None
+    assert projection.apply_many([events()[0]]) == [None]  # applied for real only now
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_shuffled_and_duplicated_events_end_in_the_same_rows(database, seed):
     ordered, _ = fresh(database, "a")
