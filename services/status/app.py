@@ -72,10 +72,10 @@ def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = 
     async def on_events(events: list[Event]) -> None:
         try:
             settled = await asyncio.to_thread(projection.apply_many, events)
-        except OperationalError as exc:
+            for event, job_id in zip(events, settled):
+                await after(event, job_id)
+        except OperationalError as exc:  # the database is down or locked: retry, never dead-letter
             raise TransientError(f"database unavailable: {exc.orig}") from exc
-        for event, job_id in zip(events, settled):
-            await after(event, job_id)
 
     async def on_event(event: Event) -> None:
         await on_events([event])
