@@ -8,10 +8,37 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.events import (
     AUTH_EVENTS, DEADLETTER, JOBS_FAILED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_REQUESTED, STOPS_STATUS,
+    StopStatusChanged, utcnow,
 )
 from tests.conftest import Tenant
 
 BOOTSTRAP = "127.0.0.1:9092"
+
+
+async def dead_letters(sends: list[tuple[str, bytes]], key: bytes, expected: int, seconds: float) -> list[dict]:
+    """Publish `sends` (topic, payload) under `key`; the dead letters of that key, once `expected` came."""
+    consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=BOOTSTRAP, auto_offset_reset="latest",
+                                group_id=None)
+    await consumer.start()
+    try:
+        await consumer.seek_to_end()
+        await asyncio.sleep(0.5)
+        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)
+        await producer.start()
+        try:  # one key: one partition per topic, in this order
+            for topic, payload in sends:
+                await producer.send_and_wait(topic, payload, key=key)
+        finally:
+            await producer.stop()
+        letters: list[dict] = []
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline and len(letters) < expected:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                letters += [json.loads(r.value) for r in records if r.key == key]
+        return letters
+    finally:
+        await consumer.stop()
 
 
 async def test_garbage_invalid_bodies_and_unknown_versions_are_dead_lettered(tenant: Tenant):
@@ -24,29 +51,8 @@ async def test_garbage_invalid_bodies_and_unknown_versions_are_dead_lettered(ten
                                        "job_id": marker}).encode(),
     }
     topics = [JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS]
-    consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=BOOTSTRAP, auto_offset_reset="latest",
-                                group_id=None)
-    await consumer.start()
-    try:
-        await consumer.seek_to_end()
-        await asyncio.sleep(0.5)
-        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)
-        await producer.start()
-        try:
-            for topic in topics:
-                for payload in poison.values():
-                    await producer.send_and_wait(topic, payload, key=marker.encode())
-        finally:
-            await producer.stop()
-        letters = []
-        deadline = asyncio.get_running_loop().time() + 30
-        expected = len(poison) * (len(topics) + 2)  # status reads all six; geocoder and optimizer one each
-        while asyncio.get_running_loop().time() < deadline and len(letters) < expected:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                letters += [json.loads(r.value) for r in records if r.key == marker.encode()]
-    finally:
-        await consumer.stop()
+    expected = len(poison) * (len(topics) + 2)  # status reads all six; geocoder and optimizer one each
+    letters = await dead_letters([(t, p) for t in topics for p in poison.values()], marker.encode(), expected, 30)
     by_stage = {(l["service"], l["source_topic"]) for l in letters}
     assert ("geocoder", JOBS_REQUESTED) in by_stage and ("optimizer", JOBS_GEOCODED) in by_stage
     assert {("status", t) for t in topics} <= by_stage
@@ -59,8 +65,6 @@ async def test_garbage_invalid_bodies_and_unknown_versions_are_dead_lettered(ten
 
 async def test_an_event_the_projection_rejects_is_dead_lettered_alone_and_its_neighbours_are_applied(tenant: Tenant):
     """Status takes a poll at a time in one transaction; one bad event must not sink the others."""
-    from shared.events import StopStatusChanged, utcnow
-
     answer = await tenant.import_job()
     assert answer.status_code == 201, answer.text
     job = answer.json()
@@ -69,26 +73,9 @@ async def test_an_event_the_projection_rejects_is_dead_lettered_alone_and_its_ne
     common = dict(job_id=job["job_id"], stop_id=stop_id, external_stop_id=first, status_at=utcnow())
     hijack = StopStatusChanged(org_id="org_someone_else", status="failed", reason="hijack", **common)
     honest = StopStatusChanged(org_id=tenant.creds["org_id"], status="completed", **common)
-    consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=BOOTSTRAP, auto_offset_reset="latest", group_id=None)
-    await consumer.start()
-    try:
-        await consumer.seek_to_end()
-        await asyncio.sleep(0.5)
-        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)
-        await producer.start()
-        try:  # the same key: one partition, one after the other, most likely in one poll
-            await producer.send_and_wait(STOPS_STATUS, hijack.to_bytes(), key=hijack.key)
-            await producer.send_and_wait(STOPS_STATUS, honest.to_bytes(), key=honest.key)
-        finally:
-            await producer.stop()
-        letters = []
-        deadline = asyncio.get_running_loop().time() + 45
-        while asyncio.get_running_loop().time() < deadline and not letters:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                letters += [json.loads(r.value) for r in records if r.key == hijack.key]
-    finally:
-        await consumer.stop()
+    # The same key: one partition, one after the other, most likely in one poll.
+    letters = await dead_letters([(STOPS_STATUS, hijack.to_bytes()), (STOPS_STATUS, honest.to_bytes())],
+                                 hijack.key, 1, 45)
     assert [(l["service"], l["source_topic"]) for l in letters] == [("status", STOPS_STATUS)]
     assert "ValueError" in letters[0]["reason"] and "another organization" in letters[0]["reason"]
     for _ in range(50):

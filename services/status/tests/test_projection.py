@@ -69,20 +69,28 @@ def test_the_ordered_stream_ends_completed_with_stops_in_route_order(database):
     assert v["driver"] == {"email": "dana@example.com", "name": "Dana"}
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_batches_with_duplicates_inside_end_in_the_same_rows_as_one_by_one(database, seed):
-    one_by_one, _ = fresh(database, "a")
+def in_order_view(database) -> dict:
+    ordered, queries = fresh(database, "a")
     for e in events():
-        one_by_one.apply(e)
-    batched, queries = fresh(database, "b")
+        ordered.apply(e)
+    return view(queries)
+
+
+def shuffled_twice(seed: int) -> list:
     stream = events() * 2
     random.Random(seed).shuffle(stream)
-    rng, settled = random.Random(seed), []
+    return stream
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_batches_with_duplicates_inside_end_in_the_same_rows_as_one_by_one(database, seed):
+    batched, queries = fresh(database, "b")
+    stream, rng, settled = shuffled_twice(seed), random.Random(seed), []
     while stream:
         size = rng.randint(1, 6)
         settled += batched.apply_many(stream[:size])
         stream = stream[size:]
-    assert view(queries) == view(JobQueries(one_by_one.engine))
+    assert view(queries) == in_order_view(database)
     assert settled.count("job_1") == 1  # the job settled once, in whichever batch completed it
 
 
@@ -97,15 +105,10 @@ def test_a_failing_batch_leaves_nothing_behind(database):
 
 @pytest.mark.parametrize("seed", range(8))
 def test_shuffled_and_duplicated_events_end_in_the_same_rows(database, seed):
-    ordered, _ = fresh(database, "a")
-    for e in events():
-        ordered.apply(e)
     shuffled, queries = fresh(database, "b")
-    stream = events() * 2
-    random.Random(seed).shuffle(stream)
-    for e in stream:
+    for e in shuffled_twice(seed):
         shuffled.apply(e)
-    assert view(queries) == view(JobQueries(ordered.engine))
+    assert view(queries) == in_order_view(database)
 
 
 def test_status_never_moves_backwards(database):
