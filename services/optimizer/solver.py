@@ -18,6 +18,7 @@ from services.optimizer import ils
 
 DROP_PENALTY = 10**10
 NEIGHBOURS = 10  # candidate stops per stop in local search; more costs time, not quality (bench)
+FULL_EFFORT_FROM = 50  # stops; smaller jobs reach the optimum with proportionally fewer kicks (bench)
 ACCEPT_SLACK = 0.005  # a kicked route up to 0.5 % longer than the best may be kept: escapes local optima
 
 
@@ -195,7 +196,7 @@ def local_search_route(p: RouteProblem, kicks_per_stop: int, max_s: float, seed:
     anchor = p.n
     neighbours = ils.neighbours(near, anchor, NEIGHBOURS)
     tour = np.array([anchor, *nearest_neighbour(cost, anchor), anchor], dtype=np.int64)
-    remaining, part = kicks_per_stop * p.n, 0
+    remaining, part = int(kicks_per_stop * p.n * min(1.0, p.n / FULL_EFFORT_FROM)), 0
     slice_kicks = max(10, 200_000 // p.n)  # a slice takes about 20 ms at any size: the cap is checked that often
     segment = max(10, p.n // 2)
     while True:
