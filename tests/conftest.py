@@ -1,9 +1,13 @@
 """Fixtures for the end-to-end suite: the real platform, started by the project's own script."""
 
 import json
+import os
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -13,6 +17,32 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 EDGE = "http://127.0.0.1:8080"
 EXAMPLE = json.loads((ROOT / "deploy/examples/brisbane-job.json").read_text())
+
+
+@contextmanager
+def extra_process(service: str, port: int, **env: str) -> Iterator[str]:
+    """One more process of `service` on `port`, sharing the platform's Kafka, Redis and database;
+    yields its URL once it is healthy. Its log goes to var/log/SERVICE-PORT.log."""
+    log = open(ROOT / f"var/log/{service}-{port}.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", f"services.{service}"], cwd=ROOT, stdout=log, stderr=log,
+                            env={**os.environ, f"{service.upper()}_PORT": str(port), **env})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the extra {service} process never became healthy; see {log.name}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,12 @@
 """Auth over the real stack: error shapes, rotation, revocation, expiry, lockout, no secret in logs."""
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Tenant, routemate
+from tests.conftest import ROOT, Tenant, extra_process, routemate
 
 TOKEN_URL = "/v1/integration-token"
 
@@ -93,18 +90,8 @@ async def test_missing_malformed_or_unknown_tokens_get_401_problems(http: httpx.
 
 async def test_tokens_expire_after_their_ttl(http: httpx.AsyncClient, tenant: Tenant):
     """A second auth process with a 2 s TTL (same Redis and database), checked by ingest and status."""
-    env = {**os.environ, "TOKEN_TTL_SECONDS": "2", "AUTH_PORT": "18081"}
-    proc = subprocess.Popen([sys.executable, "-m", "services.auth"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        async with httpx.AsyncClient(base_url="http://127.0.0.1:18081", timeout=10) as short:
-            for _ in range(100):
-                try:
-                    if (await short.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+    with extra_process("auth", 18081, TOKEN_TTL_SECONDS="2") as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as short:
             answer = await short.post(TOKEN_URL, json={"client_id": tenant.creds["client_id"],
                                                        "client_secret": tenant.creds["client_secret"]})
         assert answer.json()["expires_in"] == 2
@@ -113,9 +100,6 @@ async def test_tokens_expire_after_their_ttl(http: httpx.AsyncClient, tenant: Te
         await asyncio.sleep(2.5)
         assert (await http.get("/v1/integration-jobs", headers=auth)).status_code == 401
         assert (await http.post("/v1/integration-import", headers=auth, json=tenant.job())).status_code == 401
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 async def test_admin_api_needs_the_admin_token(http: httpx.AsyncClient):

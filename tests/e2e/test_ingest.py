@@ -1,15 +1,11 @@
 """Ingest over the real stack: content rules, limits, rate limit, and a second replica."""
 
-import asyncio
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Tenant
+from tests.conftest import Tenant, extra_process
 
 BRISBANE = timezone(timedelta(hours=10))
 
@@ -17,20 +13,8 @@ BRISBANE = timezone(timedelta(hours=10))
 @pytest.fixture(scope="module")
 def second_replica():
     """Another ingest process behind no proxy, with a tiny rate limit: outcomes must reach it too."""
-    env = {**os.environ, "INGEST_PORT": "18082", "RATE_LIMIT_BURST": "3", "RATE_LIMIT_PER_SECOND": "0.2"}
-    proc = subprocess.Popen([sys.executable, "-m", "services.ingest"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            if httpx.get("http://127.0.0.1:18082/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        import time
-        time.sleep(0.1)
-    yield "http://127.0.0.1:18082"
-    proc.terminate()
-    proc.wait(10)
+    with extra_process("ingest", 18082, RATE_LIMIT_BURST="3", RATE_LIMIT_PER_SECOND="0.2") as url:
+        yield url
 
 
 async def test_a_second_replica_answers_with_the_route_and_enforces_its_rate_limit(second_replica, tenant: Tenant):

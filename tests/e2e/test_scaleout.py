@@ -8,21 +8,17 @@ can split a burst 10:2, and that measures the hashing, not the scaling.
 """
 
 import asyncio
-import os
 import random
-import subprocess
-import sys
 import time
 import uuid
 
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 from shared.events import JOBS_GEOCODED, JOBS_OPTIMIZED, StopsGeocoded, decode_event
 from shared.events.jobs import JobSpec, Location, RequestedStop
 from shared.settings import PlatformSettings
-from tests.conftest import ROOT
+from tests.conftest import extra_process
 
 BOOTSTRAP = "127.0.0.1:9092"
 PARTITIONS = PlatformSettings().topic_partitions
@@ -81,24 +77,9 @@ async def burst_seconds(tag: str) -> float:
 
 async def test_two_optimizer_processes_finish_a_burst_faster_than_one(platform):
     one = await burst_seconds("one")
-    env = {**os.environ, "OPTIMIZER_PORT": "18085"}
-    log = open(ROOT / "var/log/optimizer-2.log", "ab")
-    second = subprocess.Popen([sys.executable, "-m", "services.optimizer"], cwd=ROOT, env=env,
-                              stdout=log, stderr=log)
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get("http://127.0.0.1:18085/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
+    with extra_process("optimizer", 18085):
         await asyncio.sleep(4)  # the group rebalances partitions over both processes
         two = await burst_seconds("two")
-    finally:
-        second.terminate()
-        second.wait(15)
-        log.close()
     jobs = PER_PARTITION * PARTITIONS
     print(f"{jobs} jobs of {STOPS} stops: one optimizer {one:.1f} s, two {two:.1f} s, speed-up {one / two:.2f}")
     assert two < one * 0.8
