@@ -2,6 +2,7 @@
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -121,7 +122,7 @@ def optimize_file(path: Annotated[str, typer.Argument(help="a job in the import 
     from shared.errors import Problem
 
     try:
-        raw = json.load(sys.stdin if path == "-" else open(path, encoding="utf-8"))
+        raw = json.loads(sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         typer.echo(f"error: cannot read {path}: {exc.strerror}", err=True)
         raise typer.Exit(2) from None

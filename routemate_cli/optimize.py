@@ -24,11 +24,10 @@ from services.optimizer.app import matrix_provider
 from services.optimizer.handlers import optimize
 from services.optimizer.settings import OptimizerSettings
 from services.status.projection import Projection
-from services.status.tables import JobRow, StopRow
+from services.status.queries import JobQueries
 from services.status.views import job_view
 from shared.db import make_engine
 from shared.events import ImportRequested, JobFailed, RouteOptimized
-from sqlmodel import Session, select
 
 ORG, CLIENT = "local", "cli"
 
@@ -72,11 +71,8 @@ def run(raw: Any) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="routemate-optimize-") as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'job.db'}")
         try:
-            projection = Projection(engine)
-            for event in events:
-                projection.apply(event)
-            with Session(engine) as s:
-                view = job_view(s.get(JobRow, job_id), list(s.exec(select(StopRow).where(StopRow.job_id == job_id))))
+            Projection(engine).apply_many(events)
+            view = job_view(*JobQueries(engine).job(ORG, job_id=job_id))
         finally:
             engine.dispose()
     # Offline there is no driver directory to assign from: its "driver not found" would mislead.
