@@ -5,7 +5,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run up down status test test-unit bench clean
+.PHONY: install run up down status test test-unit test-e2e lint format bench clean
 
 install: $(STAMP)
 	@bash deploy/local/install-system.sh
@@ -30,11 +30,23 @@ down:                 ## stop everything `up` started
 status:
 	@bash deploy/local/platform.sh status
 
-test: install         ## the whole suite: unit, component, and end-to-end over the real stack
+test: install         ## the whole suite: lint, then unit + component offline, then end-to-end over the real stack
+	@$(MAKE) --no-print-directory lint
 	@bash deploy/local/test.sh
 
-test-unit: install    ## only the fast tests beside each service
-	$(PY) -m pytest -q services shared
+test-unit: install    ## unit + component tests, in-process, with no network at all (a fresh network namespace)
+	@bash deploy/local/offline.sh $(PY) -m pytest -q -p no:cacheprovider -m "not e2e" services shared tests
+
+test-e2e: install     ## only the tests over the real stack (starts it)
+	@E2E_ONLY=1 bash deploy/local/test.sh
+
+lint: install         ## ruff: pyflakes, pycodestyle, import order, bugbear, pyupgrade; and the formatter's check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install       ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: install        ## benchmarks, each printing a table against its named reference
 	@bash bench/run.sh

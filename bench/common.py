@@ -5,11 +5,12 @@ import os
 import platform
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import httpx
+
+from shared.testing.processes import start_service
 
 ROOT = Path(__file__).resolve().parents[1]
 EDGE = "http://127.0.0.1:8080"
@@ -26,28 +27,24 @@ def percentile(values: list[float], q: float) -> float:
 
 def start(module: str, port: int, **env: str) -> subprocess.Popen:
     """A service process on loopback; returns once its /healthz answers."""
-    proc = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"{module} did not start on {port}")
+    return start_service(module, port, seconds=20, **env)
 
 
 def tenant() -> tuple[str, str]:
     """A fresh organization with an integration and a driver; returns (token, driver email)."""
     org = f"bench-{uuid.uuid4().hex[:8]}"
-    run = lambda *a: json.loads(subprocess.run([sys.executable, "-m", "routemate_cli.main", *a], cwd=ROOT,  # noqa: E731
-                                               capture_output=True, text=True, check=True).stdout)
+
+    def run(*args: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-m", "routemate_cli.main", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        return json.loads(done.stdout)
+
     creds = run("integration", "create", "--org", org)
     run("driver", "add", "--org", org, "--email", "bench@example.com")
-    token = httpx.post(f"{EDGE}/v1/integration-token", json={"client_id": creds["client_id"],
-                                                             "client_secret": creds["client_secret"]}).json()
+    token = httpx.post(
+        f"{EDGE}/v1/integration-token", json={"client_id": creds["client_id"], "client_secret": creds["client_secret"]}
+    ).json()
     return token["access_token"], "bench@example.com"
 
 

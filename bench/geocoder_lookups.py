@@ -17,20 +17,37 @@ from services.geocoder.providers import GazetteerProvider
 from shared.events import ImportRequested
 from shared.events.jobs import JobSpec, RequestedStop
 
-SUBURBS = [("Brisbane City", "QLD", "4000"), ("South Brisbane", "QLD", "4101"), ("New Farm", "QLD", "4005"),
-           ("Paddington", "QLD", "4064"), ("Bulimba", "QLD", "4171"), ("Albion", "QLD", "4010"),
-           ("Sydney", "NSW", "2000"), ("Melbourne", "VIC", "3000")]
+SUBURBS = [
+    ("Brisbane City", "QLD", "4000"),
+    ("South Brisbane", "QLD", "4101"),
+    ("New Farm", "QLD", "4005"),
+    ("Paddington", "QLD", "4064"),
+    ("Bulimba", "QLD", "4171"),
+    ("Albion", "QLD", "4010"),
+    ("Sydney", "NSW", "2000"),
+    ("Melbourne", "VIC", "3000"),
+]
 
 
 def jobs(count: int, stops: int, salt: str) -> list[ImportRequested]:
     out = []
     for j in range(count):
         spec_stops = tuple(
-            RequestedStop(stop_id=f"j{j}.{i}", external_stop_id=f"S{i}",
-                          address=f"{i + j * stops} {salt} St, {s[0]} {s[1]} {s[2]}")
-            for i, s in ((i, SUBURBS[i % len(SUBURBS)]) for i in range(stops)))
-        out.append(ImportRequested(org_id="o", job_id=f"j{j}", integration_id="c",
-                                   job=JobSpec(external_job_id=f"X{j}", title="t", stops=spec_stops, payload_hash="h")))
+            RequestedStop(
+                stop_id=f"j{j}.{i}",
+                external_stop_id=f"S{i}",
+                address=f"{i + j * stops} {salt} St, {s[0]} {s[1]} {s[2]}",
+            )
+            for i, s in ((i, SUBURBS[i % len(SUBURBS)]) for i in range(stops))
+        )
+        out.append(
+            ImportRequested(
+                org_id="o",
+                job_id=f"j{j}",
+                integration_id="c",
+                job=JobSpec(external_job_id=f"X{j}", title="t", stops=spec_stops, payload_hash="h"),
+            )
+        )
     return out
 
 

@@ -30,8 +30,11 @@ async def burst(url: str, token: str, n: int, clients: int) -> tuple[float, list
                 queue.get_nowait()
                 body = dict(job, external_job_id=f"BENCH-{uuid.uuid4().hex}")
                 started = time.perf_counter()
-                answer = await http.post("/v1/integration-import", json=body, headers={
-                    "Authorization": f"Bearer {token}", "Prefer": "respond-async"})
+                answer = await http.post(
+                    "/v1/integration-import",
+                    json=body,
+                    headers={"Authorization": f"Bearer {token}", "Prefer": "respond-async"},
+                )
                 latencies.append(time.perf_counter() - started)
                 errors += answer.status_code != 202
 
@@ -48,9 +51,19 @@ def main() -> None:
     token, _ = tenant()
     rows = []
     for name, module, port, env in (
-            ("bare FastAPI (reference)", "bench.bare_app", 18090, {}),
-            ("ingest", "services.ingest", 18082, {"INGEST_PORT": "18082", "RATE_LIMIT_PER_SECOND": "1000000",
-                                                  "RATE_LIMIT_BURST": "1000000", "LOG_LEVEL": "WARNING"})):
+        ("bare FastAPI (reference)", "bench.bare_app", 18090, {}),
+        (
+            "ingest",
+            "services.ingest",
+            18082,
+            {
+                "INGEST_PORT": "18082",
+                "RATE_LIMIT_PER_SECOND": "1000000",
+                "RATE_LIMIT_BURST": "1000000",
+                "LOG_LEVEL": "WARNING",
+            },
+        ),
+    ):
         proc = start(module, port, **env)
         try:
             asyncio.run(burst(f"http://127.0.0.1:{port}", token, 100, args.clients))  # warm up

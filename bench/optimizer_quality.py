@@ -33,26 +33,34 @@ def tour_length(p: RouteProblem, order: list[int]) -> int:
     if sorted(order) != list(range(p.n)):
         raise AssertionError("an engine returned a route that does not visit every stop once")
     d, nodes = p.distance_m, [p.n, *order, p.n]
-    return int(sum(d[a, b] for a, b in zip(nodes, nodes[1:])))
+    return int(sum(d[a, b] for a, b in zip(nodes, nodes[1:], strict=False)))
 
 
 def reference(p: RouteProblem) -> int:
     import elkai  # research licence: the benchmark's reference only, never the product
+
     order = elkai.DistanceMatrix(p.distance_m.tolist()).solve_tsp(runs=20)
     nodes = [int(i) for i in order]
-    return int(sum(p.distance_m[a, b] for a, b in zip(nodes, nodes[1:])))
+    return int(sum(p.distance_m[a, b] for a, b in zip(nodes, nodes[1:], strict=False)))
 
 
 def ours(settings: OptimizerSettings) -> Engine:
     def run(p: RouteProblem) -> list[int]:
-        return solve(p, settings.solver_ms_per_stop, settings.solver_max_seconds, settings.exact_max_stops,
-                     settings.solver_kicks_per_stop).order
+        return solve(
+            p,
+            settings.solver_ms_per_stop,
+            settings.solver_max_seconds,
+            settings.exact_max_stops,
+            settings.solver_kicks_per_stop,
+        ).order
+
     return run
 
 
 def ortools_default(p: RouteProblem) -> list[int]:
     """OR-Tools routing as its guide suggests: cheapest arc, then guided local search for 1 s."""
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
     manager = pywrapcp.RoutingIndexManager(p.n + 1, 1, p.n)
     routing = pywrapcp.RoutingModel(manager)
     routing.SetArcCostEvaluatorOfAllVehicles(routing.RegisterTransitMatrix(p.distance_m.tolist()))
@@ -71,6 +79,7 @@ def ortools_default(p: RouteProblem) -> list[int]:
 def vroom_default(p: RouteProblem) -> list[int]:
     """VROOM (pyvroom) at its default exploration level 5, one thread, metres as the cost."""
     import vroom
+
     problem = vroom.Input()
     problem.set_durations_matrix(profile="car", matrix_input=p.distance_m.astype(np.uint32))
     problem.add_vehicle(vroom.Vehicle(1, start=p.n, end=p.n))
@@ -83,6 +92,7 @@ def pyvrp_default(p: RouteProblem) -> list[int]:
     """PyVRP's hybrid genetic search, stopped after 8 x stops iterations without improvement."""
     import pyvrp
     from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
+
     model = pyvrp.Model()
     locations = [model.add_location(x=0, y=0) for _ in range(p.n + 1)]
     depot = model.add_depot(locations[p.n])
@@ -103,19 +113,35 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10,25,50,100,200")
     parser.add_argument("--instances", type=int, default=5)
-    parser.add_argument("--engines", default="routemate,ortools,vroom,pyvrp",
-                        help="comma-separated; vroom takes about 25 s a job at 200 stops")
+    parser.add_argument(
+        "--engines",
+        default="routemate,ortools,vroom,pyvrp",
+        help="comma-separated; vroom takes about 25 s a job at 200 stops",
+    )
     args = parser.parse_args()
     settings = OptimizerSettings()
-    available = {"routemate": ours(settings), "ortools": ortools_default, "vroom": vroom_default, "pyvrp": pyvrp_default}
-    titles = {"routemate": "RouteMate", "ortools": "OR-Tools default GLS 1 s", "vroom": "VROOM default",
-              "pyvrp": "PyVRP no-improvement stop"}
+    available = {
+        "routemate": ours(settings),
+        "ortools": ortools_default,
+        "vroom": vroom_default,
+        "pyvrp": pyvrp_default,
+    }
+    titles = {
+        "routemate": "RouteMate",
+        "ortools": "OR-Tools default GLS 1 s",
+        "vroom": "VROOM default",
+        "pyvrp": "PyVRP no-improvement stop",
+    }
     engines = [e for e in args.engines.split(",") if e]
     solve(instance(12, 0))  # load the compiled local search once, as a running optimizer has
-    print(f"# optimizer quality vs LKH-3 (elkai, best of 20 runs) on {machine()}; "
-          f"{args.instances} random closed tours per size, one core per solve")
-    print("# cells: ratio to LKH-3 median (worst) · time median (worst); RouteMate targets: "
-          "<= 25 stops 1.000 in <= 50 ms, 100 stops <= 1.005 in <= 1 s, 200 stops <= 1.02 in <= 2 s")
+    print(
+        f"# optimizer quality vs LKH-3 (elkai, best of 20 runs) on {machine()}; "
+        f"{args.instances} random closed tours per size, one core per solve"
+    )
+    print(
+        "# cells: ratio to LKH-3 median (worst) · time median (worst); RouteMate targets: "
+        "<= 25 stops 1.000 in <= 50 ms, 100 stops <= 1.005 in <= 1 s, 200 stops <= 1.02 in <= 2 s"
+    )
     print("| stops | " + " | ".join(titles[e] for e in engines) + " |")
     print("|---|" + "---|" * len(engines))
     for n in [int(x) for x in args.sizes.split(",")]:
@@ -129,8 +155,11 @@ def main() -> None:
                 order = available[e](p)
                 times[e].append(time.perf_counter() - started)
                 ratios[e].append(tour_length(p, order) / ref)
-        cells = [f"{statistics.median(ratios[e]):.4f} ({max(ratios[e]):.4f}) · "
-                 f"{_duration(statistics.median(times[e]))} ({_duration(max(times[e]))})" for e in engines]
+        cells = [
+            f"{statistics.median(ratios[e]):.4f} ({max(ratios[e]):.4f}) · "
+            f"{_duration(statistics.median(times[e]))} ({_duration(max(times[e]))})"
+            for e in engines
+        ]
         print(f"| {n} | " + " | ".join(cells) + " |", flush=True)
 
 

@@ -36,10 +36,21 @@ from tests.fakes import MemoryRedis
 
 def job(seed: int, stops: int = 20) -> dict:
     rng = random.Random(seed)
-    return {"external_job_id": f"BENCH-{uuid.uuid4().hex}", "title": "bench", "driver_email": "bench@example.com",
-            "stops": [{"external_stop_id": f"S{i}", "address": f"{i} Bench St", "parcel_count": 1,
-                       "lat": -27.47 + rng.uniform(-0.13, 0.13), "lng": 153.02 + rng.uniform(-0.15, 0.15)}
-                      for i in range(stops)]}
+    return {
+        "external_job_id": f"BENCH-{uuid.uuid4().hex}",
+        "title": "bench",
+        "driver_email": "bench@example.com",
+        "stops": [
+            {
+                "external_stop_id": f"S{i}",
+                "address": f"{i} Bench St",
+                "parcel_count": 1,
+                "lat": -27.47 + rng.uniform(-0.13, 0.13),
+                "lng": 153.02 + rng.uniform(-0.15, 0.15),
+            }
+            for i in range(stops)
+        ],
+    }
 
 
 async def burst(token: str, n: int, clients: int, seed: int) -> dict:
@@ -64,8 +75,11 @@ async def burst(token: str, n: int, clients: int, seed: int) -> dict:
             while not queue.empty():
                 i = queue.get_nowait()
                 started = time.perf_counter()
-                answer = await http.post("/v1/integration-import", json=job(seed + i), headers={
-                    "Authorization": f"Bearer {token}", "Prefer": "respond-async"})
+                answer = await http.post(
+                    "/v1/integration-import",
+                    json=job(seed + i),
+                    headers={"Authorization": f"Bearer {token}", "Prefer": "respond-async"},
+                )
                 if answer.status_code == 202:
                     posted[answer.json()["job_id"]] = started
 
@@ -78,8 +92,14 @@ async def burst(token: str, n: int, clients: int, seed: int) -> dict:
     await redis.aclose()
     done = [routed[j] - posted[j] for j in posted if j in routed]
     last = max(routed[j] for j in posted if j in routed)
-    return {"jobs": len(posted), "routed": len(done), "rate": len(done) / (last - first),
-            "p50": percentile(done, 50), "p95": percentile(done, 95), "p99": percentile(done, 99)}
+    return {
+        "jobs": len(posted),
+        "routed": len(done),
+        "rate": len(done) / (last - first),
+        "p50": percentile(done, 50),
+        "p95": percentile(done, 95),
+        "p99": percentile(done, 99),
+    }
 
 
 async def in_process(n: int, seed: int) -> float:
@@ -91,8 +111,12 @@ async def in_process(n: int, seed: int) -> float:
     for i in range(n):
         body = job(seed + i)
         stops = tuple(RequestedStop(stop_id=f"j{i}.{k}", **s) for k, s in enumerate(body["stops"]))
-        event = ImportRequested(org_id="o", job_id=f"j{i}", integration_id="c", job=JobSpec(
-            external_job_id=body["external_job_id"], title="bench", stops=stops, payload_hash="h"))
+        event = ImportRequested(
+            org_id="o",
+            job_id=f"j{i}",
+            integration_id="c",
+            job=JobSpec(external_job_id=body["external_job_id"], title="bench", stops=stops, payload_hash="h"),
+        )
         optimize(await geocoder.geocode(event), settings, matrices)
     return n / (time.perf_counter() - started)
 
@@ -112,8 +136,11 @@ async def soak(token: str, rate: float, seconds: float) -> tuple[dict, dict, int
     async with httpx.AsyncClient(base_url=EDGE, timeout=60) as http:
         started = time.perf_counter()
         while time.perf_counter() - started < seconds:
-            answer = await http.post("/v1/integration-import", json=job(sent), headers={
-                "Authorization": f"Bearer {token}", "Prefer": "respond-async"})
+            answer = await http.post(
+                "/v1/integration-import",
+                json=job(sent),
+                headers={"Authorization": f"Bearer {token}", "Prefer": "respond-async"},
+            )
             sent, failed = sent + 1, failed + (answer.status_code != 202)
             await asyncio.sleep(max(0.0, started + sent / rate - time.perf_counter()))
     await asyncio.sleep(5)
@@ -128,8 +155,9 @@ def main() -> None:
     parser.add_argument("--soak-rate", type=float, default=5.0)
     args = parser.parse_args()
     token, _ = tenant()
-    subprocess.run([sys.executable, "-m", "routemate_cli.main", "integration", "list"], cwd=ROOT,
-                   capture_output=True)  # warm the CLI path; the tenant above made the driver
+    subprocess.run(
+        [sys.executable, "-m", "routemate_cli.main", "integration", "list"], cwd=ROOT, capture_output=True
+    )  # warm the CLI path; the tenant above made the driver
     reference = asyncio.run(in_process(args.jobs, 1))
     one = asyncio.run(burst(token, args.jobs, args.clients, 1))
     extra = start("services.optimizer", 18085, OPTIMIZER_PORT="18085")
@@ -144,8 +172,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     print(f"| in-process geocode + solve (reference) | {args.jobs} | {reference:.1f} | | | | 1.00 |")
     for name, r in (("pipeline, 1 optimizer", one), ("pipeline, 2 optimizers", two)):
-        print(f"| {name} | {r['routed']}/{r['jobs']} | {r['rate']:.1f} | {r['p50']:.2f} | {r['p95']:.2f} | "
-              f"{r['p99']:.2f} | {r['rate'] / reference:.2f} |")
+        print(
+            f"| {name} | {r['routed']}/{r['jobs']} | {r['rate']:.1f} | {r['p50']:.2f} | {r['p95']:.2f} | "
+            f"{r['p99']:.2f} | {r['rate'] / reference:.2f} |"
+        )
     print(f"\n# scale-out: 2 optimizers / 1 optimizer = {two['rate'] / one['rate']:.2f}x")
     if args.soak_seconds > 0:
         before, after, sent, failed = asyncio.run(soak(token, args.soak_rate, args.soak_seconds))

@@ -60,8 +60,12 @@ def integration_create(org: Org, name: Annotated[str | None, typer.Option(help="
 
 
 @integration.command("rotate")
-def integration_rotate(client_id: str, grace_seconds: Annotated[int, typer.Option(
-        help="how long the old secret keeps working (0: stops at once, live tokens revoked)")] = 0) -> None:
+def integration_rotate(
+    client_id: str,
+    grace_seconds: Annotated[
+        int, typer.Option(help="how long the old secret keeps working (0: stops at once, live tokens revoked)")
+    ] = 0,
+) -> None:
     """Issue a new secret for an integration."""
     _print(_call("POST", f"/admin/v1/integrations/{client_id}/rotate", json={"grace_seconds": grace_seconds}))
 
@@ -79,8 +83,9 @@ def integration_list(org: Annotated[str | None, typer.Option("--org")] = None) -
 
 
 @driver.command("add")
-def driver_add(org: Org, email: Annotated[str, typer.Option("--email")],
-               name: Annotated[str | None, typer.Option("--name")] = None) -> None:
+def driver_add(
+    org: Org, email: Annotated[str, typer.Option("--email")], name: Annotated[str | None, typer.Option("--name")] = None
+) -> None:
     """Register (or update) a driver by email."""
     _print(_call("POST", "/admin/v1/drivers", json={"org": org, "email": email, "name": name}))
 
@@ -98,8 +103,11 @@ def driver_list(org: Org) -> None:
 
 
 @status.command("rebuild")
-def status_rebuild(database_url: Annotated[str, typer.Option(
-        "--database-url", help="an EMPTY database to rebuild into (SQLite or PostgreSQL URL)")]) -> None:
+def status_rebuild(
+    database_url: Annotated[
+        str, typer.Option("--database-url", help="an EMPTY database to rebuild into (SQLite or PostgreSQL URL)")
+    ],
+) -> None:
     """Replay every topic from the start into an empty read model (then point the service at it)."""
     import asyncio
 
@@ -111,12 +119,20 @@ def status_rebuild(database_url: Annotated[str, typer.Option(
     except NotEmpty as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    _print({"database_url": database_url, "events_applied": report.events, "undecodable_skipped": report.skipped,
-            "jobs": report.jobs})
+    _print(
+        {
+            "database_url": database_url,
+            "events_applied": report.events,
+            "undecodable_skipped": report.skipped,
+            "jobs": report.jobs,
+        }
+    )
 
 
 @app.command("optimize")
-def optimize_file(path: Annotated[str, typer.Argument(help="a job in the import format (JSON), or - for stdin")]) -> None:
+def optimize_file(
+    path: Annotated[str, typer.Argument(help="a job in the import format (JSON), or - for stdin")],
+) -> None:
     """Solve one job locally, without Kafka: prints the import response shape plus a `solver` object."""
     from routemate_cli.optimize import run
     from shared.errors import Problem

@@ -42,10 +42,15 @@ class NoCache:
         return None
 
 
-async def _geocode(event: ImportRequested, settings: GeocoderSettings):  # noqa: ANN202 - StopsGeocoded | JobFailed
+async def _geocode(event: ImportRequested, settings: GeocoderSettings):
     chain = build_chain(settings, australia())
-    geocoder = Geocoder(chain, NoCache(), settings.lookup_concurrency, settings.job_budget_seconds,  # type: ignore[arg-type]
-                        settings.outlier_km)
+    geocoder = Geocoder(
+        chain,
+        NoCache(),
+        settings.lookup_concurrency,
+        settings.job_budget_seconds,  # type: ignore[arg-type]
+        settings.outlier_km,
+    )
     try:
         return await geocoder.geocode(event)
     finally:
@@ -60,8 +65,14 @@ def run(raw: Any) -> dict[str, Any]:
     """
     model, warnings = ingest.parse_import(raw, IngestSettings().max_stops)
     job_id = ingest.new_job_id()
-    imported = ImportRequested(org_id=ORG, job_id=job_id, integration_id=CLIENT, correlation_id=str(uuid.uuid4()),
-                               job=ingest.job_spec(model, job_id, ingest.payload_hash(model)), warnings=tuple(warnings))
+    imported = ImportRequested(
+        org_id=ORG,
+        job_id=job_id,
+        integration_id=CLIENT,
+        correlation_id=str(uuid.uuid4()),
+        job=ingest.job_spec(model, job_id, ingest.payload_hash(model)),
+        warnings=tuple(warnings),
+    )
     events: list[Any] = [imported]
     geocoded = asyncio.run(_geocode(imported, GeocoderSettings()))
     events.append(geocoded)
@@ -78,8 +89,16 @@ def run(raw: Any) -> dict[str, Any]:
     # Offline there is no driver directory to assign from: its "driver not found" would mislead.
     view["warnings"] = [w for w in view["warnings"] if w["code"] != "DRIVER_NOT_FOUND"]
     routed = events[-1]
-    view["solver"] = ({"engine": routed.solver.solver, "time_ms": routed.solver.solve_ms,
-                       "objective": routed.solver.objective_m, "objective_unit": "metres driven",
-                       "matrix_provider": routed.solver.matrix_provider, "stops": routed.solver.stop_count}
-                      if isinstance(routed, RouteOptimized) else None)
+    view["solver"] = (
+        {
+            "engine": routed.solver.solver,
+            "time_ms": routed.solver.solve_ms,
+            "objective": routed.solver.objective_m,
+            "objective_unit": "metres driven",
+            "matrix_provider": routed.solver.matrix_provider,
+            "stops": routed.solver.stop_count,
+        }
+        if isinstance(routed, RouteOptimized)
+        else None
+    )
     return view

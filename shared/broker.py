@@ -10,7 +10,11 @@ from typing import Any
 
 import aiokafka
 from aiokafka.errors import (
-    InvalidProducerEpoch, KafkaError, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId,
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
 )
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -63,11 +67,19 @@ class EventBus:
         self._renewing = asyncio.Lock()
 
     async def publish(self, event: Event) -> None:
-        headers = {"event_type": event.event_type, "schema_version": str(event.schema_version),
-                   "content-type": "application/json"}
+        headers = {
+            "event_type": event.event_type,
+            "schema_version": str(event.schema_version),
+            "content-type": "application/json",
+        }
         try:
-            await self.broker.publish(event.to_bytes(), event.TOPIC, key=event.key, headers=headers,
-                                      correlation_id=event.correlation_id or str(event.event_id))
+            await self.broker.publish(
+                event.to_bytes(),
+                event.TOPIC,
+                key=event.key,
+                headers=headers,
+                correlation_id=event.correlation_id or str(event.event_id),
+            )
         except _PRODUCER_BROKEN as exc:
             await self._renew_producer(exc)
             raise
@@ -79,17 +91,30 @@ class EventBus:
             log.warning("producer session broken (%s); starting a new producer", type(exc).__name__)
             config = self.broker.config
             await config.producer.disconnect()
-            await config.producer.connect(aiokafka.AIOKafkaProducer(**self.broker._connection_kwargs),
-                                          serializer=config.fd_config._serializer, codec=config.broker_codec)
+            await config.producer.connect(
+                aiokafka.AIOKafkaProducer(**self.broker._connection_kwargs),
+                serializer=config.fd_config._serializer,
+                codec=config.broker_codec,
+            )
 
     async def deadletter(self, record: Any, reason: str) -> None:
         """Park a message we cannot process, with where it came from and why."""
-        letter = {"service": self.service, "source_topic": record.topic, "partition": record.partition,
-                  "offset": record.offset, "reason": reason, "at": utcnow().isoformat(),
-                  "key": record.key.decode(errors="replace") if record.key else None,
-                  "payload_base64": base64.b64encode(record.value or b"").decode()}
-        await self.broker.publish(json.dumps(letter).encode(), DEADLETTER, key=record.key,
-                                  headers={"reason": reason[:200], "content-type": "application/json"})
+        letter = {
+            "service": self.service,
+            "source_topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "reason": reason,
+            "at": utcnow().isoformat(),
+            "key": record.key.decode(errors="replace") if record.key else None,
+            "payload_base64": base64.b64encode(record.value or b"").decode(),
+        }
+        await self.broker.publish(
+            json.dumps(letter).encode(),
+            DEADLETTER,
+            key=record.key,
+            headers={"reason": reason[:200], "content-type": "application/json"},
+        )
         EVENTS_DEADLETTERED.labels(self.service, record.topic).inc()
         log.warning("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
 
@@ -116,9 +141,17 @@ class DeliveryGuard:
         self._attempts.pop((record.topic, record.partition, record.offset), None)
 
 
-def subscribe(broker: KafkaBroker, bus: EventBus, topics: Iterable[str], group: str,
-              handler: Handler, guard: DeliveryGuard | None = None, *, max_poll_records: int = 50,
-              max_poll_interval_ms: int = 300_000) -> None:
+def subscribe(
+    broker: KafkaBroker,
+    bus: EventBus,
+    topics: Iterable[str],
+    group: str,
+    handler: Handler,
+    guard: DeliveryGuard | None = None,
+    *,
+    max_poll_records: int = 50,
+    max_poll_interval_ms: int = 300_000,
+) -> None:
     """Consume `topics` in consumer group `group`; commit after `handler` returned.
 
     Undecodable messages are dead-lettered at once; a handler that keeps failing on the same
@@ -130,9 +163,14 @@ def subscribe(broker: KafkaBroker, bus: EventBus, topics: Iterable[str], group: 
     topics = tuple(topics)
     _register_series(bus, topics)
 
-    @broker.subscriber(*topics, group_id=group, auto_offset_reset="earliest",
-                       ack_policy=AckPolicy.NACK_ON_ERROR, max_poll_records=max_poll_records,
-                       max_poll_interval_ms=max_poll_interval_ms)
+    @broker.subscriber(
+        *topics,
+        group_id=group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_poll_records=max_poll_records,
+        max_poll_interval_ms=max_poll_interval_ms,
+    )
     async def _consume(msg: KafkaMessage) -> None:
         record = msg.raw_message
         try:
@@ -143,9 +181,18 @@ def subscribe(broker: KafkaBroker, bus: EventBus, topics: Iterable[str], group: 
         await _deliver(bus, guard, record, event, handler)
 
 
-def subscribe_batch(broker: KafkaBroker, bus: EventBus, topics: Iterable[str], group: str,
-                    handle_many: Callable[[list[Event]], Awaitable[None]], handle_one: Handler,
-                    guard: DeliveryGuard | None = None, *, max_records: int = 200, batch_timeout_ms: int = 20) -> None:
+def subscribe_batch(
+    broker: KafkaBroker,
+    bus: EventBus,
+    topics: Iterable[str],
+    group: str,
+    handle_many: Callable[[list[Event]], Awaitable[None]],
+    handle_one: Handler,
+    guard: DeliveryGuard | None = None,
+    *,
+    max_records: int = 200,
+    batch_timeout_ms: int = 20,
+) -> None:
     """Like `subscribe`, a poll at a time: `handle_many` takes every event of the poll (one
     transaction, one commit), in partition order.
 
@@ -157,8 +204,15 @@ def subscribe_batch(broker: KafkaBroker, bus: EventBus, topics: Iterable[str], g
     topics = tuple(topics)
     _register_series(bus, topics)
 
-    @broker.subscriber(*topics, group_id=group, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR,
-                       batch=True, max_records=max_records, batch_timeout_ms=batch_timeout_ms)
+    @broker.subscriber(
+        *topics,
+        group_id=group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=batch_timeout_ms,
+    )
     async def _consume_many(msg: KafkaMessage) -> None:
         records: tuple[Any, ...] = msg.raw_message
         decoded, undecodable = [], []
@@ -171,17 +225,26 @@ def subscribe_batch(broker: KafkaBroker, bus: EventBus, topics: Iterable[str], g
             started = time.perf_counter()
             try:
                 await handle_many([event for _, event in decoded])
-            except Exception as exc:  # noqa: BLE001 - an outage is retried, anything else isolated
+            except Exception as exc:
                 if isinstance(exc, RETRY_FOREVER):
                     _, wait = guard.failed(decoded[0][0], exc)
-                    log.warning("handling a batch of %d events failed (%s: %s); retrying in %.1fs",
-                                len(decoded), type(exc).__name__, exc, wait)
+                    log.warning(
+                        "handling a batch of %d events failed (%s: %s); retrying in %.1fs",
+                        len(decoded),
+                        type(exc).__name__,
+                        exc,
+                        wait,
+                    )
                     for record, _ in decoded:
                         EVENTS_CONSUMED.labels(bus.service, record.topic, "retried").inc()
                     await asyncio.sleep(wait)
                     raise
-                log.warning("a batch of %d events failed (%s: %s); handling them one by one",
-                            len(decoded), type(exc).__name__, exc)
+                log.warning(
+                    "a batch of %d events failed (%s: %s); handling them one by one",
+                    len(decoded),
+                    type(exc).__name__,
+                    exc,
+                )
                 for record, event in decoded:
                     await _deliver(bus, guard, record, event, handle_one)
             else:
@@ -212,11 +275,12 @@ async def _deliver(bus: EventBus, guard: DeliveryGuard, record: Any, event: Even
     started = time.perf_counter()
     try:
         await handler(event)
-    except Exception as exc:  # noqa: BLE001 - every failure is either retried or dead-lettered
+    except Exception as exc:
         retry, wait = guard.failed(record, exc)
         if retry:
-            log.warning("handling %s failed (%s: %s); retrying in %.1fs", event.event_type,
-                        type(exc).__name__, exc, wait)
+            log.warning(
+                "handling %s failed (%s: %s); retrying in %.1fs", event.event_type, type(exc).__name__, exc, wait
+            )
             EVENTS_CONSUMED.labels(bus.service, record.topic, "retried").inc()
             await asyncio.sleep(wait)
             raise

@@ -1,4 +1,18 @@
 """Redis pub/sub channels between services (Kafka carries the events; these carry only nudges)."""
 
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
 # status -> every ingest replica: a job settled; the message carries its public view.
 JOB_OUTCOME = "rm:job-outcome"
+
+
+class JobSettled(BaseModel):
+    """The message on JOB_OUTCOME: which job of which organization settled, and its public view."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    org_id: str
+    job: dict[str, Any]

@@ -7,22 +7,24 @@ from fastapi import FastAPI, Request
 from shared import logs
 from shared.errors import Problem
 
+
 class RequestIds:
     """Pure ASGI middleware: the caller's (or the proxy's) request id, or a new one, becomes the
     correlation id of the request's logs and events, and is echoed back."""
 
-    def __init__(self, app) -> None:  # noqa: ANN001 - an ASGI app
+    def __init__(self, app) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001 - ASGI
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        rid = incoming if 0 < len(incoming) <= 128 and incoming.isascii() and incoming.isprintable() \
-            else uuid.uuid4().hex
+        rid = (
+            incoming if 0 < len(incoming) <= 128 and incoming.isascii() and incoming.isprintable() else uuid.uuid4().hex
+        )
 
-        async def with_id(message) -> None:  # noqa: ANN001
+        async def with_id(message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)

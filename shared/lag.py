@@ -20,10 +20,15 @@ class LagMonitor(Background):
         self.settings, self.group, self.every_s = settings, group, every_s
 
     async def measure(self) -> dict:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                                    client_id=f"{self.group}-lag")
-        ends = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None,
-                                enable_auto_commit=False, client_id=f"{self.group}-lag")
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, client_id=f"{self.group}-lag"
+        )
+        ends = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id=f"{self.group}-lag",
+        )
         await admin.start()
         await ends.start()
         try:

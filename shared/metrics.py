@@ -1,45 +1,58 @@
 """Prometheus metrics every service exposes, with bounded label values only."""
 
 import time
+
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.routing import Match
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
-HTTP_REQUESTS = Counter("routemate_http_requests_total", "HTTP requests answered",
-                        ["service", "method", "route", "status"])
-HTTP_LATENCY = Histogram("routemate_http_request_duration_seconds", "HTTP request latency",
-                         ["service", "method", "route"], buckets=LATENCY_BUCKETS)
-EVENTS_CONSUMED = Counter("routemate_events_consumed_total", "Events consumed, by outcome",
-                          ["service", "topic", "outcome"])
-EVENTS_PUBLISHED = Counter("routemate_events_published_total", "Events published and acknowledged",
-                           ["service", "topic"])
-EVENTS_DEADLETTERED = Counter("routemate_events_deadlettered_total", "Messages sent to the dead-letter topic",
-                              ["service", "topic"])
-STAGE_DURATION = Histogram("routemate_stage_duration_seconds", "Time one stage spent on one job",
-                           ["stage"], buckets=LATENCY_BUCKETS)
-JOB_LATENCY = Histogram("routemate_job_end_to_end_seconds",
-                        "Import accepted -> route published, seen by the status projection",
-                        buckets=LATENCY_BUCKETS)
-CONSUMER_LAG = Gauge("routemate_consumer_lag_messages", "Messages behind the end of the partition",
-                     ["group", "topic", "partition"])
+HTTP_REQUESTS = Counter(
+    "routemate_http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "routemate_http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=LATENCY_BUCKETS,
+)
+EVENTS_CONSUMED = Counter(
+    "routemate_events_consumed_total", "Events consumed, by outcome", ["service", "topic", "outcome"]
+)
+EVENTS_PUBLISHED = Counter(
+    "routemate_events_published_total", "Events published and acknowledged", ["service", "topic"]
+)
+EVENTS_DEADLETTERED = Counter(
+    "routemate_events_deadlettered_total", "Messages sent to the dead-letter topic", ["service", "topic"]
+)
+STAGE_DURATION = Histogram(
+    "routemate_stage_duration_seconds", "Time one stage spent on one job", ["stage"], buckets=LATENCY_BUCKETS
+)
+JOB_LATENCY = Histogram(
+    "routemate_job_end_to_end_seconds",
+    "Import accepted -> route published, seen by the status projection",
+    buckets=LATENCY_BUCKETS,
+)
+CONSUMER_LAG = Gauge(
+    "routemate_consumer_lag_messages", "Messages behind the end of the partition", ["group", "topic", "partition"]
+)
 UP = Gauge("routemate_service_up", "1 while the service's dependencies are connected", ["service"])
 
 
 class HttpMetrics:
     """Pure ASGI middleware (no per-request task group): count and time every request by route template."""
 
-    def __init__(self, app, service: str) -> None:  # noqa: ANN001 - an ASGI app
+    def __init__(self, app, service: str) -> None:
         self.app, self.service = app, service
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001 - ASGI
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start, status = time.perf_counter(), 500
 
-        async def record_status(message) -> None:  # noqa: ANN001
+        async def record_status(message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -54,7 +67,7 @@ class HttpMetrics:
             HTTP_LATENCY.labels(self.service, scope["method"], template).observe(time.perf_counter() - start)
 
 
-def _route_of(scope) -> str:  # noqa: ANN001
+def _route_of(scope) -> str:
     app = scope.get("app")
     for route in getattr(getattr(app, "router", None), "routes", []):
         match, _ = route.matches(scope)

@@ -28,9 +28,14 @@ HealthCheck = Callable[[], Awaitable[bool]]
 def make_redis(settings: PlatformSettings) -> Redis:
     """A Redis client that fails fast, so a Redis outage becomes a 503, not a hang."""
     # One quick retry on a fresh connection: after a Redis restart the pooled ones are dead.
-    return Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
-                          health_check_interval=15, retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 2),
-                          retry_on_error=[RedisConnectionError, RedisTimeoutError])
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 2),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
 
 
 def redis_check(redis: Redis) -> HealthCheck:
@@ -39,15 +44,17 @@ def redis_check(redis: Redis) -> HealthCheck:
             return bool(await redis.ping())
         except Exception:  # noqa: BLE001 - any failure means not healthy
             return False
+
     return check
 
 
-def broker_check(broker) -> HealthCheck:  # noqa: ANN001 - a FastStream broker
+def broker_check(broker) -> HealthCheck:
     async def check() -> bool:
         try:
             return bool(await broker.ping(timeout=2))
         except Exception:  # noqa: BLE001 - any failure means not healthy
             return False
+
     return check
 
 
@@ -64,8 +71,10 @@ def service_app(service: str, *, lifespan=None, title: str | None = None) -> Fas
         checks: dict[str, HealthCheck] = app.state.health_checks
         results = {name: await check() for name, check in checks.items()}
         healthy = all(results.values())
-        return JSONResponse({"service": service, "status": "ok" if healthy else "degraded", "checks": results},
-                            status_code=200 if healthy else 503)
+        return JSONResponse(
+            {"service": service, "status": "ok" if healthy else "degraded", "checks": results},
+            status_code=200 if healthy else 503,
+        )
 
     return app
 
@@ -97,9 +106,14 @@ def document_body(app: FastAPI, path: str, content: dict[str, type[BaseModel] | 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def consumer_stage_app(service: str, settings: PlatformSettings, broker, group: str,  # noqa: ANN001
-                       on_close: Callable[[], Awaitable[None]] | None = None,
-                       on_start: Callable[[], Awaitable[None]] | None = None) -> FastAPI:
+def consumer_stage_app(
+    service: str,
+    settings: PlatformSettings,
+    broker,
+    group: str,
+    on_close: Callable[[], Awaitable[None]] | None = None,
+    on_start: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
     """A consumer stage's app: the broker runs with the app, its group's lag is measured, and
     /healthz reports whether Kafka answers. `on_start` runs before the first message is taken."""
 
@@ -126,5 +140,13 @@ def serve(app: FastAPI, service: str, settings: PlatformSettings, port: int) -> 
     """Run one service process in the foreground."""
     configure_logging(service, settings.log_level, settings.log_format)
     log.info("starting %s on %s:%s", service, settings.host, port)
-    uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=10, limit_concurrency=2000, backlog=4096)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        limit_concurrency=2000,
+        backlog=4096,
+    )

@@ -74,15 +74,20 @@ async def revoke_tokens(redis: Redis, client_id: str) -> int:
 
 
 def _invalid_token(detail: str) -> Problem:
-    return Problem(401, "invalid_token", detail,
-                   headers={"WWW-Authenticate": 'Bearer realm="routemate", error="invalid_token"'})
+    return Problem(
+        401, "invalid_token", detail, headers={"WWW-Authenticate": 'Bearer realm="routemate", error="invalid_token"'}
+    )
 
 
 async def verify_token(redis: Redis, authorization: str | None) -> Principal:
     """The caller behind an `Authorization: Bearer` header, or a 401 problem."""
     if not authorization:
-        raise Problem(401, "missing_token", "An Authorization: Bearer token is required.",
-                      headers={"WWW-Authenticate": 'Bearer realm="routemate"'})
+        raise Problem(
+            401,
+            "missing_token",
+            "An Authorization: Bearer token is required.",
+            headers={"WWW-Authenticate": 'Bearer realm="routemate"'},
+        )
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not _TOKEN_SHAPE.match(token):
@@ -90,11 +95,15 @@ async def verify_token(redis: Redis, authorization: str | None) -> Principal:
     try:
         owner = await redis.hgetall(token_key(token_digest(token)))
     except (RedisError, OSError):
-        raise Problem(503, "token_store_unavailable", "Tokens cannot be checked right now; retry shortly.",
-                      headers={"Retry-After": "2"}) from None
+        raise Problem(
+            503,
+            "token_store_unavailable",
+            "Tokens cannot be checked right now; retry shortly.",
+            headers={"Retry-After": "2"},
+        ) from None
     if not owner:
         raise _invalid_token("The access token is unknown, expired or revoked.")
-    get = lambda k: (owner.get(k.encode()) or owner.get(k) or b"")  # noqa: E731
+    get = lambda k: owner.get(k.encode()) or owner.get(k) or b""  # noqa: E731
     value = lambda k: v.decode() if isinstance(v := get(k), bytes) else v  # noqa: E731
     return Principal(org_id=value("org_id"), client_id=value("client_id"))
 

@@ -14,8 +14,7 @@ log = logging.getLogger(__name__)
 
 async def ensure_topics(settings: PlatformSettings, attempts: int = 60) -> list[str]:
     """Create the missing topics; returns the names created. Waits for the broker to answer."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                client_id="routemate-topics")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="routemate-topics")
     for attempt in range(attempts):
         try:
             await admin.start()
@@ -26,8 +25,15 @@ async def ensure_topics(settings: PlatformSettings, attempts: int = 60) -> list[
             await asyncio.sleep(1)
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(name, num_partitions=3 if name == DEADLETTER else settings.topic_partitions,
-                           replication_factor=settings.topic_replication) for name in ALL_TOPICS if name not in existing]
+        wanted = [
+            NewTopic(
+                name,
+                num_partitions=3 if name == DEADLETTER else settings.topic_partitions,
+                replication_factor=settings.topic_replication,
+            )
+            for name in ALL_TOPICS
+            if name not in existing
+        ]
         if wanted:
             try:
                 await admin.create_topics(wanted)

@@ -1,10 +1,8 @@
 """Fixtures for the end-to-end suite: the real platform, started by the project's own script."""
 
 import json
-import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+
+from shared.testing.processes import running_service
 
 ROOT = Path(__file__).resolve().parents[1]
 EDGE = "http://127.0.0.1:8080"
@@ -23,40 +23,25 @@ EXAMPLE = json.loads((ROOT / "deploy/examples/brisbane-job.json").read_text())
 def extra_process(service: str, port: int, **env: str) -> Iterator[str]:
     """One more process of `service` on `port`, sharing the platform's Kafka, Redis and database;
     yields its URL once it is healthy. Its log goes to var/log/SERVICE-PORT.log."""
-    log = open(ROOT / f"var/log/{service}-{port}.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", f"services.{service}"], cwd=ROOT, stdout=log, stderr=log,
-                            env={**os.environ, f"{service.upper()}_PORT": str(port), **env})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the extra {service} process never became healthy; see {log.name}")
-            time.sleep(0.1)
+    log = ROOT / f"var/log/{service}-{port}.log"
+    with running_service(f"services.{service}", port, log=log, **{f"{service.upper()}_PORT": str(port), **env}) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        log.close()
 
 
 @pytest.fixture(scope="session")
 def platform() -> str:
     """The platform on its default ports; started (or repaired) here, never skipped."""
-    subprocess.run(["bash", str(ROOT / "deploy/local/platform.sh"), "up"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["bash", str(ROOT / "deploy/local/platform.sh"), "up"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
     return EDGE
 
 
 def routemate(*args: str) -> dict:
     """Run the real `routemate` CLI and parse its JSON."""
-    done = subprocess.run([sys.executable, "-m", "routemate_cli.main", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "routemate_cli.main", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -73,8 +58,10 @@ class Tenant:
         self.token = ""
 
     async def login(self) -> "Tenant":
-        answer = await self.http.post("/v1/integration-token", json={"client_id": self.creds["client_id"],
-                                                                     "client_secret": self.creds["client_secret"]})
+        answer = await self.http.post(
+            "/v1/integration-token",
+            json={"client_id": self.creds["client_id"], "client_secret": self.creds["client_secret"]},
+        )
         assert answer.status_code == 200, answer.text
         self.token = answer.json()["access_token"]
         return self
@@ -90,8 +77,7 @@ class Tenant:
         return body
 
     async def import_job(self, body: dict | None = None, **headers: str) -> httpx.Response:
-        return await self.http.post("/v1/integration-import", json=body or self.job(),
-                                    headers={**self.auth, **headers})
+        return await self.http.post("/v1/integration-import", json=body or self.job(), headers={**self.auth, **headers})
 
     async def get_job(self, job_id: str) -> httpx.Response:
         return await self.http.get(f"/v1/integration-jobs/{job_id}", headers=self.auth)

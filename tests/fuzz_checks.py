@@ -21,7 +21,8 @@ def errors_are_problem_json(ctx, response, case):
     if case.path == "/v1/integration-token" and content_type.startswith("application/json"):
         assert "error" in body, f"token endpoint {response.status_code} is not an RFC 6749 error: {response.text[:200]}"
         return None
-    assert content_type.startswith("application/problem+json"), \
+    assert content_type.startswith("application/problem+json"), (
         f"{response.status_code} from {case.path} is {content_type!r}, not problem+json"
+    )
     assert body.get("code") and body.get("status") == response.status_code, response.text[:200]
     return None

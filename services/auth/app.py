@@ -18,8 +18,13 @@ from shared.service import document_body, make_redis, redis_check, service_app
 SERVICE = "auth"
 
 
-def create_app(settings: AuthSettings | None = None, *, redis: Redis | None = None,
-               broker: KafkaBroker | None = None, store: AuthStore | None = None) -> FastAPI:
+def create_app(
+    settings: AuthSettings | None = None,
+    *,
+    redis: Redis | None = None,
+    broker: KafkaBroker | None = None,
+    store: AuthStore | None = None,
+) -> FastAPI:
     """The auth app; arguments default to the production adapters, tests pass their own."""
     settings = settings or AuthSettings()
     redis = redis or make_redis(settings)
@@ -42,9 +47,18 @@ def create_app(settings: AuthSettings | None = None, *, redis: Redis | None = No
     install_request_ids(app)
     app.include_router(public)
     app.include_router(admin)
-    credentials = {"type": "object", "required": ["client_id", "client_secret"], "properties": {
-        "client_id": {"type": "string"}, "client_secret": {"type": "string"},
-        "grant_type": {"type": "string", "enum": ["client_credentials"]}}}
-    document_body(app, "/v1/integration-token", {"application/json": credentials,
-                                                 "application/x-www-form-urlencoded": credentials})
+    credentials = {
+        "type": "object",
+        "required": ["client_id", "client_secret"],
+        "properties": {
+            "client_id": {"type": "string"},
+            "client_secret": {"type": "string"},
+            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+        },
+    }
+    document_body(
+        app,
+        "/v1/integration-token",
+        {"application/json": credentials, "application/x-www-form-urlencoded": credentials},
+    )
     return app

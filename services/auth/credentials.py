@@ -58,8 +58,7 @@ def _fields(content_type: str, body: bytes) -> dict[str, object]:
         if any(len(v) > 1 for v in parsed.values()):
             raise TokenRequestError("invalid_request", "A parameter was repeated.")
         return {k: v[0] for k, v in parsed.items()}
-    raise TokenRequestError("invalid_request",
-                            "Send application/json or application/x-www-form-urlencoded.", 415)
+    raise TokenRequestError("invalid_request", "Send application/json or application/x-www-form-urlencoded.", 415)
 
 
 def read_credentials(content_type: str, body: bytes, authorization: str | None) -> ClientCredentials:

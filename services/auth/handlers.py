@@ -11,7 +11,13 @@ from services.auth.secrets import hash_secret, new_client_id, new_secret, secret
 from services.auth.store import AuthStore, still_valid
 from services.auth.tables import IntegrationRow
 from shared.events import (
-    DriverRegistered, DriverRemoved, Event, IntegrationCreated, IntegrationRevoked, SecretRotated, utcnow,
+    DriverRegistered,
+    DriverRemoved,
+    Event,
+    IntegrationCreated,
+    IntegrationRevoked,
+    SecretRotated,
+    utcnow,
 )
 
 
@@ -41,16 +47,21 @@ def authenticate(store: AuthStore, pepper: str, client_id: str, secret: str, now
     return None
 
 
-def create_integration(store: AuthStore, pepper: str, org_name: str, name: str | None,
-                       correlation_id: str) -> tuple[IssuedSecret, list[Event]]:
+def create_integration(
+    store: AuthStore, pepper: str, org_name: str, name: str | None, correlation_id: str
+) -> tuple[IssuedSecret, list[Event]]:
     org = store.organization(org_name)
     assert org is not None
     secret, now = new_secret(), utcnow()
-    row = IntegrationRow(client_id=new_client_id(), org_id=org.org_id, name=name or f"{org_name} integration",
-                         secret_hash=hash_secret(secret, pepper), created_at=now)
+    row = IntegrationRow(
+        client_id=new_client_id(),
+        org_id=org.org_id,
+        name=name or f"{org_name} integration",
+        secret_hash=hash_secret(secret, pepper),
+        created_at=now,
+    )
     store.add_integration(row)
-    event = IntegrationCreated(org_id=org.org_id, client_id=row.client_id, name=row.name,
-                               correlation_id=correlation_id)
+    event = IntegrationCreated(org_id=org.org_id, client_id=row.client_id, name=row.name, correlation_id=correlation_id)
     return IssuedSecret(row.client_id, secret, org.org_id, org.name, row.name), [event]
 
 
@@ -61,8 +72,9 @@ def _live(store: AuthStore, client_id: str) -> IntegrationRow:
     return row
 
 
-def rotate_secret(store: AuthStore, pepper: str, client_id: str, grace_seconds: int,
-                  correlation_id: str) -> tuple[IssuedSecret, list[Event]]:
+def rotate_secret(
+    store: AuthStore, pepper: str, client_id: str, grace_seconds: int, correlation_id: str
+) -> tuple[IssuedSecret, list[Event]]:
     """A new secret; the old one works for `grace_seconds` more (0: stops at once)."""
     row, now, secret = _live(store, client_id), utcnow(), new_secret()
     until = now + timedelta(seconds=grace_seconds) if grace_seconds > 0 else None
@@ -70,8 +82,9 @@ def rotate_secret(store: AuthStore, pepper: str, client_id: str, grace_seconds: 
     row.previous_valid_until = until
     row.secret_hash, row.rotated_at = hash_secret(secret, pepper), now
     store.save_integration(row)
-    event = SecretRotated(org_id=row.org_id, client_id=client_id, old_secret_valid_until=until,
-                          correlation_id=correlation_id)
+    event = SecretRotated(
+        org_id=row.org_id, client_id=client_id, old_secret_valid_until=until, correlation_id=correlation_id
+    )
     return IssuedSecret(client_id, secret, row.org_id, "", row.name, until), [event]
 
 
@@ -82,15 +95,16 @@ def revoke_integration(store: AuthStore, client_id: str, correlation_id: str) ->
     return row, [IntegrationRevoked(org_id=row.org_id, client_id=client_id, correlation_id=correlation_id)]
 
 
-def register_driver(store: AuthStore, org_name: str, email: str, name: str | None, active: bool,
-                    correlation_id: str) -> tuple[dict, list[Event]]:
+def register_driver(
+    store: AuthStore, org_name: str, email: str, name: str | None, active: bool, correlation_id: str
+) -> tuple[dict, list[Event]]:
     org = store.organization(org_name)
     assert org is not None
     row = store.upsert_driver(org.org_id, email.lower(), name, active)
-    event = DriverRegistered(org_id=org.org_id, email=row.email, name=row.name, active=row.active,
-                             correlation_id=correlation_id)
-    return {"org_id": org.org_id, "org": org.name, "email": row.email, "name": row.name,
-            "active": row.active}, [event]
+    event = DriverRegistered(
+        org_id=org.org_id, email=row.email, name=row.name, active=row.active, correlation_id=correlation_id
+    )
+    return {"org_id": org.org_id, "org": org.name, "email": row.email, "name": row.name, "active": row.active}, [event]
 
 
 def remove_driver(store: AuthStore, org_name: str, email: str, correlation_id: str) -> list[Event]:

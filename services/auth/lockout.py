@@ -20,8 +20,7 @@ class Lockout:
 
     async def locked_for(self, client_id: str, address: str) -> int:
         """Seconds until this client_id or address may try again; 0 when not locked."""
-        ttls = await self.redis.pipeline().ttl(_k("lock", "client", client_id)).ttl(
-            _k("lock", "ip", address)).execute()
+        ttls = await self.redis.pipeline().ttl(_k("lock", "client", client_id)).ttl(_k("lock", "ip", address)).execute()
         return max(0, *ttls)
 
     async def failed(self, client_id: str, address: str) -> int:

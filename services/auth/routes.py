@@ -46,16 +46,19 @@ def _oauth_error(error: str, description: str, status: int, headers: dict[str, s
     return JSONResponse({"error": error, "error_description": description}, status_code=status, headers=headers)
 
 
-@public.post("/v1/integration-token", response_model=TokenResponse, tags=["auth"],
-             summary="Exchange client credentials for a bearer token",
-             responses={400: {}, 401: {}, 413: {}, 415: {}, 429: {}, 503: {}})
+@public.post(
+    "/v1/integration-token",
+    response_model=TokenResponse,
+    tags=["auth"],
+    summary="Exchange client credentials for a bearer token",
+    responses={400: {}, 401: {}, 413: {}, 415: {}, 429: {}, 503: {}},
+)
 async def issue_token(request: Request) -> JSONResponse:
     """OAuth2 client-credentials grant: JSON body, form body or HTTP Basic."""
     settings: AuthSettings = request.app.state.settings
     try:
         body = await read_body(request, settings.max_token_request_bytes)
-        creds = read_credentials(request.headers.get("content-type", ""), body,
-                                 request.headers.get("authorization"))
+        creds = read_credentials(request.headers.get("content-type", ""), body, request.headers.get("authorization"))
     except Problem as problem:
         return _oauth_error("invalid_request", problem.detail, problem.status)
     except TokenRequestError as exc:
@@ -65,11 +68,17 @@ async def issue_token(request: Request) -> JSONResponse:
     try:
         if wait := await lockout.locked_for(creds.client_id, address):
             AUTH_FAILURES.labels("locked_out").inc()
-            return _oauth_error("invalid_client", "Too many failed attempts; try again later.", 429,
-                                {"Retry-After": str(wait)})
-        row = await asyncio.to_thread(handlers.authenticate, request.app.state.store,
-                                      settings.secret_pepper.get_secret_value(), creds.client_id,
-                                      creds.client_secret, utcnow())
+            return _oauth_error(
+                "invalid_client", "Too many failed attempts; try again later.", 429, {"Retry-After": str(wait)}
+            )
+        row = await asyncio.to_thread(
+            handlers.authenticate,
+            request.app.state.store,
+            settings.secret_pepper.get_secret_value(),
+            creds.client_id,
+            creds.client_secret,
+            utcnow(),
+        )
         if row is None:
             AUTH_FAILURES.labels("invalid_client").inc()
             failures = await lockout.failed(creds.client_id, address)
@@ -77,17 +86,27 @@ async def issue_token(request: Request) -> JSONResponse:
             return _oauth_error("invalid_client", "Client authentication failed.", 401)
         await lockout.succeeded(creds.client_id)
         token = new_token()
-        await store_token(request.app.state.redis, token, Principal(row.org_id, row.client_id),
-                          settings.token_ttl_seconds)
+        await store_token(
+            request.app.state.redis, token, Principal(row.org_id, row.client_id), settings.token_ttl_seconds
+        )
     except (RedisError, OSError):
         log.warning("token store unavailable")
-        return _oauth_error("temporarily_unavailable", "The token service is unavailable; retry shortly.", 503,
-                            {"Retry-After": "2"})
-    _audit(request, TokenIssued(org_id=row.org_id, client_id=row.client_id, token_fingerprint=fingerprint(token),
-                                expires_at=utcnow() + timedelta(seconds=settings.token_ttl_seconds),
-                                correlation_id=logs.correlation_id.get()))
-    return JSONResponse(TokenResponse(access_token=token, expires_in=settings.token_ttl_seconds).model_dump(),
-                        headers=NO_STORE)
+        return _oauth_error(
+            "temporarily_unavailable", "The token service is unavailable; retry shortly.", 503, {"Retry-After": "2"}
+        )
+    _audit(
+        request,
+        TokenIssued(
+            org_id=row.org_id,
+            client_id=row.client_id,
+            token_fingerprint=fingerprint(token),
+            expires_at=utcnow() + timedelta(seconds=settings.token_ttl_seconds),
+            correlation_id=logs.correlation_id.get(),
+        ),
+    )
+    return JSONResponse(
+        TokenResponse(access_token=token, expires_in=settings.token_ttl_seconds).model_dump(), headers=NO_STORE
+    )
 
 
 def _audit(request: Request, event: Event) -> None:
@@ -108,14 +127,19 @@ def _audit(request: Request, event: Event) -> None:
 
 # ---- admin API (private: not routed by the edge proxy) ----
 
+
 async def require_admin(request: Request) -> None:
     settings: AuthSettings = request.app.state.settings
     scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
     expected = settings.admin_token.get_secret_value()
     same = hmac.compare_digest(hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest())
     if scheme.lower() != "bearer" or not same:
-        raise Problem(401, "invalid_admin_token", "A valid admin token is required.",
-                      headers={"WWW-Authenticate": 'Bearer realm="routemate-admin"'})
+        raise Problem(
+            401,
+            "invalid_admin_token",
+            "A valid admin token is required.",
+            headers={"WWW-Authenticate": 'Bearer realm="routemate-admin"'},
+        )
 
 
 Admin = Annotated[None, Depends(require_admin)]
@@ -145,8 +169,12 @@ async def _commit_events(request: Request, events: list[Event]) -> None:
             await bus.publish(event)
     except Exception:  # noqa: BLE001 - the change is stored; the event must be retried by the operator
         log.error("stored the change but could not publish %s", [e.event_type for e in events])
-        raise Problem(503, "event_publish_failed", "The change was stored but its event could not be "
-                      "published; repeat the command.", headers={"Retry-After": "5"}) from None
+        raise Problem(
+            503,
+            "event_publish_failed",
+            "The change was stored but its event could not be published; repeat the command.",
+            headers={"Retry-After": "5"},
+        ) from None
 
 
 def _cid() -> str:
@@ -156,11 +184,17 @@ def _cid() -> str:
 @admin.post("/integrations", status_code=201)
 async def create_integration(body: IntegrationIn, request: Request, _: Admin) -> dict[str, Any]:
     pepper = request.app.state.settings.secret_pepper.get_secret_value()
-    issued, events = await asyncio.to_thread(handlers.create_integration, request.app.state.store, pepper,
-                                             body.org, body.name, _cid())
+    issued, events = await asyncio.to_thread(
+        handlers.create_integration, request.app.state.store, pepper, body.org, body.name, _cid()
+    )
     await _commit_events(request, events)
-    return {"client_id": issued.client_id, "client_secret": issued.client_secret, "org_id": issued.org_id,
-            "org": issued.org, "name": issued.name}
+    return {
+        "client_id": issued.client_id,
+        "client_secret": issued.client_secret,
+        "org_id": issued.org_id,
+        "org": issued.org,
+        "name": issued.name,
+    }
 
 
 @admin.get("/integrations")
@@ -173,10 +207,21 @@ async def list_integrations(request: Request, _: Admin, org: str | None = Query(
             return {"integrations": []}
         org_id = found.org_id
     rows = await asyncio.to_thread(store.integrations, org_id)
-    return {"integrations": [{"client_id": r.client_id, "org_id": r.org_id, "org": org_name, "name": r.name,
-                              "created_at": r.created_at, "rotated_at": r.rotated_at,
-                              "revoked_at": r.revoked_at, "active": r.revoked_at is None}
-                             for r, org_name in rows]}
+    return {
+        "integrations": [
+            {
+                "client_id": r.client_id,
+                "org_id": r.org_id,
+                "org": org_name,
+                "name": r.name,
+                "created_at": r.created_at,
+                "rotated_at": r.rotated_at,
+                "revoked_at": r.revoked_at,
+                "active": r.revoked_at is None,
+            }
+            for r, org_name in rows
+        ]
+    }
 
 
 def _not_found(exc: handlers.NotFound) -> Problem:
@@ -188,22 +233,25 @@ async def rotate(client_id: str, request: Request, _: Admin, body: RotateIn | No
     pepper = request.app.state.settings.secret_pepper.get_secret_value()
     grace = (body or RotateIn()).grace_seconds
     try:
-        issued, events = await asyncio.to_thread(handlers.rotate_secret, request.app.state.store, pepper,
-                                                 client_id, grace, _cid())
+        issued, events = await asyncio.to_thread(
+            handlers.rotate_secret, request.app.state.store, pepper, client_id, grace, _cid()
+        )
     except handlers.NotFound as exc:
         raise _not_found(exc) from None
     if not grace:  # a rotation without grace is a compromise response: live tokens go too
         await revoke_tokens(request.app.state.redis, client_id)
     await _commit_events(request, events)
-    return {"client_id": client_id, "client_secret": issued.client_secret,
-            "old_secret_valid_until": issued.old_secret_valid_until}
+    return {
+        "client_id": client_id,
+        "client_secret": issued.client_secret,
+        "old_secret_valid_until": issued.old_secret_valid_until,
+    }
 
 
 @admin.post("/integrations/{client_id}/revoke")
 async def revoke(client_id: str, request: Request, _: Admin) -> dict[str, Any]:
     try:
-        row, events = await asyncio.to_thread(handlers.revoke_integration, request.app.state.store, client_id,
-                                              _cid())
+        row, events = await asyncio.to_thread(handlers.revoke_integration, request.app.state.store, client_id, _cid())
     except handlers.NotFound as exc:
         raise _not_found(exc) from None
     revoked = await revoke_tokens(request.app.state.redis, client_id)
@@ -213,15 +261,17 @@ async def revoke(client_id: str, request: Request, _: Admin) -> dict[str, Any]:
 
 @admin.post("/drivers", status_code=201)
 async def add_driver(body: DriverIn, request: Request, _: Admin) -> dict[str, Any]:
-    driver, events = await asyncio.to_thread(handlers.register_driver, request.app.state.store, body.org,
-                                             str(body.email), body.name, body.active, _cid())
+    driver, events = await asyncio.to_thread(
+        handlers.register_driver, request.app.state.store, body.org, str(body.email), body.name, body.active, _cid()
+    )
     await _commit_events(request, events)
     return driver
 
 
 @admin.delete("/drivers")
-async def delete_driver(request: Request, _: Admin, org: str = Query(..., max_length=100),
-                        email: str = Query(..., max_length=320)) -> dict[str, Any]:
+async def delete_driver(
+    request: Request, _: Admin, org: str = Query(..., max_length=100), email: str = Query(..., max_length=320)
+) -> dict[str, Any]:
     try:
         events = await asyncio.to_thread(handlers.remove_driver, request.app.state.store, org, email, _cid())
     except handlers.NotFound as exc:

@@ -16,8 +16,9 @@ class AuthStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(engine, tables=[OrganizationRow.__table__, IntegrationRow.__table__,
-                                                     DriverRow.__table__])
+        SQLModel.metadata.create_all(
+            engine, tables=[OrganizationRow.__table__, IntegrationRow.__table__, DriverRow.__table__]
+        )
 
     def _session(self) -> Session:
         # Rows outlive their session (they are handed back to the event loop thread).
@@ -82,8 +83,9 @@ class AuthStore:
 
     def drivers(self, org_id: str) -> list[DriverRow]:
         with self._session() as session:
-            return list(session.exec(select(DriverRow).where(DriverRow.org_id == org_id)
-                                     .order_by(DriverRow.email)).all())
+            return list(
+                session.exec(select(DriverRow).where(DriverRow.org_id == org_id).order_by(DriverRow.email)).all()
+            )
 
 
 def still_valid(until: datetime | None, now: datetime) -> bool:

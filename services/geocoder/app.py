@@ -20,16 +20,25 @@ SERVICE = "geocoder"
 GROUP = "routemate-geocoder"
 
 
-def create_app(settings: GeocoderSettings | None = None, *, redis: Redis | None = None,
-               broker: KafkaBroker | None = None, chain: list[Provider] | None = None) -> FastAPI:
+def create_app(
+    settings: GeocoderSettings | None = None,
+    *,
+    redis: Redis | None = None,
+    broker: KafkaBroker | None = None,
+    chain: list[Provider] | None = None,
+) -> FastAPI:
     settings = settings or GeocoderSettings()
     redis = redis or make_redis(settings)
     broker = broker or make_broker(settings, SERVICE)
     bus = EventBus(broker, SERVICE)
     chain = chain or build_chain(settings, australia())
-    geocoder = Geocoder(chain,
-                        GeocodeCache(redis, settings.cache_ttl_seconds, settings.failure_cache_ttl_seconds),
-                        settings.lookup_concurrency, settings.job_budget_seconds, settings.outlier_km)
+    geocoder = Geocoder(
+        chain,
+        GeocodeCache(redis, settings.cache_ttl_seconds, settings.failure_cache_ttl_seconds),
+        settings.lookup_concurrency,
+        settings.job_budget_seconds,
+        settings.outlier_km,
+    )
 
     async def on_import(event: Event) -> None:
         if not isinstance(event, ImportRequested):

@@ -33,9 +33,9 @@ class Gazetteer:
 
     def locate(self, parsed: ParsedAddress) -> tuple[Place | None, bool]:
         """(place, ambiguous): postcode first, then locality within the state, then locality alone."""
-        if parsed.postcode and (r := self.by_postcode.get(parsed.postcode)):
-            if not parsed.state or parsed.state == r["stateCode"]:
-                return Place(r["latitude"], r["longitude"], "postcode", f"{r['code']} {r['stateCode']}"), False
+        r = self.by_postcode.get(parsed.postcode) if parsed.postcode else None
+        if r and (not parsed.state or parsed.state == r["stateCode"]):
+            return Place(r["latitude"], r["longitude"], "postcode", f"{r['code']} {r['stateCode']}"), False
         if parsed.locality:
             if parsed.state and (r := self.by_locality.get((parsed.locality, parsed.state))):
                 return Place(r["latitude"], r["longitude"], "locality", f"{r['localityName']} {r['stateCode']}"), False
@@ -43,8 +43,10 @@ class Gazetteer:
             if candidates:
                 r = candidates[0]
                 states = {c["stateCode"] for c in candidates}
-                return (Place(r["latitude"], r["longitude"], "locality", f"{r['localityName']} {r['stateCode']}"),
-                        len(states) > 1)
+                return (
+                    Place(r["latitude"], r["longitude"], "locality", f"{r['localityName']} {r['stateCode']}"),
+                    len(states) > 1,
+                )
         return None, False
 
 

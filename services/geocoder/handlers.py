@@ -20,8 +20,9 @@ APPROXIMATE = {"postcode", "locality"}
 class Geocoder:
     """Resolution order per address: the cache, then each provider of the chain in turn."""
 
-    def __init__(self, chain: list[Provider], cache: GeocodeCache, concurrency: int, budget_s: float,
-                 outlier_km: float) -> None:
+    def __init__(
+        self, chain: list[Provider], cache: GeocodeCache, concurrency: int, budget_s: float, outlier_km: float
+    ) -> None:
         self.chain, self.cache, self.outlier_km = chain, cache, outlier_km
         self.concurrency, self.budget_s = concurrency, budget_s
 
@@ -62,7 +63,7 @@ class Geocoder:
                 return await self.place(address, deadline)
 
         keys = list(addresses)
-        results = dict(zip(keys, await asyncio.gather(*(one(addresses[k]) for k in keys))))
+        results = dict(zip(keys, await asyncio.gather(*(one(addresses[k]) for k in keys)), strict=False))
         warnings = list(event.warnings)
         locations = []
         for stop in job.stops:
@@ -75,18 +76,38 @@ class Geocoder:
         depot = None
         if job.depot:
             d = job.depot
-            found = Found(d.lat, d.lng, "provided", "client") if d.lat is not None \
+            found = (
+                Found(d.lat, d.lng, "provided", "client")
+                if d.lat is not None
                 else results.get(normalize(d.address or ""))
+            )
             if found is None:
-                warnings.append(JobWarning(code="DEPOT_GEOCODE_FAILED",
-                                           message="The depot could not be placed; the route starts at a stop."))
+                warnings.append(
+                    JobWarning(
+                        code="DEPOT_GEOCODE_FAILED",
+                        message="The depot could not be placed; the route starts at a stop.",
+                    )
+                )
             else:
                 depot = _location("depot", "depot", found)
         warnings += self._outliers(locations)
         if not any(loc.lat is not None for loc in locations):
-            return JobFailed(**caused_by(event, "JobFailed"), job_id=event.job_id, stage="geocoder", code="GEOCODE_FAILED_ALL",
-                             message="No stop of the job could be placed.", warnings=tuple(warnings))
-        return StopsGeocoded(**caused_by(event, "StopsGeocoded"), job_id=event.job_id, job=job, locations=tuple(locations), depot=depot, warnings=tuple(warnings))
+            return JobFailed(
+                **caused_by(event, "JobFailed"),
+                job_id=event.job_id,
+                stage="geocoder",
+                code="GEOCODE_FAILED_ALL",
+                message="No stop of the job could be placed.",
+                warnings=tuple(warnings),
+            )
+        return StopsGeocoded(
+            **caused_by(event, "StopsGeocoded"),
+            job_id=event.job_id,
+            job=job,
+            locations=tuple(locations),
+            depot=depot,
+            warnings=tuple(warnings),
+        )
 
     def _outliers(self, locations: list[Location]) -> list[JobWarning]:
         placed = [loc for loc in locations if loc.lat is not None]
@@ -94,27 +115,54 @@ class Geocoder:
             return []
         lat = statistics.median(loc.lat for loc in placed)
         lng = statistics.median(loc.lng for loc in placed)
-        return [JobWarning(code="ADDRESS_OUTSIDE_REGION", external_stop_id=loc.external_stop_id,
-                           message=f"This stop is {d:.0f} km from the job's other stops; check the address.")
-                for loc in placed if (d := haversine_km(lat, lng, loc.lat, loc.lng)) > self.outlier_km]
+        return [
+            JobWarning(
+                code="ADDRESS_OUTSIDE_REGION",
+                external_stop_id=loc.external_stop_id,
+                message=f"This stop is {d:.0f} km from the job's other stops; check the address.",
+            )
+            for loc in placed
+            if (d := haversine_km(lat, lng, loc.lat, loc.lng)) > self.outlier_km
+        ]
 
 
 def _location(stop_id: str, external_stop_id: str, found: Found | None) -> Location:
     if found is None:
         return Location(stop_id=stop_id, external_stop_id=external_stop_id)
-    return Location(stop_id=stop_id, external_stop_id=external_stop_id, lat=found.lat, lng=found.lng,
-                    precision=found.precision, provider=found.provider)
+    return Location(
+        stop_id=stop_id,
+        external_stop_id=external_stop_id,
+        lat=found.lat,
+        lng=found.lng,
+        precision=found.precision,
+        provider=found.provider,
+    )
 
 
 def _warnings(external_stop_id: str, found: Found | None) -> list[JobWarning]:
     if found is None:
-        return [JobWarning(code="GEOCODE_FAILED", external_stop_id=external_stop_id,
-                           message="The address could not be placed; the stop is left out of the route.")]
+        return [
+            JobWarning(
+                code="GEOCODE_FAILED",
+                external_stop_id=external_stop_id,
+                message="The address could not be placed; the stop is left out of the route.",
+            )
+        ]
     out = []
     if found.precision in APPROXIMATE:
-        out.append(JobWarning(code="GEOCODE_APPROXIMATE", external_stop_id=external_stop_id,
-                              message=f"Placed at the {found.precision} centroid only ({found.provider})."))
+        out.append(
+            JobWarning(
+                code="GEOCODE_APPROXIMATE",
+                external_stop_id=external_stop_id,
+                message=f"Placed at the {found.precision} centroid only ({found.provider}).",
+            )
+        )
     if found.ambiguous:
-        out.append(JobWarning(code="GEOCODE_AMBIGUOUS", external_stop_id=external_stop_id,
-                              message="The address matches several places; the first was taken."))
+        out.append(
+            JobWarning(
+                code="GEOCODE_AMBIGUOUS",
+                external_stop_id=external_stop_id,
+                message="The address matches several places; the first was taken.",
+            )
+        )
     return out

@@ -3,15 +3,43 @@
 import re
 from dataclasses import dataclass
 
-STATES = {"QUEENSLAND": "QLD", "NEW SOUTH WALES": "NSW", "VICTORIA": "VIC", "TASMANIA": "TAS",
-          "SOUTH AUSTRALIA": "SA", "WESTERN AUSTRALIA": "WA", "NORTHERN TERRITORY": "NT",
-          "AUSTRALIAN CAPITAL TERRITORY": "ACT"}
+STATES = {
+    "QUEENSLAND": "QLD",
+    "NEW SOUTH WALES": "NSW",
+    "VICTORIA": "VIC",
+    "TASMANIA": "TAS",
+    "SOUTH AUSTRALIA": "SA",
+    "WESTERN AUSTRALIA": "WA",
+    "NORTHERN TERRITORY": "NT",
+    "AUSTRALIAN CAPITAL TERRITORY": "ACT",
+}
 STATE_CODES = set(STATES.values())
-ABBREVIATIONS = {"ST": "STREET", "RD": "ROAD", "AVE": "AVENUE", "AV": "AVENUE", "DR": "DRIVE", "CT": "COURT",
-                 "PL": "PLACE", "LN": "LANE", "HWY": "HIGHWAY", "PDE": "PARADE", "TCE": "TERRACE",
-                 "CRES": "CRESCENT", "CR": "CRESCENT", "BVD": "BOULEVARD", "BLVD": "BOULEVARD", "CL": "CLOSE",
-                 "ESP": "ESPLANADE", "SQ": "SQUARE", "MT": "MOUNT", "STH": "SOUTH", "NTH": "NORTH",
-                 "WY": "WAY", "GR": "GROVE", "CCT": "CIRCUIT"}
+ABBREVIATIONS = {
+    "ST": "STREET",
+    "RD": "ROAD",
+    "AVE": "AVENUE",
+    "AV": "AVENUE",
+    "DR": "DRIVE",
+    "CT": "COURT",
+    "PL": "PLACE",
+    "LN": "LANE",
+    "HWY": "HIGHWAY",
+    "PDE": "PARADE",
+    "TCE": "TERRACE",
+    "CRES": "CRESCENT",
+    "CR": "CRESCENT",
+    "BVD": "BOULEVARD",
+    "BLVD": "BOULEVARD",
+    "CL": "CLOSE",
+    "ESP": "ESPLANADE",
+    "SQ": "SQUARE",
+    "MT": "MOUNT",
+    "STH": "SOUTH",
+    "NTH": "NORTH",
+    "WY": "WAY",
+    "GR": "GROVE",
+    "CCT": "CIRCUIT",
+}
 _POSTCODE = re.compile(r"\b(\d{4})\b")
 
 
@@ -37,8 +65,7 @@ def parse(address: str) -> ParsedAddress:
     """Postcode, state and locality as far as the address's tail tells them."""
     norm = normalize(address)
     words = norm.split()
-    postcode = next((m.group(1) for m in reversed(list(_POSTCODE.finditer(norm)))
-                     if m.start() > len(norm) // 3), None)
+    postcode = next((m.group(1) for m in reversed(list(_POSTCODE.finditer(norm))) if m.start() > len(norm) // 3), None)
     state = next((w for w in reversed(words) if w in STATE_CODES), None)
     locality = None
     raw_parts = [p.strip() for p in address.upper().split(",") if p.strip()]

@@ -10,10 +10,10 @@ from geopy import exc as geopy_exc
 from geopy.adapters import AioHTTPAdapter
 from geopy.geocoders import get_geocoder_for_service
 
+from services.geocoder import metrics
 from services.geocoder.gazetteer import Gazetteer
 from services.geocoder.normalize import parse
 from services.geocoder.settings import GeocoderSettings
-from services.geocoder import metrics
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,7 @@ class GeopyProvider:
     async def _call(self, address: str) -> Any:
         kwargs: dict[str, Any] = {"exactly_one": False, "timeout": self.settings.provider_timeout_seconds}
         if self.name == "nominatim":
-            kwargs.update(addressdetails=False, country_codes=self.country.lower() if self.country else None,
-                          limit=3)
+            kwargs.update(addressdetails=False, country_codes=self.country.lower() if self.country else None, limit=3)
         return await self.geocoder.geocode(address, **kwargs)
 
     async def close(self) -> None:
@@ -114,15 +113,20 @@ class GeopyProvider:
             started = time.perf_counter()
             try:
                 results = await self._call(address)
-            except (geopy_exc.GeocoderTimedOut, geopy_exc.GeocoderUnavailable, geopy_exc.GeocoderServiceError,
-                    OSError, asyncio.TimeoutError) as exc:
+            except (
+                TimeoutError,
+                geopy_exc.GeocoderTimedOut,
+                geopy_exc.GeocoderUnavailable,
+                geopy_exc.GeocoderServiceError,
+                OSError,
+            ) as exc:
                 metrics.PROVIDER_LATENCY.labels(self.name).observe(time.perf_counter() - started)
                 metrics.LOOKUPS.labels(self.name, "error").inc()
                 self.breaker.record(False)
                 log.warning("%s failed (attempt %d): %s", self.name, attempt + 1, type(exc).__name__)
                 if self.breaker.open or attempt == self.settings.provider_retries:
                     raise ProviderDown(f"{self.name}: {type(exc).__name__}") from None
-                await asyncio.sleep(min(0.2 * 2 ** attempt, 2.0))
+                await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
                 continue
             metrics.PROVIDER_LATENCY.labels(self.name).observe(time.perf_counter() - started)
             self.breaker.record(True)
@@ -131,9 +135,15 @@ class GeopyProvider:
                 return None
             best = results[0]
             metrics.LOOKUPS.labels(self.name, "found").inc()
-            return Found(best.latitude, best.longitude, precision_of(best.raw or {}), self.name,
-                         ambiguous=len(results) > 1 and precision_of(results[1].raw or {}) == precision_of(best.raw or {})
-                         and abs(results[1].latitude - best.latitude) + abs(results[1].longitude - best.longitude) > 0.05)
+            return Found(
+                best.latitude,
+                best.longitude,
+                precision_of(best.raw or {}),
+                self.name,
+                ambiguous=len(results) > 1
+                and precision_of(results[1].raw or {}) == precision_of(best.raw or {})
+                and abs(results[1].latitude - best.latitude) + abs(results[1].longitude - best.longitude) > 0.05,
+            )
         return None
 
 
@@ -161,8 +171,11 @@ def build_chain(settings: GeocoderSettings, gazetteer: Gazetteer) -> list[Provid
         cls = get_geocoder_for_service(name)
         options: dict[str, Any] = {"timeout": settings.provider_timeout_seconds, "adapter_factory": AioHTTPAdapter}
         if name == "nominatim":
-            options.update(domain=settings.nominatim_domain, scheme=settings.nominatim_scheme,
-                           user_agent=settings.nominatim_user_agent)
+            options.update(
+                domain=settings.nominatim_domain,
+                scheme=settings.nominatim_scheme,
+                user_agent=settings.nominatim_user_agent,
+            )
         chain.append(GeopyProvider(name, cls(**options), settings, settings.country_bias))
     chain.append(GazetteerProvider(gazetteer))
     return chain

@@ -18,7 +18,6 @@ from shared.channels import JOB_OUTCOME
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Reservation:
     job_id: str
@@ -97,8 +96,7 @@ class RateLimiter:
         self._script = redis.register_script(_BUCKET)
 
     async def take(self, client_id: str) -> RateDecision:
-        allowed, tokens = await self._script(keys=[f"rm:rl:{client_id}"],
-                                             args=[self.rate, self.burst, time.time()])
+        allowed, tokens = await self._script(keys=[f"rm:rl:{client_id}"], args=[self.rate, self.burst, time.time()])
         tokens = float(tokens)
         retry = 0 if allowed else math.ceil((1 - tokens) / self.rate)
         reset = math.ceil((self.burst - tokens) / self.rate)

@@ -8,18 +8,19 @@ from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
 from services.ingest.adapters import Outcomes, RateLimiter, Reservations
+from services.ingest.models import ImportIn
 from services.ingest.routes import router
 from services.ingest.settings import IngestSettings
 from shared.broker import EventBus, make_broker
 from shared.http import install_request_ids
-from services.ingest.models import ImportIn
 from shared.service import document_body, make_redis, redis_check, service_app
 
 SERVICE = "ingest"
 
 
-def create_app(settings: IngestSettings | None = None, *, redis: Redis | None = None,
-               broker: KafkaBroker | None = None) -> FastAPI:
+def create_app(
+    settings: IngestSettings | None = None, *, redis: Redis | None = None, broker: KafkaBroker | None = None
+) -> FastAPI:
     settings = settings or IngestSettings()
     redis = redis or make_redis(settings)
     broker = broker or make_broker(settings, SERVICE)

@@ -32,8 +32,12 @@ JSON_TYPES = ("application/json",)
 
 
 def _unavailable(what: str) -> Problem:
-    return Problem(503, "dependency_unavailable", f"{what} is unavailable; nothing was accepted, retry shortly.",
-                   headers={"Retry-After": "5"})
+    return Problem(
+        503,
+        "dependency_unavailable",
+        f"{what} is unavailable; nothing was accepted, retry shortly.",
+        headers={"Retry-After": "5"},
+    )
 
 
 def _location(job_id: str) -> str:
@@ -44,8 +48,11 @@ def _accepted(job_id: str, external_job_id: str, status: str, replayed: bool, he
     headers = {**headers, "Location": _location(job_id)}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse({"job_id": job_id, "external_job_id": external_job_id, "status": status,
-                         "links": {"job": _location(job_id)}}, status_code=202, headers=headers)
+    return JSONResponse(
+        {"job_id": job_id, "external_job_id": external_job_id, "status": status, "links": {"job": _location(job_id)}},
+        status_code=202,
+        headers=headers,
+    )
 
 
 def _settled(view: dict[str, Any], created: bool, replayed: bool, headers: dict[str, str]) -> JSONResponse:
@@ -58,12 +65,19 @@ def _settled(view: dict[str, Any], created: bool, replayed: bool, headers: dict[
 async def _rate_limit(request: Request, who: Principal) -> dict[str, str]:
     limiter: RateLimiter = request.app.state.limiter
     decision = await limiter.take(who.client_id)
-    headers = {"RateLimit-Limit": str(decision.limit), "RateLimit-Remaining": str(decision.remaining),
-               "RateLimit-Reset": str(decision.reset_s)}
+    headers = {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset_s),
+    }
     if not decision.allowed:
         RATE_LIMITED.inc()
-        raise Problem(429, "rate_limited", "Too many imports for this integration; slow down.",
-                      headers={**headers, "Retry-After": str(max(decision.retry_after_s, 1))})
+        raise Problem(
+            429,
+            "rate_limited",
+            "Too many imports for this integration; slow down.",
+            headers={**headers, "Retry-After": str(max(decision.retry_after_s, 1))},
+        )
     return headers
 
 
@@ -82,16 +96,21 @@ async def _current_view(request: Request, job_id: str) -> dict[str, Any] | None:
     """The job as the status service has it now (with the caller's own token), or None."""
     client: httpx.AsyncClient = request.app.state.status_client
     try:
-        answer = await client.get(f"/v1/integration-jobs/{job_id}",
-                                  headers={"Authorization": request.headers.get("authorization", "")})
+        answer = await client.get(
+            f"/v1/integration-jobs/{job_id}", headers={"Authorization": request.headers.get("authorization", "")}
+        )
     except httpx.HTTPError:
         return None
     return answer.json() if answer.status_code == 200 else None
 
 
-@router.post("/v1/integration-import", status_code=201, tags=["ingest"],
-             summary="Import a delivery job; answers with its optimized route",
-             responses={202: {}, 400: {}, 401: {}, 409: {}, 413: {}, 415: {}, 422: {}, 429: {}, 503: {}})
+@router.post(
+    "/v1/integration-import",
+    status_code=201,
+    tags=["ingest"],
+    summary="Import a delivery job; answers with its optimized route",
+    responses={202: {}, 400: {}, 401: {}, 409: {}, 413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
+)
 async def import_job(request: Request, who: CurrentIntegration) -> JSONResponse:
     """Validate, reserve the external id, publish `ImportRequested`, then wait (bounded) for the route."""
     settings: IngestSettings = request.app.state.settings
@@ -108,8 +127,15 @@ async def import_job(request: Request, who: CurrentIntegration) -> JSONResponse:
         raise _unavailable("The idempotency store") from None
 
 
-async def _import(request: Request, who: Principal, model: ImportIn, warnings: list, digest: str,
-                  respond_async: bool, headers: dict[str, str]) -> JSONResponse:
+async def _import(
+    request: Request,
+    who: Principal,
+    model: ImportIn,
+    warnings: list,
+    digest: str,
+    respond_async: bool,
+    headers: dict[str, str],
+) -> JSONResponse:
     settings: IngestSettings = request.app.state.settings
     reservations: Reservations = request.app.state.reservations
     outcomes: Outcomes = request.app.state.outcomes
@@ -131,17 +157,26 @@ async def _import(request: Request, who: Principal, model: ImportIn, warnings: l
             existing = await reservations.reserve(key, job_id, digest)
     if existing is not None:
         if existing.payload_hash != digest:
-            raise Problem(409, "idempotency_conflict",
-                          f"external_job_id {model.external_job_id!r} was already imported with a different "
-                          "body; use a new external_job_id to import a different job.",
-                          job_id=existing.job_id, external_job_id=model.external_job_id)
+            raise Problem(
+                409,
+                "idempotency_conflict",
+                f"external_job_id {model.external_job_id!r} was already imported with a different "
+                "body; use a new external_job_id to import a different job.",
+                job_id=existing.job_id,
+                external_job_id=model.external_job_id,
+            )
         return await _replay(request, existing.job_id, model.external_job_id, respond_async, headers)
 
     logs.job_id.set(job_id)
     future = outcomes.expect(job_id)
-    event = ImportRequested(org_id=who.org_id, job_id=job_id, integration_id=who.client_id,
-                            correlation_id=logs.correlation_id.get(),
-                            job=handlers.job_spec(model, job_id, digest), warnings=tuple(warnings))
+    event = ImportRequested(
+        org_id=who.org_id,
+        job_id=job_id,
+        integration_id=who.client_id,
+        correlation_id=logs.correlation_id.get(),
+        job=handlers.job_spec(model, job_id, digest),
+        warnings=tuple(warnings),
+    )
     bus: EventBus = request.app.state.bus
     try:
         await asyncio.wait_for(bus.publish(event), settings.publish_timeout_seconds)
@@ -161,8 +196,9 @@ async def _import(request: Request, who: Principal, model: ImportIn, warnings: l
     return _settled(outcome["job"], True, False, headers)
 
 
-async def _replay(request: Request, job_id: str, external_job_id: str, respond_async: bool,
-                  headers: dict[str, str]) -> JSONResponse:
+async def _replay(
+    request: Request, job_id: str, external_job_id: str, respond_async: bool, headers: dict[str, str]
+) -> JSONResponse:
     """The same import again: the same job and its current state, never a second job."""
     settings: IngestSettings = request.app.state.settings
     outcomes: Outcomes = request.app.state.outcomes

@@ -19,10 +19,13 @@ from shared.service import consumer_stage_app
 
 SERVICE = "optimizer"
 GROUP = "routemate-optimizer"
-SOLVE_SECONDS = Histogram("routemate_solver_seconds", "Solver time per job by engine and job size (stops)",
-                          ["engine", "size"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5))
-ROUTE_STOPS = Histogram("routemate_route_stops", "Stops per optimized route",
-                        buckets=(1, 5, 10, 25, 50, 100, 200, 500))
+SOLVE_SECONDS = Histogram(
+    "routemate_solver_seconds",
+    "Solver time per job by engine and job size (stops)",
+    ["engine", "size"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)
+ROUTE_STOPS = Histogram("routemate_route_stops", "Stops per optimized route", buckets=(1, 5, 10, 25, 50, 100, 200, 500))
 UNROUTED = Counter("routemate_unrouted_stops_total", "Stops left off a route, by reason", ["reason"])
 SIZES = ((8, "1-8"), (25, "9-25"), (50, "26-50"), (100, "51-100"), (200, "101-200"), (500, "201-500"))
 
@@ -38,8 +41,12 @@ def matrix_provider(settings: OptimizerSettings) -> MatrixProvider:
     return GreatCircle(settings.circuity_factor, settings.average_speed_kmh)
 
 
-def create_app(settings: OptimizerSettings | None = None, *, broker: KafkaBroker | None = None,
-               matrices: MatrixProvider | None = None) -> FastAPI:
+def create_app(
+    settings: OptimizerSettings | None = None,
+    *,
+    broker: KafkaBroker | None = None,
+    matrices: MatrixProvider | None = None,
+) -> FastAPI:
     settings = settings or OptimizerSettings()
     broker = broker or make_broker(settings, SERVICE)
     bus = EventBus(broker, SERVICE)
@@ -56,7 +63,8 @@ def create_app(settings: OptimizerSettings | None = None, *, broker: KafkaBroker
         outcome = await asyncio.get_running_loop().run_in_executor(pool, optimize, event, settings, matrices)
         if isinstance(outcome, RouteOptimized):
             SOLVE_SECONDS.labels(outcome.solver.solver, size_bucket(outcome.solver.stop_count)).observe(
-                outcome.solver.solve_ms / 1000)
+                outcome.solver.solve_ms / 1000
+            )
             ROUTE_STOPS.observe(len(outcome.route))
             for stop in outcome.unrouted:
                 UNROUTED.labels(stop.reason).inc()
@@ -66,8 +74,15 @@ def create_app(settings: OptimizerSettings | None = None, *, broker: KafkaBroker
     # A solve takes up to SOLVER_MAX_SECONDS: take a few jobs per poll, so a new process joining
     # the group gets its partitions within seconds, and allow several times the longest batch.
     batch = settings.solver_poll_records
-    subscribe(broker, bus, [JOBS_GEOCODED], GROUP, on_geocoded, max_poll_records=batch,
-              max_poll_interval_ms=max(300_000, int(batch * settings.solver_max_seconds * 1000 * 10)))
+    subscribe(
+        broker,
+        bus,
+        [JOBS_GEOCODED],
+        GROUP,
+        on_geocoded,
+        max_poll_records=batch,
+        max_poll_interval_ms=max(300_000, int(batch * settings.solver_max_seconds * 1000 * 10)),
+    )
 
     async def warm_up() -> None:
         await asyncio.get_running_loop().run_in_executor(pool, ils.warm_up)

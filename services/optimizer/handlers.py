@@ -11,13 +11,18 @@ from shared.events.jobs import RequestedStop, RouteStop, RouteTotals, SolverStat
 
 log = logging.getLogger(__name__)
 
-REASON_TEXT = {"TIME_WINDOW_VIOLATION": "The stop's time window cannot be met on this route.",
-               "CAPACITY_EXCEEDED": "The vehicle's capacity is used up before this stop."}
+REASON_TEXT = {
+    "TIME_WINDOW_VIOLATION": "The stop's time window cannot be met on this route.",
+    "CAPACITY_EXCEEDED": "The vehicle's capacity is used up before this stop.",
+}
 
 
 def service_seconds(stop: RequestedStop, settings: OptimizerSettings) -> int:
-    minutes = stop.service_minutes if stop.service_minutes is not None else (
-        settings.default_service_minutes + settings.service_minutes_per_parcel * stop.parcel_count)
+    minutes = (
+        stop.service_minutes
+        if stop.service_minutes is not None
+        else (settings.default_service_minutes + settings.service_minutes_per_parcel * stop.parcel_count)
+    )
     return int(round(minutes * 60))
 
 
@@ -31,8 +36,11 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
     job, warnings = event.job, list(event.warnings)
     by_id = {loc.stop_id: loc for loc in event.locations}
     placed = [s for s in job.stops if (loc := by_id.get(s.stop_id)) and loc.lat is not None]
-    unrouted = [UnroutedStop(stop_id=s.stop_id, external_stop_id=s.external_stop_id, reason="GEOCODE_FAILED")
-                for s in job.stops if s not in placed]
+    unrouted = [
+        UnroutedStop(stop_id=s.stop_id, external_stop_id=s.external_stop_id, reason="GEOCODE_FAILED")
+        for s in job.stops
+        if s not in placed
+    ]
     points = [(by_id[s.stop_id].lat, by_id[s.stop_id].lng) for s in placed]
     has_depot = event.depot is not None
     if has_depot:
@@ -41,44 +49,89 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
         matrix = matrices.build(points)
     except RoutingUnavailable as exc:
         log.warning("routing service failed (%s); using great-circle distances", exc)
-        warnings.append(JobWarning(code="ROUTING_FALLBACK", message="The road routing service was unavailable; "
-                                   "distances and times are great-circle estimates."))
+        warnings.append(
+            JobWarning(
+                code="ROUTING_FALLBACK",
+                message="The road routing service was unavailable; distances and times are great-circle estimates.",
+            )
+        )
         matrix = GreatCircle(settings.circuity_factor, settings.average_speed_kmh).build(points)
     start = route_start(event)
-    windows = [(int((s.time_window.start - start).total_seconds()), int((s.time_window.end - start).total_seconds()))
-               if s.time_window else None for s in placed]
-    problem = RouteProblem(matrix.distance_m, matrix.duration_s, has_depot, job.return_to_depot and has_depot,
-                           [service_seconds(s, settings) for s in placed], windows,
-                           [s.parcel_count for s in placed], job.vehicle_capacity)
-    solution = solve(problem, settings.solver_ms_per_stop, settings.solver_max_seconds, settings.exact_max_stops,
-                     settings.solver_kicks_per_stop)
+    windows = [
+        (int((s.time_window.start - start).total_seconds()), int((s.time_window.end - start).total_seconds()))
+        if s.time_window
+        else None
+        for s in placed
+    ]
+    problem = RouteProblem(
+        matrix.distance_m,
+        matrix.duration_s,
+        has_depot,
+        job.return_to_depot and has_depot,
+        [service_seconds(s, settings) for s in placed],
+        windows,
+        [s.parcel_count for s in placed],
+        job.vehicle_capacity,
+    )
+    solution = solve(
+        problem,
+        settings.solver_ms_per_stop,
+        settings.solver_max_seconds,
+        settings.exact_max_stops,
+        settings.solver_kicks_per_stop,
+    )
     for index, reason in solution.unrouted.items():
         stop = placed[index]
         unrouted.append(UnroutedStop(stop_id=stop.stop_id, external_stop_id=stop.external_stop_id, reason=reason))
         warnings.append(JobWarning(code=reason, external_stop_id=stop.external_stop_id, message=REASON_TEXT[reason]))
     route, total_m, prev = [], 0, (len(placed) if has_depot else None)
-    for seq, (index, arrival) in enumerate(zip(solution.order, solution.arrival_s), start=1):
+    for seq, (index, arrival) in enumerate(zip(solution.order, solution.arrival_s, strict=False), start=1):
         stop, loc = placed[index], by_id[placed[index].stop_id]
         leg_m = int(matrix.distance_m[prev, index]) if prev is not None else 0
         leg_s = int(matrix.duration_s[prev, index]) if prev is not None else 0
         total_m += leg_m
-        route.append(RouteStop(stop_id=stop.stop_id, external_stop_id=stop.external_stop_id, sequence=seq,
-                               lat=loc.lat, lng=loc.lng, leg_distance_km=round(leg_m / 1000, 3),
-                               leg_duration_minutes=round(leg_s / 60, 2), eta_offset_minutes=round(arrival / 60, 2),
-                               service_minutes=round(problem.service_s[index] / 60, 2)))
+        route.append(
+            RouteStop(
+                stop_id=stop.stop_id,
+                external_stop_id=stop.external_stop_id,
+                sequence=seq,
+                lat=loc.lat,
+                lng=loc.lng,
+                leg_distance_km=round(leg_m / 1000, 3),
+                leg_duration_minutes=round(leg_s / 60, 2),
+                eta_offset_minutes=round(arrival / 60, 2),
+                service_minutes=round(problem.service_s[index] / 60, 2),
+            )
+        )
         prev = index
     end_s = (solution.arrival_s[-1] + problem.service_s[solution.order[-1]]) if route else 0
     if route and problem.return_to_depot:
         total_m += int(matrix.distance_m[prev, len(placed)])
         end_s += int(matrix.duration_s[prev, len(placed)])
     if not route:
-        return JobFailed(**caused_by(event, "JobFailed"), job_id=event.job_id, stage="optimizer", code="NO_ROUTABLE_STOPS",
-                         message="No stop could be placed on the route.", warnings=tuple(warnings))
-    return RouteOptimized(**caused_by(event, "RouteOptimized"), job_id=event.job_id, external_job_id=job.external_job_id, route=tuple(route),
-                          unrouted=tuple(unrouted), start_time=start, warnings=tuple(warnings),
-                          locations=event.locations,
-                          totals=RouteTotals(total_distance_km=round(total_m / 1000, 2),
-                                             total_duration_minutes=round(end_s / 60, 1)),
-                          solver=SolverStats(solver=solution.solver, matrix_provider=matrix.provider,
-                                             solve_ms=round(solution.solve_ms, 2), stop_count=len(placed),
-                                             objective_m=total_m))
+        return JobFailed(
+            **caused_by(event, "JobFailed"),
+            job_id=event.job_id,
+            stage="optimizer",
+            code="NO_ROUTABLE_STOPS",
+            message="No stop could be placed on the route.",
+            warnings=tuple(warnings),
+        )
+    return RouteOptimized(
+        **caused_by(event, "RouteOptimized"),
+        job_id=event.job_id,
+        external_job_id=job.external_job_id,
+        route=tuple(route),
+        unrouted=tuple(unrouted),
+        start_time=start,
+        warnings=tuple(warnings),
+        locations=event.locations,
+        totals=RouteTotals(total_distance_km=round(total_m / 1000, 2), total_duration_minutes=round(end_s / 60, 1)),
+        solver=SolverStats(
+            solver=solution.solver,
+            matrix_provider=matrix.provider,
+            solve_ms=round(solution.solve_ms, 2),
+            stop_count=len(placed),
+            objective_m=total_m,
+        ),
+    )

@@ -54,22 +54,30 @@ def _apply_or(tour, buf, n, i, e, k, rev):
     m = 0
     if k < i:  # segment moves back: 0..k, seg, k+1..i-1, e+1..n
         for t in range(0, k + 1):
-            buf[m] = tour[t]; m += 1
+            buf[m] = tour[t]
+            m += 1
         for t in range(e - i + 1):
-            buf[m] = tour[e - t] if rev else tour[i + t]; m += 1
+            buf[m] = tour[e - t] if rev else tour[i + t]
+            m += 1
         for t in range(k + 1, i):
-            buf[m] = tour[t]; m += 1
+            buf[m] = tour[t]
+            m += 1
         for t in range(e + 1, n + 1):
-            buf[m] = tour[t]; m += 1
+            buf[m] = tour[t]
+            m += 1
     else:  # segment moves forward: 0..i-1, e+1..k, seg, k+1..n
         for t in range(0, i):
-            buf[m] = tour[t]; m += 1
+            buf[m] = tour[t]
+            m += 1
         for t in range(e + 1, k + 1):
-            buf[m] = tour[t]; m += 1
+            buf[m] = tour[t]
+            m += 1
         for t in range(e - i + 1):
-            buf[m] = tour[e - t] if rev else tour[i + t]; m += 1
+            buf[m] = tour[e - t] if rev else tour[i + t]
+            m += 1
         for t in range(k + 1, n + 1):
-            buf[m] = tour[t]; m += 1
+            buf[m] = tour[t]
+            m += 1
     for t in range(n + 1):
         tour[t] = buf[t]
 
@@ -133,7 +141,7 @@ def _local_search(tour, pos, fwd, bwd, c, neigh, n, anchor, queue, queued, head,
             continue
         if kind == 1:
             touched = (tour[bi_ - 1], tour[bi_], tour[bj], tour[bj + 1], a, a, a)
-            tour[bi_:bj + 1] = tour[bi_:bj + 1][::-1].copy()
+            tour[bi_ : bj + 1] = tour[bi_ : bj + 1][::-1].copy()
         else:
             touched = (tour[bi_ - 1], tour[bi_], tour[bj], tour[bj + 1], tour[bk], tour[bk + 1], a)
             _apply_or(tour, buf, n, bi_, bj, bk, brev)
@@ -181,9 +189,11 @@ def improve(c, neigh, tour, anchor, kicks, max_segment, seed, slack=0.0):
             continue
         m = i
         for t in range(j, k):
-            buf[m] = cur[t]; m += 1
+            buf[m] = cur[t]
+            m += 1
         for t in range(i, j):
-            buf[m] = cur[t]; m += 1
+            buf[m] = cur[t]
+            m += 1
         for t in range(i, k):
             trial[t] = buf[t]
         _refresh(trial, pos, fwd, bwd, c, n)
@@ -207,7 +217,7 @@ def neighbours(near: np.ndarray, anchor: int, k: int) -> np.ndarray:
     d = near.astype(np.float64).copy()
     np.fill_diagonal(d, np.inf)
     d[:, anchor] = np.inf
-    nearest = np.argsort(d, axis=1, kind="stable")[:, :max(k, 0)]
+    nearest = np.argsort(d, axis=1, kind="stable")[:, : max(k, 0)]
     return np.hstack([nearest, np.full((size, 1), anchor)]).astype(np.int64)
 
 
@@ -215,8 +225,16 @@ def warm_up() -> None:
     """Compile (or load from numba's cache beside this file) the search, so no job pays for it."""
     size = 12
     cost = np.arange(size * size, dtype=np.int64).reshape(size, size) % 97 + 1
-    improve(cost, neighbours(cost, size - 1, 4), np.array([size - 1, *range(size - 1), size - 1], dtype=np.int64),
-            size - 1, 4, 4, 1, 0.0)
+    improve(
+        cost,
+        neighbours(cost, size - 1, 4),
+        np.array([size - 1, *range(size - 1), size - 1], dtype=np.int64),
+        size - 1,
+        4,
+        4,
+        1,
+        0.0,
+    )
 
 
 if __name__ == "__main__":  # `python -m services.optimizer.ils`: compile ahead, as `make install` does

@@ -36,10 +36,11 @@ class GreatCircle:
     def build(self, points: list[tuple[float, float]]) -> Matrix:
         pts = np.radians(np.asarray(points, dtype=float).reshape(-1, 2))
         lat, lng = pts[:, 0:1], pts[:, 1:2]
-        a = (np.sin((lat.T - lat) / 2) ** 2 + np.cos(lat) * np.cos(lat.T) * np.sin((lng.T - lng) / 2) ** 2)
+        a = np.sin((lat.T - lat) / 2) ** 2 + np.cos(lat) * np.cos(lat.T) * np.sin((lng.T - lng) / 2) ** 2
         km = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0, 1))) * self.circuity
-        return Matrix(np.rint(km * 1000).astype(np.int64),
-                      np.rint(km / self.speed_kmh * 3600).astype(np.int64), self.name)
+        return Matrix(
+            np.rint(km * 1000).astype(np.int64), np.rint(km / self.speed_kmh * 3600).astype(np.int64), self.name
+        )
 
 
 class RoutingUnavailable(Exception):

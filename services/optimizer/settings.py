@@ -14,8 +14,9 @@ class OptimizerSettings(PlatformSettings):
     routing_url: str | None = Field(None, description="OSRM-compatible base URL; unset: great-circle matrix")
     routing_profile: str = "driving"
     routing_timeout_seconds: float = 10.0
-    solver_kicks_per_stop: int = Field(150, ge=0, le=100_000,
-                                       description="local search effort per stop (jobs without windows or capacity)")
+    solver_kicks_per_stop: int = Field(
+        150, ge=0, le=100_000, description="local search effort per stop (jobs without windows or capacity)"
+    )
     solver_ms_per_stop: float = Field(9.0, gt=0, description="OR-Tools time per stop (jobs with windows or capacity)")
     solver_max_seconds: float = Field(1.8, gt=0, description="cap on any one solve")
     exact_max_stops: int = Field(8, ge=0, le=15, description="jobs this small are solved exactly")

@@ -123,7 +123,7 @@ def ortools_route(p: RouteProblem, ms_per_stop: float, max_s: float) -> tuple[li
     time_dim = None
     if any(p.windows):
         service = np.zeros(dur.shape[0], dtype=np.int64)
-        service[:p.n] = p.service_s
+        service[: p.n] = p.service_s
         travel = routing.RegisterTransitMatrix((dur + service[:, None]).tolist())
         horizon = max(w[1] for w in p.windows if w) + int(dur.max()) * 2 + sum(p.service_s) + 86_400
         routing.AddDimension(travel, horizon, horizon, True, "time")
@@ -166,7 +166,7 @@ def _cycle(p: RouteProblem) -> tuple[np.ndarray, np.ndarray]:
     if p.has_depot:
         cost = p.distance_m.astype(np.int64)
         if not p.return_to_depot:
-            cost[:p.n, p.n] = 0
+            cost[: p.n, p.n] = 0
         near = p.distance_m
     else:
         cost = near = _with_dummy(p.distance_m)
@@ -231,8 +231,9 @@ def _drop_reason(p: RouteProblem, i: int) -> str:
     return "TIME_WINDOW_VIOLATION" if window else "CAPACITY_EXCEEDED"
 
 
-def solve(p: RouteProblem, ms_per_stop: float = 9.0, max_s: float = 1.8, exact_max: int = 8,
-          kicks_per_stop: int = 150) -> RouteSolution:
+def solve(
+    p: RouteProblem, ms_per_stop: float = 9.0, max_s: float = 1.8, exact_max: int = 8, kicks_per_stop: int = 150
+) -> RouteSolution:
     """The best visiting order we can find for one driver; unroutable stops come back with a reason.
 
     `ms_per_stop` (capped by `max_s`) is OR-Tools' time for a constrained job, which it always
@@ -250,7 +251,11 @@ def solve(p: RouteProblem, ms_per_stop: float = 9.0, max_s: float = 1.8, exact_m
         solution = RouteSolution(order, walk_arrivals(p, order), solver="local_search")
     else:
         order, dropped, arrivals = ortools_route(p, ms_per_stop, max_s)
-        solution = RouteSolution(order, arrivals if arrivals is not None else walk_arrivals(p, order),
-                                 {i: _drop_reason(p, i) for i in sorted(dropped)}, solver="ortools")
+        solution = RouteSolution(
+            order,
+            arrivals if arrivals is not None else walk_arrivals(p, order),
+            {i: _drop_reason(p, i) for i in sorted(dropped)},
+            solver="ortools",
+        )
     solution.solve_ms = (time.perf_counter() - started) * 1000
     return solution

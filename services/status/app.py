@@ -13,15 +13,22 @@ from sqlalchemy.exc import OperationalError
 
 from services.status.projection import Projection, as_utc
 from services.status.queries import JobQueries
+from services.status.routes import router
 from services.status.settings import StatusSettings
 from services.status.views import job_view
-from services.status.routes import router
 from shared.broker import EventBus, TransientError, make_broker, subscribe_batch
 from shared.channels import JOB_OUTCOME
 from shared.db import make_engine
 from shared.errors import Problem, problem_response
 from shared.events import (
-    AUTH_EVENTS, JOBS_FAILED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_REQUESTED, STOPS_STATUS, Event, RouteOptimized,
+    AUTH_EVENTS,
+    JOBS_FAILED,
+    JOBS_GEOCODED,
+    JOBS_OPTIMIZED,
+    JOBS_REQUESTED,
+    STOPS_STATUS,
+    Event,
+    RouteOptimized,
 )
 from shared.http import install_request_ids
 from shared.metrics import JOB_LATENCY
@@ -34,12 +41,21 @@ log = logging.getLogger(__name__)
 
 async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
     log.warning("read model unavailable: %s", exc.orig)
-    return problem_response(Problem(503, "database_unavailable", "The job store is unavailable; retry shortly.",
-                                    headers={"Retry-After": "5"}), request.url.path)
+    return problem_response(
+        Problem(
+            503, "database_unavailable", "The job store is unavailable; retry shortly.", headers={"Retry-After": "5"}
+        ),
+        request.url.path,
+    )
 
 
-def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = None,
-               broker: KafkaBroker | None = None, engine=None) -> FastAPI:
+def create_app(
+    settings: StatusSettings | None = None,
+    *,
+    redis: Redis | None = None,
+    broker: KafkaBroker | None = None,
+    engine=None,
+) -> FastAPI:
     settings = settings or StatusSettings()
     redis = redis or make_redis(settings)
     broker = broker or make_broker(settings, SERVICE)
@@ -52,8 +68,7 @@ def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = 
         if found is None:
             return
         try:
-            await redis.publish(JOB_OUTCOME, json.dumps({"job_id": job_id, "org_id": org_id,
-                                                             "job": job_view(*found)}))
+            await redis.publish(JOB_OUTCOME, json.dumps({"job_id": job_id, "org_id": org_id, "job": job_view(*found)}))
         except (RedisError, OSError):
             log.warning("could not announce the outcome of %s; waiting clients will poll", job_id)
 
@@ -72,7 +87,7 @@ def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = 
     async def on_events(events: list[Event]) -> None:
         try:
             settled = await asyncio.to_thread(projection.apply_many, events)
-            for event, job_id in zip(events, settled):
+            for event, job_id in zip(events, settled, strict=False):
                 await after(event, job_id)
         except OperationalError as exc:  # the database is down or locked: retry, never dead-letter
             raise TransientError(f"database unavailable: {exc.orig}") from exc
@@ -81,8 +96,15 @@ def create_app(settings: StatusSettings | None = None, *, redis: Redis | None = 
         await on_events([event])
 
     # A poll's events in one transaction and one Kafka commit: the projection keeps up with bursts.
-    subscribe_batch(broker, bus, [JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS],
-                    GROUP, on_events, on_event, max_records=settings.projection_batch_size)
+    subscribe_batch(
+        broker,
+        bus,
+        [JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS],
+        GROUP,
+        on_events,
+        on_event,
+        max_records=settings.projection_batch_size,
+    )
 
     app = consumer_stage_app(SERVICE, settings, broker, GROUP, redis.aclose)
     app.state.redis, app.state.bus = redis, bus

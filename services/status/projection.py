@@ -7,18 +7,26 @@ outcomes), never from the order events arrived in, and it never moves backwards.
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import false
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from services.status.schema import migrate
 from services.status.tables import AppliedEventRow, DriverRow, JobRow, StopRow
 from shared.events import (
-    DriverRegistered, DriverRemoved, Event, ImportRequested, JobFailed, JobWarning, RouteOptimized,
-    StopsGeocoded, StopStatusChanged, utcnow,
+    DriverRegistered,
+    DriverRemoved,
+    Event,
+    ImportRequested,
+    JobFailed,
+    JobWarning,
+    RouteOptimized,
+    StopsGeocoded,
+    StopStatusChanged,
+    utcnow,
 )
 
-RANK = {"pending": 0, "processing": 1, "assigned": 2, "unassigned": 2, "failed": 2, "in_progress": 3,
-        "completed": 4}
+RANK = {"pending": 0, "processing": 1, "assigned": 2, "unassigned": 2, "failed": 2, "in_progress": 3, "completed": 4}
 SETTLED = {"assigned", "unassigned", "failed", "in_progress", "completed"}
 TERMINAL_STOP = {"completed", "failed", "skipped"}
 
@@ -66,14 +74,20 @@ class Projection:
         job_id = getattr(event, "job_id", None)
         if job_id is None:
             return None  # audit events other than the driver directory do not touch the read model
-        job = s.get(JobRow, job_id) or JobRow(job_id=job_id, org_id=event.org_id, created_at=event.occurred_at,
-                                              updated_at=event.occurred_at)
+        job = s.get(JobRow, job_id) or JobRow(
+            job_id=job_id, org_id=event.org_id, created_at=event.occurred_at, updated_at=event.occurred_at
+        )
         if job.org_id != event.org_id:
             raise ValueError(f"event for job {job_id} names another organization")
         before = job.status
         stops = {row.stop_id: row for row in s.exec(select(StopRow).where(StopRow.job_id == job_id)).all()}
-        handler = {ImportRequested: _imported, StopsGeocoded: _geocoded, RouteOptimized: _routed,
-                   JobFailed: _failed, StopStatusChanged: _stop_changed}.get(type(event))
+        handler = {
+            ImportRequested: _imported,
+            StopsGeocoded: _geocoded,
+            RouteOptimized: _routed,
+            JobFailed: _failed,
+            StopStatusChanged: _stop_changed,
+        }.get(type(event))
         if handler is None:
             return None
         handler(s, job, stops, event)
@@ -133,8 +147,12 @@ def _routed(s: Session, job: JobRow, stops: dict[str, StopRow], e: RouteOptimize
         return
     job.routed, job.start_time = True, e.start_time or job.start_time
     job.external_job_id = job.external_job_id or e.external_job_id
-    job.optimization = {**e.totals.model_dump(), "solver": e.solver.solver, "matrix_provider": e.solver.matrix_provider,
-                        "solve_ms": e.solver.solve_ms}
+    job.optimization = {
+        **e.totals.model_dump(),
+        "solver": e.solver.solver,
+        "matrix_provider": e.solver.matrix_provider,
+        "solve_ms": e.solver.solve_ms,
+    }
     for loc in e.locations:
         row = _stop(stops, job.job_id, loc.stop_id, loc.external_stop_id)
         row.precision, row.provider = loc.precision, loc.provider
@@ -170,15 +188,21 @@ def _assign(s: Session, job: JobRow) -> None:
     job.driver_assigned = bool(driver and driver.active)
     job.driver_name = driver.name if driver else None
     if not job.driver_assigned:
-        message = (f"No active driver {job.driver_email} in this organization; the job is unassigned."
-                   if job.driver_email else "The job names no driver; it is unassigned.")
+        message = (
+            f"No active driver {job.driver_email} in this organization; the job is unassigned."
+            if job.driver_email
+            else "The job names no driver; it is unassigned."
+        )
         _merge_warnings(job, (JobWarning(code="DRIVER_NOT_FOUND", message=message),))
 
 
 def _assign_waiting_jobs(s: Session, event: DriverRegistered) -> None:
     """A driver registered after their jobs were routed takes them over: unassigned -> assigned."""
-    waiting = s.exec(select(JobRow).where(JobRow.org_id == event.org_id, JobRow.driver_email == event.email,
-                                          JobRow.driver_assigned == False)).all()  # noqa: E712
+    waiting = s.exec(
+        select(JobRow).where(
+            JobRow.org_id == event.org_id, JobRow.driver_email == event.email, JobRow.driver_assigned == false()
+        )
+    ).all()
     for job in waiting:
         job.driver_assigned, job.driver_name = True, event.name
         job.warnings = [w for w in job.warnings if w["code"] != "DRIVER_NOT_FOUND"]

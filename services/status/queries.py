@@ -43,8 +43,9 @@ class JobQueries:
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
-    def job(self, org_id: str, *, job_id: str | None = None, external_job_id: str | None = None
-            ) -> tuple[JobRow, list[StopRow]] | None:
+    def job(
+        self, org_id: str, *, job_id: str | None = None, external_job_id: str | None = None
+    ) -> tuple[JobRow, list[StopRow]] | None:
         """One job of this organization (another organization's job does not exist for the caller)."""
         with self._session() as s:
             query = select(JobRow).where(JobRow.org_id == org_id, JobRow.imported == True)  # noqa: E712
@@ -58,8 +59,9 @@ class JobQueries:
             stops = list(s.exec(select(StopRow).where(StopRow.job_id == job.job_id)).all())
             return job, stops
 
-    def page(self, org_id: str, flt: JobFilter, limit: int, cursor: str | None
-             ) -> tuple[list[tuple[JobRow, list[StopRow]]], str | None]:
+    def page(
+        self, org_id: str, flt: JobFilter, limit: int, cursor: str | None
+    ) -> tuple[list[tuple[JobRow, list[StopRow]]], str | None]:
         """Newest first; the cursor continues after the last job of the previous page."""
         with self._session() as s:
             query = select(JobRow).where(JobRow.org_id == org_id, JobRow.imported == True)  # noqa: E712
@@ -71,8 +73,9 @@ class JobQueries:
                 query = query.where(JobRow.driver_email == flt.driver_email.lower())
             if cursor:
                 created, job_id = decode_cursor(cursor)
-                query = query.where(or_(JobRow.created_at < created,
-                                        (JobRow.created_at == created) & (JobRow.job_id < job_id)))
+                query = query.where(
+                    or_(JobRow.created_at < created, (JobRow.created_at == created) & (JobRow.job_id < job_id))
+                )
             jobs = list(s.exec(query.order_by(JobRow.created_at.desc(), JobRow.job_id.desc()).limit(limit + 1)).all())
             more = len(jobs) > limit
             jobs = jobs[:limit]

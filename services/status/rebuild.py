@@ -9,7 +9,13 @@ from sqlalchemy import inspect
 from services.status.projection import Projection
 from shared.db import make_engine
 from shared.events import (
-    AUTH_EVENTS, JOBS_FAILED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_REQUESTED, STOPS_STATUS, UndecodableEvent,
+    AUTH_EVENTS,
+    JOBS_FAILED,
+    JOBS_GEOCODED,
+    JOBS_OPTIMIZED,
+    JOBS_REQUESTED,
+    STOPS_STATUS,
+    UndecodableEvent,
     decode_event,
 )
 from shared.settings import PlatformSettings
@@ -32,8 +38,12 @@ class RebuildReport:
 
 async def read_all(settings: PlatformSettings) -> list:
     """Every record of the read model's topics up to their current end, oldest first."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None,
-                                enable_auto_commit=False, client_id="routemate-status-rebuild")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        client_id="routemate-status-rebuild",
+    )
     await consumer.start()
     try:
         cluster = await consumer._client.fetch_all_metadata()  # aiokafka has no public call for this
@@ -67,7 +77,7 @@ async def rebuild(settings: PlatformSettings, database_url: str) -> RebuildRepor
         except UndecodableEvent:
             report.skipped += 1  # the live consumer dead-lettered it too
     for start in range(0, len(events), REBUILD_BATCH):
-        projection.apply_many(events[start:start + REBUILD_BATCH])
+        projection.apply_many(events[start : start + REBUILD_BATCH])
     report.events = len(events)
     with engine.connect() as conn:
         report.jobs = conn.exec_driver_sql("SELECT COUNT(*) FROM status_jobs").scalar_one()

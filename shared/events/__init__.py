@@ -6,24 +6,44 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter, ValidationError
 
 from shared.events.auth import (
-    AUTH_EVENTS, AuthEvent, DriverRegistered, DriverRemoved, IntegrationCreated,
-    IntegrationRevoked, SecretRotated, TokenIssued,
+    AUTH_EVENTS,
+    AuthEvent,
+    DriverRegistered,
+    DriverRemoved,
+    IntegrationCreated,
+    IntegrationRevoked,
+    SecretRotated,
+    TokenIssued,
 )
 from shared.events.envelope import Event, caused_by, upcast, utcnow
 from shared.events.jobs import (
-    JOBS_FAILED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_REQUESTED, ImportRequested, JobFailed,
-    JobWarning, RouteOptimized, StopsGeocoded,
+    JOBS_FAILED,
+    JOBS_GEOCODED,
+    JOBS_OPTIMIZED,
+    JOBS_REQUESTED,
+    ImportRequested,
+    JobFailed,
+    JobWarning,
+    RouteOptimized,
+    StopsGeocoded,
 )
 from shared.events.stops import STOPS_STATUS, StopStatusChanged
 
 DEADLETTER = "routemate.deadletter"
-ALL_TOPICS = (JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS,
-              AUTH_EVENTS, DEADLETTER)
+ALL_TOPICS = (JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS, DEADLETTER)
 
 AnyEvent = Annotated[
-    ImportRequested | StopsGeocoded | RouteOptimized | JobFailed | StopStatusChanged
-    | IntegrationCreated | SecretRotated | IntegrationRevoked | TokenIssued
-    | DriverRegistered | DriverRemoved,
+    ImportRequested
+    | StopsGeocoded
+    | RouteOptimized
+    | JobFailed
+    | StopStatusChanged
+    | IntegrationCreated
+    | SecretRotated
+    | IntegrationRevoked
+    | TokenIssued
+    | DriverRegistered
+    | DriverRemoved,
     Field(discriminator="event_type"),
 ]
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
@@ -50,9 +70,30 @@ def decode_event(raw: bytes) -> Event:
 
 
 __all__ = [
-    "ALL_TOPICS", "AUTH_EVENTS", "AuthEvent", "DEADLETTER", "DriverRegistered", "DriverRemoved",
-    "Event", "ImportRequested", "IntegrationCreated", "IntegrationRevoked", "JOBS_FAILED",
-    "JOBS_GEOCODED", "JOBS_OPTIMIZED", "JOBS_REQUESTED", "JobFailed", "JobWarning",
-    "RouteOptimized", "STOPS_STATUS", "SecretRotated", "StopStatusChanged", "StopsGeocoded",
-    "TokenIssued", "UndecodableEvent", "caused_by", "decode_event", "utcnow",
+    "ALL_TOPICS",
+    "AUTH_EVENTS",
+    "AuthEvent",
+    "DEADLETTER",
+    "DriverRegistered",
+    "DriverRemoved",
+    "Event",
+    "ImportRequested",
+    "IntegrationCreated",
+    "IntegrationRevoked",
+    "JOBS_FAILED",
+    "JOBS_GEOCODED",
+    "JOBS_OPTIMIZED",
+    "JOBS_REQUESTED",
+    "JobFailed",
+    "JobWarning",
+    "RouteOptimized",
+    "STOPS_STATUS",
+    "SecretRotated",
+    "StopStatusChanged",
+    "StopsGeocoded",
+    "TokenIssued",
+    "UndecodableEvent",
+    "caused_by",
+    "decode_event",
+    "utcnow",
 ]

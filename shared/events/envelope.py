@@ -55,5 +55,8 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
 def caused_by(source: Event, event_type: str) -> dict[str, Any]:
     """Envelope fields for an event a stage derives from `source`: a redelivered source yields
     the very same event id, so downstream consumers recognise the replay and change nothing."""
-    return {"event_id": uuid5(source.event_id, event_type), "org_id": source.org_id,
-            "correlation_id": source.correlation_id}
+    return {
+        "event_id": uuid5(source.event_id, event_type),
+        "org_id": source.org_id,
+        "correlation_id": source.correlation_id,
+    }

@@ -31,12 +31,15 @@ async def test_a_stored_token_names_its_integration():
     assert await verify_token(redis, f"Bearer {token}") == Principal("org_1", "rm_ci_1")
 
 
-@pytest.mark.parametrize("header, code", [
-    (None, "missing_token"),
-    ("Basic abc", "invalid_token"),
-    ("Bearer not-a-routemate-token", "invalid_token"),
-    ("Bearer " + "rm_at_" + "A" * 43, "invalid_token"),  # well-formed but unknown
-])
+@pytest.mark.parametrize(
+    "header, code",
+    [
+        (None, "missing_token"),
+        ("Basic abc", "invalid_token"),
+        ("Bearer not-a-routemate-token", "invalid_token"),
+        ("Bearer " + "rm_at_" + "A" * 43, "invalid_token"),  # well-formed but unknown
+    ],
+)
 async def test_bad_tokens_get_401_with_a_bearer_challenge(header, code):
     with pytest.raises(Problem) as err:
         await verify_token(FakeRedis({}), header)

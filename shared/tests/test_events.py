@@ -1,16 +1,23 @@
 import pytest
+from pydantic import ValidationError
 
 from shared.events import (
-    ImportRequested, RouteOptimized, UndecodableEvent, decode_event,
+    ImportRequested,
+    RouteOptimized,
+    UndecodableEvent,
+    decode_event,
 )
 from shared.events.envelope import UPCASTERS
 from shared.events.jobs import JobSpec, RequestedStop
 
 
 def _import(**over) -> ImportRequested:
-    spec = JobSpec(external_job_id="X-1", title="t", stops=(RequestedStop(stop_id="j.1", external_stop_id="A",
-                                                                           address="1 Queen St"),),
-                   payload_hash="h")
+    spec = JobSpec(
+        external_job_id="X-1",
+        title="t",
+        stops=(RequestedStop(stop_id="j.1", external_stop_id="A", address="1 Queen St"),),
+        payload_hash="h",
+    )
     return ImportRequested(org_id="org", job_id="job_1", integration_id="rm_ci_x", job=spec, **over)
 
 
@@ -20,16 +27,19 @@ def test_an_event_survives_the_wire_unchanged():
 
 
 def test_events_are_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         _import().job_id = "other"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("raw, reason", [
-    (b"\xff\xfe garbage", "not JSON"),
-    (b"[1, 2]", "not a JSON object"),
-    (b'{"event_type": "Nope", "schema_version": 1}', "invalid event"),
-    (b'{"event_type": "ImportRequested", "schema_version": 1, "org_id": "o"}', "invalid event"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b"\xff\xfe garbage", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"event_type": "Nope", "schema_version": 1}', "invalid event"),
+        (b'{"event_type": "ImportRequested", "schema_version": 1, "org_id": "o"}', "invalid event"),
+    ],
+)
 def test_poison_messages_are_named_not_crashed_on(raw, reason):
     with pytest.raises(UndecodableEvent, match=reason):
         decode_event(raw)

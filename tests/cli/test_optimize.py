@@ -16,8 +16,9 @@ def optimize(body: dict | str) -> subprocess.CompletedProcess:
 
 
 def test_the_example_file_comes_back_in_the_import_response_shape_with_the_solver():
-    done = subprocess.run([*CLI, "deploy/examples/brisbane-job.json"], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+    done = subprocess.run(
+        [*CLI, "deploy/examples/brisbane-job.json"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     job = json.loads(done.stdout)
     assert [s["sequence"] for s in job["stops"]] == list(range(1, 9)) and not job["unrouted_stops"]
@@ -30,10 +31,20 @@ def test_the_example_file_comes_back_in_the_import_response_shape_with_the_solve
 
 def test_a_larger_closed_tour_from_a_depot_takes_the_local_search():
     rng = random.Random(5)
-    body = {"external_job_id": "CLI-40", "title": "forty stops", "return_to_depot": True,
-            "depot": {"lat": -27.47, "lng": 153.02},
-            "stops": [{"external_stop_id": f"S{i}", "lat": -27.47 + rng.uniform(-0.1, 0.1),
-                       "lng": 153.02 + rng.uniform(-0.1, 0.1)} for i in range(40)]}
+    body = {
+        "external_job_id": "CLI-40",
+        "title": "forty stops",
+        "return_to_depot": True,
+        "depot": {"lat": -27.47, "lng": 153.02},
+        "stops": [
+            {
+                "external_stop_id": f"S{i}",
+                "lat": -27.47 + rng.uniform(-0.1, 0.1),
+                "lng": 153.02 + rng.uniform(-0.1, 0.1),
+            }
+            for i in range(40)
+        ],
+    }
     done = optimize(body)
     assert done.returncode == 0, done.stderr
     job = json.loads(done.stdout)
@@ -43,12 +54,22 @@ def test_a_larger_closed_tour_from_a_depot_takes_the_local_search():
 
 
 def test_an_unservable_window_is_reported_unrouted_not_dropped():
-    body = {"external_job_id": "CLI-TW", "title": "windows", "start_time": "2026-12-01T08:00:00Z",
-            "depot": {"lat": -27.47, "lng": 153.02},
-            "stops": [{"external_stop_id": "EARLY", "lat": -27.30, "lng": 153.10,
-                       "time_window": {"start": "2026-12-01T07:00:00Z", "end": "2026-12-01T07:30:00Z"}},
-                      {"external_stop_id": "A", "lat": -27.48, "lng": 153.03},
-                      {"external_stop_id": "B", "lat": -27.50, "lng": 153.05}]}
+    body = {
+        "external_job_id": "CLI-TW",
+        "title": "windows",
+        "start_time": "2026-12-01T08:00:00Z",
+        "depot": {"lat": -27.47, "lng": 153.02},
+        "stops": [
+            {
+                "external_stop_id": "EARLY",
+                "lat": -27.30,
+                "lng": 153.10,
+                "time_window": {"start": "2026-12-01T07:00:00Z", "end": "2026-12-01T07:30:00Z"},
+            },
+            {"external_stop_id": "A", "lat": -27.48, "lng": 153.03},
+            {"external_stop_id": "B", "lat": -27.50, "lng": 153.05},
+        ],
+    }
     done = optimize(body)
     assert done.returncode == 0, done.stderr
     job = json.loads(done.stdout)

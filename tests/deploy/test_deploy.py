@@ -36,9 +36,14 @@ def test_prometheus_rules_and_configs_are_valid_and_the_alerts_fire_when_they_sh
 def test_every_alert_has_a_runbook_note():
     rules = yaml.safe_load((DEPLOY / "prometheus/routemate-rules.yml").read_text())
     alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
-    assert {a["alert"] for a in alerts} >= {"RouteMateConsumerLagGrowing", "RouteMateEndToEndLatencyHigh",
-                                             "RouteMateHttpErrors", "RouteMateDeadLetters",
-                                             "RouteMateGeocoderProviderDown", "RouteMateTokenLockoutsSpiking"}
+    assert {a["alert"] for a in alerts} >= {
+        "RouteMateConsumerLagGrowing",
+        "RouteMateEndToEndLatencyHigh",
+        "RouteMateHttpErrors",
+        "RouteMateDeadLetters",
+        "RouteMateGeocoderProviderDown",
+        "RouteMateTokenLockoutsSpiking",
+    }
     assert all(a["annotations"].get("runbook") for a in alerts)
 
 
@@ -46,8 +51,11 @@ def manifests() -> list[dict]:
     return [d for d in yaml.safe_load_all((DEPLOY / "k8s/routemate.yaml").read_text()) if d]
 
 
-@pytest.mark.parametrize("doc", [d for d in manifests() if d["apiVersion"] != "keda.sh/v1alpha1"],
-                         ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
+@pytest.mark.parametrize(
+    "doc",
+    [d for d in manifests() if d["apiVersion"] != "keda.sh/v1alpha1"],
+    ids=lambda d: f"{d['kind']}/{d['metadata']['name']}",
+)
 def test_kubernetes_manifests_match_the_api_schema(doc):
     kubernetes_validate.validate(doc, "1.33", strict=True)
 
@@ -67,33 +75,62 @@ def test_every_service_is_probed_sized_protected_and_scraped():
 
 
 KEDA_SCHEMA = {
-    "type": "object", "required": ["spec"],
-    "properties": {"spec": {"type": "object", "required": ["scaleTargetRef", "triggers", "maxReplicaCount"],
-                            "properties": {
-                                "scaleTargetRef": {"type": "object", "required": ["name"]},
-                                "minReplicaCount": {"type": "integer", "minimum": 0},
-                                "maxReplicaCount": {"type": "integer", "minimum": 1, "maximum": 12},
-                                "triggers": {"type": "array", "minItems": 1, "items": {
-                                    "type": "object", "required": ["type", "metadata"],
-                                    "properties": {"type": {"const": "kafka"}, "metadata": {
-                                        "type": "object",
-                                        "required": ["bootstrapServers", "consumerGroup", "topic", "lagThreshold"]}}}}}}},
+    "type": "object",
+    "required": ["spec"],
+    "properties": {
+        "spec": {
+            "type": "object",
+            "required": ["scaleTargetRef", "triggers", "maxReplicaCount"],
+            "properties": {
+                "scaleTargetRef": {"type": "object", "required": ["name"]},
+                "minReplicaCount": {"type": "integer", "minimum": 0},
+                "maxReplicaCount": {"type": "integer", "minimum": 1, "maximum": 12},
+                "triggers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "metadata"],
+                        "properties": {
+                            "type": {"const": "kafka"},
+                            "metadata": {
+                                "type": "object",
+                                "required": ["bootstrapServers", "consumerGroup", "topic", "lagThreshold"],
+                            },
+                        },
+                    },
+                },
+            },
+        }
+    },
 }
 
 
 def test_keda_scales_the_consumer_stages_on_their_own_groups_lag():
     scaled = {d["metadata"]["name"]: d for d in manifests() if d["kind"] == "ScaledObject"}
     assert set(scaled) == {"optimizer", "geocoder"}
-    for name, group, topic in (("optimizer", OPTIMIZER_GROUP, JOBS_GEOCODED), ("geocoder", GEOCODER_GROUP, JOBS_REQUESTED)):
+    for name, group, topic in (
+        ("optimizer", OPTIMIZER_GROUP, JOBS_GEOCODED),
+        ("geocoder", GEOCODER_GROUP, JOBS_REQUESTED),
+    ):
         jsonschema.validate(scaled[name], KEDA_SCHEMA)
         trigger = scaled[name]["spec"]["triggers"][0]["metadata"]
-        assert (scaled[name]["spec"]["scaleTargetRef"]["name"], trigger["consumerGroup"], trigger["topic"]) == \
-               (name, group, topic)
+        assert (scaled[name]["spec"]["scaleTargetRef"]["name"], trigger["consumerGroup"], trigger["topic"]) == (
+            name,
+            group,
+            topic,
+        )
 
 
 def test_the_compose_file_matches_the_compose_spec():
-    run(sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
-        str(DEPLOY / "compose/docker-compose.yml"))
+    run(
+        sys.executable,
+        "-m",
+        "check_jsonschema",
+        "--builtin-schema",
+        "vendor.compose-spec",
+        str(DEPLOY / "compose/docker-compose.yml"),
+    )
     compose = yaml.safe_load((DEPLOY / "compose/docker-compose.yml").read_text())
     for target in ("auth", "ingest", "status", "geocoder", "optimizer"):
         assert compose["services"][target]["build"]["target"] == target
@@ -101,11 +138,25 @@ def test_the_compose_file_matches_the_compose_spec():
 
 
 DASHBOARD_SCHEMA = {
-    "type": "object", "required": ["uid", "title", "panels", "schemaVersion"],
-    "properties": {"panels": {"type": "array", "minItems": 1, "items": {
-        "type": "object", "required": ["id", "type", "title", "gridPos", "targets"],
-        "properties": {"targets": {"type": "array", "minItems": 1,
-                                   "items": {"type": "object", "required": ["refId", "expr"]}}}}}},
+    "type": "object",
+    "required": ["uid", "title", "panels", "schemaVersion"],
+    "properties": {
+        "panels": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["id", "type", "title", "gridPos", "targets"],
+                "properties": {
+                    "targets": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "object", "required": ["refId", "expr"]},
+                    }
+                },
+            },
+        }
+    },
 }
 
 
@@ -135,13 +186,26 @@ def test_the_compose_edge_runs_in_real_nginx_and_answers_problem_json(tmp_path):
     conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
     conf = re.sub(r"http://(auth|ingest|status):\d+", "http://127.0.0.1:9", conf)  # discard port: refused
     conf = conf.replace("/etc/nginx/problem-pages.conf", str(DEPLOY / "nginx/problem-pages.conf"))
-    temp = " ".join(f"{kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi",
-                                                                        "uwsgi", "scgi"))
+    temp = " ".join(
+        f"{kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     conf = conf.replace("http {", "http {\n    access_log off; " + temp, 1)
     (tmp_path / "nginx.conf").write_text(conf)
-    nginx = subprocess.Popen(["/usr/sbin/nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", "stderr",
-                              "-g", f"daemon off; pid {tmp_path / 'nginx.pid'}; error_log stderr;"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    nginx = subprocess.Popen(
+        [
+            "/usr/sbin/nginx",
+            "-p",
+            str(tmp_path),
+            "-c",
+            str(tmp_path / "nginx.conf"),
+            "-e",
+            "stderr",
+            "-g",
+            f"daemon off; pid {tmp_path / 'nginx.pid'}; error_log stderr;",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(40):
@@ -155,8 +219,11 @@ def test_the_compose_edge_runs_in_real_nginx_and_answers_problem_json(tmp_path):
         missing = httpx.get(base + "/v1/nope")
         down = httpx.get(base + "/v1/integration-jobs")
         too_big = httpx.post(base + "/v1/integration-import", content=b"x" * (7 * 1024 * 1024))
-        for answer, status, code in ((missing, 404, "not_found"), (down, 503, "service_unavailable"),
-                                     (too_big, 413, "body_too_large")):
+        for answer, status, code in (
+            (missing, 404, "not_found"),
+            (down, 503, "service_unavailable"),
+            (too_big, 413, "body_too_large"),
+        ):
             assert answer.status_code == status and answer.headers["content-type"] == "application/problem+json"
             assert answer.json()["code"] == code
         assert down.headers["retry-after"] == "5"

@@ -22,8 +22,12 @@ async def test_a_second_replica_answers_with_the_route_and_enforces_its_rate_lim
         first = await replica.post("/v1/integration-import", json=tenant.job(), headers=tenant.auth)
         assert first.status_code == 201 and first.json()["status"] == "assigned"
         assert first.headers["RateLimit-Limit"] == "3"
-        answers = [await replica.post("/v1/integration-import", json=tenant.job(), headers={
-            **tenant.auth, "Prefer": "respond-async"}) for _ in range(4)]
+        answers = [
+            await replica.post(
+                "/v1/integration-import", json=tenant.job(), headers={**tenant.auth, "Prefer": "respond-async"}
+            )
+            for _ in range(4)
+        ]
     limited = [a for a in answers if a.status_code == 429]
     assert limited, [a.status_code for a in answers]
     assert limited[0].json()["code"] == "rate_limited"
@@ -57,13 +61,22 @@ async def test_field_errors_come_back_as_pointers(tenant: Tenant):
 
 async def test_optional_fields_shape_the_route(tenant: Tenant):
     start = datetime(2030, 6, 3, 8, 0, tzinfo=BRISBANE)
-    body = tenant.job(depot={"lat": -27.44, "lng": 153.03}, return_to_depot=True, start_time=start.isoformat(),
-                      vehicle_capacity=50, priority="high")
-    body["stops"][0].update(lat=-27.4698, lng=153.0251)                      # skips geocoding
-    body["stops"][1]["time_window"] = {"start": (start - timedelta(hours=5)).isoformat(),
-                                       "end": (start - timedelta(hours=4)).isoformat()}  # closed before we leave
-    body["stops"][2]["time_window"] = {"start": (start + timedelta(hours=2)).isoformat(),
-                                       "end": (start + timedelta(hours=3)).isoformat()}
+    body = tenant.job(
+        depot={"lat": -27.44, "lng": 153.03},
+        return_to_depot=True,
+        start_time=start.isoformat(),
+        vehicle_capacity=50,
+        priority="high",
+    )
+    body["stops"][0].update(lat=-27.4698, lng=153.0251)  # skips geocoding
+    body["stops"][1]["time_window"] = {
+        "start": (start - timedelta(hours=5)).isoformat(),
+        "end": (start - timedelta(hours=4)).isoformat(),
+    }  # closed before we leave
+    body["stops"][2]["time_window"] = {
+        "start": (start + timedelta(hours=2)).isoformat(),
+        "end": (start + timedelta(hours=3)).isoformat(),
+    }
     answer = await tenant.import_job(body)
     assert answer.status_code == 201, answer.text
     job = answer.json()

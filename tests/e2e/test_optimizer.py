@@ -12,8 +12,10 @@ from tests.conftest import Tenant
 async def test_metrics_and_health_answer_while_a_500_stop_job_is_solved(tenant: Tenant):
     rng = random.Random(9)
     body = tenant.job()
-    body["stops"] = [{"external_stop_id": f"S{i}", "lat": -27.47 + rng.uniform(-0.2, 0.2),
-                      "lng": 153.02 + rng.uniform(-0.2, 0.2)} for i in range(500)]
+    body["stops"] = [
+        {"external_stop_id": f"S{i}", "lat": -27.47 + rng.uniform(-0.2, 0.2), "lng": 153.02 + rng.uniform(-0.2, 0.2)}
+        for i in range(500)
+    ]
     answer = await tenant.import_job(body, Prefer="respond-async")
     assert answer.status_code == 202, answer.text
     job_id, slowest, polls, routed = answer.json()["job_id"], 0.0, 0, None

@@ -32,8 +32,9 @@ async def test_the_public_example_comes_back_optimized_and_assigned(tenant: Tena
     assert answer.headers["Location"] == f"/v1/integration-jobs/{job['job_id']}"
 
     by_id = await tenant.http.get("/v1/integration-jobs", params={"job_id": job["job_id"]}, headers=tenant.auth)
-    by_ext = await tenant.http.get("/v1/integration-jobs", params={"external_job_id": body["external_job_id"]},
-                                   headers=tenant.auth)
+    by_ext = await tenant.http.get(
+        "/v1/integration-jobs", params={"external_job_id": body["external_job_id"]}, headers=tenant.auth
+    )
     assert by_id.status_code == by_ext.status_code == 200
     assert by_id.json()["job_id"] == by_ext.json()["job_id"] == job["job_id"]
     assert by_id.json()["stop_count"] == 8 and by_id.json()["status_counts"]["pending"] == 8
@@ -41,23 +42,31 @@ async def test_the_public_example_comes_back_optimized_and_assigned(tenant: Tena
 
     async with httpx.AsyncClient() as direct:  # the optimizer's own metrics saw the solve, by engine and size
         metrics = (await direct.get("http://127.0.0.1:8085/metrics")).text
-    solves = [line for line in metrics.splitlines()
-              if line.startswith('routemate_solver_seconds_count{engine="exact",size="1-8"}')]
+    solves = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith('routemate_solver_seconds_count{engine="exact",size="1-8"}')
+    ]
     assert solves and float(solves[0].split()[-1]) >= 1
 
 
 async def test_tokens_come_in_all_three_rfc6749_forms(tenant: Tenant):
     cid, secret = tenant.creds["client_id"], tenant.creds["client_secret"]
-    form = await tenant.http.post("/v1/integration-token",
-                                  data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret})
-    basic = await tenant.http.post("/v1/integration-token", data={"grant_type": "client_credentials"},
-                                   headers={"Authorization": "Basic " + base64.b64encode(f"{cid}:{secret}".encode()).decode()})
+    form = await tenant.http.post(
+        "/v1/integration-token", data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret}
+    )
+    basic = await tenant.http.post(
+        "/v1/integration-token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic " + base64.b64encode(f"{cid}:{secret}".encode()).decode()},
+    )
     for answer in (form, basic):
         assert answer.status_code == 200, answer.text
         assert answer.json()["token_type"] == "Bearer" and answer.json()["expires_in"] == 3600
         assert answer.headers["Cache-Control"] == "no-store"
-        listed = await tenant.http.get("/v1/integration-jobs",
-                                       headers={"Authorization": f"Bearer {answer.json()['access_token']}"})
+        listed = await tenant.http.get(
+            "/v1/integration-jobs", headers={"Authorization": f"Bearer {answer.json()['access_token']}"}
+        )
         assert listed.status_code == 200
 
 
@@ -96,16 +105,19 @@ async def test_stop_updates_move_the_job_to_in_progress_then_completed(tenant: T
     job = (await tenant.import_job()).json()
     stops = [s["external_stop_id"] for s in job["stops"]]
     url = f"/v1/integration-jobs/{job['job_id']}/stops/{{}}/status"
-    first = await tenant.http.post(url.format(stops[0]), headers=tenant.auth,
-                                   json={"status": "completed", "recipient_name": "Sam",
-                                         "photo_urls": ["https://example.com/p.jpg"]})
+    first = await tenant.http.post(
+        url.format(stops[0]),
+        headers=tenant.auth,
+        json={"status": "completed", "recipient_name": "Sam", "photo_urls": ["https://example.com/p.jpg"]},
+    )
     assert first.status_code == 202, first.text
     progressed = await wait_for(tenant, job["job_id"], {"in_progress"})
     assert progressed["stops"][0]["proof_of_delivery"]["recipient_name"] == "Sam"
     for i, stop in enumerate(stops[1:]):
         outcome = ("failed", "skipped", "completed")[i % 3]
-        answer = await tenant.http.post(url.format(stop), headers=tenant.auth, json={"status": outcome,
-                                                                                    "reason": "test"})
+        answer = await tenant.http.post(
+            url.format(stop), headers=tenant.auth, json={"status": outcome, "reason": "test"}
+        )
         assert answer.status_code == 202
     done = await wait_for(tenant, job["job_id"], {"completed"})
     assert done["status_counts"]["pending"] == 0
@@ -119,13 +131,15 @@ async def test_one_organization_never_sees_another_organizations_jobs(tenant: Te
     other = await Tenant(http).login()
     job = (await tenant.import_job()).json()
     assert (await other.get_job(job["job_id"])).status_code == 404
-    found = await http.get("/v1/integration-jobs", params={"external_job_id": job["external_job_id"]},
-                           headers=other.auth)
+    found = await http.get(
+        "/v1/integration-jobs", params={"external_job_id": job["external_job_id"]}, headers=other.auth
+    )
     assert found.status_code == 404
     listed = await http.get("/v1/integration-jobs", headers=other.auth)
     assert job["job_id"] not in [j["job_id"] for j in listed.json()["jobs"]]
-    update = await http.post(f"/v1/integration-jobs/{job['job_id']}/stops/STOP-1/status", headers=other.auth,
-                             json={"status": "completed"})
+    update = await http.post(
+        f"/v1/integration-jobs/{job['job_id']}/stops/STOP-1/status", headers=other.auth, json={"status": "completed"}
+    )
     assert update.status_code == 404
 
 

@@ -23,9 +23,16 @@ async def test_prometheus_sees_the_pipeline_move(tenant: Tenant, tmp_path):
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     shutil.copy(ROOT / "deploy/prometheus/routemate-rules.yml", tmp_path / "routemate-rules.yml")
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={tmp_path / 'data'}", "--web.listen-address=127.0.0.1:19090"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            "--web.listen-address=127.0.0.1:19090",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         async with httpx.AsyncClient(timeout=5) as http:
             for _ in range(100):
@@ -40,8 +47,13 @@ async def test_prometheus_sees_the_pipeline_move(tenant: Tenant, tmp_path):
                 if len(targets) == 5 and all(t["health"] == "up" for t in targets):
                     break
                 await asyncio.sleep(0.5)
-            assert sorted(t["labels"]["service"] for t in targets if t["health"] == "up") == \
-                   ["auth", "geocoder", "ingest", "optimizer", "status"]
+            assert sorted(t["labels"]["service"] for t in targets if t["health"] == "up") == [
+                "auth",
+                "geocoder",
+                "ingest",
+                "optimizer",
+                "status",
+            ]
             before = await query(http, 'sum(routemate_events_consumed_total{service="optimizer",outcome="ok"})')
             start = float(before[0]["value"][1]) if before else 0.0
             for _ in range(3):
@@ -60,7 +72,7 @@ async def test_prometheus_sees_the_pipeline_move(tenant: Tenant, tmp_path):
                     break
                 await asyncio.sleep(0.5)
             assert recorded and float(recorded[0]["value"][1]) > 0
-            latency = await query(http, "sum(routemate_job_end_to_end_seconds_count{service=\"status\"})")
+            latency = await query(http, 'sum(routemate_job_end_to_end_seconds_count{service="status"})')
             assert latency and float(latency[0]["value"][1]) > 0
             imports = await query(http, 'routemate_http_requests_total{route="/v1/integration-import",status="201"}')
             assert imports and float(imports[0]["value"][1]) >= 3

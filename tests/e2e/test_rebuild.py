@@ -13,9 +13,12 @@ from tests.e2e.test_path import wait_for
 async def test_a_rebuilt_read_model_is_identical_to_the_live_one(tenant: Tenant, tmp_path):
     jobs = [(await tenant.import_job()).json() for _ in range(3)]
     first = jobs[0]
-    for outcome, stop in zip(("completed", "failed"), first["stops"]):
-        await tenant.http.post(f"/v1/integration-jobs/{first['job_id']}/stops/{stop['external_stop_id']}/status",
-                               headers=tenant.auth, json={"status": outcome, "reason": "rebuild test"})
+    for outcome, stop in zip(("completed", "failed"), first["stops"], strict=False):
+        await tenant.http.post(
+            f"/v1/integration-jobs/{first['job_id']}/stops/{stop['external_stop_id']}/status",
+            headers=tenant.auth,
+            json={"status": outcome, "reason": "rebuild test"},
+        )
     await wait_for(tenant, first["job_id"], {"in_progress"})
     await asyncio.sleep(0.5)
     url = f"sqlite:///{tmp_path / 'rebuilt.db'}"
@@ -27,4 +30,3 @@ async def test_a_rebuilt_read_model_is_identical_to_the_live_one(tenant: Tenant,
         found = rebuilt.job(tenant.creds["org_id"], job_id=job["job_id"])
         assert found is not None
         assert json.loads(json.dumps(job_view(*found))) == live
-

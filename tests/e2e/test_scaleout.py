@@ -41,9 +41,17 @@ def balanced_job_ids(tag: str) -> list[str]:
 def geocoded(job_id: str, seed: int) -> StopsGeocoded:
     rng = random.Random(seed)
     stops = tuple(RequestedStop(stop_id=f"{job_id}.{i}", external_stop_id=f"S{i}") for i in range(STOPS))
-    locations = tuple(Location(stop_id=s.stop_id, external_stop_id=s.external_stop_id, precision="provided",
-                               provider="client", lat=-27.47 + rng.uniform(-0.13, 0.13),
-                               lng=153.02 + rng.uniform(-0.15, 0.15)) for s in stops)
+    locations = tuple(
+        Location(
+            stop_id=s.stop_id,
+            external_stop_id=s.external_stop_id,
+            precision="provided",
+            provider="client",
+            lat=-27.47 + rng.uniform(-0.13, 0.13),
+            lng=153.02 + rng.uniform(-0.15, 0.15),
+        )
+        for s in stops
+    )
     job = JobSpec(external_job_id=job_id, title="scale-out burst", stops=stops, payload_hash="scale")
     return StopsGeocoded(org_id="org_scaleout", job_id=job_id, job=job, locations=locations)
 
@@ -52,8 +60,9 @@ async def burst_seconds(tag: str) -> float:
     """Seconds from publishing the burst to the last of its routes on the optimized topic."""
     events = [geocoded(job_id, seed) for seed, job_id in enumerate(balanced_job_ids(tag))]
     pending = {e.job_id for e in events}
-    consumer = AIOKafkaConsumer(JOBS_OPTIMIZED, bootstrap_servers=BOOTSTRAP, auto_offset_reset="latest",
-                                group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        JOBS_OPTIMIZED, bootstrap_servers=BOOTSTRAP, auto_offset_reset="latest", group_id=None, enable_auto_commit=False
+    )
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
     await consumer.start()
     await producer.start()

@@ -12,8 +12,9 @@ from tests.conftest import ROOT, Tenant
 
 
 def restart_platform() -> None:
-    subprocess.run(["bash", str(ROOT / "deploy/local/platform.sh"), "up"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["bash", str(ROOT / "deploy/local/platform.sh"), "up"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 async def settle(tenant: Tenant, job_ids: list[str], seconds: float = 90) -> dict[str, dict]:

@@ -13,13 +13,38 @@ from tests.conftest import ROOT, Tenant
 
 @pytest.mark.parametrize("service, port", [("auth", 8081), ("ingest", 8082), ("status", 8083)])
 def test_generated_requests_never_get_a_server_error(service: str, port: int, tenant: Tenant, platform):
+    workdir = ROOT / "var" / "schemathesis"
+    workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_checks", "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", f"http://127.0.0.1:{port}/openapi.json",
-         "--url", platform, "-H", f"Authorization: Bearer {tenant.token}", "--include-path-regex", "^/v1/",
-         "-c", "not_a_server_error,errors_are_problem_json", "-n", "50", "--max-time", "60",
-         "--generation-deterministic", "--phases", "examples,coverage,fuzzing"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"http://127.0.0.1:{port}/openapi.json",
+            "--url",
+            platform,
+            "-H",
+            f"Authorization: Bearer {tenant.token}",
+            "--include-path-regex",
+            "^/v1/",
+            "-c",
+            "not_a_server_error,errors_are_problem_json",
+            "-n",
+            "50",
+            "--max-time",
+            "60",
+            "--generation-deterministic",
+            "--phases",
+            "examples,coverage,fuzzing",
+        ],
+        cwd=workdir,  # schemathesis keeps its cache in the working directory: run state lives under var/
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     output = done.stdout + done.stderr
     cases = re.findall(r"(\d+) generated", output)
     print(f"{service}: {cases[-1] if cases else '?'} generated cases")

@@ -9,14 +9,19 @@ from tests.conftest import ROOT, Tenant
 
 
 def platform(*args: str) -> None:
-    subprocess.run(["bash", str(ROOT / "deploy/local/platform.sh"), *args], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["bash", str(ROOT / "deploy/local/platform.sh"), *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def kafka(action: str) -> None:
-    subprocess.run(["bash", str(ROOT / "deploy/kafka/kafka.sh"), action], cwd=ROOT, check=True,
-                   env={"KAFKA_STATE_DIR": str(ROOT / "var/kafka"), "PATH": "/usr/bin:/bin:/usr/local/bin"},
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["bash", str(ROOT / "deploy/kafka/kafka.sh"), action],
+        cwd=ROOT,
+        check=True,
+        env={"KAFKA_STATE_DIR": str(ROOT / "var/kafka"), "PATH": "/usr/bin:/bin:/usr/local/bin"},
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def assert_unavailable(answer: httpx.Response) -> None:
@@ -27,8 +32,10 @@ def assert_unavailable(answer: httpx.Response) -> None:
 async def test_redis_down_means_503_everywhere_and_tokens_survive_a_restart(http: httpx.AsyncClient, tenant: Tenant):
     subprocess.run(["redis-cli", "-p", "6379", "shutdown"], check=False, stdout=subprocess.DEVNULL)
     try:
-        token = await http.post("/v1/integration-token", json={"client_id": tenant.creds["client_id"],
-                                                               "client_secret": tenant.creds["client_secret"]})
+        token = await http.post(
+            "/v1/integration-token",
+            json={"client_id": tenant.creds["client_id"], "client_secret": tenant.creds["client_secret"]},
+        )
         assert_unavailable(token)
         assert token.json()["error"] == "temporarily_unavailable" and "access_token" not in token.json()
         assert_unavailable(await tenant.import_job())
@@ -93,7 +100,7 @@ async def test_kafka_stopped_mid_burst_loses_and_doubles_nothing(http: httpx.Asy
             await asyncio.sleep(0.1)
         assert got.status_code == 200 and got.json()["status"] == "assigned", got.text
     # the refused ones, retried, become exactly one job each
-    for answer, body in zip(answers, bodies):
+    for answer, body in zip(answers, bodies, strict=False):
         if answer.status_code != 202:
             for _ in range(20):  # as a client would: retry while told to
                 retry = await tenant.import_job(body)

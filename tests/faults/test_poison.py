@@ -7,8 +7,15 @@ import uuid
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.events import (
-    AUTH_EVENTS, DEADLETTER, JOBS_FAILED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_REQUESTED, STOPS_STATUS,
-    StopStatusChanged, utcnow,
+    AUTH_EVENTS,
+    DEADLETTER,
+    JOBS_FAILED,
+    JOBS_GEOCODED,
+    JOBS_OPTIMIZED,
+    JOBS_REQUESTED,
+    STOPS_STATUS,
+    StopStatusChanged,
+    utcnow,
 )
 from tests.conftest import Tenant
 
@@ -17,8 +24,7 @@ BOOTSTRAP = "127.0.0.1:9092"
 
 async def dead_letters(sends: list[tuple[str, bytes]], key: bytes, expected: int, seconds: float) -> list[dict]:
     """Publish `sends` (topic, payload) under `key`; the dead letters of that key, once `expected` came."""
-    consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=BOOTSTRAP, auto_offset_reset="latest",
-                                group_id=None)
+    consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=BOOTSTRAP, auto_offset_reset="latest", group_id=None)
     await consumer.start()
     try:
         await consumer.seek_to_end()
@@ -45,18 +51,20 @@ async def test_garbage_invalid_bodies_and_unknown_versions_are_dead_lettered(ten
     marker = uuid.uuid4().hex
     poison = {
         "garbage": b"\x00\xff not json " + marker.encode(),
-        "invalid body": json.dumps({"event_type": "ImportRequested", "schema_version": 1, "org_id": "o",
-                                    "job_id": marker}).encode(),
-        "unknown version": json.dumps({"event_type": "StopsGeocoded", "schema_version": 99, "org_id": "o",
-                                       "job_id": marker}).encode(),
+        "invalid body": json.dumps(
+            {"event_type": "ImportRequested", "schema_version": 1, "org_id": "o", "job_id": marker}
+        ).encode(),
+        "unknown version": json.dumps(
+            {"event_type": "StopsGeocoded", "schema_version": 99, "org_id": "o", "job_id": marker}
+        ).encode(),
     }
     topics = [JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS]
     expected = len(poison) * (len(topics) + 2)  # status reads all six; geocoder and optimizer one each
     letters = await dead_letters([(t, p) for t in topics for p in poison.values()], marker.encode(), expected, 30)
-    by_stage = {(l["service"], l["source_topic"]) for l in letters}
+    by_stage = {(letter["service"], letter["source_topic"]) for letter in letters}
     assert ("geocoder", JOBS_REQUESTED) in by_stage and ("optimizer", JOBS_GEOCODED) in by_stage
     assert {("status", t) for t in topics} <= by_stage
-    reasons = " ".join(l["reason"] for l in letters)
+    reasons = " ".join(letter["reason"] for letter in letters)
     assert "not JSON" in reasons and "invalid event" in reasons and "schema_version" in reasons
     # ...and every stage still works
     answer = await tenant.import_job()
@@ -74,9 +82,10 @@ async def test_an_event_the_projection_rejects_is_dead_lettered_alone_and_its_ne
     hijack = StopStatusChanged(org_id="org_someone_else", status="failed", reason="hijack", **common)
     honest = StopStatusChanged(org_id=tenant.creds["org_id"], status="completed", **common)
     # The same key: one partition, one after the other, most likely in one poll.
-    letters = await dead_letters([(STOPS_STATUS, hijack.to_bytes()), (STOPS_STATUS, honest.to_bytes())],
-                                 hijack.key, 1, 45)
-    assert [(l["service"], l["source_topic"]) for l in letters] == [("status", STOPS_STATUS)]
+    letters = await dead_letters(
+        [(STOPS_STATUS, hijack.to_bytes()), (STOPS_STATUS, honest.to_bytes())], hijack.key, 1, 45
+    )
+    assert [(letter["service"], letter["source_topic"]) for letter in letters] == [("status", STOPS_STATUS)]
     assert "ValueError" in letters[0]["reason"] and "another organization" in letters[0]["reason"]
     for _ in range(50):
         stops = {s["external_stop_id"]: s for s in (await tenant.get_job(job["job_id"])).json()["stops"]}

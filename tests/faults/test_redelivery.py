@@ -36,8 +36,9 @@ async def records_of(job_id: str) -> list:
 async def test_redelivered_events_change_nothing(http: httpx.AsyncClient, tenant: Tenant):
     job = (await tenant.import_job()).json()
     stop = job["stops"][0]["external_stop_id"]
-    await http.post(f"/v1/integration-jobs/{job['job_id']}/stops/{stop}/status", headers=tenant.auth,
-                    json={"status": "completed"})
+    await http.post(
+        f"/v1/integration-jobs/{job['job_id']}/stops/{stop}/status", headers=tenant.auth, json={"status": "completed"}
+    )
     before = await wait_for(tenant, job["job_id"], {"in_progress"})
     records = await records_of(job["job_id"])
     assert {r.topic for r in records} == set(TOPICS)
@@ -53,6 +54,7 @@ async def test_redelivered_events_change_nothing(http: httpx.AsyncClient, tenant
         assert (await tenant.get_job(job["job_id"])).json() == before
     again = await records_of(job["job_id"])
     assert len(again) >= 2 * len(records)  # they were really delivered (and re-derived) again
-    listed = (await http.get("/v1/integration-jobs", params={"external_job_id": job["external_job_id"]},
-                             headers=tenant.auth)).json()
+    listed = (
+        await http.get("/v1/integration-jobs", params={"external_job_id": job["external_job_id"]}, headers=tenant.auth)
+    ).json()
     assert listed["job_id"] == job["job_id"]

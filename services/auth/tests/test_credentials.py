@@ -28,19 +28,22 @@ def test_http_basic_with_a_form_grant():
     assert creds.via_basic and creds.client_id == "rm_ci_a"
 
 
-@pytest.mark.parametrize("ctype, body, auth, error, status", [
-    (FORM, b"client_id=a&client_secret=b", None, "invalid_request", 400),           # grant_type missing
-    (FORM, b"grant_type=password&client_id=a&client_secret=b", None, "unsupported_grant_type", 400),
-    (JSON, b'{"client_id": "rm_ci_a"}', None, "invalid_request", 400),
-    (JSON, b'{"client_id": 5, "client_secret": "x"}', None, "invalid_request", 400),
-    (JSON, b"{not json", None, "invalid_request", 400),
-    (JSON, b"[]", None, "invalid_request", 400),
-    ("text/plain", b"hello", None, "invalid_request", 415),
-    (JSON, b'{"client_id": "' + "\u00e9".encode() * 3 + b'", "client_secret": "x"}', None, "invalid_client", 401),
-    (JSON, b'{"client_id": "' + b"a" * 5000 + b'", "client_secret": "x"}', None, "invalid_client", 401),
-    (FORM, b"grant_type=client_credentials", "Basic !!!notbase64", "invalid_client", 401),
-    (FORM, b"grant_type=client_credentials&client_secret=x", basic("a", "b"), "invalid_request", 400),
-])
+@pytest.mark.parametrize(
+    "ctype, body, auth, error, status",
+    [
+        (FORM, b"client_id=a&client_secret=b", None, "invalid_request", 400),  # grant_type missing
+        (FORM, b"grant_type=password&client_id=a&client_secret=b", None, "unsupported_grant_type", 400),
+        (JSON, b'{"client_id": "rm_ci_a"}', None, "invalid_request", 400),
+        (JSON, b'{"client_id": 5, "client_secret": "x"}', None, "invalid_request", 400),
+        (JSON, b"{not json", None, "invalid_request", 400),
+        (JSON, b"[]", None, "invalid_request", 400),
+        ("text/plain", b"hello", None, "invalid_request", 415),
+        (JSON, b'{"client_id": "' + "\u00e9".encode() * 3 + b'", "client_secret": "x"}', None, "invalid_client", 401),
+        (JSON, b'{"client_id": "' + b"a" * 5000 + b'", "client_secret": "x"}', None, "invalid_client", 401),
+        (FORM, b"grant_type=client_credentials", "Basic !!!notbase64", "invalid_client", 401),
+        (FORM, b"grant_type=client_credentials&client_secret=x", basic("a", "b"), "invalid_request", 400),
+    ],
+)
 def test_every_bad_request_gets_its_rfc6749_error(ctype, body, auth, error, status):
     with pytest.raises(TokenRequestError) as err:
         read_credentials(ctype, body, auth)

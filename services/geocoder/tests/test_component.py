@@ -27,8 +27,12 @@ async def test_an_import_comes_out_geocoded_and_garbage_goes_to_the_dead_letter_
     async def dead(msg: KafkaMessage) -> None:
         seen[DEADLETTER].append(msg.body)
 
-    spec = JobSpec(external_job_id="X", title="t", payload_hash="h",
-                   stops=(RequestedStop(stop_id="j.1", external_stop_id="S1", address="1 Queen St, Brisbane QLD 4000"),))
+    spec = JobSpec(
+        external_job_id="X",
+        title="t",
+        payload_hash="h",
+        stops=(RequestedStop(stop_id="j.1", external_stop_id="S1", address="1 Queen St, Brisbane QLD 4000"),),
+    )
     event = ImportRequested(org_id="o", job_id="j", integration_id="c", job=spec, correlation_id="req-9")
     async with TestKafkaBroker(broker) as test_broker:
         await test_broker.publish(event.to_bytes(), "routemate.jobs.requested", key=b"j")

@@ -53,7 +53,8 @@ async def test_identical_addresses_are_looked_up_once_and_then_cached():
 
 async def test_a_dead_provider_falls_back_to_the_gazetteer_with_an_honest_warning():
     out = await geocoder(CountingProvider("nominatim", {}, down=True)).geocode(
-        job(stop(1, "45 Grey St, South Brisbane QLD 4101")))
+        job(stop(1, "45 Grey St, South Brisbane QLD 4101"))
+    )
     assert out.locations[0].provider == "gazetteer" and out.locations[0].precision == "postcode"
     assert [w.code for w in out.warnings] == ["GEOCODE_APPROXIMATE"]
 
@@ -71,14 +72,23 @@ async def test_a_job_with_no_placeable_stop_fails():
 
 
 async def test_a_stop_far_from_the_others_is_flagged():
-    out = await geocoder().geocode(job(stop(1, "1 Queen St, Brisbane QLD 4000"), stop(2, "2 Grey St, South Brisbane QLD 4101"),
-                                       stop(3, "3 Oxford St, Bulimba QLD 4171"), stop(4, "1 Macquarie St, Sydney NSW 2000")))
+    out = await geocoder().geocode(
+        job(
+            stop(1, "1 Queen St, Brisbane QLD 4000"),
+            stop(2, "2 Grey St, South Brisbane QLD 4101"),
+            stop(3, "3 Oxford St, Bulimba QLD 4171"),
+            stop(4, "1 Macquarie St, Sydney NSW 2000"),
+        )
+    )
     assert [(w.code, w.external_stop_id) for w in out.warnings if w.code == "ADDRESS_OUTSIDE_REGION"] == [
-        ("ADDRESS_OUTSIDE_REGION", "S4")]
+        ("ADDRESS_OUTSIDE_REGION", "S4")
+    ]
 
 
 async def test_the_depot_is_placed_too():
-    out = await geocoder().geocode(job(stop(1, "1 Queen St, Brisbane QLD 4000"), depot=Depot(address="Albion QLD 4010")))
+    out = await geocoder().geocode(
+        job(stop(1, "1 Queen St, Brisbane QLD 4000"), depot=Depot(address="Albion QLD 4010"))
+    )
     assert out.depot is not None and out.depot.precision == "postcode"
 
 

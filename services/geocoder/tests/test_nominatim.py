@@ -23,7 +23,7 @@ from tests.fakes import MemoryRedis
 class FakeNominatim(BaseHTTPRequestHandler):
     calls: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         query = parse_qs(urlparse(self.path).query)
         q = query.get("q", [""])[0]
         FakeNominatim.calls.append(q)
@@ -33,8 +33,20 @@ class FakeNominatim(BaseHTTPRequestHandler):
             self.send_response(503)
             self.end_headers()
             return
-        body = [] if "empty" in q else [{"lat": "-27.4705", "lon": "153.0260", "display_name": q,
-                                         "class": "place", "type": "house", "addresstype": "house"}]
+        body = (
+            []
+            if "empty" in q
+            else [
+                {
+                    "lat": "-27.4705",
+                    "lon": "153.0260",
+                    "display_name": q,
+                    "class": "place",
+                    "type": "house",
+                    "addresstype": "house",
+                }
+            ]
+        )
         payload = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -55,9 +67,16 @@ def nominatim():
 
 
 def chain(domain: str, **over):
-    options = dict(geocoder_providers="nominatim,gazetteer", nominatim_domain=domain, nominatim_scheme="http",
-                   provider_rate_per_second=50, provider_timeout_seconds=0.5, provider_retries=1,
-                   breaker_failures=3, breaker_reset_seconds=60)
+    options = dict(
+        geocoder_providers="nominatim,gazetteer",
+        nominatim_domain=domain,
+        nominatim_scheme="http",
+        provider_rate_per_second=50,
+        provider_timeout_seconds=0.5,
+        provider_retries=1,
+        breaker_failures=3,
+        breaker_reset_seconds=60,
+    )
     settings = GeocoderSettings(**{**options, **over})
     return build_chain(settings, australia())
 
@@ -117,4 +136,5 @@ async def test_an_outage_is_not_cached_as_a_miss(nominatim):
     geocoder = Geocoder(chain(nominatim, provider_retries=0), cache, 4, 5, 150)
     await geocoder.place("fail nowhere at all", time.monotonic() + 5)
     from services.geocoder.cache import MISS
+
     assert await cache.get("fail nowhere at all") is MISS

@@ -17,12 +17,15 @@ def test_the_tail_of_an_address_gives_postcode_state_and_locality():
     assert parse("4000 Queen St, Brisbane").postcode is None  # a street number is not a postcode
 
 
-@pytest.mark.parametrize("address, near, within_km", [
-    ("123 Queen St, Brisbane City QLD 4000", (-27.4698, 153.0251), 3),      # Brisbane CBD
-    ("1 Macquarie St, Sydney NSW 2000", (-33.8688, 151.2093), 3),           # Sydney CBD
-    ("Flinders St, Melbourne, Victoria 3000", (-37.8136, 144.9631), 3),     # Melbourne CBD
-    ("Sandgate Rd, Albion, QLD", (-27.4300, 153.0430), 3),                  # locality + state, no postcode
-])
+@pytest.mark.parametrize(
+    "address, near, within_km",
+    [
+        ("123 Queen St, Brisbane City QLD 4000", (-27.4698, 153.0251), 3),  # Brisbane CBD
+        ("1 Macquarie St, Sydney NSW 2000", (-33.8688, 151.2093), 3),  # Sydney CBD
+        ("Flinders St, Melbourne, Victoria 3000", (-37.8136, 144.9631), 3),  # Melbourne CBD
+        ("Sandgate Rd, Albion, QLD", (-27.4300, 153.0430), 3),  # locality + state, no postcode
+    ],
+)
 def test_the_gazetteer_places_real_addresses_near_the_truth(address, near, within_km):
     place, ambiguous = australia().locate(parse(address))
     assert place is not None and place.precision in ("postcode", "locality")

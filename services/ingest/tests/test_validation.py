@@ -35,23 +35,32 @@ def test_unknown_fields_warn_instead_of_failing():
     assert all(w.code == "UNKNOWN_FIELD" for w in warnings)
 
 
-@pytest.mark.parametrize("mutate, pointer", [
-    (lambda b: b.pop("external_job_id"), "/external_job_id"),
-    (lambda b: b.update(title=""), "/title"),
-    (lambda b: b.update(stops=[]), "/stops"),
-    (lambda b: b.update(driver_email="not-an-email"), "/driver_email"),
-    (lambda b: b["stops"][1].update(parcel_count=-1), "/stops/1/parcel_count"),
-    (lambda b: b["stops"][1].update(parcel_count=10**9), "/stops/1/parcel_count"),
-    (lambda b: b["stops"][2].update(lat=95.0, lng=153.0), "/stops/2/lat"),
-    (lambda b: b["stops"][2].update(lat=-27.4), "/stops/2"),
-    (lambda b: b["stops"][0].update(time_window={"start": "2026-11-28T10:00:00+10:00",
-                                                 "end": "2026-11-28T09:00:00+10:00"}), "/stops/0/time_window"),
-    (lambda b: b["stops"][0].update(time_window={"start": "2026-11-28T10:00:00", "end": "2026-11-28T11:00:00"}),
-     "/stops/0/time_window"),
-    (lambda b: b["stops"][3].update(email="nope"), "/stops/3/email"),
-    (lambda b: b["stops"][3].pop("address"), "/stops/3"),
-    (lambda b: b.update(return_to_depot=True), ""),
-])
+@pytest.mark.parametrize(
+    "mutate, pointer",
+    [
+        (lambda b: b.pop("external_job_id"), "/external_job_id"),
+        (lambda b: b.update(title=""), "/title"),
+        (lambda b: b.update(stops=[]), "/stops"),
+        (lambda b: b.update(driver_email="not-an-email"), "/driver_email"),
+        (lambda b: b["stops"][1].update(parcel_count=-1), "/stops/1/parcel_count"),
+        (lambda b: b["stops"][1].update(parcel_count=10**9), "/stops/1/parcel_count"),
+        (lambda b: b["stops"][2].update(lat=95.0, lng=153.0), "/stops/2/lat"),
+        (lambda b: b["stops"][2].update(lat=-27.4), "/stops/2"),
+        (
+            lambda b: b["stops"][0].update(
+                time_window={"start": "2026-11-28T10:00:00+10:00", "end": "2026-11-28T09:00:00+10:00"}
+            ),
+            "/stops/0/time_window",
+        ),
+        (
+            lambda b: b["stops"][0].update(time_window={"start": "2026-11-28T10:00:00", "end": "2026-11-28T11:00:00"}),
+            "/stops/0/time_window",
+        ),
+        (lambda b: b["stops"][3].update(email="nope"), "/stops/3/email"),
+        (lambda b: b["stops"][3].pop("address"), "/stops/3"),
+        (lambda b: b.update(return_to_depot=True), ""),
+    ],
+)
 def test_each_bad_field_is_named_by_its_pointer(mutate, pointer):
     raw = body()
     mutate(raw)
@@ -64,8 +73,9 @@ def test_duplicate_stop_ids_point_at_the_second_one():
     raw = body()
     raw["stops"][4]["external_stop_id"] = "STOP-1"
     problem = errors_of(raw)
-    assert problem.errors == [{"pointer": "/stops/4/external_stop_id", "type": "duplicate",
-                               "reason": "duplicates /stops/0/external_stop_id"}]
+    assert problem.errors == [
+        {"pointer": "/stops/4/external_stop_id", "type": "duplicate", "reason": "duplicates /stops/0/external_stop_id"}
+    ]
 
 
 def test_too_many_stops_is_its_own_error():

@@ -11,13 +11,35 @@ START = datetime(2026, 11, 30, 8, 0, tzinfo=timezone(timedelta(hours=10)))
 
 
 def geocoded(points, *, windows=None, depot=None, ret=False, capacity=None) -> StopsGeocoded:
-    stops = tuple(RequestedStop(stop_id=f"j.{i}", external_stop_id=f"S{i}", address=f"{i} St", parcel_count=2,
-                                time_window=(windows or {}).get(i)) for i in range(len(points)))
-    spec = JobSpec(external_job_id="X", title="t", stops=stops, payload_hash="h", start_time=START,
-                   return_to_depot=ret, vehicle_capacity=capacity)
-    locs = tuple(Location(stop_id=s.stop_id, external_stop_id=s.external_stop_id,
-                          lat=p[0] if p else None, lng=p[1] if p else None, precision="rooftop" if p else None)
-                 for s, p in zip(stops, points))
+    stops = tuple(
+        RequestedStop(
+            stop_id=f"j.{i}",
+            external_stop_id=f"S{i}",
+            address=f"{i} St",
+            parcel_count=2,
+            time_window=(windows or {}).get(i),
+        )
+        for i in range(len(points))
+    )
+    spec = JobSpec(
+        external_job_id="X",
+        title="t",
+        stops=stops,
+        payload_hash="h",
+        start_time=START,
+        return_to_depot=ret,
+        vehicle_capacity=capacity,
+    )
+    locs = tuple(
+        Location(
+            stop_id=s.stop_id,
+            external_stop_id=s.external_stop_id,
+            lat=p[0] if p else None,
+            lng=p[1] if p else None,
+            precision="rooftop" if p else None,
+        )
+        for s, p in zip(stops, points, strict=False)
+    )
     dep = Location(stop_id="depot", external_stop_id="depot", lat=depot[0], lng=depot[1]) if depot else None
     return StopsGeocoded(org_id="o", job_id="j", job=spec, locations=locs, depot=dep)
 
@@ -35,10 +57,15 @@ def test_a_route_has_every_placed_stop_with_legs_etas_and_totals():
 
 def test_unplaced_stops_stay_unrouted_and_unservable_windows_are_warned():
     windows = {1: TimeWindow(start=START - timedelta(hours=3), end=START - timedelta(hours=2))}
-    out = optimize(geocoded([BRISBANE[0], BRISBANE[1], None, BRISBANE[3]], windows=windows),
-                   OptimizerSettings(), GreatCircle(1.3, 35))
-    assert {(u.external_stop_id, u.reason) for u in out.unrouted} == {("S2", "GEOCODE_FAILED"),
-                                                                     ("S1", "TIME_WINDOW_VIOLATION")}
+    out = optimize(
+        geocoded([BRISBANE[0], BRISBANE[1], None, BRISBANE[3]], windows=windows),
+        OptimizerSettings(),
+        GreatCircle(1.3, 35),
+    )
+    assert {(u.external_stop_id, u.reason) for u in out.unrouted} == {
+        ("S2", "GEOCODE_FAILED"),
+        ("S1", "TIME_WINDOW_VIOLATION"),
+    }
     assert ("TIME_WINDOW_VIOLATION", "S1") in [(w.code, w.external_stop_id) for w in out.warnings]
 
 

@@ -11,10 +11,13 @@ from shared.geo import haversine_km
 
 
 class FakeOsrm(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
-        if not path.startswith("/table/v1/driving/") or "annotations=distance%2Cduration" not in query \
-                and "annotations=distance,duration" not in query:
+        if (
+            not path.startswith("/table/v1/driving/")
+            or "annotations=distance%2Cduration" not in query
+            and "annotations=distance,duration" not in query
+        ):
             self.send_response(400)
             self.end_headers()
             return
@@ -23,8 +26,11 @@ class FakeOsrm(BaseHTTPRequestHandler):
             body = {"code": "NoTable", "message": "boom"}
         else:
             km = [[haversine_km(a[1], a[0], b[1], b[0]) * 1.5 for b in coords] for a in coords]
-            body = {"code": "Ok", "distances": [[k * 1000 for k in row] for row in km],
-                    "durations": [[k / 50 * 3600 for k in row] for row in km]}
+            body = {
+                "code": "Ok",
+                "distances": [[k * 1000 for k in row] for row in km],
+                "durations": [[k / 50 * 3600 for k in row] for row in km],
+            }
         payload = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

@@ -15,8 +15,9 @@ def brisbane(n: int, seed: int) -> list[tuple[float, float]]:
 def problem(points, depot=True, ret=True, windows=None, demands=None, capacity=None) -> RouteProblem:
     m = GreatCircle(1.3, 35).build(points)
     n = len(points) - (1 if depot else 0)
-    return RouteProblem(m.distance_m, m.duration_s, depot, ret, [120] * n, windows or [None] * n,
-                        demands or [1] * n, capacity)
+    return RouteProblem(
+        m.distance_m, m.duration_s, depot, ret, [120] * n, windows or [None] * n, demands or [1] * n, capacity
+    )
 
 
 def length(p: RouteProblem, order: list[int]) -> int:
@@ -54,7 +55,9 @@ def asymmetric(n: int, depot: bool, ret: bool, seed: int) -> RouteProblem:
     base = rng.integers(1_000, 20_000, (size, size))
     cost = (base + base.T) // 2 + rng.integers(0, 4_000, (size, size))
     np.fill_diagonal(cost, 0)
-    return RouteProblem(cost.astype(np.int64), cost.astype(np.int64) // 10, depot, ret, [0] * n, [None] * n, [1] * n, None)
+    return RouteProblem(
+        cost.astype(np.int64), cost.astype(np.int64) // 10, depot, ret, [0] * n, [None] * n, [1] * n, None
+    )
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -108,7 +111,7 @@ def test_windows_are_met_by_waiting():
     pts = [(-27.40, 153.0), (-27.45, 153.05), (-27.5, 153.1), (-27.47, 153.02)]
     p = problem(pts, windows=[(3000, 3600), None, None])
     solution = solve(p)
-    arrival = dict(zip(solution.order, solution.arrival_s))
+    arrival = dict(zip(solution.order, solution.arrival_s, strict=False))
     assert 3000 <= arrival[0] <= 3600 and not solution.unrouted
 
 

@@ -1,13 +1,17 @@
 """Alembic environment for the status read model; run through services.status.schema.migrate."""
 
 from alembic import context
+from sqlmodel import SQLModel
 
 from services.status.tables import JobRow  # noqa: F401 - registers the tables on the metadata
-from sqlmodel import SQLModel
 
 VERSION_TABLE = "status_alembic_version"
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=SQLModel.metadata, version_table=VERSION_TABLE,
-                  include_object=lambda obj, name, kind, *_: kind != "table" or name.startswith("status_"))
+context.configure(
+    connection=connection,
+    target_metadata=SQLModel.metadata,
+    version_table=VERSION_TABLE,
+    include_object=lambda obj, name, kind, *_: kind != "table" or name.startswith("status_"),
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -18,7 +18,7 @@ def postgres_url() -> str:
     return subprocess.run(["bash", str(script), "url"], check=True, capture_output=True, text=True).stdout.strip()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.e2e)])
 def database(request, tmp_path):
     """A factory of empty databases of one kind: `database(name)` -> URL."""
     created: list[str] = []
@@ -36,6 +36,7 @@ def database(request, tmp_path):
     yield new
     if created:
         from sqlalchemy import create_engine  # noqa: F401 - engines are disposed with the process
+
         admin_url = request.getfixturevalue("postgres_url")
         with psycopg.connect(admin_url, autocommit=True) as conn:
             for db in created:

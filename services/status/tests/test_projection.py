@@ -8,7 +8,14 @@ from services.status.queries import JobFilter, JobQueries
 from services.status.views import job_view
 from shared.db import make_engine
 from shared.events import (
-    DriverRegistered, ImportRequested, JobFailed, JobWarning, RouteOptimized, StopsGeocoded, StopStatusChanged, utcnow,
+    DriverRegistered,
+    ImportRequested,
+    JobFailed,
+    JobWarning,
+    RouteOptimized,
+    StopsGeocoded,
+    StopStatusChanged,
+    utcnow,
 )
 from shared.events.jobs import JobSpec, Location, RequestedStop, RouteStop, RouteTotals, SolverStats, UnroutedStop
 
@@ -16,30 +23,72 @@ T0 = utcnow()
 
 
 def events(job_id="job_1", org="org_1", driver="dana@example.com"):
-    stops = tuple(RequestedStop(stop_id=f"{job_id}.{i}", external_stop_id=f"S{i}", address=f"{i} Queen St")
-                  for i in range(1, 4))
+    stops = tuple(
+        RequestedStop(stop_id=f"{job_id}.{i}", external_stop_id=f"S{i}", address=f"{i} Queen St") for i in range(1, 4)
+    )
     spec = JobSpec(external_job_id=f"EXT-{job_id}", title="Run", driver_email=driver, stops=stops, payload_hash="h")
     common = dict(org_id=org, job_id=job_id)
-    locs = tuple(Location(stop_id=s.stop_id, external_stop_id=s.external_stop_id, lat=-27.4 - i / 100, lng=153.0,
-                          precision="postcode", provider="gazetteer") for i, s in enumerate(stops[:2]))
+    locs = tuple(
+        Location(
+            stop_id=s.stop_id,
+            external_stop_id=s.external_stop_id,
+            lat=-27.4 - i / 100,
+            lng=153.0,
+            precision="postcode",
+            provider="gazetteer",
+        )
+        for i, s in enumerate(stops[:2])
+    )
     locs += (Location(stop_id=stops[2].stop_id, external_stop_id="S3"),)
-    route = tuple(RouteStop(stop_id=s.stop_id, external_stop_id=s.external_stop_id, sequence=seq, lat=-27.4,
-                            lng=153.0, leg_distance_km=1.0, leg_duration_minutes=2.0, eta_offset_minutes=seq * 5.0)
-                  for seq, s in ((1, stops[1]), (2, stops[0])))
+    route = tuple(
+        RouteStop(
+            stop_id=s.stop_id,
+            external_stop_id=s.external_stop_id,
+            sequence=seq,
+            lat=-27.4,
+            lng=153.0,
+            leg_distance_km=1.0,
+            leg_duration_minutes=2.0,
+            eta_offset_minutes=seq * 5.0,
+        )
+        for seq, s in ((1, stops[1]), (2, stops[0]))
+    )
     return [
         ImportRequested(**common, integration_id="c", job=spec, occurred_at=T0),
-        StopsGeocoded(**common, job=spec, locations=locs, occurred_at=T0 + timedelta(seconds=1),
-                      warnings=(JobWarning(code="GEOCODE_FAILED", external_stop_id="S3", message="m"),)),
-        RouteOptimized(**common, external_job_id=spec.external_job_id, route=route, locations=locs,
-                       unrouted=(UnroutedStop(stop_id=stops[2].stop_id, external_stop_id="S3", reason="GEOCODE_FAILED"),),
-                       totals=RouteTotals(total_distance_km=2.0, total_duration_minutes=14.0),
-                       solver=SolverStats(solver="exact", matrix_provider="great_circle", solve_ms=1.0, stop_count=2),
-                       occurred_at=T0 + timedelta(seconds=2)),
-        StopStatusChanged(**common, stop_id=stops[1].stop_id, external_stop_id="S2", status="completed",
-                          status_at=T0 + timedelta(minutes=10), occurred_at=T0 + timedelta(minutes=10)),
-        StopStatusChanged(**common, stop_id=stops[0].stop_id, external_stop_id="S1", status="failed",
-                          reason="nobody home", status_at=T0 + timedelta(minutes=20),
-                          occurred_at=T0 + timedelta(minutes=20)),
+        StopsGeocoded(
+            **common,
+            job=spec,
+            locations=locs,
+            occurred_at=T0 + timedelta(seconds=1),
+            warnings=(JobWarning(code="GEOCODE_FAILED", external_stop_id="S3", message="m"),),
+        ),
+        RouteOptimized(
+            **common,
+            external_job_id=spec.external_job_id,
+            route=route,
+            locations=locs,
+            unrouted=(UnroutedStop(stop_id=stops[2].stop_id, external_stop_id="S3", reason="GEOCODE_FAILED"),),
+            totals=RouteTotals(total_distance_km=2.0, total_duration_minutes=14.0),
+            solver=SolverStats(solver="exact", matrix_provider="great_circle", solve_ms=1.0, stop_count=2),
+            occurred_at=T0 + timedelta(seconds=2),
+        ),
+        StopStatusChanged(
+            **common,
+            stop_id=stops[1].stop_id,
+            external_stop_id="S2",
+            status="completed",
+            status_at=T0 + timedelta(minutes=10),
+            occurred_at=T0 + timedelta(minutes=10),
+        ),
+        StopStatusChanged(
+            **common,
+            stop_id=stops[0].stop_id,
+            external_stop_id="S1",
+            status="failed",
+            reason="nobody home",
+            status_at=T0 + timedelta(minutes=20),
+            occurred_at=T0 + timedelta(minutes=20),
+        ),
     ]
 
 

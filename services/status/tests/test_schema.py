@@ -13,10 +13,14 @@ def test_the_migrations_build_exactly_the_tables_the_code_uses(database):
     migrate(engine)
     migrate(engine)  # again: a no-op
     assert {"status_jobs", "status_stops", "status_drivers", "status_applied_events"} <= set(
-        inspect(engine).get_table_names())
+        inspect(engine).get_table_names()
+    )
     with engine.connect() as conn:
         ours = lambda obj, name, kind, *_: kind != "table" or (name.startswith("status_") and "alembic" not in name)  # noqa: E731
         context = MigrationContext.configure(conn, opts={"include_object": ours, "compare_type": True})
-        diff = [d for d in compare_metadata(context, SQLModel.metadata)
-                if not (isinstance(d, tuple) and d[0] in ("add_index", "remove_index"))]
+        diff = [
+            d
+            for d in compare_metadata(context, SQLModel.metadata)
+            if not (isinstance(d, tuple) and d[0] in ("add_index", "remove_index"))
+        ]
     assert diff == []

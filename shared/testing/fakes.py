@@ -1,0 +1,109 @@
+"""One in-memory Redis for unit and component tests (never for end-to-end tests)."""
+
+import asyncio
+import fnmatch
+import time
+from typing import Any
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+class MemoryRedis:
+    """The Redis calls the services make (strings with expiry, hashes, pub/sub publish), in dicts.
+
+    `down = True` makes every call raise ConnectionError, as a Redis outage does.
+    """
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self.values: dict[str, Any] = dict(data or {})
+        self.expiry: dict[str, float] = {}
+        self.published: list[tuple[str, bytes]] = []
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise ConnectionError("redis down")
+
+    def _live(self, key: str) -> bool:
+        if key in self.expiry and self.expiry[key] <= time.monotonic():
+            self.values.pop(key, None)
+            self.expiry.pop(key, None)
+        return key in self.values
+
+    async def get(self, key: str) -> bytes | None:
+        self._check()
+        return self.values[key] if self._live(key) else None
+
+    async def set(self, key: str, value: Any, ex: float | None = None, nx: bool = False) -> bool | None:
+        self._check()
+        if nx and self._live(key):
+            return None
+        self.values[key] = _bytes(value)
+        if ex is not None:
+            self.expiry[key] = time.monotonic() + ex
+        else:
+            self.expiry.pop(key, None)
+        return True
+
+    async def delete(self, *keys: str) -> int:
+        self._check()
+        gone = [k for k in keys if self._live(k)]
+        for key in gone:
+            self.values.pop(key, None)
+            self.expiry.pop(key, None)
+        return len(gone)
+
+    async def expire(self, key: str, seconds: float) -> bool:
+        self._check()
+        if not self._live(key):
+            return False
+        self.expiry[key] = time.monotonic() + seconds
+        return True
+
+    async def ttl(self, key: str) -> int:
+        self._check()
+        if not self._live(key):
+            return -2
+        return int(self.expiry[key] - time.monotonic()) if key in self.expiry else -1
+
+    async def hset(self, key: str, mapping: dict[str, Any] | None = None, **fields: Any) -> int:
+        self._check()
+        current = self.values.get(key, {}) if self._live(key) else {}
+        added = {_bytes(k): _bytes(v) for k, v in {**(mapping or {}), **fields}.items()}
+        self.values[key] = {**current, **added}
+        return len(set(added) - set(current))
+
+    async def hgetall(self, key: str) -> dict[bytes, bytes]:
+        self._check()
+        value = self.values.get(key, {}) if self._live(key) else {}
+        return {_bytes(k): _bytes(v) for k, v in value.items()}
+
+    async def incr(self, key: str) -> int:
+        self._check()
+        value = int(self.values.get(key, b"0")) + 1 if self._live(key) else 1
+        self.values[key] = str(value).encode()
+        return value
+
+    async def exists(self, *keys: str) -> int:
+        self._check()
+        return sum(self._live(k) for k in keys)
+
+    async def scan_iter(self, match: str = "*"):
+        self._check()
+        for key in list(self.values):
+            if self._live(key) and fnmatch.fnmatchcase(key, match):
+                yield key
+
+    async def publish(self, channel: str, message: Any) -> int:
+        self._check()
+        self.published.append((channel, _bytes(message)))
+        await asyncio.sleep(0)
+        return 1
+
+    async def ping(self) -> bool:
+        return not self.down
+
+    async def aclose(self) -> None:
+        pass

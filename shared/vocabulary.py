@@ -1,0 +1,67 @@
+"""The words every service shares: job status, stop status, warning and unrouted-stop codes.
+
+StrEnums, so they compare equal to the plain strings stored in the read model and carried in
+events (`JobStatus.ASSIGNED == "assigned"`), and serialize as those strings.
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    ASSIGNED = "assigned"
+    UNASSIGNED = "unassigned"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class StopStatus(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNROUTABLE = "unroutable"
+
+
+class WarningCode(StrEnum):
+    UNKNOWN_FIELD = "UNKNOWN_FIELD"
+    GEOCODE_FAILED = "GEOCODE_FAILED"
+    GEOCODE_APPROXIMATE = "GEOCODE_APPROXIMATE"
+    GEOCODE_AMBIGUOUS = "GEOCODE_AMBIGUOUS"
+    ADDRESS_OUTSIDE_REGION = "ADDRESS_OUTSIDE_REGION"
+    DEPOT_GEOCODE_FAILED = "DEPOT_GEOCODE_FAILED"
+    ROUTING_FALLBACK = "ROUTING_FALLBACK"
+    DRIVER_NOT_FOUND = "DRIVER_NOT_FOUND"
+
+
+class FailureCode(StrEnum):
+    """Why a stage gave up on a whole job (`JobFailed.code`)."""
+
+    GEOCODE_FAILED_ALL = "GEOCODE_FAILED_ALL"
+    NO_ROUTABLE_STOPS = "NO_ROUTABLE_STOPS"
+
+
+class UnroutedReason(StrEnum):
+    """Why one stop was left off its route."""
+
+    GEOCODE_FAILED = "GEOCODE_FAILED"
+    TIME_WINDOW_VIOLATION = "TIME_WINDOW_VIOLATION"
+    CAPACITY_EXCEEDED = "CAPACITY_EXCEEDED"
+
+
+# A job has its outcome: an import waiting for it can answer. It never leaves this set again.
+SETTLED: frozenset[JobStatus] = frozenset(
+    {JobStatus.ASSIGNED, JobStatus.UNASSIGNED, JobStatus.FAILED, JobStatus.IN_PROGRESS, JobStatus.COMPLETED}
+)
+# A stop's delivery is over; a stop in one of these is never re-planned.
+FINISHED_STOP: frozenset[StopStatus] = frozenset({StopStatus.COMPLETED, StopStatus.FAILED, StopStatus.SKIPPED})
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Databases (SQLite) may hand datetimes back without their zone; ours are always UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
