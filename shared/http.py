@@ -1,11 +1,20 @@
 """HTTP edge helpers shared by the gateways: request ids, bounded bodies, client addresses."""
 
+import asyncio
+import logging
 import uuid
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 
 from shared import logs
 from shared.errors import Problem
+
+if TYPE_CHECKING:
+    from shared.broker import EventBus
+    from shared.events import Event
+
+log = logging.getLogger(__name__)
 
 
 class RequestIds:
@@ -65,3 +74,18 @@ def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
         if forwarded and len(forwarded) <= 64:
             return forwarded
     return peer
+
+
+async def publish_or_unavailable(bus: "EventBus", event: "Event", seconds: float, what: str) -> None:
+    """Publish `event` and return once Kafka acknowledged it; otherwise a 503 problem saying that
+    `what` was not recorded (nothing is accepted unless the broker has it)."""
+    try:
+        await asyncio.wait_for(bus.publish(event), seconds)
+    except Exception as exc:  # noqa: BLE001 - any publish failure means: not accepted
+        log.warning("%s not accepted, Kafka did not acknowledge: %s", what, type(exc).__name__)
+        raise Problem(
+            503,
+            "dependency_unavailable",
+            f"{what} could not be recorded: the event broker is unavailable; retry shortly.",
+            headers={"Retry-After": "5"},
+        ) from None

@@ -1,0 +1,39 @@
+"""Reading topics from their beginning to their current end: the rebuild and the tests use it."""
+
+from collections.abc import Callable, Iterable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+
+async def read_to_end(
+    bootstrap_servers: str,
+    topics: Iterable[str],
+    *,
+    keep: Callable[[ConsumerRecord], bool] = lambda record: True,
+    client_id: str = "routemate-reader",
+) -> list[ConsumerRecord]:
+    """Every record of `topics` (that `keep` accepts) up to each partition's end at the start of
+    the call, oldest first per partition. No consumer group: nothing is committed."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False, client_id=client_id
+    )
+    await consumer.start()
+    try:
+        cluster = await consumer._client.fetch_all_metadata()  # aiokafka has no public call for this
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or ())]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[ConsumerRecord] = []
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
+            for tp, rows in batch.items():
+                records += [r for r in rows if r.offset < ends[tp] and keep(r)]
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return records
+    finally:
+        await consumer.stop()
