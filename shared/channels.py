@@ -16,3 +16,9 @@ class JobSettled(BaseModel):
     job_id: str
     org_id: str
     job: dict[str, Any]
+
+
+def outcome_key(job_id: str) -> str:
+    """Where the status service keeps a settled job's JobSettled message, so an idempotent replay
+    of the import (on any ingest replica) answers from Redis instead of calling the status service."""
+    return f"rm:outcome:{job_id}"
