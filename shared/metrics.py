@@ -37,7 +37,6 @@ JOB_LATENCY = Histogram(
 CONSUMER_LAG = Gauge(
     "routemate_consumer_lag_messages", "Messages behind the end of the partition", ["group", "topic", "partition"]
 )
-UP = Gauge("routemate_service_up", "1 while the service's dependencies are connected", ["service"])
 
 
 class HttpMetrics:
