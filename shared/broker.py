@@ -1,8 +1,6 @@
 """Kafka broker factory, the event bus, and consumers that commit only after their work is done."""
 
 import asyncio
-import base64
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -11,9 +9,12 @@ from typing import Any
 import aiokafka
 from aiokafka.errors import (
     InvalidProducerEpoch,
+    InvalidTopicError,
     KafkaError,
+    MessageSizeTooLargeError,
     OutOfOrderSequenceNumber,
     ProducerFenced,
+    RecordTooLargeError,
     UnknownProducerId,
 )
 from faststream.kafka import KafkaBroker
@@ -21,11 +22,13 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
 from prometheus_client import REGISTRY
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import logs
 from shared.events import DEADLETTER, Event, UndecodableEvent, decode_event, utcnow
 from shared.metrics import EVENTS_CONSUMED, EVENTS_DEADLETTERED, EVENTS_PUBLISHED
-from shared.settings import PlatformSettings
+from shared.settings import EVENT_BUDGET_BYTES, PlatformSettings
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +39,26 @@ class TransientError(Exception):
     """A dependency is down (database, Redis, a provider): retry the message, never dead-letter it."""
 
 
-# Broker errors count too: a publish that fails while Kafka restarts must be retried, not parked.
-RETRY_FOREVER: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError, OSError, KafkaError)
+class EventTooLarge(ValueError):
+    """An event is over the size budget every topic accepts: no retry can ever publish it."""
+
+    def __init__(self, event_type: str, size: int, budget: int) -> None:
+        super().__init__(f"{event_type} is {size} bytes, over the {budget}-byte event budget")
+        self.event_type, self.size, self.budget = event_type, size, budget
+
+
+# Kafka errors that no retry can fix: the same message fails the same way every time.
+_DETERMINISTIC_KAFKA = (MessageSizeTooLargeError, RecordTooLargeError, InvalidTopicError)
+_TRANSIENT = (TransientError, ConnectionError, TimeoutError, OSError, RedisConnectionError, RedisTimeoutError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying the same message later can succeed: an outage (database, Redis, the
+    broker) yes; the message's own content (bad values, an event too large) never."""
+    if isinstance(exc, _DETERMINISTIC_KAFKA):
+        return False
+    # Any other broker error (leader moves, timeouts, a broken producer session) is an outage.
+    return isinstance(exc, _TRANSIENT + (KafkaError,))
 
 
 def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
@@ -48,6 +69,9 @@ def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=15_000,
+        # The same limit the topics are created with (shared/topics.py): an event the producer
+        # accepts is one every topic and consumer accepts too.
+        max_request_size=settings.kafka_max_message_bytes,
         middlewares=(KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service),),
         logger=logging.getLogger(f"faststream.{service}"),
         log_level=logging.DEBUG,  # one line per message is too much at INFO under load
@@ -62,11 +86,15 @@ _PRODUCER_BROKEN = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducer
 class EventBus:
     """Publishes events keyed by job (or organization); returns once Kafka acknowledged them."""
 
-    def __init__(self, broker: KafkaBroker, service: str) -> None:
-        self.broker, self.service = broker, service
+    def __init__(self, broker: KafkaBroker, service: str, budget_bytes: int = EVENT_BUDGET_BYTES) -> None:
+        self.broker, self.service, self.budget_bytes = broker, service, budget_bytes
         self._renewing = asyncio.Lock()
 
     async def publish(self, event: Event) -> None:
+        """Publish and return once Kafka acknowledged; EventTooLarge (never retried) if over budget."""
+        payload = event.to_bytes()
+        if len(payload) > self.budget_bytes:
+            raise EventTooLarge(event.event_type, len(payload), self.budget_bytes)
         headers = {
             "event_type": event.event_type,
             "schema_version": str(event.schema_version),
@@ -74,7 +102,7 @@ class EventBus:
         }
         try:
             await self.broker.publish(
-                event.to_bytes(),
+                payload,
                 event.TOPIC,
                 key=event.key,
                 headers=headers,
@@ -98,44 +126,39 @@ class EventBus:
             )
 
     async def deadletter(self, record: Any, reason: str) -> None:
-        """Park a message we cannot process, with where it came from and why."""
-        letter = {
+        """Park a message we cannot process: its bytes unchanged (so whatever fit its topic fits
+        here), where it came from and why in the headers, as Kafka Connect's dead-letter queues do."""
+        headers = {
+            "reason": reason[:1000],
             "service": self.service,
             "source_topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "reason": reason,
-            "at": utcnow().isoformat(),
-            "key": record.key.decode(errors="replace") if record.key else None,
-            "payload_base64": base64.b64encode(record.value or b"").decode(),
+            "source_partition": str(record.partition),
+            "source_offset": str(record.offset),
+            "deadlettered_at": utcnow().isoformat(),
         }
-        await self.broker.publish(
-            json.dumps(letter).encode(),
-            DEADLETTER,
-            key=record.key,
-            headers={"reason": reason[:200], "content-type": "application/json"},
-        )
+        await self.broker.publish(record.value or b"", DEADLETTER, key=record.key, headers=headers)
         EVENTS_DEADLETTERED.labels(self.service, record.topic).inc()
         log.warning("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
 
 
 class DeliveryGuard:
-    """Decides, per failed message, between another try and the dead-letter topic."""
+    """Decides, per failed message: an outage is retried with capped exponential backoff for as
+    long as it lasts; a failure caused by the message itself is dead-lettered at once, so no single
+    message holds its partition (and every tenant behind it) for even one retry."""
 
-    def __init__(self, max_attempts: int = 5, backoff_s: float = 0.5, max_backoff_s: float = 10.0) -> None:
-        self.max_attempts, self.backoff_s, self.max_backoff_s = max_attempts, backoff_s, max_backoff_s
+    def __init__(self, backoff_s: float = 0.5, max_backoff_s: float = 10.0) -> None:
+        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self._attempts: dict[tuple[str, int, int], int] = {}
 
     def failed(self, record: Any, exc: BaseException) -> tuple[bool, float]:
         """(retry?, seconds to wait first) for this failure."""
         key = (record.topic, record.partition, record.offset)
+        if not is_transient(exc):
+            self._attempts.pop(key, None)
+            return False, 0.0
         attempt = self._attempts.get(key, 0) + 1
         self._attempts[key] = attempt
-        wait = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
-        if isinstance(exc, RETRY_FOREVER) or attempt < self.max_attempts:
-            return True, wait
-        self._attempts.pop(key, None)
-        return False, 0.0
+        return True, min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
 
     def done(self, record: Any) -> None:
         self._attempts.pop((record.topic, record.partition, record.offset), None)
@@ -226,7 +249,7 @@ def subscribe_batch(
             try:
                 await handle_many([event for _, event in decoded])
             except Exception as exc:
-                if isinstance(exc, RETRY_FOREVER):
+                if is_transient(exc):
                     _, wait = guard.failed(decoded[0][0], exc)
                     log.warning(
                         "handling a batch of %d events failed (%s: %s); retrying in %.1fs",
@@ -284,7 +307,7 @@ async def _deliver(bus: EventBus, guard: DeliveryGuard, record: Any, event: Even
             EVENTS_CONSUMED.labels(bus.service, record.topic, "retried").inc()
             await asyncio.sleep(wait)
             raise
-        log.exception("giving up on %s after repeated failures", event.event_type)
+        log.warning("dead-lettering %s: %s: %s", event.event_type, type(exc).__name__, exc)
         await bus.deadletter(record, f"handler failed: {type(exc).__name__}: {exc}"[:1000])
         EVENTS_CONSUMED.labels(bus.service, record.topic, "deadlettered").inc()
         return

@@ -7,6 +7,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Kafka's one-message limit, set deliberately on the broker, every topic and every producer and
+# consumer (the defaults cap near 1 MiB, which a valid 500-stop import can pass).
+KAFKA_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# What one event's JSON may take: the limit less room for the record batch, key and headers.
+EVENT_BUDGET_BYTES = KAFKA_MAX_MESSAGE_BYTES - 64 * 1024
 
 
 class PlatformSettings(BaseSettings):
@@ -18,6 +23,7 @@ class PlatformSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_partitions: int = Field(12, ge=1, le=1000)
     topic_replication: int = Field(1, ge=1, le=7)
+    kafka_max_message_bytes: int = Field(KAFKA_MAX_MESSAGE_BYTES, ge=1024 * 1024, le=64 * 1024 * 1024)
     redis_url: str = "redis://127.0.0.1:6379/0"
     # One URL for every service that keeps tables (PostgreSQL in production); unset means
     # each service uses its own SQLite file under var_dir.

@@ -1,15 +1,22 @@
-"""Topic bootstrap: create the design's topics with their partition counts, once."""
+"""Topic bootstrap: create the design's topics with their partition counts and configs, and bring
+the configs of topics that already exist up to date (idempotent: every start may run it)."""
 
 import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from shared.events import ALL_TOPICS, DEADLETTER
 from shared.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
+
+
+def topic_configs(settings: PlatformSettings, name: str) -> dict[str, str]:
+    """The dynamic configs a topic must carry (AlterConfigs replaces them all, so all are here)."""
+    return {"max.message.bytes": str(settings.kafka_max_message_bytes)}
 
 
 async def ensure_topics(settings: PlatformSettings, attempts: int = 60) -> list[str]:
@@ -30,6 +37,7 @@ async def ensure_topics(settings: PlatformSettings, attempts: int = 60) -> list[
                 name,
                 num_partitions=3 if name == DEADLETTER else settings.topic_partitions,
                 replication_factor=settings.topic_replication,
+                topic_configs=topic_configs(settings, name),
             )
             for name in ALL_TOPICS
             if name not in existing
@@ -39,6 +47,11 @@ async def ensure_topics(settings: PlatformSettings, attempts: int = 60) -> list[
                 await admin.create_topics(wanted)
             except TopicAlreadyExistsError:
                 pass  # another process created them first
+        present = [name for name in ALL_TOPICS if name in existing]
+        if present:
+            await admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, n, topic_configs(settings, n)) for n in present]
+            )
         return [t.name for t in wanted]
     finally:
         await admin.close()

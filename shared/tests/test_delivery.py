@@ -1,30 +1,77 @@
 from types import SimpleNamespace
 
-from aiokafka.errors import KafkaConnectionError
+import pytest
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+)
+from pydantic import ValidationError
 
-from shared.broker import DeliveryGuard, TransientError
+from shared.broker import DeliveryGuard, EventBus, EventTooLarge, TransientError, is_transient
+from shared.testing.builders import import_requested, stop
 
 
 def record(offset: int = 7):
     return SimpleNamespace(topic="routemate.jobs.geocoded", partition=3, offset=offset)
 
 
-def test_a_failing_handler_is_retried_with_backoff_then_dead_lettered():
-    guard = DeliveryGuard(max_attempts=3, backoff_s=0.5, max_backoff_s=10)
-    decisions = [guard.failed(record(), ValueError("bug")) for _ in range(3)]
-    assert decisions == [(True, 0.5), (True, 1.0), (False, 0.0)]
+@pytest.mark.parametrize(
+    "exc", [ValueError("bad"), OverflowError("date value out of range"), KeyError("x"), MessageSizeTooLargeError()]
+)
+def test_a_failure_caused_by_the_message_is_dead_lettered_at_once(exc):
+    """No retries, no sleeps: a poison message must not hold its partition for anyone behind it."""
+    assert DeliveryGuard().failed(record(), exc) == (False, 0.0)
 
 
 def test_an_outage_is_retried_forever_with_capped_backoff():
-    guard = DeliveryGuard(max_attempts=3, backoff_s=0.5, max_backoff_s=4)
-    for exc in (TransientError("db down"), KafkaConnectionError(), ConnectionError()):
+    guard = DeliveryGuard(backoff_s=0.5, max_backoff_s=4)
+    for exc in (TransientError("db down"), KafkaConnectionError(), ConnectionError(), KafkaTimeoutError()):
         waits = [guard.failed(record(), exc) for _ in range(8)]
-        assert all(retry for retry, _ in waits) and max(w for _, w in waits) == 4
+        assert all(retry for retry, _ in waits) and [w for _, w in waits][:4] == [0.5, 1.0, 2.0, 4.0]
+        assert max(w for _, w in waits) == 4
         guard.done(record())
 
 
-def test_attempts_are_counted_per_message():
-    guard = DeliveryGuard(max_attempts=2)
-    assert guard.failed(record(1), ValueError())[0]
-    assert guard.failed(record(2), ValueError())[0]
-    assert not guard.failed(record(1), ValueError())[0]
+def test_backoff_is_counted_per_message():
+    guard = DeliveryGuard(backoff_s=1, max_backoff_s=60)
+    assert guard.failed(record(1), TransientError())[1] == 1
+    assert guard.failed(record(1), TransientError())[1] == 2
+    assert guard.failed(record(2), TransientError())[1] == 1
+
+
+def test_broker_errors_are_outages_unless_the_message_itself_is_the_problem():
+    assert is_transient(NotLeaderForPartitionError()) and is_transient(KafkaTimeoutError())
+    assert not is_transient(MessageSizeTooLargeError())
+    assert not is_transient(EventTooLarge("ImportRequested", 10, 5))
+    with pytest.raises(ValidationError) as err:
+        import_requested(stop(1, "x")).job.__class__.model_validate({})
+    assert not is_transient(err.value)
+
+
+class RecordingBroker:
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    async def publish(self, payload, topic, **kwargs):
+        self.sent.append((payload, topic, kwargs))
+
+
+async def test_an_event_over_the_budget_is_refused_before_it_reaches_kafka():
+    broker = RecordingBroker()
+    bus = EventBus(broker, "test", budget_bytes=2000)  # type: ignore[arg-type]
+    await bus.publish(import_requested(stop(1, "1 Queen St")))
+    with pytest.raises(EventTooLarge) as err:
+        await bus.publish(import_requested(*(stop(i, "x" * 100) for i in range(40))))
+    assert err.value.size > 2000 and len(broker.sent) == 1
+
+
+async def test_a_dead_letter_keeps_the_original_bytes_and_says_why_in_headers():
+    broker = RecordingBroker()
+    bad = SimpleNamespace(topic="routemate.jobs.requested", partition=2, offset=9, key=b"job_1", value=b"\\xff" * 5000)
+    await EventBus(broker, "geocoder").deadletter(bad, "not JSON")  # type: ignore[arg-type]
+    payload, topic, kwargs = broker.sent[0]
+    assert topic == "routemate.deadletter" and payload == bad.value and kwargs["key"] == b"job_1"
+    assert kwargs["headers"]["reason"] == "not JSON" and kwargs["headers"]["source_topic"] == "routemate.jobs.requested"
+    assert kwargs["headers"]["source_offset"] == "9" and kwargs["headers"]["service"] == "geocoder"
