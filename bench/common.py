@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 
 from shared.testing.processes import start_service
+from shared.testing.stack import EDGE
 
 ROOT = Path(__file__).resolve().parents[1]
-EDGE = "http://127.0.0.1:8080"
 
 
 def machine() -> str:

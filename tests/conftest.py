@@ -13,9 +13,9 @@ import pytest
 import redis
 
 from shared.testing.processes import running_service
+from shared.testing.stack import EDGE, REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[1]
-EDGE = "http://127.0.0.1:8080"
 EXAMPLE = json.loads((ROOT / "deploy/examples/brisbane-job.json").read_text())
 
 
@@ -87,7 +87,7 @@ class Tenant:
 def forget_failed_logins():
     """Every test comes from 127.0.0.1: keep one test's failed logins from locking out the next."""
     yield
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(REDIS_URL)
     try:
         for key in client.scan_iter("rm:*:ip:*"):
             client.delete(key)

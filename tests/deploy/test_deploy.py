@@ -15,6 +15,7 @@ import yaml
 from services.geocoder.app import GROUP as GEOCODER_GROUP
 from services.optimizer.app import GROUP as OPTIMIZER_GROUP
 from shared.events import JOBS_GEOCODED, JOBS_REQUESTED
+from shared.testing.stack import SERVICE_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -158,9 +159,6 @@ DASHBOARD_SCHEMA = {
         }
     },
 }
-
-
-SERVICE_PORTS = {"auth": 8081, "ingest": 8082, "status": 8083, "geocoder": 8084, "optimizer": 8085}
 
 
 def test_the_dashboard_loads():

@@ -6,6 +6,7 @@ import uuid
 import httpx
 import pytest
 
+from shared.testing.stack import extra_port, service_url
 from tests.conftest import ROOT, Tenant, extra_process, routemate
 
 TOKEN_URL = "/v1/integration-token"
@@ -108,7 +109,7 @@ async def test_missing_malformed_or_unknown_tokens_get_401_problems(http: httpx.
 
 async def test_tokens_expire_after_their_ttl(http: httpx.AsyncClient, tenant: Tenant):
     """A second auth process with a 2 s TTL (same Redis and database), checked by ingest and status."""
-    with extra_process("auth", 18081, TOKEN_TTL_SECONDS="2") as url:
+    with extra_process("auth", extra_port("auth"), TOKEN_TTL_SECONDS="2") as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as short:
             answer = await short.post(
                 TOKEN_URL, json={"client_id": tenant.creds["client_id"], "client_secret": tenant.creds["client_secret"]}
@@ -122,7 +123,7 @@ async def test_tokens_expire_after_their_ttl(http: httpx.AsyncClient, tenant: Te
 
 
 async def test_admin_api_needs_the_admin_token(http: httpx.AsyncClient):
-    async with httpx.AsyncClient(base_url="http://127.0.0.1:8081") as admin:
+    async with httpx.AsyncClient(base_url=service_url("auth")) as admin:
         for auth in ({}, {"Authorization": "Bearer wrong"}):
             answer = await admin.post("/admin/v1/integrations", json={"org": "x"}, headers=auth)
             assert answer.status_code == 401 and answer.json()["code"] == "invalid_admin_token"

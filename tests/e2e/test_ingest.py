@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
+from shared.testing.stack import extra_port
 from tests.conftest import Tenant, extra_process
 
 BRISBANE = timezone(timedelta(hours=10))
@@ -13,7 +14,7 @@ BRISBANE = timezone(timedelta(hours=10))
 @pytest.fixture(scope="module")
 def second_replica():
     """Another ingest process behind no proxy, with a tiny rate limit: outcomes must reach it too."""
-    with extra_process("ingest", 18082, RATE_LIMIT_BURST="3", RATE_LIMIT_PER_SECOND="0.2") as url:
+    with extra_process("ingest", extra_port("ingest"), RATE_LIMIT_BURST="3", RATE_LIMIT_PER_SECOND="0.2") as url:
         yield url
 
 

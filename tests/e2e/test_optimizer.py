@@ -6,6 +6,7 @@ import time
 
 import httpx
 
+from shared.testing.stack import service_url
 from tests.conftest import Tenant
 
 
@@ -19,7 +20,7 @@ async def test_metrics_and_health_answer_while_a_500_stop_job_is_solved(tenant: 
     answer = await tenant.import_job(body, Prefer="respond-async")
     assert answer.status_code == 202, answer.text
     job_id, slowest, polls, routed = answer.json()["job_id"], 0.0, 0, None
-    async with httpx.AsyncClient(base_url="http://127.0.0.1:8085", timeout=5) as optimizer:
+    async with httpx.AsyncClient(base_url=service_url("optimizer"), timeout=5) as optimizer:
         deadline = time.monotonic() + 60
         while routed is None and time.monotonic() < deadline:
             for path in ("/metrics", "/healthz"):

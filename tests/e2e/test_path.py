@@ -5,6 +5,7 @@ import base64
 
 import httpx
 
+from shared.testing.stack import service_url
 from tests.conftest import Tenant
 
 
@@ -41,7 +42,7 @@ async def test_the_public_example_comes_back_optimized_and_assigned(tenant: Tena
     assert [s["external_stop_id"] for s in by_id.json()["stops"]] == [s["external_stop_id"] for s in job["stops"]]
 
     async with httpx.AsyncClient() as direct:  # the optimizer's own metrics saw the solve, by engine and size
-        metrics = (await direct.get("http://127.0.0.1:8085/metrics")).text
+        metrics = (await direct.get(service_url("optimizer") + "/metrics")).text
     solves = [
         line
         for line in metrics.splitlines()

@@ -18,9 +18,9 @@ from aiokafka.partitioner import murmur2
 from shared.events import JOBS_GEOCODED, JOBS_OPTIMIZED, StopsGeocoded, decode_event
 from shared.events.jobs import JobSpec, Location, RequestedStop
 from shared.settings import PlatformSettings
+from shared.testing.stack import BOOTSTRAP, extra_port
 from tests.conftest import extra_process
 
-BOOTSTRAP = "127.0.0.1:9092"
 PARTITIONS = PlatformSettings().topic_partitions
 PER_PARTITION, STOPS = 2, 300  # 24 jobs of most of a second of solving each: a CPU-bound burst
 
@@ -86,7 +86,7 @@ async def burst_seconds(tag: str) -> float:
 
 async def test_two_optimizer_processes_finish_a_burst_faster_than_one(platform):
     one = await burst_seconds("one")
-    with extra_process("optimizer", 18085):
+    with extra_process("optimizer", extra_port("optimizer")):
         await asyncio.sleep(4)  # the group rebalances partitions over both processes
         two = await burst_seconds("two")
     jobs = PER_PARTITION * PARTITIONS

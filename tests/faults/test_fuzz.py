@@ -8,10 +8,11 @@ import sys
 
 import pytest
 
+from shared.testing.stack import SERVICE_PORTS
 from tests.conftest import ROOT, Tenant
 
 
-@pytest.mark.parametrize("service, port", [("auth", 8081), ("ingest", 8082), ("status", 8083)])
+@pytest.mark.parametrize("service, port", [(s, SERVICE_PORTS[s]) for s in ("auth", "ingest", "status")])
 def test_generated_requests_never_get_a_server_error(service: str, port: int, tenant: Tenant, platform):
     workdir = ROOT / "var" / "schemathesis"
     workdir.mkdir(parents=True, exist_ok=True)

@@ -17,9 +17,8 @@ from shared.events import (
     StopStatusChanged,
     utcnow,
 )
+from shared.testing.stack import BOOTSTRAP
 from tests.conftest import Tenant
-
-BOOTSTRAP = "127.0.0.1:9092"
 
 
 def letter_of(record) -> dict:

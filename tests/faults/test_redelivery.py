@@ -6,10 +6,10 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.events import JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_REQUESTED, STOPS_STATUS
+from shared.testing.stack import BOOTSTRAP
 from tests.conftest import Tenant
 from tests.e2e.test_path import wait_for
 
-BOOTSTRAP = "127.0.0.1:9092"
 TOPICS = (JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, STOPS_STATUS)
 
 
