@@ -55,9 +55,9 @@ def main() -> None:
         (
             "ingest",
             "services.ingest",
-            28082,
+            7082,
             {
-                "INGEST_PORT": "28082",
+                "INGEST_PORT": "7082",
                 "RATE_LIMIT_PER_SECOND": "1000000",
                 "RATE_LIMIT_BURST": "1000000",
                 "LOG_LEVEL": "WARNING",

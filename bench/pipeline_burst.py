@@ -160,7 +160,7 @@ def main() -> None:
     )  # warm the CLI path; the tenant above made the driver
     reference = asyncio.run(in_process(args.jobs, 1))
     one = asyncio.run(burst(token, args.jobs, args.clients, 1))
-    extra = start("services.optimizer", 28085, OPTIMIZER_PORT="28085")
+    extra = start("services.optimizer", 7085, OPTIMIZER_PORT="7085")
     try:
         time.sleep(5)  # the group rebalances over both processes
         two = asyncio.run(burst(token, args.jobs, args.clients, 100_000))

@@ -12,7 +12,10 @@ SERVICE_PORTS = {
 }
 # Extra processes a test starts beside the platform (a second replica, a short-TTL auth): ports
 # kept clear of the platform's and of a shifted second platform's.
-EXTRA_PORT_BASE = int(os.environ.get("ROUTEMATE_EXTRA_PORT_BASE", "28000"))
+EXTRA_PORT_BASE = int(os.environ.get("ROUTEMATE_EXTRA_PORT_BASE", "7000"))
+
+
+PROMETHEUS_PORT = EXTRA_PORT_BASE + 90
 
 
 def service_url(name: str) -> str:

@@ -7,9 +7,10 @@ import subprocess
 import httpx
 import yaml
 
+from shared.testing.stack import PROMETHEUS_PORT, SERVICE_PORTS
 from tests.conftest import ROOT, Tenant
 
-PROM = "http://127.0.0.1:19090"
+PROM = f"http://127.0.0.1:{PROMETHEUS_PORT}"
 
 
 async def query(http: httpx.AsyncClient, expr: str) -> list[dict]:
@@ -21,6 +22,8 @@ async def query(http: httpx.AsyncClient, expr: str) -> list[dict]:
 async def test_prometheus_sees_the_pipeline_move(tenant: Tenant, tmp_path):
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    for target in config["scrape_configs"][0]["static_configs"]:  # the platform under test, wherever it listens
+        target["targets"] = [f"127.0.0.1:{SERVICE_PORTS[target['labels']['service']]}"]
     shutil.copy(ROOT / "deploy/prometheus/routemate-rules.yml", tmp_path / "routemate-rules.yml")
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     proc = subprocess.Popen(
@@ -28,7 +31,7 @@ async def test_prometheus_sees_the_pipeline_move(tenant: Tenant, tmp_path):
             "prometheus",
             f"--config.file={tmp_path / 'prometheus.yml'}",
             f"--storage.tsdb.path={tmp_path / 'data'}",
-            "--web.listen-address=127.0.0.1:19090",
+            f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
