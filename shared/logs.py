@@ -2,8 +2,10 @@
 
 import json
 import logging
+import logging.handlers
 import sys
 from contextvars import ContextVar
+from pathlib import Path
 
 correlation_id: ContextVar[str] = ContextVar("correlation_id", default="")
 job_id: ContextVar[str] = ContextVar("job_id", default="")
@@ -52,9 +54,17 @@ class Repeats(logging.Filter):
         return True
 
 
-def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
-    """Route every logger (ours, uvicorn's, FastStream's) through one formatter on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(
+    service: str, level: str = "INFO", fmt: str = "json", file: Path | None = None, max_bytes: int = 0, backups: int = 3
+) -> None:
+    """Route every logger (ours, uvicorn's, FastStream's) through one formatter: on stderr, or into
+    `file`, rotated at `max_bytes` with `backups` old files kept, so a long outage cannot fill the disk."""
+    handler: logging.Handler
+    if file is None:
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(file, maxBytes=max_bytes, backupCount=backups)
     if fmt == "json":
         handler.setFormatter(JsonFormatter(service))
     else:

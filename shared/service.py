@@ -138,7 +138,14 @@ def consumer_stage_app(
 
 def serve(app: FastAPI, service: str, settings: PlatformSettings, port: int) -> None:
     """Run one service process in the foreground."""
-    configure_logging(service, settings.log_level, settings.log_format)
+    configure_logging(
+        service,
+        settings.log_level,
+        settings.log_format,
+        settings.log_file,
+        settings.log_max_bytes,
+        settings.log_backups,
+    )
     log.info("starting %s on %s:%s", service, settings.host, port)
     uvicorn.run(
         app,

@@ -32,6 +32,11 @@ class PlatformSettings(BaseSettings):
     host: str = "127.0.0.1"
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # Unset: logs go to stderr (containers). Set (the local platform does): a file rotated at
+    # log_max_bytes with log_backups old files, so disk use for logs is bounded.
+    log_file: Path | None = None
+    log_max_bytes: int = Field(20 * 1024 * 1024, ge=64 * 1024)
+    log_backups: int = Field(3, ge=1, le=50)
 
     def sqlite_or_database_url(self, name: str) -> str:
         """The configured database, or the service's own SQLite file by default."""

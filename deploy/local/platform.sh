@@ -23,7 +23,7 @@ healthy() { curl -fsS -m 2 "http://$HOST:$1/healthz" >/dev/null 2>&1; }
 wait_healthy() {  # name port seconds
   for _ in $(seq 1 $(( $3 * 4 ))); do
     healthy "$2" && return 0
-    alive "$1" || { echo "$1: died on start; last lines of $VAR/log/$1.log:" >&2; tail -15 "$VAR/log/$1.log" >&2; return 1; }
+    alive "$1" || { echo "$1: died on start; last lines of its logs:" >&2; tail -q -n 15 "$VAR/log/$1.out" "$VAR/log/$1.log" 2>/dev/null >&2; return 1; }
     sleep 0.25
   done
   echo "$1: not healthy after $3 s, see $VAR/log/$1.log" >&2; return 1
@@ -42,7 +42,9 @@ service_up() {
   local name="$1" port="${PORTS[$1]}"
   if alive "$name" && healthy "$port"; then return 0; fi
   alive "$name" && kill "$(cat "$VAR/run/$name.pid")" 2>/dev/null && sleep 1
-  (cd "$ROOT" && exec nohup "$PY" -m "services.$name" </dev/null >>"$VAR/log/$name.log" 2>&1) &
+  # The service writes (and rotates) its own log; the .out file catches only what comes before
+  # logging is set up (an import error, a crash of the interpreter).
+  (cd "$ROOT" && LOG_FILE="$VAR/log/$name.log" exec nohup "$PY" -m "services.$name" </dev/null >"$VAR/log/$name.out" 2>&1) &
   echo $! > "$VAR/run/$name.pid"
   wait_healthy "$name" "$port" 60 && echo "$name: up on $HOST:$port"
 }

@@ -75,3 +75,24 @@ async def test_a_dead_letter_keeps_the_original_bytes_and_says_why_in_headers():
     assert topic == "routemate.deadletter" and payload == bad.value and kwargs["key"] == b"job_1"
     assert kwargs["headers"]["reason"] == "not JSON" and kwargs["headers"]["source_topic"] == "routemate.jobs.requested"
     assert kwargs["headers"]["source_offset"] == "9" and kwargs["headers"]["service"] == "geocoder"
+
+
+def test_a_log_file_is_rotated_at_its_size_cap(tmp_path):
+    import logging
+
+    from shared.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("test", "INFO", "json", tmp_path / "svc.log", max_bytes=64 * 1024, backups=2)
+        for i in range(5000):
+            logging.getLogger("rotation").info(f"line {i} " + "x" * 100)  # distinct: repeats are filtered
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["svc.log", "svc.log.1", "svc.log.2"]
+    assert all((tmp_path / f).stat().st_size <= 64 * 1024 + 1024 for f in files)
