@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from bench.common import EDGE, ROOT, machine, percentile, start, tenant
 from services.geocoder.adapters import build_geocoder
 from services.geocoder.settings import GeocoderSettings
-from services.optimizer.app import matrix_provider
+from services.optimizer.adapters import matrix_provider
 from services.optimizer.handlers import optimize
 from services.optimizer.settings import OptimizerSettings
 from shared.channels import JOB_OUTCOME

@@ -17,7 +17,7 @@ from services.geocoder.adapters import build_geocoder
 from services.geocoder.settings import GeocoderSettings
 from services.ingest import handlers as ingest
 from services.ingest.settings import IngestSettings
-from services.optimizer.app import matrix_provider
+from services.optimizer.adapters import matrix_provider
 from services.optimizer.handlers import optimize
 from services.optimizer.settings import OptimizerSettings
 from services.status.projection import Projection
