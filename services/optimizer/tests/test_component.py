@@ -9,6 +9,7 @@ import httpx
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from services.optimizer import ils
 from services.optimizer.adapters import great_circle
 from services.optimizer.adapters.matrix import Matrix
 from services.optimizer.app import create_app
@@ -123,3 +124,19 @@ async def test_health_and_metrics_answer_in_process():
     assert "routemate_route_stops_count" in metrics.text
     assert 'routemate_unrouted_stops_total{reason="GEOCODE_FAILED"}' in metrics.text
     assert 'routemate_stage_duration_seconds_count{stage="optimize"}' in metrics.text
+
+
+async def test_the_local_search_is_happened_up_on_the_solver_thread_before_the_broker_starts(monkeypatch):
+    happened: list[str] = []
+    monkeypatch.setattr(ils, "warm_up", lambda: happened.append(threading.current_thread().name))
+    settings = OptimizerSettings(routing_url=None, kafka_bootstrap_servers="127.0.0.1:1")
+    broker = make_broker(settings, "optimizer")
+    app = create_app(settings, broker=broker)
+    monkeypatch.setattr(broker, "start", lambda: _started(happened))  # no Kafka here: note the moment instead
+    async with app.router.lifespan_context(app):
+        pass
+    assert happened[0].startswith("solver") and happened[1] == "broker started"
+
+
+async def _started(log: list[str]) -> None:
+    log.append("broker started")
