@@ -7,15 +7,13 @@ import asyncio
 import time
 import uuid
 
-from redis.asyncio import Redis
-
 from bench.common import machine
-from services.geocoder.cache import GeocodeCache
-from services.geocoder.gazetteer import australia
+from services.geocoder.adapters import build_geocoder
 from services.geocoder.handlers import Geocoder
-from services.geocoder.providers import GazetteerProvider
+from services.geocoder.settings import GeocoderSettings
 from shared.events import ImportRequested
 from shared.events.jobs import JobSpec, RequestedStop
+from shared.service import make_redis
 
 SUBURBS = [
     ("Brisbane City", "QLD", "4000"),
@@ -59,9 +57,11 @@ async def run(geocoder: Geocoder, batch: list[ImportRequested]) -> float:
 
 
 async def main() -> None:
-    redis = Redis.from_url("redis://127.0.0.1:6379/0")
-    gazetteer = GazetteerProvider(australia())
-    geocoder = Geocoder([gazetteer], GeocodeCache(redis, 3600, 600), 8, 20, 150)
+    # The local platform's Redis; its keys live an hour, as this bench's addresses are never asked again.
+    settings = GeocoderSettings(geocoder_providers="gazetteer", cache_ttl_seconds=3600)
+    redis = make_redis(settings)
+    geocoder = build_geocoder(settings, redis)
+    gazetteer = geocoder.chain[-1]
     batch = jobs(50, 20, uuid.uuid4().hex[:8])  # unique street names: every address a cache miss
     cold = await run(geocoder, batch)
     warm = await run(geocoder, batch)

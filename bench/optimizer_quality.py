@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bench.common import machine
-from services.optimizer.matrix import GreatCircle
+from services.optimizer.adapters import great_circle
 from services.optimizer.settings import OptimizerSettings
 from services.optimizer.solver import RouteProblem, solve
 
@@ -25,7 +25,7 @@ def instance(n: int, seed: int) -> RouteProblem:
     rng = np.random.default_rng(seed)
     # 30 km x 30 km: 0.27 degrees of latitude, 0.30 of longitude at Brisbane
     pts = [(-27.47 + rng.uniform(-0.135, 0.135), 153.02 + rng.uniform(-0.15, 0.15)) for _ in range(n + 1)]
-    m = GreatCircle(1.3, 35).build(pts)
+    m = great_circle(OptimizerSettings(circuity_factor=1.3, average_speed_kmh=35)).build(pts)
     return RouteProblem(m.distance_m, m.duration_s, True, True, [0] * n, [None] * n, [1] * n, None)
 
 

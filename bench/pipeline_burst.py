@@ -21,17 +21,15 @@ import httpx
 from redis.asyncio import Redis
 
 from bench.common import EDGE, ROOT, machine, percentile, start, tenant
-from services.geocoder.cache import GeocodeCache
-from services.geocoder.gazetteer import australia
-from services.geocoder.handlers import Geocoder
-from services.geocoder.providers import GazetteerProvider
-from services.optimizer.app import matrix_provider
+from services.geocoder.adapters import build_geocoder
+from services.geocoder.settings import GeocoderSettings
+from services.optimizer.adapters import matrix_provider
 from services.optimizer.handlers import optimize
 from services.optimizer.settings import OptimizerSettings
 from shared.channels import JOB_OUTCOME
 from shared.events import ImportRequested
 from shared.events.jobs import JobSpec, RequestedStop
-from tests.fakes import MemoryRedis
+from shared.testing.fakes import MemoryRedis
 
 
 def job(seed: int, stops: int = 20) -> dict:
@@ -105,7 +103,7 @@ async def burst(token: str, n: int, clients: int, seed: int) -> dict:
 async def in_process(n: int, seed: int) -> float:
     """The reference: geocode and solve the same jobs in this process, no Kafka, no HTTP."""
     settings = OptimizerSettings()
-    geocoder = Geocoder([GazetteerProvider(australia())], GeocodeCache(MemoryRedis(), 60, 60), 8, 20, 150)
+    geocoder = build_geocoder(GeocoderSettings(geocoder_providers="gazetteer"), MemoryRedis())
     matrices = matrix_provider(settings)
     started = time.perf_counter()
     for i in range(n):

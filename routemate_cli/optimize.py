@@ -13,14 +13,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from services.geocoder.cache import MISS
-from services.geocoder.gazetteer import australia
-from services.geocoder.handlers import Geocoder
-from services.geocoder.providers import Found, build_chain
+from services.geocoder.adapters import build_geocoder
 from services.geocoder.settings import GeocoderSettings
 from services.ingest import handlers as ingest
 from services.ingest.settings import IngestSettings
-from services.optimizer.app import matrix_provider
+from services.optimizer.adapters import matrix_provider
 from services.optimizer.handlers import optimize
 from services.optimizer.settings import OptimizerSettings
 from services.status.projection import Projection
@@ -32,30 +29,12 @@ from shared.events import ImportRequested, JobFailed, RouteOptimized
 ORG, CLIENT = "local", "cli"
 
 
-class NoCache:
-    """Every address is looked up afresh: a one-off command has nothing to share a cache with."""
-
-    async def get(self, address: str) -> object:
-        return MISS
-
-    async def put(self, address: str, found: Found | None) -> None:
-        return None
-
-
 async def _geocode(event: ImportRequested, settings: GeocoderSettings):
-    chain = build_chain(settings, australia())
-    geocoder = Geocoder(
-        chain,
-        NoCache(),
-        settings.lookup_concurrency,
-        settings.job_budget_seconds,  # type: ignore[arg-type]
-        settings.outlier_km,
-    )
+    geocoder = build_geocoder(settings)  # no Redis: a one-off command has nothing to share a cache with
     try:
         return await geocoder.geocode(event)
     finally:
-        for provider in chain:
-            await provider.close()
+        await geocoder.close()
 
 
 def run(raw: Any) -> dict[str, Any]:

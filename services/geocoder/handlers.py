@@ -4,27 +4,66 @@ import asyncio
 import logging
 import statistics
 import time
+from dataclasses import dataclass
+from typing import Protocol
 
 from services.geocoder import metrics
-from services.geocoder.cache import MISS, GeocodeCache
 from services.geocoder.normalize import normalize
-from services.geocoder.providers import Found, Provider, ProviderDown
 from shared.events import ImportRequested, JobFailed, JobWarning, StopsGeocoded, caused_by
 from shared.events.jobs import Location
 from shared.geo import haversine_km
+from shared.vocabulary import FailureCode, WarningCode
 
 log = logging.getLogger(__name__)
 APPROXIMATE = {"postcode", "locality"}
+MISS = object()  # the cache has no answer for an address (a cached failure is None)
+
+# The ports the use-case needs are declared here and implemented in adapters/, so the adapters
+# depend on the handlers and never the reverse (adapters/__init__.py can then build a Geocoder).
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where a provider placed an address, and how precisely."""
+
+    lat: float
+    lng: float
+    precision: str
+    provider: str
+    ambiguous: bool = False
+
+
+class Provider(Protocol):
+    name: str
+
+    async def lookup(self, address: str) -> Found | None: ...
+
+    async def close(self) -> None: ...
+
+
+class ProviderDown(Exception):
+    """The provider failed or its circuit is open: try the next one."""
+
+
+class AddressCache(Protocol):
+    async def get(self, address: str) -> Found | None | object: ...
+
+    async def put(self, address: str, found: Found | None) -> None: ...
 
 
 class Geocoder:
     """Resolution order per address: the cache, then each provider of the chain in turn."""
 
     def __init__(
-        self, chain: list[Provider], cache: GeocodeCache, concurrency: int, budget_s: float, outlier_km: float
+        self, chain: list[Provider], cache: AddressCache, concurrency: int, budget_s: float, outlier_km: float
     ) -> None:
         self.chain, self.cache, self.outlier_km = chain, cache, outlier_km
         self.concurrency, self.budget_s = concurrency, budget_s
+
+    async def close(self) -> None:
+        """Release the providers' HTTP sessions."""
+        for provider in self.chain:
+            await provider.close()
 
     async def place(self, address: str, deadline: float) -> Found | None:
         cached = await self.cache.get(address)
@@ -84,7 +123,7 @@ class Geocoder:
             if found is None:
                 warnings.append(
                     JobWarning(
-                        code="DEPOT_GEOCODE_FAILED",
+                        code=WarningCode.DEPOT_GEOCODE_FAILED,
                         message="The depot could not be placed; the route starts at a stop.",
                     )
                 )
@@ -96,7 +135,7 @@ class Geocoder:
                 **caused_by(event, "JobFailed"),
                 job_id=event.job_id,
                 stage="geocoder",
-                code="GEOCODE_FAILED_ALL",
+                code=FailureCode.GEOCODE_FAILED_ALL,
                 message="No stop of the job could be placed.",
                 warnings=tuple(warnings),
             )
@@ -117,7 +156,7 @@ class Geocoder:
         lng = statistics.median(loc.lng for loc in placed)
         return [
             JobWarning(
-                code="ADDRESS_OUTSIDE_REGION",
+                code=WarningCode.ADDRESS_OUTSIDE_REGION,
                 external_stop_id=loc.external_stop_id,
                 message=f"This stop is {d:.0f} km from the job's other stops; check the address.",
             )
@@ -143,7 +182,7 @@ def _warnings(external_stop_id: str, found: Found | None) -> list[JobWarning]:
     if found is None:
         return [
             JobWarning(
-                code="GEOCODE_FAILED",
+                code=WarningCode.GEOCODE_FAILED,
                 external_stop_id=external_stop_id,
                 message="The address could not be placed; the stop is left out of the route.",
             )
@@ -152,7 +191,7 @@ def _warnings(external_stop_id: str, found: Found | None) -> list[JobWarning]:
     if found.precision in APPROXIMATE:
         out.append(
             JobWarning(
-                code="GEOCODE_APPROXIMATE",
+                code=WarningCode.GEOCODE_APPROXIMATE,
                 external_stop_id=external_stop_id,
                 message=f"Placed at the {found.precision} centroid only ({found.provider}).",
             )
@@ -160,7 +199,7 @@ def _warnings(external_stop_id: str, found: Found | None) -> list[JobWarning]:
     if found.ambiguous:
         out.append(
             JobWarning(
-                code="GEOCODE_AMBIGUOUS",
+                code=WarningCode.GEOCODE_AMBIGUOUS,
                 external_stop_id=external_stop_id,
                 message="The address matches several places; the first was taken.",
             )

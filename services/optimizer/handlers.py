@@ -3,17 +3,19 @@
 import logging
 from datetime import datetime
 
-from services.optimizer.matrix import GreatCircle, MatrixProvider, RoutingUnavailable
+from services.optimizer.adapters import great_circle
+from services.optimizer.adapters.matrix import MatrixProvider, RoutingUnavailable
 from services.optimizer.settings import OptimizerSettings
 from services.optimizer.solver import RouteProblem, solve
 from shared.events import JobFailed, JobWarning, RouteOptimized, StopsGeocoded, caused_by
 from shared.events.jobs import RequestedStop, RouteStop, RouteTotals, SolverStats, UnroutedStop
+from shared.vocabulary import FailureCode, UnroutedReason, WarningCode
 
 log = logging.getLogger(__name__)
 
 REASON_TEXT = {
-    "TIME_WINDOW_VIOLATION": "The stop's time window cannot be met on this route.",
-    "CAPACITY_EXCEEDED": "The vehicle's capacity is used up before this stop.",
+    UnroutedReason.TIME_WINDOW_VIOLATION: "The stop's time window cannot be met on this route.",
+    UnroutedReason.CAPACITY_EXCEEDED: "The vehicle's capacity is used up before this stop.",
 }
 
 
@@ -37,7 +39,7 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
     by_id = {loc.stop_id: loc for loc in event.locations}
     placed = [s for s in job.stops if (loc := by_id.get(s.stop_id)) and loc.lat is not None]
     unrouted = [
-        UnroutedStop(stop_id=s.stop_id, external_stop_id=s.external_stop_id, reason="GEOCODE_FAILED")
+        UnroutedStop(stop_id=s.stop_id, external_stop_id=s.external_stop_id, reason=UnroutedReason.GEOCODE_FAILED)
         for s in job.stops
         if s not in placed
     ]
@@ -51,11 +53,11 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
         log.warning("routing service failed (%s); using great-circle distances", exc)
         warnings.append(
             JobWarning(
-                code="ROUTING_FALLBACK",
+                code=WarningCode.ROUTING_FALLBACK,
                 message="The road routing service was unavailable; distances and times are great-circle estimates.",
             )
         )
-        matrix = GreatCircle(settings.circuity_factor, settings.average_speed_kmh).build(points)
+        matrix = great_circle(settings).build(points)
     start = route_start(event)
     windows = [
         (int((s.time_window.start - start).total_seconds()), int((s.time_window.end - start).total_seconds()))
@@ -113,7 +115,7 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
             **caused_by(event, "JobFailed"),
             job_id=event.job_id,
             stage="optimizer",
-            code="NO_ROUTABLE_STOPS",
+            code=FailureCode.NO_ROUTABLE_STOPS,
             message="No stop could be placed on the route.",
             warnings=tuple(warnings),
         )

@@ -15,6 +15,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from services.optimizer import ils
+from shared.vocabulary import UnroutedReason
 
 DROP_PENALTY = 10**10
 NEIGHBOURS = 10  # candidate stops per stop in local search; more costs time, not quality (bench)
@@ -47,7 +48,7 @@ class RouteProblem:
 class RouteSolution:
     order: list[int]
     arrival_s: list[int]
-    unrouted: dict[int, str] = field(default_factory=dict)
+    unrouted: dict[int, UnroutedReason] = field(default_factory=dict)
     solver: str = ""
     solve_ms: float = 0.0
 
@@ -221,14 +222,14 @@ def walk_arrivals(p: RouteProblem, order: list[int]) -> list[int]:
     return out
 
 
-def _drop_reason(p: RouteProblem, i: int) -> str:
+def _drop_reason(p: RouteProblem, i: int) -> UnroutedReason:
     start, _ = _ends(p)
     window = p.windows[i]
     if window and (window[1] < 0 or int(_with_dummy(p.duration_s)[start, i]) > window[1]):
-        return "TIME_WINDOW_VIOLATION"
+        return UnroutedReason.TIME_WINDOW_VIOLATION
     if p.capacity is not None and sum(p.demands) > p.capacity:
-        return "CAPACITY_EXCEEDED"
-    return "TIME_WINDOW_VIOLATION" if window else "CAPACITY_EXCEEDED"
+        return UnroutedReason.CAPACITY_EXCEEDED
+    return UnroutedReason.TIME_WINDOW_VIOLATION if window else UnroutedReason.CAPACITY_EXCEEDED
 
 
 def solve(

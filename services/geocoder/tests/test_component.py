@@ -1,47 +1,127 @@
-"""The geocoder stage on FastStream's in-memory broker: event in, event out, poison dead-lettered."""
+"""The geocoder stage through create_app on FastStream's in-memory broker: event in, event out."""
 
-import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
-from faststream.kafka import TestKafkaBroker
+import httpx
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from services.geocoder.app import create_app
+from services.geocoder.handlers import Found
 from services.geocoder.settings import GeocoderSettings
 from shared.broker import make_broker
-from shared.events import DEADLETTER, JOBS_GEOCODED, ImportRequested, decode_event
-from shared.events.jobs import JobSpec, RequestedStop
-from tests.fakes import MemoryRedis
+from shared.events import DEADLETTER, JOBS_FAILED, JOBS_GEOCODED, JOBS_REQUESTED, Event, decode_event
+from shared.testing.builders import import_requested, stop
+from shared.testing.fakes import MemoryRedis
+from shared.testing.waiting import async_wait_until
+from shared.vocabulary import FailureCode, WarningCode
+
+QUEEN_ST = "1 Queen St, Brisbane QLD 4000"
+
+
+@dataclass
+class Stage:
+    broker: KafkaBroker
+    http: httpx.AsyncClient | None = None
+    out: dict[str, list] = field(default_factory=lambda: {JOBS_GEOCODED: [], JOBS_FAILED: [], DEADLETTER: []})
+
+    async def send(self, event: Event) -> None:
+        await self.broker.publish(event.to_bytes(), JOBS_REQUESTED, key=event.key)
+
+    async def next_on(self, topic: str):
+        """The first message the stage published on `topic` (an event, or a dead letter's bytes)."""
+
+        async def probe():
+            return self.out[topic]
+
+        return (await async_wait_until(probe, seconds=5, every=0.01, what=f"a message on {topic}"))[0]
+
+
+@asynccontextmanager
+async def geocoder_stage(redis: MemoryRedis | None = None, **deps) -> AsyncIterator[Stage]:
+    """The stage as `python -m services.geocoder` builds it, on a test broker, fakes passed in."""
+    settings = GeocoderSettings(geocoder_providers="gazetteer")
+    broker = make_broker(settings, "geocoder")
+    app = create_app(settings, redis=redis or MemoryRedis(), broker=broker, **deps)
+    stage = Stage(broker)
+    for topic, seen in stage.out.items():
+        _collect(broker, topic, seen)
+    async with (
+        TestKafkaBroker(broker),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://geocoder") as stage.http,
+    ):
+        yield stage
+
+
+def _collect(broker: KafkaBroker, topic: str, seen: list) -> None:
+    @broker.subscriber(topic)
+    async def collect(msg: KafkaMessage) -> None:
+        seen.append(msg.body if topic == DEADLETTER else decode_event(msg.body))
+
+
+class Rooftop:
+    """A provider that places every address on one rooftop."""
+
+    name = "fake"
+
+    async def lookup(self, address: str) -> Found:
+        return Found(-27.47, 153.02, "rooftop", self.name)
+
+    async def close(self) -> None:
+        pass
 
 
 async def test_an_import_comes_out_geocoded_and_garbage_goes_to_the_dead_letter_topic():
-    settings = GeocoderSettings()
-    broker = make_broker(settings, "geocoder")
-    create_app(settings, redis=MemoryRedis(), broker=broker)
-    seen: dict[str, list[bytes]] = {JOBS_GEOCODED: [], DEADLETTER: []}
+    event = import_requested(stop(1, QUEEN_ST)).model_copy(update={"correlation_id": "req-9"})
+    async with geocoder_stage() as stage:
+        await stage.send(event)
+        await stage.broker.publish(b"\x00not json", JOBS_REQUESTED, key=b"j")
+        out = await stage.next_on(JOBS_GEOCODED)
+        dead = await stage.next_on(DEADLETTER)
+    assert out.event_type == "StopsGeocoded" and out.correlation_id == "req-9" and out.job_id == event.job_id
+    assert out.locations[0].precision == "postcode" and out.locations[0].provider == "gazetteer"
+    assert [w.code for w in out.warnings] == [WarningCode.GEOCODE_APPROXIMATE]
+    assert b"not JSON" in dead
 
-    @broker.subscriber(JOBS_GEOCODED)
-    async def geocoded(msg: KafkaMessage) -> None:
-        seen[JOBS_GEOCODED].append(msg.body)
 
-    @broker.subscriber(DEADLETTER)
-    async def dead(msg: KafkaMessage) -> None:
-        seen[DEADLETTER].append(msg.body)
+async def test_a_job_whose_addresses_all_fail_comes_out_failed():
+    async with geocoder_stage() as stage:
+        await stage.send(import_requested(stop(1, "nowhere at all"), stop(2, "also nowhere")))
+        failed = await stage.next_on(JOBS_FAILED)
+    assert failed.event_type == "JobFailed" and failed.stage == "geocoder"
+    assert failed.code == FailureCode.GEOCODE_FAILED_ALL
+    assert [(w.code, w.external_stop_id) for w in failed.warnings] == [
+        (WarningCode.GEOCODE_FAILED, "S1"),
+        (WarningCode.GEOCODE_FAILED, "S2"),
+    ]
+    assert stage.out[JOBS_GEOCODED] == []
 
-    spec = JobSpec(
-        external_job_id="X",
-        title="t",
-        payload_hash="h",
-        stops=(RequestedStop(stop_id="j.1", external_stop_id="S1", address="1 Queen St, Brisbane QLD 4000"),),
-    )
-    event = ImportRequested(org_id="o", job_id="j", integration_id="c", job=spec, correlation_id="req-9")
-    async with TestKafkaBroker(broker) as test_broker:
-        await test_broker.publish(event.to_bytes(), "routemate.jobs.requested", key=b"j")
-        await test_broker.publish(b"\x00not json", "routemate.jobs.requested", key=b"j")
-        for _ in range(50):
-            if seen[JOBS_GEOCODED] and seen[DEADLETTER]:
-                break
-            await asyncio.sleep(0.02)
-    out = decode_event(seen[JOBS_GEOCODED][0])
-    assert out.event_type == "StopsGeocoded" and out.correlation_id == "req-9"
+
+async def test_the_chain_given_to_the_app_places_the_stops():
+    async with geocoder_stage(chain=[Rooftop()]) as stage:
+        await stage.send(import_requested(stop(1, "anything at all")))
+        out = await stage.next_on(JOBS_GEOCODED)
+    assert (out.locations[0].precision, out.locations[0].provider) == ("rooftop", "fake")
+    assert out.warnings == ()
+
+
+async def test_a_redis_outage_costs_cache_hits_not_the_job():
+    redis = MemoryRedis()
+    redis.down = True
+    async with geocoder_stage(redis) as stage:
+        await stage.send(import_requested(stop(1, QUEEN_ST)))
+        out = await stage.next_on(JOBS_GEOCODED)
     assert out.locations[0].precision == "postcode"
-    assert b"not JSON" in seen[DEADLETTER][0]
+
+
+async def test_health_and_metrics_answer_in_process():
+    async with geocoder_stage() as stage:
+        await stage.send(import_requested(stop(1, QUEEN_ST)))
+        await stage.next_on(JOBS_GEOCODED)
+        health = await stage.http.get("/healthz")
+        metrics = await stage.http.get("/metrics")
+    assert health.status_code == 200 and health.json()["checks"] == {"kafka": True}
+    assert 'routemate_geocode_cache_total{result="miss"}' in metrics.text
+    assert 'routemate_stage_duration_seconds_count{stage="geocode"}' in metrics.text

@@ -1,10 +1,15 @@
-from services.geocoder.cache import GeocodeCache
-from services.geocoder.gazetteer import australia
-from services.geocoder.handlers import Geocoder
-from services.geocoder.providers import Found, GazetteerProvider, ProviderDown
-from shared.events import ImportRequested, JobFailed, StopsGeocoded
-from shared.events.jobs import Depot, JobSpec, RequestedStop
-from tests.fakes import MemoryRedis
+"""The Geocoder use-case on fake providers and an in-memory cache: placement, fallbacks, warnings."""
+
+from services.geocoder.adapters import build_geocoder
+from services.geocoder.adapters.gazetteer import australia
+from services.geocoder.adapters.providers import GazetteerProvider
+from services.geocoder.handlers import Found, Geocoder, ProviderDown
+from services.geocoder.settings import GeocoderSettings
+from shared.events import JobFailed, StopsGeocoded
+from shared.events.jobs import Depot
+from shared.testing.builders import import_requested as job
+from shared.testing.builders import stop
+from shared.testing.fakes import MemoryRedis
 
 
 class CountingProvider:
@@ -22,18 +27,10 @@ class CountingProvider:
         return None
 
 
-def job(*stops: RequestedStop, depot: Depot | None = None) -> ImportRequested:
-    spec = JobSpec(external_job_id="X", title="t", stops=stops, depot=depot, payload_hash="h")
-    return ImportRequested(org_id="o", job_id="j", integration_id="c", job=spec)
-
-
-def stop(i: int, address: str | None = None, lat=None, lng=None) -> RequestedStop:
-    return RequestedStop(stop_id=f"j.{i}", external_stop_id=f"S{i}", address=address, lat=lat, lng=lng)
-
-
 def geocoder(*providers) -> Geocoder:
-    chain = [*providers, GazetteerProvider(australia())]
-    return Geocoder(chain, GeocodeCache(MemoryRedis(), 60, 60), concurrency=4, budget_s=5, outlier_km=150)
+    """The service's geocoder with `providers` ahead of the gazetteer, on an in-memory cache."""
+    settings = GeocoderSettings(lookup_concurrency=4, job_budget_seconds=5, outlier_km=150)
+    return build_geocoder(settings, MemoryRedis(), [*providers, GazetteerProvider(australia())])
 
 
 async def test_given_coordinates_win_and_are_marked_provided():
@@ -96,3 +93,12 @@ async def test_a_redelivered_import_yields_the_very_same_event():
     event = job(stop(1, "1 Queen St, Brisbane QLD 4000"))
     first, again = await geocoder().geocode(event), await geocoder().geocode(event)
     assert first.event_id == again.event_id and first.correlation_id == event.correlation_id
+
+
+async def test_without_redis_every_job_asks_the_providers_again():
+    nominatim = CountingProvider("nominatim", {"1 Queen St, Brisbane QLD 4000": (-27.47, 153.02)})
+    g = build_geocoder(GeocoderSettings(), chain=[nominatim, GazetteerProvider(australia())])
+    for _ in range(2):
+        out = await g.geocode(job(stop(1, "1 Queen St, Brisbane QLD 4000")))
+        assert out.locations[0].provider == "nominatim"
+    assert len(nominatim.calls) == 2

@@ -12,12 +12,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from services.geocoder.cache import GeocodeCache
-from services.geocoder.gazetteer import australia
-from services.geocoder.handlers import Geocoder
-from services.geocoder.providers import ProviderDown, build_chain
+from services.geocoder.adapters import build_geocoder
+from services.geocoder.handlers import MISS, ProviderDown
 from services.geocoder.settings import GeocoderSettings
-from tests.fakes import MemoryRedis
+from shared.testing.fakes import MemoryRedis
 
 
 class FakeNominatim(BaseHTTPRequestHandler):
@@ -66,7 +64,7 @@ def nominatim():
     server.shutdown()
 
 
-def chain(domain: str, **over):
+def settings(domain: str, **over) -> GeocoderSettings:
     options = dict(
         geocoder_providers="nominatim,gazetteer",
         nominatim_domain=domain,
@@ -77,8 +75,12 @@ def chain(domain: str, **over):
         breaker_failures=3,
         breaker_reset_seconds=60,
     )
-    settings = GeocoderSettings(**{**options, **over})
-    return build_chain(settings, australia())
+    return GeocoderSettings(**{**options, **over})
+
+
+def chain(domain: str, **over):
+    """The chain the service builds from these settings: Nominatim, then the gazetteer."""
+    return build_geocoder(settings(domain, **over)).chain
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +94,7 @@ async def test_a_found_address_is_rooftop_from_nominatim(nominatim):
 
 
 async def test_an_empty_answer_is_not_found_and_the_gazetteer_takes_over(nominatim):
-    geocoder = Geocoder(chain(nominatim), GeocodeCache(MemoryRedis(), 60, 60), 4, 5, 150)
+    geocoder = build_geocoder(settings(nominatim), MemoryRedis())
     found = await geocoder.place("empty 45 Grey St, South Brisbane QLD 4101", time.monotonic() + 5)
     assert found.provider == "gazetteer" and found.precision == "postcode"
     assert len(FakeNominatim.calls) == 1
@@ -132,9 +134,6 @@ async def test_the_rate_limit_spaces_the_calls(nominatim):
 
 
 async def test_an_outage_is_not_cached_as_a_miss(nominatim):
-    cache = GeocodeCache(MemoryRedis(), 60, 60)
-    geocoder = Geocoder(chain(nominatim, provider_retries=0), cache, 4, 5, 150)
+    geocoder = build_geocoder(settings(nominatim, provider_retries=0), MemoryRedis())
     await geocoder.place("fail nowhere at all", time.monotonic() + 5)
-    from services.geocoder.cache import MISS
-
-    assert await cache.get("fail nowhere at all") is MISS
+    assert await geocoder.cache.get("fail nowhere at all") is MISS

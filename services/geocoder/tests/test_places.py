@@ -1,6 +1,6 @@
 import pytest
 
-from services.geocoder.gazetteer import australia
+from services.geocoder.adapters.gazetteer import australia
 from services.geocoder.normalize import normalize, parse
 from shared.geo import haversine_km
 

@@ -6,7 +6,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from services.optimizer.matrix import OsrmTable, RoutingUnavailable
+from services.optimizer.adapters import matrix_provider
+from services.optimizer.adapters.matrix import RoutingUnavailable
+from services.optimizer.settings import OptimizerSettings
 from shared.geo import haversine_km
 
 
@@ -41,6 +43,11 @@ class FakeOsrm(BaseHTTPRequestHandler):
         pass
 
 
+def routing(url: str, timeout_s: float = 5):
+    """The matrix provider the optimizer builds when ROUTING_URL points at `url`."""
+    return matrix_provider(OptimizerSettings(routing_url=url, routing_timeout_seconds=timeout_s))
+
+
 @pytest.fixture(scope="module")
 def osrm():
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOsrm)
@@ -51,7 +58,7 @@ def osrm():
 
 def test_the_table_service_gives_the_matrix(osrm):
     points = [(-27.47, 153.02), (-27.48, 153.01), (-27.43, 153.04), (-27.45, 153.06)]
-    matrix = OsrmTable(osrm, "driving", 5).build(points)
+    matrix = routing(osrm).build(points)
     assert matrix.provider == "osrm" and matrix.distance_m.shape == (4, 4)
     expected = haversine_km(*points[0], *points[2]) * 1500
     assert abs(matrix.distance_m[0, 2] - expected) < 2
@@ -60,6 +67,6 @@ def test_the_table_service_gives_the_matrix(osrm):
 
 def test_an_engine_error_or_no_engine_is_routing_unavailable(osrm):
     with pytest.raises(RoutingUnavailable, match="NoTable"):
-        OsrmTable(osrm, "driving", 5).build([(-27.47, 153.02), (-27.48, 153.01), (-27.43, 153.04)])
+        routing(osrm).build([(-27.47, 153.02), (-27.48, 153.01), (-27.43, 153.04)])
     with pytest.raises(RoutingUnavailable, match="unreachable"):
-        OsrmTable("http://127.0.0.1:9", "driving", 1).build([(-27.47, 153.02), (-27.48, 153.01)])
+        routing("http://127.0.0.1:9", 1).build([(-27.47, 153.02), (-27.48, 153.01)])

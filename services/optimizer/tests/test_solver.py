@@ -3,7 +3,8 @@ import itertools
 import numpy as np
 import pytest
 
-from services.optimizer.matrix import GreatCircle
+from services.optimizer.adapters import great_circle
+from services.optimizer.settings import OptimizerSettings
 from services.optimizer.solver import RouteProblem, _ends, _with_dummy, held_karp, solve
 
 
@@ -13,7 +14,7 @@ def brisbane(n: int, seed: int) -> list[tuple[float, float]]:
 
 
 def problem(points, depot=True, ret=True, windows=None, demands=None, capacity=None) -> RouteProblem:
-    m = GreatCircle(1.3, 35).build(points)
+    m = great_circle(OptimizerSettings(circuity_factor=1.3, average_speed_kmh=35)).build(points)
     n = len(points) - (1 if depot else 0)
     return RouteProblem(
         m.distance_m, m.duration_s, depot, ret, [120] * n, windows or [None] * n, demands or [1] * n, capacity

@@ -7,11 +7,10 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from services.geocoder.handlers import MISS, Found
 from services.geocoder.normalize import normalize
-from services.geocoder.providers import Found
 
 log = logging.getLogger(__name__)
-MISS = object()
 
 
 class GeocodeCache:
@@ -39,3 +38,13 @@ class GeocodeCache:
             await self.redis.set(self.key(address), value, ex=self.ttl_s if found else self.failure_ttl_s)
         except (RedisError, OSError):
             log.warning("geocode cache unavailable; result not cached")
+
+
+class NoCache:
+    """Every address is looked up afresh: for a one-off run that has nothing to share a cache with."""
+
+    async def get(self, address: str) -> object:
+        return MISS
+
+    async def put(self, address: str, found: Found | None) -> None:
+        return None

@@ -3,40 +3,19 @@
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from geopy import exc as geopy_exc
 from geopy.adapters import AioHTTPAdapter
 from geopy.geocoders import get_geocoder_for_service
 
 from services.geocoder import metrics
-from services.geocoder.gazetteer import Gazetteer
+from services.geocoder.adapters.gazetteer import Gazetteer
+from services.geocoder.handlers import Found, Provider, ProviderDown
 from services.geocoder.normalize import parse
 from services.geocoder.settings import GeocoderSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Found:
-    lat: float
-    lng: float
-    precision: str
-    provider: str
-    ambiguous: bool = False
-
-
-class Provider(Protocol):
-    name: str
-
-    async def lookup(self, address: str) -> Found | None: ...
-
-    async def close(self) -> None: ...
-
-
-class ProviderDown(Exception):
-    """The provider failed or its circuit is open: try the next one."""
 
 
 class Breaker:

@@ -44,7 +44,7 @@ class GreatCircle:
 
 
 class RoutingUnavailable(Exception):
-    pass
+    """The routing service failed or gave an unusable answer."""
 
 
 class OsrmTable:

@@ -1,0 +1,38 @@
+"""The geocoder's Kafka edge: which event goes to which handler, and the event that comes out."""
+
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from faststream.kafka import KafkaBroker
+
+from services.geocoder.handlers import Geocoder
+from shared.broker import EventBus, subscribe
+from shared.events import Event, ImportRequested
+from shared.metrics import STAGE_DURATION
+
+GROUP = "routemate-geocoder"
+
+
+async def geocode_job(geocoder: Geocoder, bus: EventBus, event: ImportRequested) -> None:
+    """Publish the job's StopsGeocoded, or its JobFailed when no stop could be placed."""
+    started = time.perf_counter()
+    await bus.publish(await geocoder.geocode(event))
+    STAGE_DURATION.labels("geocode").observe(time.perf_counter() - started)
+
+
+def routes(geocoder: Geocoder, bus: EventBus) -> dict[type[Event], Callable[[Event], Awaitable[None]]]:
+    """The routing table: each event type this stage consumes, and its handler."""
+    return {ImportRequested: partial(geocode_job, geocoder, bus)}
+
+
+def include_subscribers(broker: KafkaBroker, bus: EventBus, geocoder: Geocoder) -> None:
+    """Consume the topics of the routing table's events in the geocoder's group."""
+    table = routes(geocoder, bus)
+
+    async def dispatch(event: Event) -> None:
+        handler = table.get(type(event))
+        if handler is not None:  # another stage's event on the same topic: not ours to handle
+            await handler(event)
+
+    subscribe(broker, bus, sorted({event.TOPIC for event in table}), GROUP, dispatch)

@@ -1,0 +1,63 @@
+"""The optimizer's Kafka edge: which event goes to which handler; solves run off the event loop."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from functools import partial
+
+from faststream.kafka import KafkaBroker
+
+from services.optimizer import metrics
+from services.optimizer.adapters.matrix import MatrixProvider
+from services.optimizer.handlers import optimize
+from services.optimizer.settings import OptimizerSettings
+from shared.broker import EventBus, subscribe
+from shared.events import Event, RouteOptimized, StopsGeocoded
+from shared.metrics import STAGE_DURATION
+
+GROUP = "routemate-optimizer"
+
+
+async def route_job(
+    settings: OptimizerSettings, matrices: MatrixProvider, solver: Executor, bus: EventBus, event: StopsGeocoded
+) -> None:
+    """Publish the job's RouteOptimized, or its JobFailed when no stop can be routed."""
+    started = time.perf_counter()
+    outcome = await asyncio.get_running_loop().run_in_executor(solver, optimize, event, settings, matrices)
+    if isinstance(outcome, RouteOptimized):
+        metrics.observe_route(outcome)
+    await bus.publish(outcome)
+    STAGE_DURATION.labels("optimize").observe(time.perf_counter() - started)
+
+
+def routes(
+    settings: OptimizerSettings, matrices: MatrixProvider, solver: Executor, bus: EventBus
+) -> dict[type[Event], Callable[[Event], Awaitable[None]]]:
+    """The routing table: each event type this stage consumes, and its handler."""
+    return {StopsGeocoded: partial(route_job, settings, matrices, solver, bus)}
+
+
+def include_subscribers(
+    broker: KafkaBroker, bus: EventBus, settings: OptimizerSettings, matrices: MatrixProvider, solver: Executor
+) -> None:
+    """Consume the topics of the routing table's events in the optimizer's group, a few jobs per poll."""
+    table = routes(settings, matrices, solver, bus)
+
+    async def dispatch(event: Event) -> None:
+        handler = table.get(type(event))
+        if handler is not None:  # another stage's event on the same topic: not ours to handle
+            await handler(event)
+
+    # A solve takes up to SOLVER_MAX_SECONDS: take a few jobs per poll, so a new process joining
+    # the group gets its partitions within seconds, and allow several times the longest batch.
+    batch = settings.solver_poll_records
+    subscribe(
+        broker,
+        bus,
+        sorted({event.TOPIC for event in table}),
+        GROUP,
+        dispatch,
+        max_poll_records=batch,
+        max_poll_interval_ms=max(300_000, int(batch * settings.solver_max_seconds * 1000 * 10)),
+    )
