@@ -58,7 +58,7 @@ async def geocoder_stage(redis: MemoryRedis | None = None, **deps) -> AsyncItera
 def _collect(broker: KafkaBroker, topic: str, seen: list) -> None:
     @broker.subscriber(topic)
     async def collect(msg: KafkaMessage) -> None:
-        seen.append(msg.body if topic == DEADLETTER else decode_event(msg.body))
+        seen.append(msg if topic == DEADLETTER else decode_event(msg.body))
 
 
 class Rooftop:
@@ -83,7 +83,9 @@ async def test_an_import_comes_out_geocoded_and_garbage_goes_to_the_dead_letter_
     assert out.event_type == "StopsGeocoded" and out.correlation_id == "req-9" and out.job_id == event.job_id
     assert out.locations[0].precision == "postcode" and out.locations[0].provider == "gazetteer"
     assert [w.code for w in out.warnings] == [WarningCode.GEOCODE_APPROXIMATE]
-    assert b"not JSON" in dead
+    # parked as it came (original bytes), with the reason and its origin in the headers
+    assert dead.body == b"\x00not json" and "not JSON" in dead.headers["reason"]
+    assert dead.headers["source_topic"] == JOBS_REQUESTED and dead.headers["service"] == "geocoder"
 
 
 async def test_a_job_whose_addresses_all_fail_comes_out_failed():
