@@ -26,9 +26,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import logs
-from shared.events import DEADLETTER, Event, UndecodableEvent, decode_event, utcnow
+from shared.events import DEADLETTER, Event, JobFailed, UndecodableEvent, caused_by, decode_event, utcnow
 from shared.metrics import EVENTS_CONSUMED, EVENTS_DEADLETTERED, EVENTS_PUBLISHED
 from shared.settings import EVENT_BUDGET_BYTES, PlatformSettings
+from shared.vocabulary import FailureCode
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,26 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, _TRANSIENT + (KafkaError,))
 
 
+async def publish_outcome(bus: "EventBus", source: Event, outcome: Event, stage: str) -> None:
+    """Publish what a stage derived from `source`; if it is over the event budget, the job fails
+    with EVENT_TOO_LARGE instead (a derived event that can never be published must not leave the
+    job waiting forever, nor be retried)."""
+    try:
+        await bus.publish(outcome)
+    except EventTooLarge as exc:
+        log.warning("%s of %s is too large to publish: %s", outcome.event_type, source.job_id, exc)
+        await bus.publish(
+            JobFailed(
+                **caused_by(source, "JobFailed"),
+                job_id=source.job_id,
+                stage=stage,
+                code=FailureCode.EVENT_TOO_LARGE,
+                message=f"The job's {outcome.event_type} event is over the platform's size budget "
+                f"({exc.size} of {exc.budget} bytes); split it into smaller jobs.",
+            )
+        )
+
+
 def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
     """An idempotent acks=all producer, and consumers wired to Prometheus."""
     return KafkaBroker(
@@ -86,8 +107,9 @@ _PRODUCER_BROKEN = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducer
 class EventBus:
     """Publishes events keyed by job (or organization); returns once Kafka acknowledged them."""
 
-    def __init__(self, broker: KafkaBroker, service: str, budget_bytes: int = EVENT_BUDGET_BYTES) -> None:
-        self.broker, self.service, self.budget_bytes = broker, service, budget_bytes
+    def __init__(self, broker: KafkaBroker, service: str, budget_bytes: int | None = None) -> None:
+        self.broker, self.service = broker, service
+        self.budget_bytes = budget_bytes or EVENT_BUDGET_BYTES
         self._renewing = asyncio.Lock()
 
     async def publish(self, event: Event) -> None:

@@ -42,6 +42,7 @@ class FailureCode(StrEnum):
 
     GEOCODE_FAILED_ALL = "GEOCODE_FAILED_ALL"
     NO_ROUTABLE_STOPS = "NO_ROUTABLE_STOPS"
+    EVENT_TOO_LARGE = "EVENT_TOO_LARGE"
 
 
 class UnroutedReason(StrEnum):

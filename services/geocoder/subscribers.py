@@ -7,7 +7,7 @@ from functools import partial
 from faststream.kafka import KafkaBroker
 
 from services.geocoder.handlers import Geocoder
-from shared.broker import EventBus, subscribe
+from shared.broker import EventBus, publish_outcome, subscribe
 from shared.events import Event, ImportRequested
 from shared.metrics import STAGE_DURATION
 
@@ -17,7 +17,7 @@ GROUP = "routemate-geocoder"
 async def geocode_job(geocoder: Geocoder, bus: EventBus, event: ImportRequested) -> None:
     """Publish the job's StopsGeocoded, or its JobFailed when no stop could be placed."""
     started = time.perf_counter()
-    await bus.publish(await geocoder.geocode(event))
+    await publish_outcome(bus, event, await geocoder.geocode(event), "geocoder")
     STAGE_DURATION.labels("geocode").observe(time.perf_counter() - started)
 
 

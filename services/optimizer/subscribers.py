@@ -12,7 +12,7 @@ from services.optimizer import metrics
 from services.optimizer.adapters.matrix import MatrixProvider
 from services.optimizer.handlers import optimize
 from services.optimizer.settings import OptimizerSettings
-from shared.broker import EventBus, subscribe
+from shared.broker import EventBus, publish_outcome, subscribe
 from shared.events import Event, RouteOptimized, StopsGeocoded
 from shared.metrics import STAGE_DURATION
 
@@ -27,7 +27,7 @@ async def route_job(
     outcome = await asyncio.get_running_loop().run_in_executor(solver, optimize, event, settings, matrices)
     if isinstance(outcome, RouteOptimized):
         metrics.observe_route(outcome)
-    await bus.publish(outcome)
+    await publish_outcome(bus, event, outcome, "optimizer")
     STAGE_DURATION.labels("optimize").observe(time.perf_counter() - started)
 
 

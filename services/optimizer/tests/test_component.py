@@ -140,3 +140,14 @@ async def test_the_local_search_is_happened_up_on_the_solver_thread_before_the_b
 
 async def _started(log: list[str]) -> None:
     log.append("broker started")
+
+
+async def test_a_route_over_the_event_budget_fails_the_job_instead_of_blocking_the_partition(monkeypatch):
+    """The derived event can never be published: the job fails with a code, nothing is retried."""
+    monkeypatch.setattr("shared.broker.EVENT_BUDGET_BYTES", 4000)
+    points = [(BRISBANE[i % 5][0] + i / 1000, BRISBANE[i % 5][1]) for i in range(20)]
+    async with optimizer_stage() as stage:
+        await stage.send(geocoded(points))
+        failed = await stage.next_on(JOBS_FAILED)
+    assert failed.code == FailureCode.EVENT_TOO_LARGE and failed.stage == "optimizer"
+    assert "size budget" in failed.message and stage.out[JOBS_OPTIMIZED] == []
