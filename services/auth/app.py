@@ -1,4 +1,4 @@
-"""Wiring of the auth service: the one place that builds its adapters."""
+"""Wiring of the auth service: the one place that builds its adapters and use-cases."""
 
 from contextlib import asynccontextmanager
 
@@ -6,16 +6,29 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
-from services.auth.lockout import Lockout
+from services.auth.adapters.audit import AuditTrail
+from services.auth.adapters.lockout import Lockout
+from services.auth.adapters.store import AuthStore
+from services.auth.adapters.tokens import TokenStore
+from services.auth.admin_handlers import Drivers, Integrations, Publisher
+from services.auth.handlers import LockoutPolicy, TokenIssuer
 from services.auth.routes import admin, public
 from services.auth.settings import AuthSettings
-from services.auth.store import AuthStore
 from shared.broker import EventBus, make_broker
 from shared.db import make_engine
 from shared.http import install_request_ids
 from shared.service import document_body, make_redis, redis_check, service_app
 
 SERVICE = "auth"
+CREDENTIALS_SCHEMA = {
+    "type": "object",
+    "required": ["client_id", "client_secret"],
+    "properties": {
+        "client_id": {"type": "string"},
+        "client_secret": {"type": "string"},
+        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+    },
+}
 
 
 def create_app(
@@ -24,41 +37,51 @@ def create_app(
     redis: Redis | None = None,
     broker: KafkaBroker | None = None,
     store: AuthStore | None = None,
+    bus: Publisher | None = None,
 ) -> FastAPI:
     """The auth app; arguments default to the production adapters, tests pass their own."""
     settings = settings or AuthSettings()
     redis = redis or make_redis(settings)
     broker = broker or make_broker(settings, SERVICE)
     store = store or AuthStore(make_engine(settings.auth_database_url))
+    bus = bus or EventBus(broker, SERVICE)
+    tokens, audit = TokenStore(redis), AuditTrail(bus)
+    pepper = settings.secret_pepper.get_secret_value()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await broker.start()
         yield
-        for task in list(app.state.background):
-            await task
+        await audit.drain()
         await broker.stop()
         await redis.aclose()
 
     app = service_app(SERVICE, lifespan=lifespan, title="RouteMate auth")
-    app.state.settings, app.state.redis, app.state.store = settings, redis, store
-    app.state.bus, app.state.lockout, app.state.background = EventBus(broker, SERVICE), Lockout(redis, settings), set()
+    app.state.settings = settings
+    app.state.issuer = TokenIssuer(
+        store,
+        Lockout(redis),
+        tokens,
+        audit.record,
+        pepper=pepper,
+        ttl_seconds=settings.token_ttl_seconds,
+        policy=lockout_policy(settings),
+    )
+    app.state.integrations = Integrations(store, tokens, bus, pepper=pepper)
+    app.state.drivers = Drivers(store, bus)
     app.state.health_checks["redis"] = redis_check(redis)
     install_request_ids(app)
     app.include_router(public)
     app.include_router(admin)
-    credentials = {
-        "type": "object",
-        "required": ["client_id", "client_secret"],
-        "properties": {
-            "client_id": {"type": "string"},
-            "client_secret": {"type": "string"},
-            "grant_type": {"type": "string", "enum": ["client_credentials"]},
-        },
-    }
-    document_body(
-        app,
-        "/v1/integration-token",
-        {"application/json": credentials, "application/x-www-form-urlencoded": credentials},
-    )
+    media = {"application/json": CREDENTIALS_SCHEMA, "application/x-www-form-urlencoded": CREDENTIALS_SCHEMA}
+    document_body(app, "/v1/integration-token", media)
     return app
+
+
+def lockout_policy(settings: AuthSettings) -> LockoutPolicy:
+    return LockoutPolicy(
+        client_threshold=settings.lockout_threshold,
+        address_threshold=settings.ip_lockout_threshold,
+        window_seconds=settings.lockout_window_seconds,
+        lock_seconds=settings.lockout_seconds,
+    )

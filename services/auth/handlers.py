@@ -1,38 +1,56 @@
-"""Auth logic on typed values: authenticate a client, manage integrations and drivers.
+"""The token endpoint's use-case: the client-credentials grant behind the brute-force lockout.
 
-No HTTP, Kafka or Redis here: every function takes the store and returns what changed and
-the events that tell the rest of the platform.
+No HTTP or Kafka types here: the issuer gets its adapters as arguments, returns a typed token
+and says no with an exception of this module, which the edge turns into its RFC 6749 answer.
 """
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.auth.secrets import hash_secret, new_client_id, new_secret, secret_matches
-from services.auth.store import AuthStore, still_valid
-from services.auth.tables import IntegrationRow
-from shared.events import (
-    DriverRegistered,
-    DriverRemoved,
-    Event,
-    IntegrationCreated,
-    IntegrationRevoked,
-    SecretRotated,
-    utcnow,
-)
+from services.auth.adapters.lockout import Lockout
+from services.auth.adapters.store import AuthStore
+from services.auth.adapters.tables import IntegrationRow
+from services.auth.adapters.tokens import TokenStore
+from services.auth.credentials import ClientCredentials
+from services.auth.metrics import AUTH_FAILURES
+from services.auth.secrets import secret_matches
+from shared.events import Event, TokenIssued, utcnow
+from shared.tokens import Principal, fingerprint, new_token
+from shared.vocabulary import as_utc
 
 
-class NotFound(LookupError):
-    """The named integration, organization or driver does not exist."""
+class ClientRejected(Exception):
+    """Unknown client, wrong secret or revoked integration: the caller is not told which."""
+
+
+class LockedOut(Exception):
+    """Too many failures for this client_id or address; try again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"locked out for {retry_after} s")
+        self.retry_after = retry_after
+
+
+class TokenServiceUnavailable(Exception):
+    """Redis (lockout counters, token store) cannot be reached."""
 
 
 @dataclass(frozen=True)
-class IssuedSecret:
-    client_id: str
-    client_secret: str
-    org_id: str
-    org: str
-    name: str
-    old_secret_valid_until: datetime | None = None
+class IssuedToken:
+    access_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """When repeated failures lock a client_id or an address out, and for how long."""
+
+    client_threshold: int
+    address_threshold: int
+    window_seconds: int
+    lock_seconds: int
 
 
 def authenticate(store: AuthStore, pepper: str, client_id: str, secret: str, now: datetime) -> IntegrationRow | None:
@@ -42,73 +60,69 @@ def authenticate(store: AuthStore, pepper: str, client_id: str, secret: str, now
     previous = secret_matches(secret, row.previous_secret_hash if row else None, pepper)
     if row is None or row.revoked_at is not None:
         return None
-    if current or (previous and still_valid(row.previous_valid_until, now)):
+    grace_until = as_utc(row.previous_valid_until)
+    if current or (previous and grace_until is not None and grace_until > now):
         return row
     return None
 
 
-def create_integration(
-    store: AuthStore, pepper: str, org_name: str, name: str | None, correlation_id: str
-) -> tuple[IssuedSecret, list[Event]]:
-    org = store.organization(org_name)
-    assert org is not None
-    secret, now = new_secret(), utcnow()
-    row = IntegrationRow(
-        client_id=new_client_id(),
-        org_id=org.org_id,
-        name=name or f"{org_name} integration",
-        secret_hash=hash_secret(secret, pepper),
-        created_at=now,
-    )
-    store.add_integration(row)
-    event = IntegrationCreated(org_id=org.org_id, client_id=row.client_id, name=row.name, correlation_id=correlation_id)
-    return IssuedSecret(row.client_id, secret, org.org_id, org.name, row.name), [event]
+class TokenIssuer:
+    """The client-credentials grant: the lockout first, then the secret, then a stored token."""
 
+    def __init__(
+        self,
+        store: AuthStore,
+        lockout: Lockout,
+        tokens: TokenStore,
+        audit: Callable[[Event], None],
+        *,
+        pepper: str,
+        ttl_seconds: int,
+        policy: LockoutPolicy,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.store, self.lockout, self.tokens, self.audit = store, lockout, tokens, audit
+        self.pepper, self.ttl_seconds, self.policy, self.pause = pepper, ttl_seconds, policy, pause
 
-def _live(store: AuthStore, client_id: str) -> IntegrationRow:
-    row = store.integration(client_id)
-    if row is None or row.revoked_at is not None:
-        raise NotFound(f"no active integration {client_id}")
-    return row
+    async def issue(self, creds: ClientCredentials, address: str, correlation_id: str) -> IssuedToken:
+        """A new bearer token, or ClientRejected, LockedOut or TokenServiceUnavailable."""
+        try:
+            row = await self._authenticated(creds, address)
+            token = new_token()
+            await self.tokens.keep(token, Principal(row.org_id, row.client_id), self.ttl_seconds)
+        except OSError:  # the Redis adapters report an outage as ConnectionError
+            raise TokenServiceUnavailable from None
+        expires_at = utcnow() + timedelta(seconds=self.ttl_seconds)
+        self.audit(
+            TokenIssued(
+                org_id=row.org_id,
+                client_id=row.client_id,
+                token_fingerprint=fingerprint(token),
+                expires_at=expires_at,
+                correlation_id=correlation_id,
+            )
+        )
+        return IssuedToken(token, self.ttl_seconds)
 
+    async def _authenticated(self, creds: ClientCredentials, address: str) -> IntegrationRow:
+        if wait := await self.lockout.locked_for(creds.client_id, address):
+            AUTH_FAILURES.labels("locked_out").inc()
+            raise LockedOut(wait)
+        row = await asyncio.to_thread(
+            authenticate, self.store, self.pepper, creds.client_id, creds.client_secret, utcnow()
+        )
+        if row is None:
+            AUTH_FAILURES.labels("invalid_client").inc()
+            await self._failed(creds.client_id, address)
+            raise ClientRejected
+        await self.lockout.clear(creds.client_id)
+        return row
 
-def rotate_secret(
-    store: AuthStore, pepper: str, client_id: str, grace_seconds: int, correlation_id: str
-) -> tuple[IssuedSecret, list[Event]]:
-    """A new secret; the old one works for `grace_seconds` more (0: stops at once)."""
-    row, now, secret = _live(store, client_id), utcnow(), new_secret()
-    until = now + timedelta(seconds=grace_seconds) if grace_seconds > 0 else None
-    row.previous_secret_hash = row.secret_hash if until else None
-    row.previous_valid_until = until
-    row.secret_hash, row.rotated_at = hash_secret(secret, pepper), now
-    store.save_integration(row)
-    event = SecretRotated(
-        org_id=row.org_id, client_id=client_id, old_secret_valid_until=until, correlation_id=correlation_id
-    )
-    return IssuedSecret(client_id, secret, row.org_id, "", row.name, until), [event]
-
-
-def revoke_integration(store: AuthStore, client_id: str, correlation_id: str) -> tuple[IntegrationRow, list[Event]]:
-    row = _live(store, client_id)
-    row.revoked_at = utcnow()
-    store.save_integration(row)
-    return row, [IntegrationRevoked(org_id=row.org_id, client_id=client_id, correlation_id=correlation_id)]
-
-
-def register_driver(
-    store: AuthStore, org_name: str, email: str, name: str | None, active: bool, correlation_id: str
-) -> tuple[dict, list[Event]]:
-    org = store.organization(org_name)
-    assert org is not None
-    row = store.upsert_driver(org.org_id, email.lower(), name, active)
-    event = DriverRegistered(
-        org_id=org.org_id, email=row.email, name=row.name, active=row.active, correlation_id=correlation_id
-    )
-    return {"org_id": org.org_id, "org": org.name, "email": row.email, "name": row.name, "active": row.active}, [event]
-
-
-def remove_driver(store: AuthStore, org_name: str, email: str, correlation_id: str) -> list[Event]:
-    org = store.organization(org_name, create=False)
-    if org is None or not store.remove_driver(org.org_id, email.lower()):
-        raise NotFound(f"no driver {email.lower()} in {org_name}")
-    return [DriverRemoved(org_id=org.org_id, email=email.lower(), correlation_id=correlation_id)]
+    async def _failed(self, client_id: str, address: str) -> None:
+        policy = self.policy
+        client_fails, address_fails = await self.lockout.count_failure(client_id, address, policy.window_seconds)
+        if client_fails >= policy.client_threshold:
+            await self.lockout.lock_client(client_id, policy.lock_seconds)
+        if address_fails >= policy.address_threshold:
+            await self.lockout.lock_address(address, policy.lock_seconds)
+        await self.pause(min(0.05 * 2 ** max(client_fails - 2, 0), 1.0))  # slow repeated guessing

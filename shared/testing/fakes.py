@@ -11,7 +11,7 @@ def _bytes(value: Any) -> bytes:
 
 
 class MemoryRedis:
-    """The Redis calls the services make (strings with expiry, hashes, pub/sub publish), in dicts.
+    """The Redis calls the services make (strings with expiry, hashes, sets, pipelines, pub/sub publish), in dicts.
 
     `down = True` makes every call raise ConnectionError, as a Redis outage does.
     """
@@ -55,11 +55,14 @@ class MemoryRedis:
             self.expiry.pop(key, None)
         return len(gone)
 
-    async def expire(self, key: str, seconds: float) -> bool:
+    async def expire(self, key: str, seconds: float, nx: bool = False, gt: bool = False) -> bool:
         self._check()
         if not self._live(key):
             return False
-        self.expiry[key] = time.monotonic() + seconds
+        until = time.monotonic() + seconds
+        if (nx and key in self.expiry) or (gt and until <= self.expiry.get(key, float("inf"))):
+            return False  # as Redis: GT treats a key without expiry as one that never expires
+        self.expiry[key] = until
         return True
 
     async def ttl(self, key: str) -> int:
@@ -102,8 +105,64 @@ class MemoryRedis:
         await asyncio.sleep(0)
         return 1
 
+    async def sadd(self, key: str, *members: Any) -> int:
+        self._check()
+        current = self.values.get(key, set()) if self._live(key) else set()
+        added = {_bytes(m) for m in members} - current
+        self.values[key] = current | added
+        return len(added)
+
+    async def smembers(self, key: str) -> "set[bytes]":  # quoted: `set` here is the method above
+        self._check()
+        return set(self.values.get(key, set())) if self._live(key) else set()
+
+    def pipeline(self, transaction: bool = True) -> "MemoryPipeline":
+        return MemoryPipeline(self)
+
     async def ping(self) -> bool:
         return not self.down
 
     async def aclose(self) -> None:
         pass
+
+
+class MemoryPipeline:
+    """redis-py's pipeline over MemoryRedis: calls queue up (chainable) and run in order on execute().
+
+    No other task runs between them (only publish yields), so a transaction holds as in Redis.
+    """
+
+    def __init__(self, redis: MemoryRedis) -> None:
+        self.redis, self.calls = redis, []
+
+    def __getattr__(self, name: str):
+        method = getattr(self.redis, name)
+
+        def queue(*args: Any, **kwargs: Any) -> "MemoryPipeline":
+            self.calls.append((method, args, kwargs))
+            return self
+
+        return queue
+
+    async def execute(self) -> list[Any]:
+        calls, self.calls = self.calls, []
+        return [await method(*args, **kwargs) for method, args, kwargs in calls]
+
+    async def __aenter__(self) -> "MemoryPipeline":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.calls = []
+
+
+class RecordingBus:
+    """The event bus in memory: keeps what was published; `down = True` fails every publish, as Kafka down."""
+
+    def __init__(self, down: bool = False) -> None:
+        self.events: list[Any] = []
+        self.down = down
+
+    async def publish(self, event: Any) -> None:
+        if self.down:
+            raise ConnectionError("kafka down")
+        self.events.append(event)

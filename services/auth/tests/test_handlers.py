@@ -1,69 +1,134 @@
+"""The admin use-cases on a temporary SQLite database, fake Redis and a recording event bus."""
+
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
-from services.auth import handlers
-from services.auth.store import AuthStore
-from shared.db import make_engine
-from shared.events import DriverRegistered, IntegrationCreated, IntegrationRevoked, SecretRotated, utcnow
+from services.auth.adapters.store import AuthStore
+from services.auth.adapters.tokens import TokenStore
+from services.auth.admin_handlers import Drivers, Integrations, NotFound, NotPublished
+from services.auth.handlers import authenticate
+from shared.events import DriverRegistered, DriverRemoved, IntegrationCreated, IntegrationRevoked, SecretRotated, utcnow
+from shared.testing.fakes import MemoryRedis, RecordingBus
+from shared.tokens import Principal, new_token, token_digest, token_key
 
 PEPPER = "test-pepper"
 
 
 @pytest.fixture
-def store(tmp_path):
-    return AuthStore(make_engine(f"sqlite:///{tmp_path / 'auth.db'}"))
+def redis() -> MemoryRedis:
+    return MemoryRedis()
 
 
-def test_a_created_integration_authenticates_with_its_secret_only(store):
-    issued, events = handlers.create_integration(store, PEPPER, "acme", None, "c1")
+@pytest.fixture
+def bus() -> RecordingBus:
+    return RecordingBus()
+
+
+@pytest.fixture
+def integrations(store: AuthStore, redis: MemoryRedis, bus: RecordingBus) -> Integrations:
+    return Integrations(store, TokenStore(redis), bus, pepper=PEPPER)
+
+
+def signs_in(store: AuthStore, client_id: str, secret: str, now=None) -> bool:
+    return authenticate(store, PEPPER, client_id, secret, now or utcnow()) is not None
+
+
+async def live_token(redis: MemoryRedis, client_id: str) -> str:
+    token = new_token()
+    await TokenStore(redis).keep(token, Principal("org", client_id), 3600)
+    return token
+
+
+async def test_a_created_integration_authenticates_with_its_secret_only(store, integrations, bus):
+    issued = await integrations.create("acme", None, "c1")
     assert issued.client_id.startswith("rm_ci_") and issued.client_secret.startswith("rm_cs_")
-    assert isinstance(events[0], IntegrationCreated) and events[0].org_id == issued.org_id
-    assert handlers.authenticate(store, PEPPER, issued.client_id, issued.client_secret, utcnow()) is not None
-    assert handlers.authenticate(store, PEPPER, issued.client_id, "rm_cs_wrong", utcnow()) is None
-    assert handlers.authenticate(store, PEPPER, "rm_ci_unknown", issued.client_secret, utcnow()) is None
-    row = store.integration(issued.client_id)
-    assert issued.client_secret not in row.secret_hash
+    assert isinstance(bus.events[0], IntegrationCreated) and bus.events[0].org_id == issued.org_id
+    assert bus.events[0].correlation_id == "c1" and issued.name == "acme integration"
+    assert signs_in(store, issued.client_id, issued.client_secret)
+    assert not signs_in(store, issued.client_id, "rm_cs_wrong")
+    assert not signs_in(store, "rm_ci_unknown", issued.client_secret)
+    assert issued.client_secret not in store.integration(issued.client_id).secret_hash
 
 
-def test_organizations_are_created_once_by_name(store):
-    a, _ = handlers.create_integration(store, PEPPER, "acme", None, "c")
-    b, _ = handlers.create_integration(store, PEPPER, "acme", None, "c")
-    assert a.org_id == b.org_id and a.client_id != b.client_id
+async def test_organizations_are_created_once_by_name(integrations):
+    a = await integrations.create("acme", None, "c")
+    b = await integrations.create("acme", "second", "c")
+    assert a.org_id == b.org_id and a.client_id != b.client_id and b.name == "second"
 
 
-def test_rotation_without_grace_stops_the_old_secret_at_once(store):
-    issued, _ = handlers.create_integration(store, PEPPER, "acme", None, "c")
-    new, events = handlers.rotate_secret(store, PEPPER, issued.client_id, 0, "c")
-    assert isinstance(events[0], SecretRotated)
-    assert handlers.authenticate(store, PEPPER, issued.client_id, issued.client_secret, utcnow()) is None
-    assert handlers.authenticate(store, PEPPER, issued.client_id, new.client_secret, utcnow()) is not None
+async def test_rotation_without_grace_stops_the_old_secret_and_its_tokens_at_once(store, redis, integrations, bus):
+    issued = await integrations.create("acme", None, "c")
+    token = await live_token(redis, issued.client_id)
+    new = await integrations.rotate(issued.client_id, 0, "c")
+    assert isinstance(bus.events[-1], SecretRotated) and new.old_secret_valid_until is None
+    assert not signs_in(store, issued.client_id, issued.client_secret)
+    assert signs_in(store, issued.client_id, new.client_secret)
+    assert not await redis.exists(token_key(token_digest(token)))
 
 
-def test_rotation_with_grace_keeps_the_old_secret_until_the_deadline(store):
-    issued, _ = handlers.create_integration(store, PEPPER, "acme", None, "c")
-    handlers.rotate_secret(store, PEPPER, issued.client_id, 60, "c")
+async def test_rotation_with_grace_keeps_the_old_secret_and_tokens_until_the_deadline(store, redis, integrations):
+    issued = await integrations.create("acme", None, "c")
+    token = await live_token(redis, issued.client_id)
+    new = await integrations.rotate(issued.client_id, 60, "c")
     now = utcnow()
-    assert handlers.authenticate(store, PEPPER, issued.client_id, issued.client_secret, now) is not None
-    later = now + timedelta(seconds=61)
-    assert handlers.authenticate(store, PEPPER, issued.client_id, issued.client_secret, later) is None
+    assert new.old_secret_valid_until > now
+    assert signs_in(store, issued.client_id, issued.client_secret, now)
+    assert not signs_in(store, issued.client_id, issued.client_secret, now + timedelta(seconds=61))
+    assert await redis.exists(token_key(token_digest(token)))
 
 
-def test_a_revoked_integration_never_authenticates_again(store):
-    issued, _ = handlers.create_integration(store, PEPPER, "acme", None, "c")
-    _, events = handlers.revoke_integration(store, issued.client_id, "c")
-    assert isinstance(events[0], IntegrationRevoked)
-    assert handlers.authenticate(store, PEPPER, issued.client_id, issued.client_secret, utcnow()) is None
-    with pytest.raises(handlers.NotFound):
-        handlers.rotate_secret(store, PEPPER, issued.client_id, 0, "c")
+async def test_a_grace_deadline_read_back_without_its_zone_counts_as_utc(store, integrations):
+    issued = await integrations.create("acme", None, "c")
+    await integrations.rotate(issued.client_id, 60, "c")
+    row = store.integration(issued.client_id)
+    row.previous_valid_until = row.previous_valid_until.replace(tzinfo=None)  # as a zone-less column gives it
+    naive = SimpleNamespace(integration=lambda _: row)
+    now = utcnow()
+    assert authenticate(naive, PEPPER, issued.client_id, issued.client_secret, now) is not None
+    assert authenticate(naive, PEPPER, issued.client_id, issued.client_secret, now + timedelta(seconds=61)) is None
 
 
-def test_drivers_are_keyed_by_lower_case_email(store):
-    driver, events = handlers.register_driver(store, "acme", "Dana@Example.COM", "Dana", True, "c")
-    assert driver["email"] == "dana@example.com" and isinstance(events[0], DriverRegistered)
-    handlers.register_driver(store, "acme", "dana@example.com", None, True, "c")
-    assert [d.name for d in store.drivers(driver["org_id"])] == ["Dana"]
-    handlers.remove_driver(store, "acme", "DANA@example.com", "c")
-    assert store.drivers(driver["org_id"]) == []
-    with pytest.raises(handlers.NotFound):
-        handlers.remove_driver(store, "acme", "dana@example.com", "c")
+async def test_a_revoked_integration_never_authenticates_again_and_its_tokens_end(store, redis, integrations, bus):
+    issued = await integrations.create("acme", None, "c")
+    token = await live_token(redis, issued.client_id)
+    revoked = await integrations.revoke(issued.client_id, "c")
+    assert isinstance(bus.events[-1], IntegrationRevoked)
+    assert revoked.tokens_revoked == 1 and revoked.revoked_at is not None
+    assert not signs_in(store, issued.client_id, issued.client_secret)
+    assert not await redis.exists(token_key(token_digest(token)))
+    with pytest.raises(NotFound):
+        await integrations.rotate(issued.client_id, 0, "c")
+    with pytest.raises(NotFound):
+        await integrations.revoke(issued.client_id, "c")
+
+
+async def test_integrations_are_listed_by_organization(integrations):
+    a = await integrations.create("acme", None, "c")
+    await integrations.create("globex", None, "c")
+    assert [(row.client_id, org) for row, org in await integrations.listed("acme")] == [(a.client_id, "acme")]
+    assert len(await integrations.listed(None)) == 2
+    assert await integrations.listed("nobody") == []
+
+
+async def test_a_change_is_kept_even_when_its_event_cannot_be_published(store, integrations, bus):
+    bus.down = True
+    with pytest.raises(NotPublished):
+        await integrations.create("acme", None, "c")
+    assert [org for _, org in await integrations.listed("acme")] == ["acme"]
+
+
+async def test_drivers_are_keyed_by_lower_case_email(store, bus):
+    drivers = Drivers(store, bus)
+    driver = await drivers.register("acme", "Dana@Example.COM", "Dana", True, "c")
+    assert driver["email"] == "dana@example.com" and isinstance(bus.events[0], DriverRegistered)
+    await drivers.register("acme", "dana@example.com", None, False, "c")
+    assert [(d.name, d.active) for d in await drivers.listed("acme")] == [("Dana", False)]
+    await drivers.remove("acme", "DANA@example.com", "c")
+    assert isinstance(bus.events[-1], DriverRemoved) and bus.events[-1].email == "dana@example.com"
+    assert await drivers.listed("acme") == []
+    with pytest.raises(NotFound):
+        await drivers.remove("acme", "dana@example.com", "c")
+    with pytest.raises(NotFound):
+        await drivers.remove("nobody", "dana@example.com", "c")

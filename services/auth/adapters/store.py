@@ -1,13 +1,12 @@
 """The auth database adapter: organizations, integrations and drivers over SQLModel."""
 
 import secrets
-from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
-from services.auth.tables import DriverRow, IntegrationRow, OrganizationRow
+from services.auth.adapters.tables import DriverRow, IntegrationRow, OrganizationRow
 from shared.events import utcnow
 
 
@@ -86,12 +85,3 @@ class AuthStore:
             return list(
                 session.exec(select(DriverRow).where(DriverRow.org_id == org_id).order_by(DriverRow.email)).all()
             )
-
-
-def still_valid(until: datetime | None, now: datetime) -> bool:
-    """Whether a grace deadline (stored naive by SQLite) has not passed yet."""
-    if until is None:
-        return False
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=now.tzinfo)
-    return until > now
