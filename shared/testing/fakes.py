@@ -11,7 +11,7 @@ def _bytes(value: Any) -> bytes:
 
 
 class MemoryRedis:
-    """The Redis calls the services make (strings with expiry, hashes, pub/sub publish), in dicts.
+    """The Redis calls the services make (strings with expiry, hashes, pub/sub), in dicts.
 
     `down = True` makes every call raise ConnectionError, as a Redis outage does.
     """
@@ -20,6 +20,7 @@ class MemoryRedis:
         self.values: dict[str, Any] = dict(data or {})
         self.expiry: dict[str, float] = {}
         self.published: list[tuple[str, bytes]] = []
+        self.subscribers: list[MemoryPubSub] = []
         self.down = False
 
     def _check(self) -> None:
@@ -99,11 +100,42 @@ class MemoryRedis:
     async def publish(self, channel: str, message: Any) -> int:
         self._check()
         self.published.append((channel, _bytes(message)))
+        for subscriber in self.subscribers:
+            subscriber.hear(channel, _bytes(message))
         await asyncio.sleep(0)
         return 1
+
+    def pubsub(self, ignore_subscribe_messages: bool = False) -> "MemoryPubSub":
+        return MemoryPubSub(self)
 
     async def ping(self) -> bool:
         return not self.down
 
     async def aclose(self) -> None:
         pass
+
+
+class MemoryPubSub:
+    """A subscription to MemoryRedis channels: `listen()` yields what `publish` sent after `subscribe`."""
+
+    def __init__(self, redis: MemoryRedis) -> None:
+        self.redis, self.channels = redis, set[str]()
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def hear(self, channel: str, data: bytes) -> None:
+        if channel in self.channels:
+            self.queue.put_nowait({"type": "message", "channel": channel.encode(), "data": data})
+
+    async def subscribe(self, *channels: str) -> None:
+        self.redis._check()
+        self.channels.update(channels)
+        if self not in self.redis.subscribers:
+            self.redis.subscribers.append(self)
+
+    async def listen(self):
+        while True:
+            yield await self.queue.get()
+
+    async def aclose(self) -> None:
+        if self in self.redis.subscribers:
+            self.redis.subscribers.remove(self)
