@@ -125,9 +125,11 @@ async def test_a_failed_publish_is_503_and_the_retry_publishes_under_the_same_jo
     assert (unavailable.value.status, unavailable.value.code) == (503, "dependency_unavailable")
     assert unavailable.value.headers["Retry-After"] == "5"
     retry_bus = FakeBus()
+    started = time.monotonic()
     again = await import_job(command(body, respond_async=True), dependencies(redis, outcomes, retry_bus))
     assert again.job_id == bus.attempts[0].job_id == retry_bus.published[0].job_id
     assert not again.replayed
+    assert time.monotonic() - started < 1  # the failed attempt let go of its reservation: no waiting it out
 
 
 async def test_a_replay_answers_at_once_with_the_outcome_the_status_service_kept(redis, outcomes):
