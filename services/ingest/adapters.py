@@ -6,14 +6,16 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.background import Background
-from shared.channels import JOB_OUTCOME
+from shared.channels import JOB_OUTCOME, JobSettled, outcome_key
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,8 @@ class Reservations:
     job_id, so an event that did reach Kafka before the failure never becomes a second job.
     """
 
-    def __init__(self, redis: Redis, ttl_s: int) -> None:
-        self.redis, self.ttl_s = redis, ttl_s
+    def __init__(self, redis: Redis, ttl_s: int, clock: Callable[[], float] = time.time) -> None:
+        self.redis, self.ttl_s, self.clock = redis, ttl_s, clock
 
     @staticmethod
     def key(org_id: str, external_job_id: str) -> str:
@@ -46,7 +48,7 @@ class Reservations:
 
     async def reserve(self, key: str, job_id: str, digest: str) -> Reservation | None:
         """None when we won the reservation; otherwise the reservation that was already there."""
-        if await self.redis.set(key, self._value(job_id, digest, False, time.time()), nx=True, ex=self.ttl_s):
+        if await self.redis.set(key, self._value(job_id, digest, False, self.clock()), nx=True, ex=self.ttl_s):
             return None
         return await self.get(key)
 
@@ -58,10 +60,10 @@ class Reservations:
         return Reservation(data["job_id"], data["hash"], data["accepted"], data.get("since", 0.0))
 
     async def take_over(self, key: str, job_id: str, digest: str) -> None:
-        await self.redis.set(key, self._value(job_id, digest, False, time.time()), ex=self.ttl_s)
+        await self.redis.set(key, self._value(job_id, digest, False, self.clock()), ex=self.ttl_s)
 
     async def accept(self, key: str, job_id: str, digest: str) -> None:
-        await self.redis.set(key, self._value(job_id, digest, True, time.time()), ex=self.ttl_s)
+        await self.redis.set(key, self._value(job_id, digest, True, self.clock()), ex=self.ttl_s)
 
     async def publish_failed(self, key: str, job_id: str, digest: str) -> None:
         await self.redis.set(key, self._value(job_id, digest, False, 0.0), ex=self.ttl_s)
@@ -104,7 +106,8 @@ class RateLimiter:
 
 
 class Outcomes(Background):
-    """Waits for jobs' outcomes, which the status service announces on a Redis channel.
+    """Waits for jobs' outcomes, which the status service announces on a Redis channel, and reads
+    the outcome it keeps for each settled job.
 
     Every ingest replica hears every announcement, so whichever replica holds the request
     answers it. A waiter is registered before the import is published, so none is missed.
@@ -112,7 +115,7 @@ class Outcomes(Background):
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
+        self._waiters: dict[str, list[asyncio.Future[JobSettled]]] = {}
 
     async def run(self) -> None:
         while True:
@@ -121,38 +124,48 @@ class Outcomes(Background):
                 await pubsub.subscribe(JOB_OUTCOME)
                 async for message in pubsub.listen():
                     self._deliver(message.get("data"))
-            except asyncio.CancelledError:
-                raise
             except (RedisError, OSError) as exc:
                 log.warning("outcome channel lost (%s); resubscribing", exc)
                 await asyncio.sleep(1)
 
     def _deliver(self, data: Any) -> None:
-        try:
-            outcome = json.loads(data)
-            job_id = outcome["job_id"]
-        except (TypeError, ValueError, KeyError):
+        settled = _settled(data)
+        if settled is None:
             return
-        for future in self._waiters.pop(job_id, []):
+        for future in self._waiters.pop(settled.job_id, []):
             if not future.done():
-                future.set_result(outcome)
+                future.set_result(settled)
 
-    def expect(self, job_id: str) -> asyncio.Future[dict[str, Any]]:
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    async def kept(self, job_id: str) -> JobSettled | None:
+        """The outcome the status service keeps for a settled job, or None (not settled, expired, malformed)."""
+        return _settled(await self.redis.get(outcome_key(job_id)))
+
+    def expect(self, job_id: str) -> asyncio.Future[JobSettled]:
+        future: asyncio.Future[JobSettled] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(job_id, []).append(future)
         return future
 
-    def forget(self, job_id: str, future: asyncio.Future[dict[str, Any]]) -> None:
+    def forget(self, job_id: str, future: asyncio.Future[JobSettled]) -> None:
         waiters = self._waiters.get(job_id, [])
         if future in waiters:
             waiters.remove(future)
         if not waiters:
             self._waiters.pop(job_id, None)
 
-    async def wait(self, job_id: str, future: asyncio.Future[dict[str, Any]], timeout_s: float) -> dict | None:
+    async def wait(self, job_id: str, future: asyncio.Future[JobSettled], timeout_s: float) -> JobSettled | None:
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout_s) if timeout_s > 0 else None
         except TimeoutError:
             return None
         finally:
             self.forget(job_id, future)
+
+
+def _settled(data: Any) -> JobSettled | None:
+    """A JobSettled message, or None for anything else (a malformed message is ignored)."""
+    if not isinstance(data, str | bytes):
+        return None
+    try:
+        return JobSettled.model_validate_json(data)
+    except ValidationError:
+        return None

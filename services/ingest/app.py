@@ -2,12 +2,12 @@
 
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
 from services.ingest.adapters import Outcomes, RateLimiter, Reservations
+from services.ingest.handlers import ImportDependencies
 from services.ingest.models import ImportIn
 from services.ingest.routes import router
 from services.ingest.settings import IngestSettings
@@ -19,29 +19,37 @@ SERVICE = "ingest"
 
 
 def create_app(
-    settings: IngestSettings | None = None, *, redis: Redis | None = None, broker: KafkaBroker | None = None
+    settings: IngestSettings | None = None,
+    *,
+    redis: Redis | None = None,
+    broker: KafkaBroker | None = None,
+    limiter: RateLimiter | None = None,
 ) -> FastAPI:
     settings = settings or IngestSettings()
     redis = redis or make_redis(settings)
     broker = broker or make_broker(settings, SERVICE)
+    limiter = limiter or RateLimiter(redis, settings.rate_limit_per_second, settings.rate_limit_burst)
     outcomes = Outcomes(redis)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await broker.start()
         outcomes.start()
-        app.state.status_client = httpx.AsyncClient(base_url=settings.status_url, timeout=5.0)
         yield
         await outcomes.stop()
-        await app.state.status_client.aclose()
         await broker.stop()
         await redis.aclose()
 
     app = service_app(SERVICE, lifespan=lifespan, title="RouteMate ingest")
-    app.state.settings, app.state.redis, app.state.bus = settings, redis, EventBus(broker, SERVICE)
-    app.state.outcomes = outcomes
-    app.state.reservations = Reservations(redis, settings.idempotency_ttl_seconds)
-    app.state.limiter = RateLimiter(redis, settings.rate_limit_per_second, settings.rate_limit_burst)
+    app.state.settings, app.state.redis, app.state.limiter = settings, redis, limiter
+    app.state.imports = ImportDependencies(
+        reservations=Reservations(redis, settings.idempotency_ttl_seconds),
+        outcomes=outcomes,
+        bus=EventBus(broker, SERVICE),
+        max_stops=settings.max_stops,
+        publish_timeout_s=settings.publish_timeout_seconds,
+        wait_s=settings.ingest_wait_seconds,
+    )
     app.state.health_checks["redis"] = redis_check(redis)
     install_request_ids(app)
     app.include_router(router)

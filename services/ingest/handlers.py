@@ -1,16 +1,31 @@
-"""Import logic on typed values: validate, fingerprint, and turn an import into a job."""
+"""Import use-cases on typed values: validate and fingerprint an import, rate-limit its sender, and
+turn it into exactly one job per (organization, external_job_id), answered with its outcome."""
 
+import asyncio
 import hashlib
 import json
+import logging
+import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
 
+from services.ingest.adapters import Outcomes, RateLimiter, Reservation, Reservations
+from services.ingest.metrics import RATE_LIMITED
 from services.ingest.models import ImportIn, unknown_fields
+from shared import logs
+from shared.channels import JobSettled
 from shared.errors import Problem, field_errors
-from shared.events import JobWarning
+from shared.events import Event, ImportRequested, JobWarning
 from shared.events.jobs import Depot, JobSpec, RequestedStop, TimeWindow
+from shared.http import publish_or_unavailable
+from shared.vocabulary import JobStatus, WarningCode
+
+log = logging.getLogger(__name__)
 
 
 def new_job_id() -> str:
@@ -55,7 +70,9 @@ def parse_import(raw: Any, max_stops: int) -> tuple[ImportIn, list[JobWarning]]:
     if errors:
         raise Problem(422, "validation_failed", "The import has invalid fields.", errors=errors)
     warnings = [
-        JobWarning(code="UNKNOWN_FIELD", message=f"{pointer} is not part of the import contract and was ignored")
+        JobWarning(
+            code=WarningCode.UNKNOWN_FIELD, message=f"{pointer} is not part of the import contract and was ignored"
+        )
         for pointer in unknown_fields(model)
     ]
     return model, warnings
@@ -111,3 +128,193 @@ def job_spec(model: ImportIn, job_id: str, digest: str) -> JobSpec:
         vehicle_capacity=model.vehicle_capacity,
         payload_hash=digest,
     )
+
+
+class Bus(Protocol):
+    async def publish(self, event: Event) -> None: ...
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    """One POST of an import: who sent it, its JSON body, and whether they would rather not wait."""
+
+    org_id: str
+    integration_id: str
+    body: Any
+    respond_async: bool = False
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Kafka has the job, its outcome is not known yet (202)."""
+
+    job_id: str
+    external_job_id: str
+    status: JobStatus
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The job's public view as it settled (201; 200 for a replay)."""
+
+    job_id: str
+    view: dict[str, Any]
+    replayed: bool
+
+
+ImportAnswer = Accepted | Settled
+
+
+@dataclass(frozen=True)
+class ImportDependencies:
+    """What importing a job needs: the reservations, the outcomes, the bus, and the limits."""
+
+    reservations: Reservations
+    outcomes: Outcomes
+    bus: Bus
+    max_stops: int
+    publish_timeout_s: float
+    wait_s: float
+    clock: Callable[[], float] = field(default=time.time)
+
+
+def _unavailable(what: str) -> Problem:
+    return Problem(
+        503,
+        "dependency_unavailable",
+        f"{what} is unavailable; nothing was accepted, retry shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def admit(limiter: RateLimiter, integration_id: str) -> dict[str, str]:
+    """The RateLimit-* headers of one more import, or a 429 problem when the integration is over its rate."""
+    try:
+        decision = await limiter.take(integration_id)
+    except (RedisError, OSError):
+        raise _unavailable("The rate limiter") from None
+    headers = {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset_s),
+    }
+    if not decision.allowed:
+        RATE_LIMITED.inc()
+        raise Problem(
+            429,
+            "rate_limited",
+            "Too many imports for this integration; slow down.",
+            headers={**headers, "Retry-After": str(max(decision.retry_after_s, 1))},
+        )
+    return headers
+
+
+async def import_job(command: ImportJob, deps: ImportDependencies) -> ImportAnswer:
+    """Validate, reserve the external id, publish `ImportRequested` once, then wait (bounded) for the route.
+
+    The same import again (same organization, external_job_id and body) is a replay: it never
+    makes a second job, and answers with the job as it settled, as the first answer did
+    (Stripe-style idempotent replay); its Location points at the jobs endpoint for the current state.
+    """
+    model, warnings = parse_import(command.body, deps.max_stops)
+    digest = payload_hash(model)
+    key = Reservations.key(command.org_id, model.external_job_id)
+    try:
+        job_id, existing = await _reserve(deps, key, new_job_id(), digest)
+        if existing is None:
+            return await _publish(deps, command, model, warnings, key, job_id, digest)
+        if existing.payload_hash != digest:
+            raise Problem(
+                409,
+                "idempotency_conflict",
+                f"external_job_id {model.external_job_id!r} was already imported with a different "
+                "body; use a new external_job_id to import a different job.",
+                job_id=existing.job_id,
+                external_job_id=model.external_job_id,
+            )
+        return await _replay(deps, command, existing.job_id, model.external_job_id)
+    except (RedisError, OSError):
+        raise _unavailable("The idempotency store") from None
+
+
+async def _reserve(deps: ImportDependencies, key: str, job_id: str, digest: str) -> tuple[str, Reservation | None]:
+    """(the job_id to publish under, None) once this import may publish; else (_, the reservation to answer from)."""
+    patience = deps.publish_timeout_s + 2
+    deadline = deps.clock() + patience
+    existing = await deps.reservations.reserve(key, job_id, digest)
+    while existing is not None and existing.payload_hash == digest and not existing.accepted:
+        if deps.clock() - existing.since > patience:
+            # its publisher failed or died: publish again under its job_id, so never two jobs
+            await deps.reservations.take_over(key, existing.job_id, digest)
+            return existing.job_id, None
+        if deps.clock() > deadline:
+            break
+        await asyncio.sleep(0.05)  # a concurrent duplicate is publishing: wait for its answer
+        existing = await deps.reservations.get(key)
+        if existing is None:
+            existing = await deps.reservations.reserve(key, job_id, digest)
+    return job_id, existing
+
+
+async def _publish(
+    deps: ImportDependencies,
+    command: ImportJob,
+    model: ImportIn,
+    warnings: list[JobWarning],
+    key: str,
+    job_id: str,
+    digest: str,
+) -> ImportAnswer:
+    """Publish the import under `job_id`; accepted only once Kafka acknowledged it."""
+    logs.job_id.set(job_id)
+    event = ImportRequested(
+        org_id=command.org_id,
+        job_id=job_id,
+        integration_id=command.integration_id,
+        correlation_id=logs.correlation_id.get(),
+        job=job_spec(model, job_id, digest),
+        warnings=tuple(warnings),
+    )
+    future = deps.outcomes.expect(job_id)  # before publishing, so a fast outcome is not missed
+    try:
+        await publish_or_unavailable(deps.bus, event, deps.publish_timeout_s, "The import")
+    except Problem:
+        deps.outcomes.forget(job_id, future)
+        await deps.reservations.publish_failed(key, job_id, digest)
+        raise
+    await deps.reservations.accept(key, job_id, digest)
+    log.info("import accepted with %d stops", len(model.stops))
+    return await _answer(deps, command, job_id, model.external_job_id, future, replayed=False)
+
+
+async def _replay(deps: ImportDependencies, command: ImportJob, job_id: str, external_job_id: str) -> ImportAnswer:
+    """The same import again: the same job as it settled (the status service keeps that), never a second job."""
+    future = deps.outcomes.expect(job_id)  # before reading, so an outcome settling meanwhile is not missed
+    try:
+        kept = await deps.outcomes.kept(job_id)
+    except BaseException:
+        deps.outcomes.forget(job_id, future)
+        raise
+    if kept is not None and kept.org_id == command.org_id:  # another organization's outcome is never shown
+        deps.outcomes.forget(job_id, future)
+        return Settled(job_id, kept.job, replayed=True)
+    return await _answer(deps, command, job_id, external_job_id, future, replayed=True)
+
+
+async def _answer(
+    deps: ImportDependencies,
+    command: ImportJob,
+    job_id: str,
+    external_job_id: str,
+    future: "asyncio.Future[JobSettled]",
+    replayed: bool,
+) -> ImportAnswer:
+    """At once when the caller prefers not to wait; otherwise the outcome if it comes in time."""
+    if command.respond_async:
+        deps.outcomes.forget(job_id, future)
+        return Accepted(job_id, external_job_id, JobStatus.PENDING, replayed)
+    settled = await deps.outcomes.wait(job_id, future, deps.wait_s)
+    if settled is None:
+        return Accepted(job_id, external_job_id, JobStatus.PROCESSING, replayed)
+    return Settled(job_id, settled.job, replayed)

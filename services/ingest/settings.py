@@ -14,4 +14,3 @@ class IngestSettings(PlatformSettings):
     rate_limit_burst: int = Field(200, ge=1, description="imports an integration may post at once")
     idempotency_ttl_seconds: int = Field(7 * 86_400, ge=60)
     publish_timeout_seconds: float = Field(10.0, gt=0)
-    status_url: str = "http://127.0.0.1:8083"

@@ -10,6 +10,32 @@ def _bytes(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
 
+class MemoryPubSub:
+    """A subscription to MemoryRedis channels: `listen()` yields what `publish` sent after `subscribe`."""
+
+    def __init__(self, redis: "MemoryRedis") -> None:
+        self.redis, self.channels = redis, set[str]()
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def hear(self, channel: str, data: bytes) -> None:
+        if channel in self.channels:
+            self.queue.put_nowait({"type": "message", "channel": channel.encode(), "data": data})
+
+    async def subscribe(self, *channels: str) -> None:
+        self.redis._check()
+        self.channels.update(channels)
+        if self not in self.redis.subscribers:
+            self.redis.subscribers.append(self)
+
+    async def listen(self):
+        while True:
+            yield await self.queue.get()
+
+    async def aclose(self) -> None:
+        if self in self.redis.subscribers:
+            self.redis.subscribers.remove(self)
+
+
 class MemoryRedis:
     """The Redis calls the services make (strings with expiry, hashes, sets, pipelines, pub/sub publish), in dicts.
 
@@ -20,6 +46,7 @@ class MemoryRedis:
         self.values: dict[str, Any] = dict(data or {})
         self.expiry: dict[str, float] = {}
         self.published: list[tuple[str, bytes]] = []
+        self.subscribers: list[MemoryPubSub] = []
         self.down = False
 
     def _check(self) -> None:
@@ -99,9 +126,14 @@ class MemoryRedis:
             if self._live(key) and fnmatch.fnmatchcase(key, match):
                 yield key
 
+    def pubsub(self, ignore_subscribe_messages: bool = False) -> "MemoryPubSub":
+        return MemoryPubSub(self)
+
     async def publish(self, channel: str, message: Any) -> int:
         self._check()
         self.published.append((channel, _bytes(message)))
+        for subscriber in self.subscribers:
+            subscriber.hear(channel, _bytes(message))
         await asyncio.sleep(0)
         return 1
 

@@ -1,19 +1,8 @@
-import copy
-import json
-from pathlib import Path
-
 import pytest
 
 from services.ingest.handlers import job_spec, parse_import, payload_hash
 from shared.errors import Problem
-
-EXAMPLE = json.loads((Path(__file__).parents[3] / "deploy/examples/brisbane-job.json").read_text())
-
-
-def body(**over):
-    b = copy.deepcopy(EXAMPLE)
-    b.update(over)
-    return b
+from shared.testing.builders import import_body
 
 
 def errors_of(raw, max_stops=500):
@@ -23,12 +12,12 @@ def errors_of(raw, max_stops=500):
 
 
 def test_the_public_example_is_valid_and_warns_about_nothing():
-    model, warnings = parse_import(body(), 500)
+    model, warnings = parse_import(import_body(), 500)
     assert len(model.stops) == 8 and warnings == []
 
 
 def test_unknown_fields_warn_instead_of_failing():
-    raw = body(priority="high")
+    raw = import_body(priority="high")
     raw["stops"][0]["colour"] = "red"
     _, warnings = parse_import(raw, 500)
     assert {w.message.split()[0] for w in warnings} == {"/priority", "/stops/0/colour"}
@@ -62,7 +51,7 @@ def test_unknown_fields_warn_instead_of_failing():
     ],
 )
 def test_each_bad_field_is_named_by_its_pointer(mutate, pointer):
-    raw = body()
+    raw = import_body()
     mutate(raw)
     problem = errors_of(raw)
     assert problem.status == 422 and problem.code == "validation_failed"
@@ -70,7 +59,7 @@ def test_each_bad_field_is_named_by_its_pointer(mutate, pointer):
 
 
 def test_duplicate_stop_ids_point_at_the_second_one():
-    raw = body()
+    raw = import_body()
     raw["stops"][4]["external_stop_id"] = "STOP-1"
     problem = errors_of(raw)
     assert problem.errors == [
@@ -79,7 +68,7 @@ def test_duplicate_stop_ids_point_at_the_second_one():
 
 
 def test_too_many_stops_is_its_own_error():
-    problem = errors_of(body(), max_stops=5)
+    problem = errors_of(import_body(), max_stops=5)
     assert problem.code == "too_many_stops" and problem.errors[0]["pointer"] == "/stops"
 
 
@@ -88,15 +77,15 @@ def test_a_body_that_is_not_an_object_is_rejected():
 
 
 def test_the_payload_hash_ignores_key_order_and_unknown_fields_but_not_content():
-    a, _ = parse_import(body(), 500)
-    reordered = dict(reversed(list(body(extra="x").items())))
+    a, _ = parse_import(import_body(), 500)
+    reordered = dict(reversed(list(import_body(extra="x").items())))
     b, _ = parse_import(reordered, 500)
-    c, _ = parse_import(body(title="another"), 500)
+    c, _ = parse_import(import_body(title="another"), 500)
     assert payload_hash(a) == payload_hash(b) != payload_hash(c)
 
 
 def test_every_stop_gets_its_own_id_and_emails_are_lower_case():
-    model, _ = parse_import(body(driver_email="Driver@Example.com"), 500)
+    model, _ = parse_import(import_body(driver_email="Driver@Example.com"), 500)
     spec = job_spec(model, "job_1", "h")
     assert [s.stop_id for s in spec.stops][:2] == ["job_1.1", "job_1.2"]
     assert spec.driver_email == "driver@example.com"

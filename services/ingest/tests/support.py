@@ -1,0 +1,64 @@
+"""Fakes of ingest's own dependencies (the bus, the rate limiter) and what the status service does
+when a job settles, for the unit and component tests beside the service."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from services.ingest.adapters import RateDecision
+from shared.channels import JOB_OUTCOME, JobSettled, outcome_key
+from shared.events import Event, ImportRequested
+from shared.testing.fakes import MemoryRedis
+
+WEEK = 7 * 86_400
+
+
+class FakeBus:
+    """Records what it was asked to publish; `fail` makes Kafka refuse, `delay` makes it slow, and
+    `then` runs on each published event (the rest of the pipeline, when a test needs an outcome)."""
+
+    def __init__(
+        self, delay: float = 0.0, fail: bool = False, then: Callable[[Any], Awaitable[Any]] | None = None
+    ) -> None:
+        self.delay, self.fail, self.then = delay, fail, then
+        self.attempts: list[Event] = []
+        self.published: list[Event] = []
+
+    async def publish(self, event: Event) -> None:
+        self.attempts.append(event)
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise ConnectionError("kafka down")
+        self.published.append(event)
+        if self.then is not None:
+            await self.then(event)
+
+
+class FakeLimiter:
+    """A bucket of `burst` imports per integration that never refills; `down` is a Redis outage."""
+
+    def __init__(self, burst: int = 100) -> None:
+        self.burst, self.taken, self.down = burst, dict[str, int](), False
+
+    async def take(self, client_id: str) -> RateDecision:
+        if self.down:
+            raise ConnectionError("redis down")
+        taken = self.taken[client_id] = self.taken.get(client_id, 0) + 1
+        allowed = taken <= self.burst
+        return RateDecision(allowed, self.burst, max(self.burst - taken, 0), 0 if allowed else 2, taken)
+
+
+def route_view(event: ImportRequested, status: str = "assigned") -> dict[str, Any]:
+    """A job's public view, trimmed to what the tests look at."""
+    stops = [{"stop_id": s.stop_id, "external_stop_id": s.external_stop_id} for s in event.job.stops]
+    return {"job_id": event.job_id, "external_job_id": event.job.external_job_id, "status": status, "stops": stops}
+
+
+async def settle(redis: MemoryRedis, event: ImportRequested, org_id: str | None = None, announce: bool = True) -> dict:
+    """What the status service does when a job settles: keep its outcome for replays, then announce it."""
+    view = route_view(event)
+    message = JobSettled(job_id=event.job_id, org_id=org_id or event.org_id, job=view).model_dump_json()
+    await redis.set(outcome_key(event.job_id), message, ex=WEEK)
+    if announce:
+        await redis.publish(JOB_OUTCOME, message)
+    return view

@@ -1,0 +1,207 @@
+"""The import use-case on MemoryRedis and a fake bus: exactly one job per import, however it is retried."""
+
+import asyncio
+import time
+
+import pytest
+
+from services.ingest.adapters import Outcomes, Reservations
+from services.ingest.handlers import (
+    Accepted,
+    ImportDependencies,
+    ImportJob,
+    Settled,
+    admit,
+    import_job,
+    parse_import,
+    payload_hash,
+)
+from services.ingest.metrics import RATE_LIMITED
+from services.ingest.tests.support import FakeBus, FakeLimiter, settle
+from shared.channels import JOB_OUTCOME, outcome_key
+from shared.errors import Problem
+from shared.testing.builders import import_body
+from shared.testing.fakes import MemoryRedis
+from shared.testing.waiting import async_wait_until
+from shared.vocabulary import JobStatus
+
+ORG = "org_a"
+
+
+@pytest.fixture
+async def redis():
+    redis = MemoryRedis()
+    yield redis
+    redis.down = False
+
+
+@pytest.fixture
+async def outcomes(redis):
+    outcomes = Outcomes(redis)
+    outcomes.start()
+
+    async def subscribed():
+        return redis.subscribers
+
+    await async_wait_until(subscribed, seconds=2, every=0.01, what="the outcome listener subscribed")
+    yield outcomes
+    await outcomes.stop()
+
+
+def dependencies(redis, outcomes, bus, **over) -> ImportDependencies:
+    values = {"max_stops": 500, "publish_timeout_s": 0.5, "wait_s": 2.0, **over}
+    return ImportDependencies(reservations=Reservations(redis, 3600), outcomes=outcomes, bus=bus, **values)
+
+
+def command(body: dict, respond_async: bool = False, org_id: str = ORG) -> ImportJob:
+    return ImportJob(org_id, "rm_ci_1", body, respond_async)
+
+
+def digest_of(body: dict) -> str:
+    return payload_hash(parse_import(body, 500)[0])
+
+
+async def test_a_first_import_is_published_once_and_answered_with_its_route(redis, outcomes):
+    bus = FakeBus(then=lambda event: settle(redis, event))
+    answer = await import_job(command(import_body(priority="high")), dependencies(redis, outcomes, bus))
+    [event] = bus.published
+    assert isinstance(answer, Settled) and not answer.replayed
+    assert answer.job_id == event.job_id and answer.view["status"] == "assigned"
+    assert (event.org_id, event.integration_id) == (ORG, "rm_ci_1")
+    assert [w.message.split()[0] for w in event.warnings] == ["/priority"]
+
+
+async def test_respond_async_answers_pending_at_once_and_no_outcome_in_time_answers_processing(redis, outcomes):
+    deps = dependencies(redis, outcomes, FakeBus(), wait_s=0.1)
+    pending = await import_job(command(import_body(), respond_async=True), deps)
+    processing = await import_job(command(import_body(external_job_id="another")), deps)
+    assert isinstance(pending, Accepted) and pending.status == JobStatus.PENDING and not pending.replayed
+    assert isinstance(processing, Accepted) and processing.status == JobStatus.PROCESSING
+
+
+async def test_an_identical_concurrent_duplicate_waits_and_replays_the_same_job(redis, outcomes):
+    bus = FakeBus(delay=0.3, then=lambda event: settle(redis, event))
+    deps = dependencies(redis, outcomes, bus)
+    body = import_body()
+    first, second = await asyncio.gather(import_job(command(body), deps), import_job(command(body), deps))
+    assert len(bus.attempts) == 1
+    assert isinstance(first, Settled) and isinstance(second, Settled)
+    assert first.job_id == second.job_id == bus.published[0].job_id
+    assert sorted([first.replayed, second.replayed]) == [False, True]
+
+
+async def test_the_same_external_id_with_another_body_conflicts(redis, outcomes):
+    bus = FakeBus()
+    deps = dependencies(redis, outcomes, bus)
+    first = await import_job(command(import_body(), respond_async=True), deps)
+    with pytest.raises(Problem) as conflict:
+        await import_job(command(import_body(title="something else"), respond_async=True), deps)
+    assert (conflict.value.status, conflict.value.code) == (409, "idempotency_conflict")
+    assert conflict.value.extra["job_id"] == first.job_id and len(bus.published) == 1
+
+
+async def test_the_same_external_id_in_another_organization_is_another_job(redis, outcomes):
+    deps = dependencies(redis, outcomes, FakeBus())
+    ours = await import_job(command(import_body(), respond_async=True), deps)
+    theirs = await import_job(command(import_body(), respond_async=True, org_id="org_b"), deps)
+    assert ours.job_id != theirs.job_id and not theirs.replayed
+
+
+async def test_a_dead_publishers_reservation_is_taken_over_under_its_job_id(redis, outcomes):
+    body = import_body()
+    a_minute_ago = Reservations(redis, 3600, clock=lambda: time.time() - 60)
+    await a_minute_ago.reserve(Reservations.key(ORG, body["external_job_id"]), "job_dead", digest_of(body))
+    bus = FakeBus()
+    answer = await import_job(command(body, respond_async=True), dependencies(redis, outcomes, bus))
+    assert answer.job_id == "job_dead" and not answer.replayed
+    assert [e.job_id for e in bus.published] == ["job_dead"]
+
+
+@pytest.mark.parametrize("bus", [FakeBus(fail=True), FakeBus(delay=1.0)], ids=["kafka refuses", "kafka too slow"])
+async def test_a_failed_publish_is_503_and_the_retry_publishes_under_the_same_job_id(redis, outcomes, bus):
+    body = import_body()
+    with pytest.raises(Problem) as unavailable:
+        await import_job(command(body), dependencies(redis, outcomes, bus, publish_timeout_s=0.2))
+    assert (unavailable.value.status, unavailable.value.code) == (503, "dependency_unavailable")
+    assert unavailable.value.headers["Retry-After"] == "5"
+    retry_bus = FakeBus()
+    started = time.monotonic()
+    again = await import_job(command(body, respond_async=True), dependencies(redis, outcomes, retry_bus))
+    assert again.job_id == bus.attempts[0].job_id == retry_bus.published[0].job_id
+    assert not again.replayed
+    assert time.monotonic() - started < 1  # the failed attempt let go of its reservation: no waiting it out
+
+
+async def test_a_replay_answers_at_once_with_the_outcome_the_status_service_kept(redis, outcomes):
+    deps = dependencies(redis, outcomes, FakeBus(), wait_s=10)
+    body = import_body()
+    first = await import_job(command(body, respond_async=True), deps)
+    view = await settle(redis, deps.bus.published[0], announce=False)
+    started = time.monotonic()
+    replay = await import_job(command(body), deps)
+    assert isinstance(replay, Settled) and replay.replayed
+    assert replay.job_id == first.job_id and replay.view == view
+    assert time.monotonic() - started < 1
+
+
+async def test_a_replay_of_an_unsettled_job_answers_when_its_outcome_arrives(redis, outcomes):
+    deps = dependencies(redis, outcomes, FakeBus(), wait_s=5)
+    body = import_body()
+    await import_job(command(body, respond_async=True), deps)
+    replay = asyncio.create_task(import_job(command(body), deps))
+    await asyncio.sleep(0.1)
+    await redis.publish(JOB_OUTCOME, b"not json")  # malformed messages are ignored
+    await redis.publish(JOB_OUTCOME, b'{"job_id": "%s"}' % deps.bus.published[0].job_id.encode())
+    view = await settle(redis, deps.bus.published[0])
+    answer = await replay
+    assert isinstance(answer, Settled) and answer.replayed and answer.view == view
+
+
+async def test_another_organizations_outcome_is_never_a_replays_answer(redis, outcomes):
+    deps = dependencies(redis, outcomes, FakeBus(), wait_s=0.2)
+    body = import_body()
+    await import_job(command(body, respond_async=True), deps)
+    await settle(redis, deps.bus.published[0], org_id="org_b", announce=False)
+    quick = await import_job(command(body, respond_async=True), deps)
+    waited = await import_job(command(body), deps)
+    assert isinstance(quick, Accepted) and quick.replayed and quick.status == JobStatus.PENDING
+    assert isinstance(waited, Accepted) and waited.replayed and waited.status == JobStatus.PROCESSING
+
+
+async def test_a_malformed_kept_outcome_counts_as_none(redis, outcomes):
+    deps = dependencies(redis, outcomes, FakeBus())
+    body = import_body()
+    first = await import_job(command(body, respond_async=True), deps)
+    await redis.set(outcome_key(first.job_id), b"{not json")
+    replay = await import_job(command(body, respond_async=True), deps)
+    assert isinstance(replay, Accepted) and replay.replayed and replay.job_id == first.job_id
+
+
+async def test_an_idempotency_store_outage_is_503_and_nothing_is_published(redis, outcomes):
+    bus = FakeBus()
+    redis.down = True
+    with pytest.raises(Problem) as unavailable:
+        await import_job(command(import_body()), dependencies(redis, outcomes, bus))
+    assert (unavailable.value.status, unavailable.value.code) == (503, "dependency_unavailable")
+    assert bus.attempts == []
+
+
+async def test_an_integration_over_its_rate_is_told_when_to_come_back():
+    limiter = FakeLimiter(burst=1)
+    headers = await admit(limiter, "rm_ci_1")
+    assert headers["RateLimit-Limit"] == "1" and headers["RateLimit-Remaining"] == "0"
+    before = RATE_LIMITED._value.get()
+    with pytest.raises(Problem) as limited:
+        await admit(limiter, "rm_ci_1")
+    assert (limited.value.status, limited.value.code) == (429, "rate_limited")
+    assert int(limited.value.headers["Retry-After"]) >= 1
+    assert RATE_LIMITED._value.get() == before + 1
+    assert await admit(limiter, "rm_ci_2")  # every integration has its own bucket
+
+
+async def test_a_rate_limiter_outage_is_503():
+    limiter = FakeLimiter()
+    limiter.down = True
+    with pytest.raises(Problem) as unavailable:
+        await admit(limiter, "rm_ci_1")
+    assert (unavailable.value.status, unavailable.value.code) == (503, "dependency_unavailable")
