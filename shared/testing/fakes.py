@@ -11,7 +11,8 @@ def _bytes(value: Any) -> bytes:
 
 
 class MemoryRedis:
-    """The Redis calls the services make (strings with expiry, hashes, pub/sub publish), in dicts.
+    """The Redis calls the services make (strings with expiry, hashes, pub/sub publish, a
+    MULTI/EXEC pipeline of those), in dicts.
 
     `down = True` makes every call raise ConnectionError, as a Redis outage does.
     """
@@ -102,8 +103,39 @@ class MemoryRedis:
         await asyncio.sleep(0)
         return 1
 
+    def pipeline(self, transaction: bool = True) -> "MemoryPipeline":
+        return MemoryPipeline(self)
+
     async def ping(self) -> bool:
         return not self.down
 
     async def aclose(self) -> None:
         pass
+
+
+class MemoryPipeline:
+    """`redis.pipeline(transaction=True)`: commands queue up and run together on `execute()`,
+    all of them or (Redis down) none."""
+
+    def __init__(self, redis: MemoryRedis) -> None:
+        self.redis, self.queued = redis, []
+
+    def __getattr__(self, name: str):
+        command = getattr(self.redis, name)
+
+        def queue(*args: Any, **kwargs: Any) -> "MemoryPipeline":
+            self.queued.append((command, args, kwargs))
+            return self
+
+        return queue
+
+    async def execute(self) -> list[Any]:
+        self.redis._check()
+        queued, self.queued = self.queued, []
+        return [await command(*args, **kwargs) for command, args, kwargs in queued]
+
+    async def __aenter__(self) -> "MemoryPipeline":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.queued = []

@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from services.status.queries import JobQueries
+from services.status.adapters.queries import JobQueries
 from services.status.views import job_view
 from shared.db import make_engine
 from tests.conftest import Tenant, routemate
