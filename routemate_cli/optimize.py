@@ -20,8 +20,8 @@ from services.ingest.settings import IngestSettings
 from services.optimizer.adapters import matrix_provider
 from services.optimizer.handlers import optimize
 from services.optimizer.settings import OptimizerSettings
-from services.status.projection import Projection
-from services.status.queries import JobQueries
+from services.status.adapters.projection import Projection
+from services.status.adapters.queries import JobQueries
 from services.status.views import job_view
 from shared.db import make_engine
 from shared.events import ImportRequested, JobFailed, RouteOptimized

@@ -29,11 +29,6 @@ EVENTS_DEADLETTERED = Counter(
 STAGE_DURATION = Histogram(
     "routemate_stage_duration_seconds", "Time one stage spent on one job", ["stage"], buckets=LATENCY_BUCKETS
 )
-JOB_LATENCY = Histogram(
-    "routemate_job_end_to_end_seconds",
-    "Import accepted -> route published, seen by the status projection",
-    buckets=LATENCY_BUCKETS,
-)
 CONSUMER_LAG = Gauge(
     "routemate_consumer_lag_messages", "Messages behind the end of the partition", ["group", "topic", "partition"]
 )

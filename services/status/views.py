@@ -3,8 +3,8 @@
 from datetime import datetime
 from typing import Any
 
-from services.status.projection import as_utc, status_counts
-from services.status.tables import JobRow, StopRow
+from services.status.adapters.tables import JobRow, StopRow
+from shared.vocabulary import StopStatus, as_utc
 
 
 def iso(value: datetime | None) -> str | None:
@@ -35,12 +35,21 @@ def _stop_view(row: StopRow) -> dict[str, Any]:
     }
 
 
+def status_counts(stops: list[StopRow]) -> dict[str, int]:
+    """How many stops are in each stop status (every status present, zero or not)."""
+    counts = dict.fromkeys(StopStatus, 0)
+    for row in stops:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return {str(status): count for status, count in counts.items()}
+
+
 def route_order(stops: list[StopRow]) -> list[StopRow]:
     """Routed stops in visiting order, then the rest in the order they were imported."""
     return sorted(stops, key=lambda r: (r.sequence is None, r.sequence or 0, r.position))
 
 
 def job_view(job: JobRow, stops: list[StopRow]) -> dict[str, Any]:
+    """The public shape of one job, as the jobs endpoint and the import call answer it."""
     ordered = route_order(stops)
     optimization = None
     if job.optimization:
@@ -60,11 +69,11 @@ def job_view(job: JobRow, stops: list[StopRow]) -> dict[str, Any]:
         "stop_count": len(stops),
         "status_counts": status_counts(stops),
         "optimization": optimization,
-        "stops": [_stop_view(r) for r in ordered if r.status != "unroutable"],
+        "stops": [_stop_view(r) for r in ordered if r.status != StopStatus.UNROUTABLE],
         "unrouted_stops": [
             {"external_stop_id": r.external_stop_id, "reason": r.reason, "address": r.address}
             for r in ordered
-            if r.status == "unroutable"
+            if r.status == StopStatus.UNROUTABLE
         ],
         "warnings": [
             {"code": w["code"], "external_stop_id": w.get("external_stop_id"), "message": w["message"]}

@@ -6,8 +6,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from shared.events import ImportRequested, StopsGeocoded
-from shared.events.jobs import Depot, JobSpec, Location, RequestedStop, TimeWindow
+from shared.events import ImportRequested, RouteOptimized, StopsGeocoded, StopStatusChanged, utcnow
+from shared.events.jobs import (
+    Depot,
+    JobSpec,
+    Location,
+    RequestedStop,
+    RouteStop,
+    RouteTotals,
+    SolverStats,
+    TimeWindow,
+    UnroutedStop,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE: dict[str, Any] = json.loads((ROOT / "deploy/examples/brisbane-job.json").read_text())
@@ -82,3 +92,56 @@ def geocoded(
     )
     dep = Location(stop_id="depot", external_stop_id="depot", lat=depot[0], lng=depot[1]) if depot else None
     return StopsGeocoded(org_id=org_id, job_id=job_id, job=job, locations=locs, depot=dep)
+
+
+def routed(geo: StopsGeocoded, order: list[int], unrouted: dict[int, str] | None = None, **over: Any) -> RouteOptimized:
+    """The route an optimizer would publish for `geo`: stops `order` visited in that order (legs
+    of 1 km and 2 min, ETAs 5 min apart), the stops in `unrouted` left off for the reason given."""
+    stops, where = geo.job.stops, {loc.stop_id: loc for loc in geo.locations}
+
+    def leg(sequence: int, i: int) -> RouteStop:
+        at = where[stops[i].stop_id]
+        return RouteStop(
+            stop_id=stops[i].stop_id,
+            external_stop_id=stops[i].external_stop_id,
+            sequence=sequence,
+            lat=at.lat if at.lat is not None else 0.0,
+            lng=at.lng if at.lng is not None else 0.0,
+            leg_distance_km=1.0,
+            leg_duration_minutes=2.0,
+            eta_offset_minutes=sequence * 5.0,
+        )
+
+    route = tuple(leg(sequence, i) for sequence, i in enumerate(order, 1))
+    left = tuple(
+        UnroutedStop(stop_id=stops[i].stop_id, external_stop_id=stops[i].external_stop_id, reason=reason)
+        for i, reason in (unrouted or {}).items()
+    )
+    fields: dict[str, Any] = {
+        "org_id": geo.org_id,
+        "job_id": geo.job_id,
+        "external_job_id": geo.job.external_job_id,
+        "route": route,
+        "unrouted": left,
+        "locations": geo.locations,
+        "totals": RouteTotals(total_distance_km=1.0 * len(route), total_duration_minutes=7.0 * len(route)),
+        "solver": SolverStats(solver="exact", matrix_provider="great_circle", solve_ms=1.0, stop_count=len(route)),
+        "start_time": geo.job.start_time,
+    }
+    return RouteOptimized(**{**fields, **over})
+
+
+def stop_changed(
+    i: int, status: str, at: datetime | None = None, *, org_id: str = "o", job_id: str = "j", **over: Any
+) -> StopStatusChanged:
+    """Stop number `i` of job `job_id` reported `status` at `at` (now, if not given)."""
+    at = at or utcnow()
+    return StopStatusChanged(
+        org_id=org_id,
+        job_id=job_id,
+        stop_id=f"{job_id}.{i}",
+        external_stop_id=f"S{i}",
+        status=status,
+        status_at=at,
+        **{"occurred_at": at, **over},
+    )

@@ -37,7 +37,8 @@ class MemoryPubSub:
 
 
 class MemoryRedis:
-    """The Redis calls the services make (strings with expiry, hashes, sets, pipelines, pub/sub publish), in dicts.
+    """The Redis calls the services make (strings with expiry, hashes, pub/sub publish, a
+    MULTI/EXEC pipeline of those), in dicts.
 
     `down = True` makes every call raise ConnectionError, as a Redis outage does.
     """
@@ -159,32 +160,31 @@ class MemoryRedis:
 
 
 class MemoryPipeline:
-    """redis-py's pipeline over MemoryRedis: calls queue up (chainable) and run in order on execute().
-
-    No other task runs between them (only publish yields), so a transaction holds as in Redis.
-    """
+    """`redis.pipeline(transaction=True)`: commands queue up and run together on `execute()`,
+    all of them or (Redis down) none."""
 
     def __init__(self, redis: MemoryRedis) -> None:
-        self.redis, self.calls = redis, []
+        self.redis, self.queued = redis, []
 
     def __getattr__(self, name: str):
-        method = getattr(self.redis, name)
+        command = getattr(self.redis, name)
 
         def queue(*args: Any, **kwargs: Any) -> "MemoryPipeline":
-            self.calls.append((method, args, kwargs))
+            self.queued.append((command, args, kwargs))
             return self
 
         return queue
 
     async def execute(self) -> list[Any]:
-        calls, self.calls = self.calls, []
-        return [await method(*args, **kwargs) for method, args, kwargs in calls]
+        self.redis._check()
+        queued, self.queued = self.queued, []
+        return [await command(*args, **kwargs) for command, args, kwargs in queued]
 
     async def __aenter__(self) -> "MemoryPipeline":
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.calls = []
+        self.queued = []
 
 
 class RecordingBus:

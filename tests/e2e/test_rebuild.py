@@ -3,11 +3,36 @@
 import asyncio
 import json
 
-from services.status.queries import JobQueries
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.status.adapters.queries import JobQueries
+from services.status.settings import StatusSettings
+from services.status.subscribers import GROUP, TOPICS
 from services.status.views import job_view
 from shared.db import make_engine
+from shared.testing.waiting import async_wait_until
 from tests.conftest import Tenant, routemate
 from tests.e2e.test_path import wait_for
+
+
+async def live_read_model_has_every_event() -> bool:
+    """The live status consumer committed every record of its topics: it applied them all."""
+    bootstrap = StatusSettings().kafka_bootstrap_servers
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="test-rebuild-lag")
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await admin.start()
+    await reader.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(GROUP)
+        cluster = await reader._client.fetch_all_metadata()  # as shared.topic_reader: no public call for this
+        partitions = [TopicPartition(t, p) for t in TOPICS for p in cluster.partitions_for_topic(t) or ()]
+        ends = await reader.end_offsets(partitions)
+        done = {tp: meta.offset for tp, meta in committed.items()}
+        return bool(partitions) and all(done.get(tp, 0) >= end for tp, end in ends.items())
+    finally:
+        await reader.stop()
+        await admin.close()
 
 
 async def test_a_rebuilt_read_model_is_identical_to_the_live_one(tenant: Tenant, tmp_path):
@@ -20,7 +45,7 @@ async def test_a_rebuilt_read_model_is_identical_to_the_live_one(tenant: Tenant,
             json={"status": outcome, "reason": "rebuild test"},
         )
     await wait_for(tenant, first["job_id"], {"in_progress"})
-    await asyncio.sleep(0.5)
+    await async_wait_until(live_read_model_has_every_event, what="the live status consumer to apply every event")
     url = f"sqlite:///{tmp_path / 'rebuilt.db'}"
     report = await asyncio.to_thread(routemate, "status", "rebuild", "--database-url", url)
     assert report["events_applied"] > 0

@@ -3,10 +3,11 @@
 import asyncio
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from shared.events import JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_REQUESTED, STOPS_STATUS
 from shared.testing.stack import BOOTSTRAP
+from shared.topic_reader import read_to_end
 from tests.conftest import Tenant
 from tests.e2e.test_path import wait_for
 
@@ -14,23 +15,8 @@ TOPICS = (JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, STOPS_STATUS)
 
 
 async def records_of(job_id: str) -> list:
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        partitions = [TopicPartition(t, p) for t in TOPICS for p in cluster.partitions_for_topic(t)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found, remaining = [], {tp for tp, end in ends.items() if end}
-        while remaining:
-            for tp, rows in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
-                found += [r for r in rows if r.key == job_id.encode()]
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-        return found
-    finally:
-        await consumer.stop()
+    """Every record of the job's topics that carries this job's key."""
+    return await read_to_end(BOOTSTRAP, TOPICS, keep=lambda record: record.key == job_id.encode())
 
 
 async def test_redelivered_events_change_nothing(http: httpx.AsyncClient, tenant: Tenant):

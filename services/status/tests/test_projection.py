@@ -1,94 +1,36 @@
+"""The projection on SQLite (offline) and PostgreSQL (e2e): any order, any duplicates, the same rows."""
+
 import random
+import uuid
 from datetime import timedelta
 
 import pytest
 
-from services.status.projection import Projection
-from services.status.queries import JobFilter, JobQueries
+from services.status.adapters.projection import Projection
+from services.status.adapters.queries import JobFilter, JobQueries
 from services.status.views import job_view
 from shared.db import make_engine
-from shared.events import (
-    DriverRegistered,
-    ImportRequested,
-    JobFailed,
-    JobWarning,
-    RouteOptimized,
-    StopsGeocoded,
-    StopStatusChanged,
-    utcnow,
-)
-from shared.events.jobs import JobSpec, Location, RequestedStop, RouteStop, RouteTotals, SolverStats, UnroutedStop
+from shared.events import DriverRegistered, Event, JobFailed, JobWarning, utcnow
+from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
+from shared.vocabulary import JobStatus, StopStatus, UnroutedReason, WarningCode
 
 T0 = utcnow()
 
 
-def events(job_id="job_1", org="org_1", driver="dana@example.com"):
-    stops = tuple(
-        RequestedStop(stop_id=f"{job_id}.{i}", external_stop_id=f"S{i}", address=f"{i} Queen St") for i in range(1, 4)
-    )
-    spec = JobSpec(external_job_id=f"EXT-{job_id}", title="Run", driver_email=driver, stops=stops, payload_hash="h")
-    common = dict(org_id=org, job_id=job_id)
-    locs = tuple(
-        Location(
-            stop_id=s.stop_id,
-            external_stop_id=s.external_stop_id,
-            lat=-27.4 - i / 100,
-            lng=153.0,
-            precision="postcode",
-            provider="gazetteer",
-        )
-        for i, s in enumerate(stops[:2])
-    )
-    locs += (Location(stop_id=stops[2].stop_id, external_stop_id="S3"),)
-    route = tuple(
-        RouteStop(
-            stop_id=s.stop_id,
-            external_stop_id=s.external_stop_id,
-            sequence=seq,
-            lat=-27.4,
-            lng=153.0,
-            leg_distance_km=1.0,
-            leg_duration_minutes=2.0,
-            eta_offset_minutes=seq * 5.0,
-        )
-        for seq, s in ((1, stops[1]), (2, stops[0]))
-    )
+def events(job_id="job_1", org="org_1", driver="dana@example.com") -> list[Event]:
+    """A job's whole life: imported; geocoded but S2; routed S1 then S0; S1 completed, S0 failed."""
+    ids = {"org_id": org, "job_id": job_id}
+    external = f"EXT-{job_id}"
+    stops = (stop(i, f"{i} Queen St", job_id=job_id) for i in range(3))
+    imported = import_requested(*stops, **ids, external_job_id=external, title="Run", driver_email=driver)
+    unplaced = JobWarning(code=WarningCode.GEOCODE_FAILED, external_stop_id="S2", message="m")
+    geo = geocoded([(-27.40, 153.0), (-27.41, 153.0), None], **ids).model_copy(update={"warnings": (unplaced,)})
+    route = routed(geo, [1, 0], {2: UnroutedReason.GEOCODE_FAILED}, external_job_id=external)
+    pipeline = (imported, geo, route)
     return [
-        ImportRequested(**common, integration_id="c", job=spec, occurred_at=T0),
-        StopsGeocoded(
-            **common,
-            job=spec,
-            locations=locs,
-            occurred_at=T0 + timedelta(seconds=1),
-            warnings=(JobWarning(code="GEOCODE_FAILED", external_stop_id="S3", message="m"),),
-        ),
-        RouteOptimized(
-            **common,
-            external_job_id=spec.external_job_id,
-            route=route,
-            locations=locs,
-            unrouted=(UnroutedStop(stop_id=stops[2].stop_id, external_stop_id="S3", reason="GEOCODE_FAILED"),),
-            totals=RouteTotals(total_distance_km=2.0, total_duration_minutes=14.0),
-            solver=SolverStats(solver="exact", matrix_provider="great_circle", solve_ms=1.0, stop_count=2),
-            occurred_at=T0 + timedelta(seconds=2),
-        ),
-        StopStatusChanged(
-            **common,
-            stop_id=stops[1].stop_id,
-            external_stop_id="S2",
-            status="completed",
-            status_at=T0 + timedelta(minutes=10),
-            occurred_at=T0 + timedelta(minutes=10),
-        ),
-        StopStatusChanged(
-            **common,
-            stop_id=stops[0].stop_id,
-            external_stop_id="S1",
-            status="failed",
-            reason="nobody home",
-            status_at=T0 + timedelta(minutes=20),
-            occurred_at=T0 + timedelta(minutes=20),
-        ),
+        *(e.model_copy(update={"occurred_at": T0 + timedelta(seconds=n)}) for n, e in enumerate(pipeline)),
+        stop_changed(1, StopStatus.COMPLETED, T0 + timedelta(minutes=10), **ids),
+        stop_changed(0, StopStatus.FAILED, T0 + timedelta(minutes=20), reason="nobody home", **ids),
     ]
 
 
@@ -110,10 +52,16 @@ def test_the_ordered_stream_ends_completed_with_stops_in_route_order(database):
     for e in events():
         projection.apply(e)
         statuses.append(view(queries)["status"])
-    assert statuses == ["processing", "processing", "assigned", "in_progress", "completed"]
+    assert statuses == [
+        JobStatus.PROCESSING,
+        JobStatus.PROCESSING,
+        JobStatus.ASSIGNED,
+        JobStatus.IN_PROGRESS,
+        JobStatus.COMPLETED,
+    ]
     v = view(queries)
-    assert [s["external_stop_id"] for s in v["stops"]] == ["S2", "S1"]
-    assert v["unrouted_stops"][0]["external_stop_id"] == "S3"
+    assert [s["external_stop_id"] for s in v["stops"]] == ["S1", "S0"]
+    assert v["unrouted_stops"][0]["external_stop_id"] == "S2"
     assert v["status_counts"] == {"pending": 0, "completed": 1, "failed": 1, "skipped": 0, "unroutable": 1}
     assert v["driver"] == {"email": "dana@example.com", "name": "Dana"}
 
@@ -176,7 +124,7 @@ def test_an_unknown_driver_leaves_the_job_unassigned_with_a_warning(database):
         projection.apply(e)
     v = view(queries)
     assert v["status"] == "unassigned" and v["driver"] is None
-    assert "DRIVER_NOT_FOUND" in [w["code"] for w in v["warnings"]]
+    assert WarningCode.DRIVER_NOT_FOUND in [w["code"] for w in v["warnings"]]
 
 
 def test_a_job_is_invisible_to_other_organizations(database):
@@ -205,7 +153,7 @@ def test_an_import_published_again_announces_the_settled_job_again(database):
     stream = events()
     announced = [projection.apply(e) for e in stream[:3]]
     assert announced == [None, None, "job_1"]
-    retry = stream[0].model_copy(update={"event_id": __import__("uuid").uuid4()})
+    retry = stream[0].model_copy(update={"event_id": uuid.uuid4()})
     assert projection.apply(retry) == "job_1"
     assert projection.apply(retry) is None  # the very same event twice changes nothing
 
@@ -218,4 +166,4 @@ def test_a_driver_registered_later_takes_over_their_unassigned_jobs(database):
     projection.apply(DriverRegistered(org_id="org_1", email="late@example.com", name="Lee"))
     v = view(queries)
     assert v["status"] == "assigned" and v["driver"] == {"email": "late@example.com", "name": "Lee"}
-    assert "DRIVER_NOT_FOUND" not in [w["code"] for w in v["warnings"]]
+    assert WarningCode.DRIVER_NOT_FOUND not in [w["code"] for w in v["warnings"]]

@@ -1,9 +1,9 @@
-"""Alembic environment for the status read model; run through services.status.schema.migrate."""
+"""Alembic environment for the status read model; run through services.status.adapters.schema.migrate."""
 
 from alembic import context
 from sqlmodel import SQLModel
 
-from services.status.tables import JobRow  # noqa: F401 - registers the tables on the metadata
+from services.status.adapters.tables import JobRow  # noqa: F401 - registers the tables on the metadata
 
 VERSION_TABLE = "status_alembic_version"
 connection = context.config.attributes["connection"]

@@ -1,18 +1,16 @@
-"""The projection: every event into the read model, idempotent and tolerant of any arrival order.
-
-A job's status is derived from what is known about it (imported, routed, failed, stop
-outcomes), never from the order events arrived in, and it never moves backwards.
+"""The projection: every event written into the read model, idempotent and tolerant of any
+arrival order. Which status that makes is the lifecycle's call (services.status.lifecycle).
 """
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from sqlalchemy import false
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from services.status.schema import migrate
-from services.status.tables import AppliedEventRow, DriverRow, JobRow, StopRow
+from services.status.adapters.schema import migrate
+from services.status.adapters.tables import AppliedEventRow, DriverRow, JobRow, StopRow
+from services.status.lifecycle import JobFacts, advanced, derived_status, driver_not_found, settles
 from shared.events import (
     DriverRegistered,
     DriverRemoved,
@@ -25,20 +23,12 @@ from shared.events import (
     StopStatusChanged,
     utcnow,
 )
-
-RANK = {"pending": 0, "processing": 1, "assigned": 2, "unassigned": 2, "failed": 2, "in_progress": 3, "completed": 4}
-SETTLED = {"assigned", "unassigned", "failed", "in_progress", "completed"}
-TERMINAL_STOP = {"completed", "failed", "skipped"}
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """Databases may hand datetimes back without their zone; ours are always UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from shared.vocabulary import FINISHED_STOP, JobStatus, StopStatus, WarningCode, as_utc
 
 
 class Projection:
+    """Writes events into the read model; brings its tables up to date when built."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         migrate(engine)
@@ -81,29 +71,21 @@ class Projection:
             raise ValueError(f"event for job {job_id} names another organization")
         before = job.status
         stops = {row.stop_id: row for row in s.exec(select(StopRow).where(StopRow.job_id == job_id)).all()}
-        handler = {
-            ImportRequested: _imported,
-            StopsGeocoded: _geocoded,
-            RouteOptimized: _routed,
-            JobFailed: _failed,
-            StopStatusChanged: _stop_changed,
-        }.get(type(event))
-        if handler is None:
+        writer = _WRITERS.get(type(event))
+        if writer is None:
             return None
-        handler(s, job, stops, event)
+        writer(s, job, stops, event)
         if job.imported and job.routed and job.driver_assigned is None:
             _assign(s, job)
-        _derive_status(job, stops)
+        facts = JobFacts(job.imported, job.routed, bool(job.failure), job.driver_assigned)
+        job.status = advanced(job.status, derived_status(facts, (row.status for row in stops.values())))
         job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
         job.created_at = min(as_utc(job.created_at), event.occurred_at)
         s.add(job)
         for row in stops.values():
             s.add(row)
-        became_settled = job.status in SETTLED and before not in SETTLED
-        # An import published again (a client's retry after an ambiguous broker failure) is
-        # answered from the read model: announce the settled job again for the waiting request.
-        imported_again = isinstance(event, ImportRequested) and job.status in SETTLED
-        return job_id if (became_settled or imported_again) and job.imported else None
+        replayed = isinstance(event, ImportRequested)
+        return job_id if settles(before, job.status, imported=job.imported, import_replayed=replayed) else None
 
 
 def _stop(stops: dict[str, StopRow], job_id: str, stop_id: str, external_stop_id: str) -> StopRow:
@@ -165,8 +147,8 @@ def _routed(s: Session, job: JobRow, stops: dict[str, StopRow], e: RouteOptimize
         row.eta = start + timedelta(minutes=leg.eta_offset_minutes)
     for gone in e.unrouted:
         row = _stop(stops, job.job_id, gone.stop_id, gone.external_stop_id)
-        if row.status not in TERMINAL_STOP:
-            row.status, row.reason = "unroutable", gone.reason
+        if row.status not in FINISHED_STOP:
+            row.status, row.reason = StopStatus.UNROUTABLE, gone.reason
     _merge_warnings(job, e.warnings)
 
 
@@ -188,12 +170,7 @@ def _assign(s: Session, job: JobRow) -> None:
     job.driver_assigned = bool(driver and driver.active)
     job.driver_name = driver.name if driver else None
     if not job.driver_assigned:
-        message = (
-            f"No active driver {job.driver_email} in this organization; the job is unassigned."
-            if job.driver_email
-            else "The job names no driver; it is unassigned."
-        )
-        _merge_warnings(job, (JobWarning(code="DRIVER_NOT_FOUND", message=message),))
+        _merge_warnings(job, (driver_not_found(job.driver_email),))
 
 
 def _assign_waiting_jobs(s: Session, event: DriverRegistered) -> None:
@@ -205,33 +182,19 @@ def _assign_waiting_jobs(s: Session, event: DriverRegistered) -> None:
     ).all()
     for job in waiting:
         job.driver_assigned, job.driver_name = True, event.name
-        job.warnings = [w for w in job.warnings if w["code"] != "DRIVER_NOT_FOUND"]
-        if job.status == "unassigned":
-            job.status = "assigned"
+        job.warnings = [w for w in job.warnings if w["code"] != WarningCode.DRIVER_NOT_FOUND]
+        if job.status == JobStatus.UNASSIGNED:
+            job.status = JobStatus.ASSIGNED
         job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
         s.add(job)
 
 
-def _derive_status(job: JobRow, stops: dict[str, StopRow]) -> None:
-    routed_stops = [r for r in stops.values() if r.status != "unroutable"]
-    if job.routed:
-        status = "assigned" if job.driver_assigned else "unassigned"
-        if job.imported and any(r.status in TERMINAL_STOP for r in routed_stops):
-            status = "in_progress"
-            if all(r.status in TERMINAL_STOP for r in routed_stops):
-                status = "completed"
-    elif job.failure:
-        status = "failed"
-    elif job.imported:
-        status = "processing"
-    else:
-        status = "pending"
-    if RANK[status] >= RANK[job.status]:
-        job.status = status
-
-
-def status_counts(stops: list[Any]) -> dict[str, int]:
-    counts = dict.fromkeys(("pending", "completed", "failed", "skipped", "unroutable"), 0)
-    for row in stops:
-        counts[row.status] = counts.get(row.status, 0) + 1
-    return counts
+# Which writer takes which job event; the consumer's routing table (subscribers.py) names the
+# events the read model is given at all.
+_WRITERS = {
+    ImportRequested: _imported,
+    StopsGeocoded: _geocoded,
+    RouteOptimized: _routed,
+    JobFailed: _failed,
+    StopStatusChanged: _stop_changed,
+}

@@ -3,12 +3,16 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
+
+from shared.vocabulary import JobStatus, StopStatus
 
 
 class JobRow(SQLModel, table=True):
     __tablename__ = "status_jobs"
+    # The jobs page: one organization's jobs, newest first, continued after a cursor.
+    __table_args__ = (Index("ix_status_jobs_org_created", "org_id", "created_at", "job_id"),)
     job_id: str = Field(primary_key=True)
     org_id: str = Field(index=True)
     external_job_id: str | None = Field(default=None, index=True)
@@ -16,7 +20,7 @@ class JobRow(SQLModel, table=True):
     driver_email: str | None = Field(default=None, index=True)
     driver_name: str | None = None
     driver_assigned: bool | None = None
-    status: str = Field(default="pending", index=True)
+    status: str = Field(default=JobStatus.PENDING, index=True)
     imported: bool = False
     routed: bool = False
     accepted_at: datetime | None = None
@@ -46,7 +50,7 @@ class StopRow(SQLModel, table=True):
     leg_distance_km: float | None = None
     leg_duration_minutes: float | None = None
     eta: datetime | None = None
-    status: str = "pending"
+    status: str = StopStatus.PENDING
     status_at: datetime | None = None
     reason: str | None = None
     notes: str | None = None

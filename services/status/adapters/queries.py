@@ -1,24 +1,28 @@
-"""Tenant-scoped reads of the read model."""
+"""Reads of the read model: tenant-scoped jobs and pages, and the counts the rebuild reports."""
 
 import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_
+from sqlalchemy import func, inspect, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from services.status.tables import JobRow, StopRow
+from services.status.adapters.tables import JobRow, StopRow
+from shared.vocabulary import JobStatus
 
 
 class BadCursor(ValueError):
-    pass
+    """A cursor this endpoint never gave out."""
+
+
+FoundJob = tuple[JobRow, list[StopRow]]
 
 
 @dataclass(frozen=True)
 class JobFilter:
-    status: str | None = None
+    status: JobStatus | None = None
     updated_since: datetime | None = None
     driver_email: str | None = None
 
@@ -43,9 +47,7 @@ class JobQueries:
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
-    def job(
-        self, org_id: str, *, job_id: str | None = None, external_job_id: str | None = None
-    ) -> tuple[JobRow, list[StopRow]] | None:
+    def job(self, org_id: str, *, job_id: str | None = None, external_job_id: str | None = None) -> FoundJob | None:
         """One job of this organization (another organization's job does not exist for the caller)."""
         with self._session() as s:
             query = select(JobRow).where(JobRow.org_id == org_id, JobRow.imported == True)  # noqa: E712
@@ -59,9 +61,7 @@ class JobQueries:
             stops = list(s.exec(select(StopRow).where(StopRow.job_id == job.job_id)).all())
             return job, stops
 
-    def page(
-        self, org_id: str, flt: JobFilter, limit: int, cursor: str | None
-    ) -> tuple[list[tuple[JobRow, list[StopRow]]], str | None]:
+    def page(self, org_id: str, flt: JobFilter, limit: int, cursor: str | None) -> tuple[list[FoundJob], str | None]:
         """Newest first; the cursor continues after the last job of the previous page."""
         with self._session() as s:
             query = select(JobRow).where(JobRow.org_id == org_id, JobRow.imported == True)  # noqa: E712
@@ -85,3 +85,16 @@ class JobQueries:
                 for row in s.exec(select(StopRow).where(StopRow.job_id.in_(ids))).all():
                     stops[row.job_id].append(row)
             return [(j, stops[j.job_id]) for j in jobs], (encode_cursor(jobs[-1]) if more else None)
+
+    def job_count(self) -> int:
+        """How many jobs the read model holds, of every organization."""
+        with self._session() as s:
+            return s.exec(select(func.count()).select_from(JobRow)).one()
+
+
+def holds_jobs(engine: Engine) -> bool:
+    """Whether this database already holds a read model with at least one job."""
+    if JobRow.__tablename__ not in inspect(engine).get_table_names():
+        return False
+    with Session(engine) as s:
+        return s.exec(select(JobRow.job_id).limit(1)).first() is not None

@@ -1,0 +1,194 @@
+"""The status service's use-cases: project events and follow them up, record stop updates, read jobs.
+
+Plain functions of (typed input, the adapters they need); the database is synchronous, so its
+calls run in a worker thread and the event loop keeps serving.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from services.status.adapters.outcomes import OutcomePublisher
+from services.status.adapters.projection import Projection
+from services.status.adapters.queries import BadCursor, FoundJob, JobFilter, JobQueries
+from services.status.metrics import JOB_LATENCY
+from services.status.views import job_view
+from shared.channels import JobSettled
+from shared.errors import Problem
+from shared.events import Event, RouteOptimized, StopStatusChanged, utcnow
+from shared.events.stops import ProofOfDelivery, StopOutcome
+from shared.vocabulary import JobStatus, StopStatus, as_utc
+
+Publish = Callable[[Event], Awaitable[None]]
+# A job whose stops cannot be reported on yet (not routed) or any more (it failed).
+NOT_UPDATABLE = frozenset({JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.FAILED})
+
+
+class FollowUp(Enum):
+    """What an applied event may set off once its batch is committed."""
+
+    OBSERVE_LATENCY = "observe_latency"  # import accepted -> route published, for a routed job
+    ANNOUNCE_SETTLED = "announce_settled"  # the outcome of the job the event settled
+
+
+async def project(
+    events: list[Event],
+    routes: Mapping[type[Event], frozenset[FollowUp]],
+    projection: Projection,
+    queries: JobQueries,
+    outcomes: OutcomePublisher,
+) -> list[str | None]:
+    """Apply the events `routes` names in one transaction, then each one's follow-ups; per event
+    applied, the id of the job it settled (or None)."""
+    taken = [event for event in events if type(event) in routes]
+    settled = await asyncio.to_thread(projection.apply_many, taken)
+    for event, job_id in zip(taken, settled, strict=True):
+        await follow_up(event, job_id, routes[type(event)], queries, outcomes)
+    return settled
+
+
+async def follow_up(
+    event: Event, settled: str | None, wanted: frozenset[FollowUp], queries: JobQueries, outcomes: OutcomePublisher
+) -> None:
+    """The latency of a routed job and the announcement of a settled one; one read serves both."""
+    observe = FollowUp.OBSERVE_LATENCY in wanted and isinstance(event, RouteOptimized)
+    announce = FollowUp.ANNOUNCE_SETTLED in wanted and settled is not None
+    if not (observe or announce):
+        return
+    found = await asyncio.to_thread(queries.job, event.org_id, job_id=event.job_id)
+    if found is None:
+        return  # routed before its import arrived: neither a latency nor an outcome yet
+    if observe:
+        observe_job_latency(event, found)
+    if announce:
+        await announce_settled(found, outcomes)
+
+
+def observe_job_latency(event: RouteOptimized, found: FoundJob) -> None:
+    """Import accepted -> route published, into the end-to-end latency histogram."""
+    accepted_at = as_utc(found[0].accepted_at)
+    if accepted_at is not None:
+        JOB_LATENCY.observe(max(0.0, (event.occurred_at - accepted_at).total_seconds()))
+
+
+async def announce_settled(found: FoundJob, outcomes: OutcomePublisher) -> None:
+    """Tell the ingest replicas (and any later replay of the import) how the job turned out."""
+    job, stops = found
+    await outcomes.publish(JobSettled(job_id=job.job_id, org_id=job.org_id, job=job_view(job, stops)))
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """What a driver app or an integrator reports about one stop."""
+
+    status: StopOutcome
+    occurred_at: datetime | None = None
+    reason: str | None = None
+    notes: str | None = None
+    recipient_name: str | None = None
+    signature_url: str | None = None
+    photo_urls: tuple[str, ...] = ()
+
+    def proof(self) -> ProofOfDelivery | None:
+        if not (self.recipient_name or self.signature_url or self.photo_urls):
+            return None
+        return ProofOfDelivery(
+            recipient_name=self.recipient_name, signature_url=self.signature_url, photo_urls=self.photo_urls
+        )
+
+
+async def record_stop_status(
+    queries: JobQueries,
+    publish: Publish,
+    org_id: str,
+    job_id: str,
+    external_stop_id: str,
+    report: StopReport,
+    correlation_id: str = "",
+) -> StopStatusChanged:
+    """Check that the stop can take the report, then publish it (the projection applies it later)."""
+    job, stops = await read_job(queries, org_id, job_id=job_id)
+    stop = next((s for s in stops if s.external_stop_id == external_stop_id), None)
+    if stop is None:
+        raise Problem(404, "stop_not_found", f"Job {job_id} has no stop {external_stop_id!r}.")
+    if job.status in NOT_UPDATABLE:
+        detail = f"The job is {job.status}; its stops cannot be updated."
+        raise Problem(409, "illegal_transition", detail, job_status=job.status)
+    if stop.status == StopStatus.UNROUTABLE:
+        raise Problem(409, "illegal_transition", "The stop is not on the route.", stop_status=stop.status)
+    occurred = report.occurred_at or utcnow()
+    if occurred.tzinfo is None:
+        raise _needs_offset("/occurred_at", "occurred_at")
+    event = StopStatusChanged(
+        org_id=org_id,
+        job_id=job_id,
+        stop_id=stop.stop_id,
+        external_stop_id=external_stop_id,
+        status=report.status,
+        status_at=occurred,
+        reason=report.reason,
+        notes=report.notes,
+        proof=report.proof(),
+        correlation_id=correlation_id,
+    )
+    await publish(event)
+    return event
+
+
+@dataclass(frozen=True)
+class PageSizes:
+    default: int
+    maximum: int
+
+
+@dataclass(frozen=True)
+class JobSearch:
+    """One job by id or external id, or otherwise a page of the organization's jobs."""
+
+    job_id: str | None = None
+    external_job_id: str | None = None
+    filter: JobFilter = field(default_factory=JobFilter)
+    limit: int | None = None
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[FoundJob]
+    next_cursor: str | None
+
+
+async def read_job(
+    queries: JobQueries, org_id: str, *, job_id: str | None = None, external_job_id: str | None = None
+) -> FoundJob:
+    """One job of this organization; another organization's job does not exist for the caller."""
+    found = await asyncio.to_thread(queries.job, org_id, job_id=job_id, external_job_id=external_job_id)
+    if found is None:
+        raise Problem(404, "job_not_found", "No such job for this organization.")
+    return found
+
+
+async def find_jobs(queries: JobQueries, org_id: str, search: JobSearch, sizes: PageSizes) -> FoundJob | Page:
+    """The job the search names, or a page of jobs newest first."""
+    if search.job_id or search.external_job_id:
+        return await read_job(queries, org_id, job_id=search.job_id, external_job_id=search.external_job_id)
+    size = min(search.limit or sizes.default, sizes.maximum)
+    since = search.filter.updated_since
+    if since is not None and since.tzinfo is None:
+        raise _needs_offset("?updated_since", "updated_since")
+    try:
+        jobs, next_cursor = await asyncio.to_thread(queries.page, org_id, search.filter, size, search.cursor)
+    except BadCursor as exc:
+        raise Problem(400, "invalid_cursor", str(exc)) from None
+    return Page(jobs, next_cursor)
+
+
+def _needs_offset(pointer: str, name: str) -> Problem:
+    return Problem(
+        422,
+        "validation_failed",
+        f"{name} needs a UTC offset.",
+        errors=[{"pointer": pointer, "reason": "missing UTC offset", "type": "timezone"}],
+    )

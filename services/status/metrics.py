@@ -1,0 +1,12 @@
+"""Prometheus series only the status service defines (the shared ones are in shared/metrics.py)."""
+
+from prometheus_client import Histogram
+
+from shared.metrics import LATENCY_BUCKETS
+
+# Only the status projection sees both ends of a job: the import accepted, and its route published.
+JOB_LATENCY = Histogram(
+    "routemate_job_end_to_end_seconds",
+    "Import accepted -> route published, seen by the status projection",
+    buckets=LATENCY_BUCKETS,
+)

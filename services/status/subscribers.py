@@ -1,0 +1,67 @@
+"""Kafka side of the status service: the read model's consumer and its routing table."""
+
+from faststream.kafka import KafkaBroker
+from sqlalchemy.exc import OperationalError
+
+from services.status import handlers
+from services.status.adapters.outcomes import OutcomePublisher
+from services.status.adapters.projection import Projection
+from services.status.adapters.queries import JobQueries
+from services.status.handlers import FollowUp
+from shared.broker import EventBus, TransientError, subscribe_batch
+from shared.events import (
+    AUTH_EVENTS,
+    JOBS_FAILED,
+    JOBS_GEOCODED,
+    JOBS_OPTIMIZED,
+    JOBS_REQUESTED,
+    STOPS_STATUS,
+    DriverRegistered,
+    DriverRemoved,
+    Event,
+    ImportRequested,
+    JobFailed,
+    RouteOptimized,
+    StopsGeocoded,
+    StopStatusChanged,
+)
+
+GROUP = "routemate-status"
+TOPICS = (JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS)
+
+# The routing table. The read model applies the event types listed, a poll's worth in one
+# transaction; once that is committed, each event sets off the follow-ups beside it. Anything
+# else on the topics (the audit trail besides the driver directory) is skipped. Only an import,
+# a route or a failure can settle a job: the lifecycle's status follows from what those establish.
+ROUTES: dict[type[Event], frozenset[FollowUp]] = {
+    ImportRequested: frozenset({FollowUp.ANNOUNCE_SETTLED}),  # also a settled job's import published again
+    StopsGeocoded: frozenset(),
+    RouteOptimized: frozenset({FollowUp.OBSERVE_LATENCY, FollowUp.ANNOUNCE_SETTLED}),
+    JobFailed: frozenset({FollowUp.ANNOUNCE_SETTLED}),
+    StopStatusChanged: frozenset(),
+    DriverRegistered: frozenset(),
+    DriverRemoved: frozenset(),
+}
+
+
+def subscribe_read_model(
+    broker: KafkaBroker,
+    bus: EventBus,
+    projection: Projection,
+    queries: JobQueries,
+    outcomes: OutcomePublisher,
+    batch_size: int,
+) -> None:
+    """The projection consumer: every topic of the read model, in consumer group GROUP."""
+
+    async def on_events(events: list[Event]) -> None:
+        try:
+            await handlers.project(events, ROUTES, projection, queries, outcomes)
+        except OperationalError as exc:  # the database is down or locked: retry, never dead-letter
+            raise TransientError(f"database unavailable: {exc.orig}") from exc
+
+    async def on_event(event: Event) -> None:
+        await on_events([event])
+
+    # A poll's events in one transaction and one Kafka commit: the projection keeps up with bursts.
+    subscribe_batch(broker, bus, TOPICS, GROUP, on_events, on_event, max_records=batch_size)
