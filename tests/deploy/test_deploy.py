@@ -12,8 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.geocoder.app import GROUP as GEOCODER_GROUP
-from services.optimizer.app import GROUP as OPTIMIZER_GROUP
+from services.geocoder.subscribers import GROUP as GEOCODER_GROUP
+from services.optimizer.subscribers import GROUP as OPTIMIZER_GROUP
 from shared.events import JOBS_GEOCODED, JOBS_REQUESTED
 from shared.testing.stack import SERVICE_PORTS
 
