@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request
 
 from shared import logs
-from shared.errors import Problem
+from shared.errors import Problem, problem_response
 
 if TYPE_CHECKING:
     from shared.broker import EventBus
@@ -43,6 +43,21 @@ class RequestIds:
             await self.app(scope, receive, with_id)
         finally:
             logs.correlation_id.reset(token)
+
+
+class RejectNul:
+    """Pure ASGI middleware: a NUL in the path or query string is a 400, before any route or
+    database sees it (PostgreSQL cannot store NUL; it used to surface as a 500)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            problem = Problem(400, "invalid_request", "The URL may not contain NUL characters.")
+            await problem_response(problem, scope["path"].replace("\x00", ""))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def install_request_ids(app: FastAPI) -> None:

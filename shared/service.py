@@ -15,6 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.errors import install_problem_handlers
+from shared.http import RejectNul
 from shared.lag import LagMonitor
 from shared.logs import configure_logging
 from shared.metrics import install_http_metrics
@@ -64,6 +65,7 @@ def service_app(service: str, *, lifespan=None, title: str | None = None) -> Fas
     app.state.service = service
     app.state.health_checks = {}
     install_problem_handlers(app)
+    app.add_middleware(RejectNul)
     install_http_metrics(app, service)
 
     @app.get("/healthz", include_in_schema=False)

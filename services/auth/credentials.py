@@ -2,9 +2,10 @@
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote_plus
+
+from shared.inputs import InvalidJson, parse_json
 
 MAX_ID_LENGTH = 200
 
@@ -44,9 +45,9 @@ def _fields(content_type: str, body: bytes) -> dict[str, object]:
         return {}
     if media == "application/json" or media.endswith("+json"):
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise TokenRequestError("invalid_request", "The request body is not valid JSON.") from None
+            data = parse_json(body)
+        except InvalidJson as exc:
+            raise TokenRequestError("invalid_request", f"The request body is not accepted: {exc.reason}") from None
         if not isinstance(data, dict):
             raise TokenRequestError("invalid_request", "The request body must be a JSON object.")
         return data

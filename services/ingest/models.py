@@ -3,7 +3,9 @@
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from shared.inputs import PLAN_FUTURE, PLAN_PAST, within
 
 Text = Annotated[str, Field(min_length=1, max_length=1000)]
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
@@ -12,8 +14,8 @@ Lng = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 
 
 def _aware(value: datetime | None, name: str) -> None:
-    if value is not None and value.tzinfo is None:
-        raise ValueError(f"{name} must carry a UTC offset (ISO 8601, e.g. 2026-11-28T09:00:00+10:00)")
+    """A planning time: with an offset, and in the planning window around now (see shared.inputs)."""
+    within(value, PLAN_PAST, PLAN_FUTURE, name)
 
 
 class Open(BaseModel):
@@ -78,9 +80,14 @@ class ImportIn(Open):
     start_time: datetime | None = None
     vehicle_capacity: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 
+    @field_validator("start_time")
+    @classmethod
+    def _start_in_window(cls, value: datetime | None) -> datetime | None:
+        _aware(value, "start_time")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> "ImportIn":
-        _aware(self.start_time, "start_time")
         if self.return_to_depot and self.depot is None:
             raise ValueError("return_to_depot needs a depot")
         return self

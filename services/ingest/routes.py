@@ -1,6 +1,5 @@
 """HTTP edge of the ingest gateway: POST /v1/integration-import."""
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,6 +9,7 @@ from services.ingest import handlers
 from services.ingest.settings import IngestSettings
 from shared.errors import Problem
 from shared.http import read_body
+from shared.inputs import InvalidJson, parse_json
 from shared.tokens import CurrentIntegration
 
 router = APIRouter()
@@ -41,9 +41,10 @@ async def _json_body(request: Request, limit: int) -> Any:
         raise Problem(415, "unsupported_media_type", "Send the import as application/json.")
     body = await read_body(request, limit)
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem(400, "invalid_json", f"The request body is not valid JSON: {exc}.") from None
+        return parse_json(body)
+    except InvalidJson as exc:
+        errors = [{"pointer": exc.pointer, "reason": exc.reason, "type": exc.code}]
+        raise Problem(400, exc.code, exc.reason, errors=errors) from None
 
 
 def _location(job_id: str) -> str:

@@ -19,6 +19,7 @@ from shared.channels import JobSettled
 from shared.errors import Problem
 from shared.events import Event, RouteOptimized, StopStatusChanged, utcnow
 from shared.events.stops import ProofOfDelivery, StopOutcome
+from shared.inputs import REPORT_FUTURE, REPORT_PAST, within
 from shared.vocabulary import JobStatus, StopStatus, as_utc
 
 Publish = Callable[[Event], Awaitable[None]]
@@ -121,6 +122,11 @@ async def record_stop_status(
     occurred = report.occurred_at or utcnow()
     if occurred.tzinfo is None:
         raise _needs_offset("/occurred_at", "occurred_at")
+    try:
+        within(occurred, REPORT_PAST, REPORT_FUTURE, "occurred_at")
+    except ValueError as exc:
+        errors = [{"pointer": "/occurred_at", "reason": str(exc), "type": "out_of_range"}]
+        raise Problem(422, "validation_failed", str(exc), errors=errors) from None
     event = StopStatusChanged(
         org_id=org_id,
         job_id=job_id,

@@ -17,6 +17,7 @@ from shared import logs
 from shared.errors import Problem, problem_response
 from shared.events.stops import StopOutcome
 from shared.http import publish_or_unavailable
+from shared.inputs import SafeText
 from shared.tokens import CurrentIntegration
 from shared.vocabulary import JobStatus
 
@@ -73,9 +74,9 @@ async def get_job(job_id: JobId, queries: Queries, who: CurrentIntegration) -> d
 class StopStatusIn(BaseModel):
     status: StopOutcome
     occurred_at: datetime | None = None
-    reason: Annotated[str, Field(max_length=500)] | None = None
-    notes: Annotated[str, Field(max_length=2000)] | None = None
-    recipient_name: Annotated[str, Field(max_length=200)] | None = None
+    reason: SafeText(500) | None = None
+    notes: SafeText(2000) | None = None
+    recipient_name: SafeText(200) | None = None
     signature_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://")] | None = None
     photo_urls: Annotated[
         list[Annotated[str, Field(max_length=2000, pattern=r"^https?://")]], Field(max_length=20)

@@ -2,7 +2,7 @@
 
 import copy
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +145,10 @@ def stop_changed(
         status_at=at,
         **{"occurred_at": at, **over},
     )
+
+
+def at(hours: float = 0.0, *, day: int = 1) -> str:
+    """An ISO time `hours` after 08:00 UTC `day` days from today: inside every window the edges
+    accept, however far in the future a test runs (hard-coded dates become time bombs)."""
+    base = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0) + timedelta(days=day)
+    return (base + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")

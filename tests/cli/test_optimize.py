@@ -5,6 +5,7 @@ import random
 import subprocess
 import sys
 
+from shared.testing.builders import at
 from tests.conftest import ROOT
 
 CLI = [sys.executable, "-m", "routemate_cli.main", "optimize"]
@@ -57,14 +58,14 @@ def test_an_unservable_window_is_reported_unrouted_not_dropped():
     body = {
         "external_job_id": "CLI-TW",
         "title": "windows",
-        "start_time": "2026-12-01T08:00:00Z",
+        "start_time": at(0),
         "depot": {"lat": -27.47, "lng": 153.02},
         "stops": [
             {
                 "external_stop_id": "EARLY",
                 "lat": -27.30,
                 "lng": 153.10,
-                "time_window": {"start": "2026-12-01T07:00:00Z", "end": "2026-12-01T07:30:00Z"},
+                "time_window": {"start": at(-1), "end": at(-0.5)},
             },
             {"external_stop_id": "A", "lat": -27.48, "lng": 153.03},
             {"external_stop_id": "B", "lat": -27.50, "lng": 153.05},

@@ -134,3 +134,9 @@ def test_a_token_is_issued_even_when_its_audit_event_cannot_be_published(auth_wi
     creds = {"client_id": made.client_id, "client_secret": made.client_secret, "org_id": made.org_id}
     answer = auth_without_kafka.client.post(TOKEN_URL, json={k: creds[k] for k in ("client_id", "client_secret")})
     assert_token(auth_without_kafka, answer, creds)
+
+
+def test_deep_json_at_the_token_endpoint_is_a_400_oauth_error_not_a_500(auth):
+    deep = auth.client.post(TOKEN_URL, content=b"[" * 4000 + b"]" * 4000, headers={"Content-Type": "application/json"})
+    assert_oauth_error(deep, 400, "invalid_request")
+    assert "nests deeper" in deep.json()["error_description"]

@@ -1,5 +1,6 @@
 """POST /v1/integration-import in-process: every answer the route gives, through create_app with fakes."""
 
+import json
 from contextlib import asynccontextmanager
 
 import httpx
@@ -197,3 +198,15 @@ async def test_redis_down_is_503_with_retry_after():
     assert_problem(reservations, 503, "dependency_unavailable")
     assert_problem(rate, 503, "dependency_unavailable")
     assert all("Retry-After" in a.headers for a in (tokens, reservations, rate))
+
+
+async def test_deep_or_nul_carrying_json_is_a_400_problem_not_a_500():
+    async with ingest() as client:
+        json_headers = {**AUTH, "Content-Type": "application/json"}
+        deep = await client.post(URL, content=b"[" * 50_000 + b"]" * 50_000, headers=json_headers)
+        assert_problem(deep, 400, "json_too_deep")
+        body = import_body()
+        body["stops"][0]["address"] = "1 Queen St\u0000"
+        nul = await client.post(URL, content=json.dumps(body), headers=json_headers)
+        assert assert_problem(nul, 400, "invalid_text")["errors"][0]["pointer"] == "/stops/0/address"
+        assert client.app.state.published == []

@@ -2,7 +2,7 @@ import pytest
 
 from services.ingest.handlers import job_spec, parse_import, payload_hash
 from shared.errors import Problem
-from shared.testing.builders import import_body
+from shared.testing.builders import at, import_body
 
 
 def errors_of(raw, max_stops=500):
@@ -36,16 +36,20 @@ def test_unknown_fields_warn_instead_of_failing():
         (lambda b: b["stops"][2].update(lat=95.0, lng=153.0), "/stops/2/lat"),
         (lambda b: b["stops"][2].update(lat=-27.4), "/stops/2"),
         (
-            lambda b: b["stops"][0].update(
-                time_window={"start": "2026-11-28T10:00:00+10:00", "end": "2026-11-28T09:00:00+10:00"}
-            ),
+            lambda b: b["stops"][0].update(time_window={"start": at(2), "end": at(1)}),
             "/stops/0/time_window",
         ),
         (
-            lambda b: b["stops"][0].update(time_window={"start": "2026-11-28T10:00:00", "end": "2026-11-28T11:00:00"}),
+            lambda b: b["stops"][0].update(time_window={"start": at(2)[:-1], "end": at(3)[:-1]}),
             "/stops/0/time_window",
         ),
         (lambda b: b["stops"][3].update(email="nope"), "/stops/3/email"),
+        (lambda b: b.update(start_time="9999-12-31T00:00:00Z"), "/start_time"),
+        (lambda b: b.update(start_time="1999-12-31T00:00:00Z"), "/start_time"),
+        (
+            lambda b: b["stops"][0].update(time_window={"start": at(), "end": "9999-12-31T00:00:00Z"}),
+            "/stops/0/time_window",
+        ),
         (lambda b: b["stops"][3].pop("address"), "/stops/3"),
         (lambda b: b.update(return_to_depot=True), ""),
     ],

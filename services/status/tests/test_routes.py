@@ -1,7 +1,8 @@
 """Every route of the status service, its answers and its problems, through create_app in-process."""
 
+import json
 import os
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
@@ -92,18 +93,20 @@ async def test_one_job_comes_with_its_route_and_only_to_its_organization(status)
 
 async def test_a_stop_update_is_accepted_and_reaches_the_job(status):
     await status.job("job_1")
-    report = {"status": "completed", "occurred_at": "2026-11-30T09:15:00+10:00", "recipient_name": "Sam"}
+    when = (utcnow() - timedelta(minutes=5)).replace(microsecond=0)
+    local = when.astimezone(timezone(timedelta(hours=10))).isoformat()
+    report = {"status": "completed", "occurred_at": local, "recipient_name": "Sam"}
     answer = await status.http.post(stop_url("job_1", "S1"), json=report, headers=status.auth())
     assert answer.status_code == 202, answer.text
     assert answer.headers["Location"] == f"{JOBS}/job_1"
     accepted = answer.json()
     assert accepted["job_id"] == "job_1" and accepted["external_stop_id"] == "S1"
-    assert accepted["status"] == "completed" and accepted["status_at"] == "2026-11-30T09:15:00+10:00"
+    assert accepted["status"] == "completed" and accepted["status_at"] == local
     assert accepted["event_id"]
     job = (await status.http.get(f"{JOBS}/job_1", headers=status.auth())).json()  # the consumer applied it
     assert job["status"] == JobStatus.IN_PROGRESS
     s1 = next(s for s in job["stops"] if s["external_stop_id"] == "S1")
-    assert s1["status"] == StopStatus.COMPLETED and s1["status_at"] == "2026-11-29T23:15:00Z"
+    assert s1["status"] == StopStatus.COMPLETED and s1["status_at"] == when.isoformat().replace("+00:00", "Z")
     assert s1["proof_of_delivery"]["recipient_name"] == "Sam"
 
 
@@ -134,6 +137,13 @@ async def test_a_stop_update_needs_a_known_status_and_an_offset(status):
     answer = await status.http.post(stop_url("job_1", "S1"), json=naive, headers=status.auth())
     assert problem(answer, 422, "validation_failed")["errors"][0]["pointer"] == "/occurred_at"
     answer = await status.http.post(stop_url("job_1", "S1"), json={"status": "delivered"}, headers=status.auth())
+    problem(answer, 422, "validation_failed")
+    for year in ("9999", "1999"):  # a year-9999 outcome would pin the stop's status forever
+        far = {"status": "failed", "occurred_at": f"{year}-12-31T00:00:00Z"}
+        answer = await status.http.post(stop_url("job_1", "S1"), json=far, headers=status.auth())
+        assert problem(answer, 422, "validation_failed")["errors"][0]["pointer"] == "/occurred_at"
+    nul = {"status": "failed", "reason": "no\u0000body"}
+    answer = await status.http.post(stop_url("job_1", "S1"), content=json.dumps(nul), headers=status.auth())
     problem(answer, 422, "validation_failed")
 
 
