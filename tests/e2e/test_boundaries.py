@@ -48,7 +48,7 @@ async def test_the_largest_valid_import_is_routed_through_every_stage(http: http
     assert answer.status_code in (201, 202), answer.text[:500]
     job = await settled(tenant, answer.json()["job_id"])
     assert job["stop_count"] == 500 and len(job["stops"]) == 500
-    assert job["stops"][0]["notes"] == "🚚" * 1500
+    assert job["stops"][0]["label"] == "📦" * 400 and job["stops"][0]["address"].endswith("é" * 900)
 
 
 async def test_times_far_from_now_are_refused_at_the_edge(http: httpx.AsyncClient, tenant: Tenant):
