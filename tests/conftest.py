@@ -1,6 +1,7 @@
 """Fixtures for the end-to-end suite: the real platform, started by the project's own script."""
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -15,7 +16,9 @@ import redis
 from shared.testing.processes import running_service
 
 ROOT = Path(__file__).resolve().parents[1]
-EDGE = "http://127.0.0.1:8080"
+# The edge and Redis of the platform under test; a second platform on other ports sets these.
+EDGE = os.environ.get("ROUTEMATE_BASE_URL", "http://127.0.0.1:8080").rstrip("/")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 EXAMPLE = json.loads((ROOT / "deploy/examples/brisbane-job.json").read_text())
 
 
@@ -30,7 +33,7 @@ def extra_process(service: str, port: int, **env: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def platform() -> str:
-    """The platform on its default ports; started (or repaired) here, never skipped."""
+    """The platform (on ROUTEMATE_BASE_URL, default port 8080); started (or repaired) here, never skipped."""
     subprocess.run(
         ["bash", str(ROOT / "deploy/local/platform.sh"), "up"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
     )
@@ -87,7 +90,7 @@ class Tenant:
 def forget_failed_logins():
     """Every test comes from 127.0.0.1: keep one test's failed logins from locking out the next."""
     yield
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(REDIS_URL)
     try:
         for key in client.scan_iter("rm:*:ip:*"):
             client.delete(key)
