@@ -16,5 +16,5 @@ def test_the_readme_example_runs(platform, tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, env=os.environ)
     assert done.returncode == 0, done.stderr
     first = done.stdout.splitlines()[0].split()
-    assert first[0].startswith("job_") and first[1] in ("assigned", "unassigned") and first[-1] == "km"
+    assert first[0].startswith("job_") and first[1] in ("assigned", "unassigned", "in_progress") and first[-1] == "km"
     assert "job_not_found" in done.stdout
