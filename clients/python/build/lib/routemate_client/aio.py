@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 import httpx
 
@@ -53,6 +53,26 @@ class AsyncClient:
 
     # --- the API ----------------------------------------------------------------------------
 
+    @overload
+    async def import_job(
+        self,
+        job: ImportJob | dict[str, Any],
+        *,
+        wait: Literal[True] = True,
+        wait_timeout: float = ...,
+        poll_interval: float = ...,
+    ) -> Job: ...
+
+    @overload
+    async def import_job(
+        self,
+        job: ImportJob | dict[str, Any],
+        *,
+        wait: Literal[False],
+        wait_timeout: float = ...,
+        poll_interval: float = ...,
+    ) -> ImportAccepted: ...
+
     async def import_job(
         self,
         job: ImportJob | dict[str, Any],
@@ -60,7 +80,7 @@ class AsyncClient:
         wait: bool = True,
         wait_timeout: float = 120.0,
         poll_interval: float = 1.0,
-    ) -> Any:
+    ) -> Job | ImportAccepted:
         """Import a job. With `wait` (default) returns the routed `Job`, following a 202's `Location`
         until it settles; without, returns `ImportAccepted` at once (`Prefer: respond-async`).
         Retrying is safe: the platform is idempotent on `external_job_id`."""
