@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 	@bash deploy/local/install-system.sh
 	@bash deploy/kafka/kafka.sh fetch
+	@bash deploy/docs/install.sh      # Swagger UI for /docs, from npm (package-lock.json)
+	@cd clients/typescript && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; } && npm run -s build
 	@$(PY) -m services.optimizer.ils   # compile the optimizer's local search once (cached by numba)
 
 $(STAMP): pyproject.toml

@@ -30,7 +30,7 @@ def extra_process(service: str, port: int, **env: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def platform() -> str:
-    """The platform on its default ports; started (or repaired) here, never skipped."""
+    """The platform (on ROUTEMATE_BASE_URL, default port 8080); started (or repaired) here, never skipped."""
     subprocess.run(
         ["bash", str(ROOT / "deploy/local/platform.sh"), "up"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
     )

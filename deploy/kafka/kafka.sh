@@ -9,7 +9,7 @@ PORT="${KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 HEAP="${KAFKA_HEAP:-768m}"
 PIDFILE="$STATE/kafka.pid"
-LOG="$ROOT/var/log/kafka.log"
+LOG="${VAR_DIR:-$ROOT/var}/log/kafka.log"
 
 fetch() {
   if ls "$LIBS"/kafka_2.13-*.jar >/dev/null 2>&1; then return 0; fi

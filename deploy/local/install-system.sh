@@ -8,6 +8,8 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v curl >/dev/null || need+=(curl)
 command -v jq >/dev/null || need+=(jq)
+command -v npm >/dev/null || need+=(nodejs npm)   # the TypeScript client and the /docs assets
+command -v chromedriver >/dev/null || need+=(chromium chromium-driver)   # browser tests of /docs
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v promtool >/dev/null || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -15,7 +15,7 @@ declare -A PORTS=([auth]="${AUTH_PORT:-8081}" [ingest]="${INGEST_PORT:-8082}" [s
                   [geocoder]="${GEOCODER_PORT:-8084}" [optimizer]="${OPTIMIZER_PORT:-8085}")
 SERVICES=(auth status geocoder optimizer ingest)
 export VAR_DIR="$VAR"
-mkdir -p "$VAR/run" "$VAR/log" "$VAR/redis" "$VAR/nginx"
+mkdir -p "$VAR/run" "$VAR/log" "$VAR/redis" "$VAR/nginx" "$VAR/edge"
 
 alive() { [ -f "$VAR/run/$1.pid" ] && kill -0 "$(cat "$VAR/run/$1.pid")" 2>/dev/null; }
 healthy() { curl -fsS -m 2 "http://$HOST:$1/healthz" >/dev/null 2>&1; }
@@ -49,11 +49,26 @@ service_up() {
   wait_healthy "$name" "$port" 60 && echo "$name: up on $HOST:$port"
 }
 
-nginx_up() {
-  if alive nginx && healthy "$EDGE_PORT"; then return 0; fi
+# What the edge serves itself: the merged OpenAPI document, and the CORS origins it allows
+# (CORS_ALLOWED_ORIGINS, comma- or space-separated; default none, `*` for any).
+edge_files() {
+  (cd "$ROOT" && "$PY" -m routemate_cli.contract.openapi --out "$VAR/edge/openapi.json")
+  local origins="${CORS_ALLOWED_ORIGINS:-}"
+  for origin in ${origins//,/ }; do
+    if [ "$origin" = "*" ]; then echo '~. $http_origin;'; else printf '"%s" $http_origin;\n' "${origin%/}"; fi
+  done > "$VAR/nginx/cors-origins.map.tmp"
+  mv "$VAR/nginx/cors-origins.map.tmp" "$VAR/nginx/cors-origins.map"
   sed -e "s#@VAR@#$VAR#g" -e "s#@HOST@#$HOST#g" -e "s#@EDGE_PORT@#$EDGE_PORT#g" \
       -e "s#@AUTH_PORT@#${PORTS[auth]}#g" -e "s#@INGEST_PORT@#${PORTS[ingest]}#g" \
       -e "s#@STATUS_PORT@#${PORTS[status]}#g" -e "s#@ROOT@#$ROOT#g" "$ROOT/deploy/local/nginx.conf.tmpl" > "$VAR/nginx/nginx.conf"
+}
+
+nginx_up() {
+  edge_files
+  if alive nginx && healthy "$EDGE_PORT"; then  # a running edge takes the new files without dropping a request
+    /usr/sbin/nginx -e stderr -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" -s reload 2>>"$VAR/log/nginx-error.log"
+    return 0
+  fi
   /usr/sbin/nginx -e stderr -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" 2>>"$VAR/log/nginx-error.log"
   for _ in $(seq 1 40); do healthy "$EDGE_PORT" && { echo "edge: up on http://$HOST:$EDGE_PORT/v1"; return 0; }; sleep 0.25; done
   echo "edge: nginx did not start, see $VAR/log/nginx-error.log" >&2; return 1

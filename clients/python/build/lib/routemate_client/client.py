@@ -1,0 +1,235 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Literal, overload
+
+import httpx
+
+from routemate_client import _core
+from routemate_client.errors import JobWaitTimeout, NotFoundError, error_from
+from routemate_client.models import ImportAccepted, ImportJob, Job, JobPage, StopOutcome, StopStatusAccepted
+
+
+class Client:
+    """RouteMate over HTTP: one cached token, safe retries, typed answers.
+
+    >>> with Client("http://127.0.0.1:8080", "rm_ci_…", "rm_cs_…") as rm:
+    ...     job = rm.import_job({...})
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        max_retry_after: float = 120.0,
+        refresh_margin: float = 60.0,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self.settings = _core.Settings(
+            base_url,
+            client_id,
+            client_secret,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            max_retry_after=max_retry_after,
+            refresh_margin=refresh_margin,
+        )
+        self._http = http_client or httpx.Client(timeout=timeout)
+        self._tokens = _core.TokenCache(self.settings)
+        self._token_lock = threading.Lock()
+
+    # --- the API ----------------------------------------------------------------------------
+
+    @overload
+    def import_job(
+        self,
+        job: ImportJob | dict[str, Any],
+        *,
+        wait: Literal[True] = True,
+        wait_timeout: float = ...,
+        poll_interval: float = ...,
+    ) -> Job: ...
+
+    @overload
+    def import_job(
+        self,
+        job: ImportJob | dict[str, Any],
+        *,
+        wait: Literal[False],
+        wait_timeout: float = ...,
+        poll_interval: float = ...,
+    ) -> ImportAccepted: ...
+
+    def import_job(
+        self,
+        job: ImportJob | dict[str, Any],
+        *,
+        wait: bool = True,
+        wait_timeout: float = 120.0,
+        poll_interval: float = 1.0,
+    ) -> Job | ImportAccepted:
+        """Import a job. With `wait` (default) returns the routed `Job`, following a 202's `Location`
+        until it settles; without, returns `ImportAccepted` at once (`Prefer: respond-async`).
+        Retrying is safe: the platform is idempotent on `external_job_id`."""
+        headers = {} if wait else {"Prefer": "respond-async"}
+        answer = self._send("POST", _core.IMPORT_PATH, json=_core.dump(job), headers=headers)
+        if answer.status_code in (200, 201):
+            return Job.model_validate(answer.json()) if wait else _core.accepted_from(answer.json())
+        if answer.status_code != 202:
+            raise error_from(answer)
+        accepted = ImportAccepted.model_validate(answer.json())
+        if not wait:
+            return accepted
+        return self._wait_until_settled(
+            answer.headers.get("location") or accepted.links.job, wait_timeout, poll_interval
+        )
+
+    def get_job(self, job_id: str) -> Job:
+        """One job with its stops in route order; `NotFoundError` if this organization has none."""
+        return Job.model_validate(self._json("GET", f"{_core.JOBS_PATH}/{job_id}"))
+
+    def find_job(self, external_job_id: str) -> Job | None:
+        """The job imported under your own id, or None."""
+        try:
+            found = self._json("GET", _core.JOBS_PATH, params={"external_job_id": external_job_id})
+        except NotFoundError:
+            return None
+        return Job.model_validate(found)
+
+    def iter_jobs(
+        self,
+        *,
+        status: str | None = None,
+        updated_since: datetime | None = None,
+        driver_email: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[Job]:
+        """Every matching job, newest first, fetching page after page as you iterate."""
+        cursor = None
+        while True:
+            params = _core.list_params(status, updated_since, driver_email, page_size, cursor)
+            page = JobPage.model_validate(self._json("GET", _core.JOBS_PATH, params=params))
+            yield from page.jobs
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def update_stop_status(
+        self,
+        job_id: str,
+        external_stop_id: str,
+        status: StopOutcome,
+        *,
+        occurred_at: datetime | None = None,
+        reason: str | None = None,
+        notes: str | None = None,
+        recipient_name: str | None = None,
+        signature_url: str | None = None,
+        photo_urls: list[str] | None = None,
+    ) -> StopStatusAccepted:
+        """Record a stop's delivery outcome (`completed`, `failed`, `skipped`) with proof of delivery."""
+        body = _core.stop_status_body(
+            status,
+            occurred_at,
+            reason=reason,
+            notes=notes,
+            recipient_name=recipient_name,
+            signature_url=signature_url,
+            photo_urls=photo_urls,
+        )
+        path = f"{_core.JOBS_PATH}/{job_id}/stops/{external_stop_id}/status"
+        return StopStatusAccepted.model_validate(self._json("POST", path, json=body))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _wait_until_settled(self, location: str, wait_timeout: float, poll_interval: float) -> Job:
+        deadline = time.monotonic() + wait_timeout
+        while True:
+            try:
+                job: Job | None = Job.model_validate(self._json("GET", location))
+            except NotFoundError:  # accepted, but not on the jobs endpoint yet: keep waiting
+                job = None
+            if job is not None and job.settled:
+                return job
+            if time.monotonic() >= deadline:
+                state = job.status if job else "not visible yet"
+                raise JobWaitTimeout(f"{location} is still {state}", code="wait_timeout", status=202)
+            time.sleep(poll_interval)
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = self._send(method, path, **kwargs)
+        if answer.status_code >= 300:
+            raise error_from(answer)
+        return answer.json()
+
+    def _token(self) -> str:
+        with self._token_lock:  # concurrent callers wait for one refresh and share its token
+            token = self._tokens.fresh()
+            if token is None:
+                body = self._tokens.request_body()
+                token = self._tokens.store(self._send("POST", _core.TOKEN_PATH, json=body, authenticated=False))
+            return token
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        authenticated: bool = True,
+    ) -> httpx.Response:
+        """One call, retried on connection errors, 429 and 503 (Retry-After honoured) and once
+        with a fresh token on a 401. Returns the final answer, whatever its status."""
+        url = self.settings.base_url + path if path.startswith("/") else path
+        refreshed, attempt = False, 0
+        while True:
+            token = self._token() if authenticated else None
+            sent = {**self.settings.headers, **(headers or {})}
+            if token:
+                sent["Authorization"] = f"Bearer {token}"
+            try:
+                answer = self._http.request(method, url, json=json, params=params, headers=sent)
+            except httpx.TransportError as exc:
+                delay = _core.retry_delay(self.settings, attempt, None)
+                if delay is None:
+                    raise _core.give_up_connecting(method, path, exc) from exc
+                _core.log_retry(method, path, type(exc).__name__, delay, attempt, self.settings)
+                time.sleep(delay)
+                attempt += 1
+                continue
+            if answer.status_code == 401 and authenticated and not refreshed:
+                self._tokens.forget(token)
+                refreshed = True
+                continue
+            if answer.status_code in _core.RETRY_STATUSES:
+                delay = _core.retry_delay(self.settings, attempt, answer)
+                if delay is not None:
+                    _core.log_retry(method, path, str(answer.status_code), delay, attempt, self.settings)
+                    time.sleep(delay)
+                    attempt += 1
+                    continue
+            return answer

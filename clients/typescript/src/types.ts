@@ -1,0 +1,161 @@
+// Request and response bodies, field for field those of the published OpenAPI document
+// (/v1/openapi.json). Answers may gain optional fields; treat unknown ones as optional.
+
+export type JobStatus = "pending" | "processing" | "assigned" | "unassigned" | "in_progress" | "completed" | "failed";
+export type StopStatus = "pending" | "completed" | "failed" | "skipped" | "unroutable";
+export type StopOutcome = "completed" | "failed" | "skipped";
+export const SETTLED: ReadonlySet<JobStatus> = new Set(["assigned", "unassigned", "in_progress", "completed", "failed"]);
+
+export interface TimeWindow {
+  start: string;
+  end: string;
+}
+
+export interface ImportStop {
+  external_stop_id: string;
+  address?: string | null;
+  lat?: number | null;
+  lng?: number | null;
+  label?: string | null;
+  parcel_count?: number;
+  time_window?: TimeWindow | null;
+  service_minutes?: number | null;
+  notes?: string | null;
+  phone?: string | null;
+  email?: string | null;
+  [extra: string]: unknown;
+}
+
+export interface Depot {
+  address?: string | null;
+  lat?: number | null;
+  lng?: number | null;
+}
+
+export interface ImportJob {
+  external_job_id: string;
+  title: string;
+  driver_email?: string | null;
+  stops: ImportStop[];
+  depot?: Depot | null;
+  return_to_depot?: boolean;
+  start_time?: string | null;
+  vehicle_capacity?: number | null;
+  [extra: string]: unknown;
+}
+
+export interface Token {
+  access_token: string;
+  token_type?: string;
+  expires_in: number;
+}
+
+export interface Driver {
+  email: string;
+  name?: string | null;
+}
+
+export interface Optimization {
+  total_distance_km: number;
+  total_duration_minutes: number;
+  solver?: string | null;
+  matrix_provider?: string | null;
+}
+
+export interface ProofOfDelivery {
+  recipient_name?: string | null;
+  signature_url?: string | null;
+  photo_urls?: string[];
+}
+
+export interface Stop {
+  external_stop_id: string;
+  sequence?: number | null;
+  status: StopStatus;
+  address?: string | null;
+  label?: string | null;
+  parcel_count?: number | null;
+  lat?: number | null;
+  lng?: number | null;
+  geocode_precision?: string | null;
+  geocode_provider?: string | null;
+  eta?: string | null;
+  distance_from_previous_km?: number | null;
+  duration_from_previous_minutes?: number | null;
+  time_window?: TimeWindow | null;
+  status_at?: string | null;
+  reason?: string | null;
+  notes?: string | null;
+  proof_of_delivery?: ProofOfDelivery | null;
+}
+
+export interface UnroutedStop {
+  external_stop_id: string;
+  reason?: string | null;
+  address?: string | null;
+}
+
+export interface JobWarning {
+  code: string;
+  external_stop_id?: string | null;
+  message: string;
+}
+
+export interface Job {
+  job_id: string;
+  external_job_id: string;
+  title?: string | null;
+  status: JobStatus;
+  driver?: Driver | null;
+  driver_email?: string | null;
+  stop_count: number;
+  status_counts: Record<string, number>;
+  optimization?: Optimization | null;
+  stops: Stop[];
+  unrouted_stops?: UnroutedStop[];
+  warnings?: JobWarning[];
+  failure?: Record<string, unknown> | null;
+  start_time?: string | null;
+  created_at?: string | null;
+  updated_at?: string | null;
+}
+
+export interface JobPage {
+  jobs: Job[];
+  next_cursor?: string | null;
+}
+
+export interface JobLinks {
+  job: string;
+}
+
+export interface ImportAccepted {
+  job_id: string;
+  external_job_id: string;
+  status: JobStatus;
+  links: JobLinks;
+}
+
+export interface StopStatusAccepted {
+  job_id: string;
+  external_stop_id: string;
+  status: StopOutcome;
+  status_at: string;
+  event_id: string;
+}
+
+export interface StopStatusUpdate {
+  occurred_at?: string | Date;
+  reason?: string;
+  notes?: string;
+  recipient_name?: string;
+  signature_url?: string;
+  photo_urls?: string[];
+}
+
+export interface ListJobsOptions {
+  status?: JobStatus;
+  updatedSince?: string | Date;
+  driverEmail?: string;
+  pageSize?: number;
+}

@@ -1,0 +1,261 @@
+"""The AsyncAPI 3 document of RouteMate's Kafka events, generated from the pydantic models in
+shared/events: topics, partition keys, headers, the envelope and every event's schema.
+
+`python -m routemate_cli.contract.asyncapi --out docs/asyncapi.yaml` writes it; the file is checked
+in, and tests/contract/test_asyncapi.py regenerates it and fails when the two differ.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from shared.events import (
+    ALL_TOPICS,
+    AUTH_EVENTS,
+    DEADLETTER,
+    JOBS_FAILED,
+    JOBS_GEOCODED,
+    JOBS_OPTIMIZED,
+    JOBS_REQUESTED,
+    STOPS_STATUS,
+    DriverRegistered,
+    DriverRemoved,
+    Event,
+    ImportRequested,
+    IntegrationCreated,
+    IntegrationRevoked,
+    JobFailed,
+    RouteOptimized,
+    SecretRotated,
+    StopsGeocoded,
+    StopStatusChanged,
+    TokenIssued,
+)
+
+REF = "#/components/schemas/{model}"
+KAFKA_BINDING = "0.5.0"
+EVENTS: list[type[Event]] = [
+    ImportRequested,
+    StopsGeocoded,
+    RouteOptimized,
+    JobFailed,
+    StopStatusChanged,
+    IntegrationCreated,
+    SecretRotated,
+    IntegrationRevoked,
+    TokenIssued,
+    DriverRegistered,
+    DriverRemoved,
+]
+# topic -> (channel id, what flows there, producing services, consuming services)
+TOPICS: dict[str, tuple[str, str, list[str], list[str]]] = {
+    JOBS_REQUESTED: ("jobsRequested", "Validated imports, accepted by ingest", ["ingest"], ["geocoder", "status"]),
+    JOBS_GEOCODED: ("jobsGeocoded", "Every stop placed, with its precision", ["geocoder"], ["optimizer", "status"]),
+    JOBS_OPTIMIZED: ("jobsOptimized", "Stops in visiting order, totals, solver stats", ["optimizer"], ["status"]),
+    JOBS_FAILED: ("jobsFailed", "A stage gave up on a job", ["geocoder", "optimizer"], ["status"]),
+    STOPS_STATUS: ("stopsStatus", "Delivery progress of single stops", ["status"], ["status"]),
+    AUTH_EVENTS: ("authEvents", "Audit trail of integrations and the driver directory", ["auth"], ["status"]),
+    DEADLETTER: (
+        "deadletter",
+        "Messages a consumer could not decode or process, with the reason",
+        ["geocoder", "optimizer", "status"],
+        [],
+    ),
+}
+SUMMARIES = {
+    "ImportRequested": "The whole validated job: ids, title, driver, stops with their own stop_id, depot, payload hash",
+    "StopsGeocoded": "Every stop's coordinates, precision and provider; geocoding warnings",
+    "RouteOptimized": "Stops in visiting order with legs and ETA offsets, unrouted stops, totals, solver stats",
+    "JobFailed": "The stage that gave up on a job, a machine code and a message",
+    "StopStatusChanged": "A stop's new status, when it happened, the reason and proof of delivery",
+    "IntegrationCreated": "An integration was created for an organization",
+    "SecretRotated": "An integration's secret was rotated (the old one valid until the given time, if any)",
+    "IntegrationRevoked": "An integration was revoked; its tokens stopped working",
+    "TokenIssued": "A token was issued (its fingerprint only, never the token)",
+    "DriverRegistered": "A driver joined (or changed in) the organization's directory",
+    "DriverRemoved": "A driver left the organization's directory",
+}
+DEAD_LETTER_SCHEMA = {
+    "type": "object",
+    "description": "A parked message: where it came from, why, and its bytes.",
+    "required": ["service", "source_topic", "partition", "offset", "reason", "at", "payload_base64"],
+    "properties": {
+        "service": {"type": "string", "description": "the consumer that parked it"},
+        "source_topic": {"type": "string"},
+        "partition": {"type": "integer"},
+        "offset": {"type": "integer"},
+        "reason": {"type": "string"},
+        "at": {"type": "string", "format": "date-time"},
+        "key": {"type": ["string", "null"]},
+        "payload_base64": {"type": "string", "contentEncoding": "base64"},
+    },
+}
+
+
+def _strip_titles(node: Any) -> Any:
+    """Pydantic's generated `title` on every property is noise in a contract document."""
+    if isinstance(node, dict):
+        return {k: _strip_titles(v) for k, v in node.items() if not (k == "title" and isinstance(v, str))}
+    if isinstance(node, list):
+        return [_strip_titles(v) for v in node]
+    return node
+
+
+def schemas() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [Event, *EVENTS]
+    _, top = models_json_schema([(m, "serialization") for m in models], ref_template=REF)
+    found = {name: _strip_titles(schema) for name, schema in top["$defs"].items()}
+    found["Envelope"] = found.pop("Event")
+    found["Envelope"]["description"] = "The fields every event carries; each event adds its own."
+    found["DeadLetter"] = DEAD_LETTER_SCHEMA
+    return dict(sorted(found.items()))
+
+
+def _key(event: type[Event]) -> dict[str, str]:
+    if "job_id" in event.model_fields:
+        return {"type": "string", "description": "job_id: one job's events keep their order"}
+    return {"type": "string", "description": "org_id: one organization's events keep their order"}
+
+
+def message(event: type[Event]) -> dict[str, Any]:
+    name = event.__name__
+    version = event.model_fields["schema_version"].default
+    return {
+        "name": name,
+        "title": name,
+        "summary": SUMMARIES[name],
+        "contentType": "application/json",
+        "headers": {
+            "type": "object",
+            "properties": {
+                "event_type": {"type": "string", "const": name},
+                "schema_version": {"type": "string", "const": str(version)},
+                "content-type": {"type": "string", "const": "application/json"},
+            },
+        },
+        "correlationId": {"$ref": "#/components/correlationIds/request"},
+        "payload": {"$ref": REF.format(model=name)},
+        "bindings": {"kafka": {"key": _key(event), "bindingVersion": KAFKA_BINDING}},
+    }
+
+
+def dead_letter_message() -> dict[str, Any]:
+    return {
+        "name": "DeadLetter",
+        "title": "DeadLetter",
+        "summary": "A message parked after it could not be decoded, or after 5 failed tries",
+        "contentType": "application/json",
+        "headers": {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}},
+        "payload": {"$ref": REF.format(model="DeadLetter")},
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "description": "the parked message's own key"},
+                "bindingVersion": KAFKA_BINDING,
+            }
+        },
+    }
+
+
+def channels_and_operations() -> tuple[dict[str, Any], dict[str, Any]]:
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for topic in ALL_TOPICS:
+        channel_id, description, producers, consumers = TOPICS[topic]
+        names = ["DeadLetter"] if topic == DEADLETTER else [e.__name__ for e in EVENTS if topic == e.TOPIC]
+        channels[channel_id] = {
+            "address": topic,
+            "description": description,
+            "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in names},
+            "bindings": {
+                "kafka": {
+                    "topic": topic,
+                    "partitions": 3 if topic == DEADLETTER else 12,
+                    "bindingVersion": KAFKA_BINDING,
+                }
+            },
+        }
+        refs = [{"$ref": f"#/channels/{channel_id}/messages/{n}"} for n in names]
+        for service in producers:
+            operations[f"{service}Sends{channel_id[0].upper()}{channel_id[1:]}"] = {
+                "action": "send",
+                "channel": {"$ref": f"#/channels/{channel_id}"},
+                "summary": f"{service} publishes to {topic} (acks=all, idempotent producer)",
+                "messages": refs,
+            }
+        for service in consumers:
+            operations[f"{service}Receives{channel_id[0].upper()}{channel_id[1:]}"] = {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{channel_id}"},
+                "summary": f"consumer group routemate-{service} reads {topic}, committing after its output is stored",
+                "messages": refs,
+                "bindings": {
+                    "kafka": {
+                        "groupId": {"type": "string", "const": f"routemate-{service}"},
+                        "bindingVersion": KAFKA_BINDING,
+                    }
+                },
+            }
+    return channels, operations
+
+
+def build() -> dict[str, Any]:
+    channels, operations = channels_and_operations()
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "RouteMate events",
+            "version": "1.0.0",
+            "description": (
+                "The Kafka topics the RouteMate services talk through. Every event is a JSON object on one envelope "
+                "(`event_id`, `event_type`, `schema_version`, `occurred_at`, `correlation_id`, `org_id`, and `job_id` "
+                "for job events), keyed by `job_id` (auth events by `org_id`). Delivery is at least once; consumers "
+                "are idempotent on `event_id`. A breaking change bumps `schema_version`. Generated from shared/events "
+                "by routemate_cli.contract.asyncapi."
+            ),
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:9092",
+                "protocol": "kafka",
+                "description": "KAFKA_BOOTSTRAP_SERVERS of a local run",
+            }
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {
+            "messages": {**{e.__name__: message(e) for e in EVENTS}, "DeadLetter": dead_letter_message()},
+            "schemas": schemas(),
+            "correlationIds": {
+                "request": {
+                    "description": "The X-Request-ID of the HTTP request that started it",
+                    "location": "$message.payload#/correlation_id",
+                }
+            },
+        },
+    }
+
+
+def render() -> str:
+    header = "# Generated by `python -m routemate_cli.contract.asyncapi --out docs/asyncapi.yaml`; do not edit.\n"
+    return header + yaml.safe_dump(build(), sort_keys=False, allow_unicode=True, width=120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    args = parser.parse_args(argv)
+    if args.out is None:
+        sys.stdout.write(render())
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(render())
+
+
+if __name__ == "__main__":
+    main()
