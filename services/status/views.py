@@ -48,6 +48,12 @@ def route_order(stops: list[StopRow]) -> list[StopRow]:
     return sorted(stops, key=lambda r: (r.sequence is None, r.sequence or 0, r.position))
 
 
+def _warning_order(warning: dict[str, Any]) -> tuple[str, str, str]:
+    """Job-wide warnings first, then by stop, code and text: the same job always reads the same,
+    whatever order the stages' events arrived in (a rebuild, an ETag, a diff rely on it)."""
+    return (warning.get("external_stop_id") or "", warning["code"], warning["message"])
+
+
 def job_view(job: JobRow, stops: list[StopRow]) -> dict[str, Any]:
     """The public shape of one job, as the jobs endpoint and the import call answer it."""
     ordered = route_order(stops)
@@ -77,7 +83,7 @@ def job_view(job: JobRow, stops: list[StopRow]) -> dict[str, Any]:
         ],
         "warnings": [
             {"code": w["code"], "external_stop_id": w.get("external_stop_id"), "message": w["message"]}
-            for w in job.warnings
+            for w in sorted(job.warnings, key=_warning_order)
         ],
         "failure": job.failure,
         "start_time": iso(job.start_time),

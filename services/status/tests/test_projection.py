@@ -167,3 +167,17 @@ def test_a_driver_registered_later_takes_over_their_unassigned_jobs(database):
     v = view(queries)
     assert v["status"] == "assigned" and v["driver"] == {"email": "late@example.com", "name": "Lee"}
     assert WarningCode.DRIVER_NOT_FOUND not in [w["code"] for w in v["warnings"]]
+
+
+def test_warnings_read_the_same_whatever_order_they_arrived_in(database):
+    a = JobWarning(code="GEOCODE_FAILED", external_stop_id="S3", message="m")
+    b = JobWarning(code="UNKNOWN_FIELD", message="/x is not part of the import contract")
+    c = JobWarning(code="GEOCODE_APPROXIMATE", external_stop_id="S1", message="postcode centroid")
+    views = []
+    for name, order in (("forward", (a, b, c)), ("backward", (c, b, a))):
+        projection, queries = fresh(database, name)
+        first, *rest = events()
+        projection.apply(first.model_copy(update={"warnings": order}))
+        views.append(view(queries)["warnings"])
+    assert views[0] == views[1]
+    assert [w["code"] for w in views[0]] == ["UNKNOWN_FIELD", "GEOCODE_APPROXIMATE", "GEOCODE_FAILED"]
