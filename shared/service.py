@@ -156,6 +156,10 @@ def _config(app: FastAPI, settings: PlatformSettings, port: int, **over) -> uvic
         timeout_graceful_shutdown=10,
         limit_concurrency=2000,
         backlog=4096,
+        # uvicorn would otherwise rewrite the peer address from any X-Forwarded-For sent via
+        # 127.0.0.1 (the edge passes the caller's own header through): the services decide which
+        # proxies they believe themselves (shared/http.py client_address, TRUSTED_PROXIES).
+        proxy_headers=False,
         **over,
     )
 

@@ -43,6 +43,7 @@ async def read_all(settings: PlatformSettings) -> list:
         group_id=None,
         enable_auto_commit=False,
         client_id="routemate-status-rebuild",
+        **settings.kafka_client_security(),
     )
     await consumer.start()
     try:
