@@ -12,7 +12,7 @@ BASE="resetkeys resetchannels -@all +@connection +ping"
 # a compromised gateway can neither forge nor delete one.
 TOKENS_READ="%R~rm:token:* %R~rm:client-epoch:*"
 echo "user default off"
-echo "user auth on >$REDIS_AUTH_PASSWORD $BASE +get +set +incr +expire +ttl +del +hset +hgetall +sadd +smembers +multi +exec +discard ~rm:token:* ~rm:client-tokens:* ~rm:client-epoch:* ~rm:fail:* ~rm:lock:*"
+echo "user auth on >$REDIS_AUTH_PASSWORD $BASE +get +set +incr +incrby +expire +ttl +del +hset +hgetall +sadd +smembers +multi +exec +discard ~rm:token:* ~rm:client-tokens:* ~rm:client-epoch:* ~rm:fail:* ~rm:lock:*"
 echo "user ingest on >$REDIS_INGEST_PASSWORD $BASE +get +set +hgetall +hmget +hset +expire +evalsha +eval +script|load +subscribe +unsubscribe $TOKENS_READ ~rm:idem:* ~rm:rl:* %R~rm:outcome:* &rm:job-outcome"
 echo "user status on >$REDIS_STATUS_PASSWORD $BASE +get +set +hgetall +publish $TOKENS_READ ~rm:outcome:* &rm:job-outcome"
 echo "user geocoder on >$REDIS_GEOCODER_PASSWORD $BASE +get +set ~rm:geo:*"
