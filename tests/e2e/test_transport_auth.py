@@ -14,6 +14,8 @@ import pytest
 from aiokafka.errors import KafkaError
 from faststream.kafka.annotations import KafkaMessage
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError
 
 from services.auth.adapters.lockout import Lockout
@@ -90,7 +92,7 @@ async def test_each_service_user_does_its_job_and_nothing_else(acl_redis):
     finally:
         for client in (auth, ingest, status, geocoder):
             await client.aclose()
-    anonymous = Redis(port=REDIS_PORT)
+    anonymous = Redis(port=REDIS_PORT, retry=Retry(NoBackoff(), 0))  # no retries: the refusal is the answer
     with pytest.raises(AuthenticationError):
         await anonymous.ping()
     await anonymous.aclose()
