@@ -3,16 +3,20 @@ addresses believed only from the proxy, token records bound to the server, grace
 revocation racing issuance, and the admin API on its own listener."""
 
 import asyncio
+import os
+import secrets
+import subprocess
+import sys
 import uuid
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from shared.testing.stack import ADMIN_URL, REDIS_URL, service_url
+from shared.testing.stack import ADMIN_URL, REDIS_URL, extra_port, service_url
 from shared.testing.waiting import async_wait_until
 from shared.tokens import new_token, token_digest, token_key
-from tests.conftest import Tenant, routemate
+from tests.conftest import ROOT, Tenant, routemate
 
 TOKEN_URL = "/v1/integration-token"
 ATTACKER, OWNER = "203.0.113.66", "198.51.100.7"
@@ -137,3 +141,24 @@ async def test_the_admin_api_listens_apart_and_throttles_wrong_tokens(http, auth
         assert wrong == [401] * 10 + [429]
         blocked = await admin.get("/admin/v1/integrations", headers=ADMIN)
         assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize(
+    "service, weak",
+    [
+        ("auth", {"ADMIN_TOKEN": "replace-me"}),
+        ("auth", {"SECRET_PEPPER": "changeme"}),
+        ("ingest", {"TOKEN_SIGNING_KEY": ""}),
+    ],
+    ids=["auth-placeholder-admin-token", "auth-known-pepper", "ingest-no-signing-key"],
+)
+def test_a_production_process_refuses_to_start_with_a_weak_or_missing_secret(service, weak):
+    strong = {name: secrets.token_hex(32) for name in ("ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY")}
+    env = {**os.environ, **strong, **weak, "ENVIRONMENT": "production", "LOG_FILE": ""}
+    env.update({f"{service.upper()}_PORT": str(extra_port(service)), "AUTH_ADMIN_PORT": str(extra_port("auth") + 10)})
+    env = {k: v for k, v in env.items() if v != ""}
+    done = subprocess.run(
+        [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert next(iter(weak)) in done.stderr and strong["ADMIN_TOKEN"] not in done.stderr
