@@ -62,3 +62,10 @@ def test_kafka_sasl_needs_its_credentials_and_reaches_every_client():
         "sasl_plain_password": "pw",
     }
     assert AuthSettings().kafka_client_security() == {}
+
+
+def test_without_redis_the_admin_api_answers_503_not_an_unthrottled_check(auth):
+    auth.redis.down = True
+    answer = auth.admin.get("/admin/v1/integrations", headers={"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"})
+    assert answer.status_code == 503 and answer.json()["code"] == "admin_throttle_unavailable"
+    assert answer.headers["Retry-After"] == "2"
