@@ -15,8 +15,18 @@ from services.auth.settings import LOCAL_ADMIN_TOKEN
 
 class CliSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
+    # The auth service's admin listener (AUTH_ADMIN_PORT), never the public one. Unset: derived
+    # from AUTH_URL's port + 10, as deploy/local/platform.sh derives AUTH_ADMIN_PORT.
+    admin_url: str | None = None
     auth_url: str = "http://127.0.0.1:8081"
     admin_token: SecretStr = SecretStr(LOCAL_ADMIN_TOKEN)
+
+    @property
+    def admin_base(self) -> str:
+        if self.admin_url:
+            return self.admin_url.rstrip("/")
+        url = httpx.URL(self.auth_url)
+        return str(url.copy_with(port=(url.port or 8081) + 10)).rstrip("/")
 
 
 app = typer.Typer(help="Operate a RouteMate platform.", no_args_is_help=True)
@@ -32,9 +42,9 @@ def _call(method: str, path: str, **kwargs: Any) -> Any:
     settings = CliSettings()
     headers = {"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"}
     try:
-        answer = httpx.request(method, settings.auth_url.rstrip("/") + path, headers=headers, timeout=20, **kwargs)
+        answer = httpx.request(method, settings.admin_base + path, headers=headers, timeout=20, **kwargs)
     except httpx.HTTPError as exc:
-        typer.echo(f"error: cannot reach the auth service at {settings.auth_url}: {exc}", err=True)
+        typer.echo(f"error: cannot reach the auth admin API at {settings.admin_base}: {exc}", err=True)
         raise typer.Exit(2) from None
     body = answer.json() if answer.headers.get("content-type", "").endswith("json") else {"detail": answer.text}
     if answer.status_code >= 400:

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -21,6 +22,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
+from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 from prometheus_client import REGISTRY
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -82,10 +84,26 @@ async def publish_outcome(bus: "EventBus", source: Event, outcome: Event, stage:
         )
 
 
+def broker_security(settings: PlatformSettings) -> BaseSecurity | None:
+    """FastStream's form of the Kafka security settings: SCRAM over SASL (TLS with SASL_SSL)."""
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    assert settings.kafka_sasl_username and settings.kafka_sasl_password
+    scram = SASLScram512 if settings.kafka_sasl_mechanism == "SCRAM-SHA-512" else SASLScram256
+    tls = settings.kafka_security_protocol == "SASL_SSL"
+    return scram(
+        settings.kafka_sasl_username,
+        settings.kafka_sasl_password.get_secret_value(),
+        ssl_context=ssl.create_default_context() if tls else None,
+        use_ssl=tls,
+    )
+
+
 def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
     """An idempotent acks=all producer, and consumers wired to Prometheus."""
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=broker_security(settings),
         client_id=f"routemate-{service}",
         acks="all",
         enable_idempotence=True,

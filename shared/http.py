@@ -1,6 +1,8 @@
 """HTTP edge helpers shared by the gateways: request ids, bounded bodies, client addresses."""
 
 import asyncio
+import functools
+import ipaddress
 import logging
 import uuid
 from typing import TYPE_CHECKING
@@ -81,13 +83,39 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+@functools.lru_cache(maxsize=32)
+def _networks(trusted: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in trusted)
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None, trusted: tuple[str, ...]) -> bool:
+    return address is not None and any(address in network for network in _networks(trusted))
+
+
 def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
-    """The caller's address; the proxy's X-Real-IP is believed only from a trusted proxy."""
+    """The caller's address. Forwarding headers are believed only from a configured proxy (an
+    address or CIDR network in `trusted_proxies`): its X-Real-IP, else the right-most
+    X-Forwarded-For hop that is not itself a trusted proxy. Anyone else is taken at its word
+    of nothing: the TCP peer is the caller."""
     peer = request.client.host if request.client else "unknown"
-    if peer in trusted_proxies:
-        forwarded = request.headers.get("x-real-ip", "").strip()
-        if forwarded and len(forwarded) <= 64:
-            return forwarded
+    if not _trusted(_ip(peer), trusted_proxies):
+        return peer
+    if (real := _ip(request.headers.get("x-real-ip", "")[:64])) is not None:
+        return str(real)
+    hops = [hop for value in request.headers.getlist("x-forwarded-for") for hop in value.split(",")]
+    for hop in reversed(hops[-16:]):
+        address = _ip(hop[:64])
+        if address is None:
+            break  # a garbled hop: nothing left of it can be trusted
+        if not _trusted(address, trusted_proxies):
+            return str(address)
     return peer
 
 

@@ -25,9 +25,10 @@ class LagMonitor(Background):
         """One admin client and one offsets reader for the monitor's life (made again after a failure)."""
         if self._admin is None or self._ends is None:
             servers, client_id = self.settings.kafka_bootstrap_servers, f"{self.group}-lag"
-            admin = AIOKafkaAdminClient(bootstrap_servers=servers, client_id=client_id)
+            security = self.settings.kafka_client_security()
+            admin = AIOKafkaAdminClient(bootstrap_servers=servers, client_id=client_id, **security)
             ends = AIOKafkaConsumer(
-                bootstrap_servers=servers, group_id=None, enable_auto_commit=False, client_id=client_id
+                bootstrap_servers=servers, group_id=None, enable_auto_commit=False, client_id=client_id, **security
             )
             try:
                 await admin.start()

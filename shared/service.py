@@ -1,8 +1,9 @@
 """The frame every service process shares: FastAPI app with health, metrics, problems; uvicorn."""
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import uvicorn
 from fastapi import FastAPI
@@ -138,8 +139,48 @@ def consumer_stage_app(
     return app
 
 
-def serve(app: FastAPI, service: str, settings: PlatformSettings, port: int) -> None:
-    """Run one service process in the foreground."""
+class _SecondListener(uvicorn.Server):
+    """A server sharing the process with the main one: the main server owns the signals and the
+    lifespan; this one stops when it stops."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _config(app: FastAPI, settings: PlatformSettings, port: int, **over) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        limit_concurrency=2000,
+        backlog=4096,
+        # uvicorn would otherwise rewrite the peer address from any X-Forwarded-For sent via
+        # 127.0.0.1 (the edge passes the caller's own header through): the services decide which
+        # proxies they believe themselves (shared/http.py client_address, TRUSTED_PROXIES).
+        proxy_headers=False,
+        **over,
+    )
+
+
+async def _serve_both(main: uvicorn.Server, second: uvicorn.Server) -> None:
+    side = asyncio.create_task(second.serve())
+    side.add_done_callback(lambda _: setattr(main, "should_exit", True))  # no half-up service
+    try:
+        await main.serve()
+    finally:
+        second.should_exit = True
+        await asyncio.gather(side, return_exceptions=True)
+
+
+def serve(
+    app: FastAPI, service: str, settings: PlatformSettings, port: int, *, admin: tuple[FastAPI, int] | None = None
+) -> None:
+    """Run one service process in the foreground; `admin` adds a second listener (its own app
+    and port, same host) in the same event loop."""
     configure_logging(
         service,
         settings.log_level,
@@ -149,13 +190,10 @@ def serve(app: FastAPI, service: str, settings: PlatformSettings, port: int) -> 
         settings.log_backups,
     )
     log.info("starting %s on %s:%s", service, settings.host, port)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        limit_concurrency=2000,
-        backlog=4096,
-    )
+    if admin is None:
+        uvicorn.Server(_config(app, settings, port)).run()
+        return
+    log.info("starting %s admin API on %s:%s", service, settings.host, admin[1])
+    main = uvicorn.Server(_config(app, settings, port))
+    second = _SecondListener(_config(admin[0], settings, admin[1], lifespan="off"))
+    asyncio.run(_serve_both(main, second))

@@ -1,9 +1,10 @@
 """The settings base every service's pydantic-settings class extends; nothing else reads the environment."""
 
+import ssl
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,31 @@ class PlatformSettings(BaseSettings):
     log_file: Path | None = None
     log_max_bytes: int = Field(20 * 1024 * 1024, ge=64 * 1024)
     log_backups: int = Field(3, ge=1, le=50)
+    # Kafka client security: PLAINTEXT locally (loopback only); SASL_PLAINTEXT or SASL_SSL with
+    # SCRAM in compose and Kubernetes (README, "Security").
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> "PlatformSettings":
+        if self.kafka_security_protocol != "PLAINTEXT" and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with SASL")
+        return self
+
+    def kafka_client_security(self) -> dict[str, object]:
+        """The security arguments every aiokafka client (producer, consumer, admin) takes."""
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return {}
+        assert self.kafka_sasl_password is not None
+        tls = {"ssl_context": ssl.create_default_context()} if self.kafka_security_protocol == "SASL_SSL" else {}
+        return tls | {
+            "security_protocol": self.kafka_security_protocol,
+            "sasl_mechanism": self.kafka_sasl_mechanism,
+            "sasl_plain_username": self.kafka_sasl_username,
+            "sasl_plain_password": self.kafka_sasl_password.get_secret_value(),
+        }
 
     def sqlite_or_database_url(self, name: str) -> str:
         """The configured database, or the service's own SQLite file by default."""
@@ -44,3 +70,57 @@ class PlatformSettings(BaseSettings):
             return self.database_url
         self.var_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.var_dir / f'{name}.db'}"
+
+
+# Values that must never guard a production deployment: the local defaults, the manifests'
+# placeholders and the usual guesses.
+KNOWN_WEAK_SECRETS = frozenset(
+    {"replace-me", "changeme", "change-me", "secret", "password", "admin", "token", "test", "example"}
+)
+MIN_SECRET_CHARS = 32
+
+
+def weak_secret(value: str, local_defaults: frozenset[str] = frozenset()) -> str | None:
+    """Why `value` may not guard production, or None when it may."""
+    if value in local_defaults or value.lower() in KNOWN_WEAK_SECRETS:
+        return "is a published or placeholder value"
+    if len(value) < MIN_SECRET_CHARS:
+        return f"is shorter than {MIN_SECRET_CHARS} characters"
+    if len(set(value)) < 8:
+        return "has too few distinct characters"
+    return None
+
+
+def require_strong(environment: str, secrets: dict[str, SecretStr | None], local_defaults: frozenset[str]) -> None:
+    """In production, every named secret is set and strong; ValueError naming the first that is not."""
+    if environment != "production":
+        return
+    for name, secret in secrets.items():
+        if secret is None or not secret.get_secret_value():
+            raise ValueError(f"{name} must be set in production")
+        if why := weak_secret(secret.get_secret_value(), local_defaults):
+            raise ValueError(f"{name} {why}; generate one with: openssl rand -base64 48")
+
+
+LOCAL_TOKEN_SIGNING_KEY = "routemate-local-token-signing-key-not-for-production"
+
+
+class TokenVerifierSettings(PlatformSettings):
+    """Settings of a service that mints or checks bearer tokens: the key that binds token records
+    to the server (auth signs with it, ingest and status verify)."""
+
+    token_signing_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _signing_key(self) -> "TokenVerifierSettings":
+        if self.environment == "local" and self.token_signing_key is None:
+            object.__setattr__(self, "token_signing_key", SecretStr(LOCAL_TOKEN_SIGNING_KEY))
+        require_strong(
+            self.environment, {"TOKEN_SIGNING_KEY": self.token_signing_key}, frozenset({LOCAL_TOKEN_SIGNING_KEY})
+        )
+        return self
+
+    @property
+    def signing_key(self) -> bytes:
+        assert self.token_signing_key is not None
+        return self.token_signing_key.get_secret_value().encode()

@@ -1,12 +1,17 @@
 """Access tokens: how they are made, hashed and stored in Redis, and how ingest and status verify them.
 
 Only SHA-256 digests of tokens ever reach Redis; the lookup is by digest, so no token is compared
-byte by byte with a stored value.
+byte by byte with a stored value. A token record is bound to the server: it carries an HMAC over
+(digest, organization, integration, expiry, epoch) keyed by TOKEN_SIGNING_KEY, which only the
+services hold, so a record written into Redis by anyone else is refused. The integration's epoch
+(bumped by every revocation) is checked too, so a token minted while a revocation ran dies with it.
 """
 
 import hashlib
+import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -50,11 +55,44 @@ def client_tokens_key(client_id: str) -> str:
     return f"rm:client-tokens:{client_id}"
 
 
-async def store_token(redis: Redis, token: str, principal: Principal, ttl_s: int) -> None:
-    """Keep the token's digest with its owner for `ttl_s` seconds, indexed by integration."""
+def client_epoch_key(client_id: str) -> str:
+    """The integration's revocation counter: a token minted under an older epoch is dead."""
+    return f"rm:client-epoch:{client_id}"
+
+
+def record_mac(key: bytes, digest: str, principal: Principal, expires_at: int, epoch: int) -> str:
+    """HMAC-SHA256 binding a token record's fields to the holder of the signing key."""
+    message = "\n".join(("rm-token-v1", digest, principal.org_id, principal.client_id, str(expires_at), str(epoch)))
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def signed_record(key: bytes, digest: str, principal: Principal, expires_at: int, epoch: int) -> dict[str, str]:
+    """The fields kept under a token's digest: its owner, expiry (unix seconds), epoch and MAC."""
+    return {
+        "org_id": principal.org_id,
+        "client_id": principal.client_id,
+        "exp": str(expires_at),
+        "epoch": str(epoch),
+        "mac": record_mac(key, digest, principal, expires_at, epoch),
+    }
+
+
+async def current_epoch(redis: Redis, client_id: str) -> int:
+    """The integration's revocation epoch (0 until its first revocation)."""
+    value = await redis.get(client_epoch_key(client_id))
+    return int(value or 0)
+
+
+async def store_token(
+    redis: Redis, token: str, principal: Principal, ttl_s: int, *, key: bytes, epoch: int, now: float | None = None
+) -> None:
+    """Keep the token's signed record for `ttl_s` seconds, indexed by integration. `epoch` is the
+    integration's epoch read BEFORE its credentials were checked (so a revocation in between wins)."""
     digest = token_digest(token)
+    expires_at = int(now if now is not None else time.time()) + ttl_s
+    record = signed_record(key, digest, principal, expires_at, epoch)
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(token_key(digest), mapping={"org_id": principal.org_id, "client_id": principal.client_id})
+        pipe.hset(token_key(digest), mapping=record)
         pipe.expire(token_key(digest), ttl_s)
         pipe.sadd(client_tokens_key(principal.client_id), digest)
         pipe.expire(client_tokens_key(principal.client_id), ttl_s, gt=True)
@@ -63,7 +101,9 @@ async def store_token(redis: Redis, token: str, principal: Principal, ttl_s: int
 
 
 async def revoke_tokens(redis: Redis, client_id: str) -> int:
-    """Invalidate every live token of an integration at once; returns how many there were."""
+    """Invalidate every live token of an integration at once (and any being minted right now,
+    through the epoch); returns how many were stored."""
+    await redis.incr(client_epoch_key(client_id))
     digests = await redis.smembers(client_tokens_key(client_id))
     async with redis.pipeline(transaction=True) as pipe:
         for digest in digests:
@@ -79,7 +119,33 @@ def _invalid_token(detail: str) -> Problem:
     )
 
 
-async def verify_token(redis: Redis, authorization: str | None) -> Principal:
+def _unavailable() -> Problem:
+    return Problem(
+        503,
+        "token_store_unavailable",
+        "Tokens cannot be checked right now; retry shortly.",
+        headers={"Retry-After": "2"},
+    )
+
+
+def _text(record: dict, field: str) -> str:
+    value = record.get(field.encode(), record.get(field, b""))
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _signed_principal(record: dict, digest: str, key: bytes, now: float) -> tuple[Principal, int] | None:
+    """The record's owner and epoch if its MAC is the server's and it has not expired."""
+    principal = Principal(org_id=_text(record, "org_id"), client_id=_text(record, "client_id"))
+    exp, epoch = _text(record, "exp"), _text(record, "epoch")
+    if not (exp.isdigit() and epoch.isdigit() and len(exp) < 16 and len(epoch) < 16):
+        return None
+    expected = record_mac(key, digest, principal, int(exp), int(epoch))
+    if not hmac.compare_digest(expected.encode(), _text(record, "mac").encode()) or int(exp) <= now:
+        return None
+    return principal, int(epoch)
+
+
+async def verify_token(redis: Redis, authorization: str | None, key: bytes) -> Principal:
     """The caller behind an `Authorization: Bearer` header, or a 401 problem."""
     if not authorization:
         raise Problem(
@@ -92,25 +158,24 @@ async def verify_token(redis: Redis, authorization: str | None) -> Principal:
     token = token.strip()
     if scheme.lower() != "bearer" or not _TOKEN_SHAPE.match(token):
         raise _invalid_token("The access token is malformed.")
+    digest = token_digest(token)
     try:
-        owner = await redis.hgetall(token_key(token_digest(token)))
+        record = await redis.hgetall(token_key(digest))
+        signed = _signed_principal(record, digest, key, time.time()) if record else None
+        if signed is not None and await current_epoch(redis, signed[0].client_id) != signed[1]:
+            signed = None
     except (RedisError, OSError):
-        raise Problem(
-            503,
-            "token_store_unavailable",
-            "Tokens cannot be checked right now; retry shortly.",
-            headers={"Retry-After": "2"},
-        ) from None
-    if not owner:
+        raise _unavailable() from None
+    if signed is None:
         raise _invalid_token("The access token is unknown, expired or revoked.")
-    get = lambda k: owner.get(k.encode()) or owner.get(k) or b""  # noqa: E731
-    value = lambda k: v.decode() if isinstance(v := get(k), bytes) else v  # noqa: E731
-    return Principal(org_id=value("org_id"), client_id=value("client_id"))
+    return signed[0]
 
 
 async def require_integration(request: Request) -> Principal:
-    """FastAPI dependency: the verified caller, using the app's Redis client (`app.state.redis`)."""
-    return await verify_token(request.app.state.redis, request.headers.get("authorization"))
+    """FastAPI dependency: the verified caller, using the app's Redis client (`app.state.redis`)
+    and its settings' token signing key."""
+    state = request.app.state
+    return await verify_token(state.redis, request.headers.get("authorization"), state.settings.signing_key)
 
 
 CurrentIntegration = Annotated[Principal, Depends(require_integration)]

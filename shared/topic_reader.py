@@ -1,6 +1,7 @@
 """Reading topics from their beginning to their current end: the rebuild and the tests use it."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -11,11 +12,17 @@ async def read_to_end(
     *,
     keep: Callable[[ConsumerRecord], bool] = lambda record: True,
     client_id: str = "routemate-reader",
+    security: Mapping[str, Any] | None = None,
 ) -> list[ConsumerRecord]:
     """Every record of `topics` (that `keep` accepts) up to each partition's end at the start of
-    the call, oldest first per partition. No consumer group: nothing is committed."""
+    the call, oldest first per partition. No consumer group: nothing is committed. `security`:
+    the settings' `kafka_client_security()` where Kafka wants SASL."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False, client_id=client_id
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        client_id=client_id,
+        **(security or {}),
     )
     await consumer.start()
     try:

@@ -21,7 +21,11 @@ def topic_configs(settings: PlatformSettings, name: str) -> dict[str, str]:
 
 async def ensure_topics(settings: PlatformSettings, attempts: int = 60) -> list[str]:
     """Create the missing topics; returns the names created. Waits for the broker to answer."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="routemate-topics")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id="routemate-topics",
+        **settings.kafka_client_security(),
+    )
     for attempt in range(attempts):
         try:
             await admin.start()

@@ -24,6 +24,8 @@ def extra_process(service: str, port: int, **env: str) -> Iterator[str]:
     """One more process of `service` on `port`, sharing the platform's Kafka, Redis and database;
     yields its URL once it is healthy. Its log goes to var/log/SERVICE-PORT.log."""
     log = ROOT / f"var/log/{service}-{port}.log"
+    if service == "auth":  # its admin listener too, clear of the platform's (which is AUTH_PORT+10)
+        env = {"AUTH_ADMIN_PORT": str(port + 10), **env}
     with running_service(f"services.{service}", port, log=log, **{f"{service.upper()}_PORT": str(port), **env}) as url:
         yield url
 
@@ -85,12 +87,14 @@ class Tenant:
 
 @pytest.fixture(autouse=True)
 def forget_failed_logins():
-    """Every test comes from 127.0.0.1: keep one test's failed logins from locking out the next."""
+    """Every test comes from 127.0.0.1: keep one test's failed logins (token endpoint, admin API)
+    from locking out the next."""
     yield
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        for key in client.scan_iter("rm:*:ip:*"):
-            client.delete(key)
+        for pattern in ("rm:*:ip:*", "rm:*:pair:*", "rm:*:admin:*"):
+            for key in client.scan_iter(pattern):
+                client.delete(key)
     except redis.RedisError:
         pass  # a fault test may have Redis down; it brings it back itself
     finally:

@@ -9,7 +9,12 @@ PORT="${KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 HEAP="${KAFKA_HEAP:-768m}"
 PIDFILE="$STATE/kafka.pid"
-LOG="${VAR_DIR:-$ROOT/var}/log/kafka.log"
+LOG="${KAFKA_LOG:-${VAR_DIR:-$ROOT/var}/log/kafka.log}"
+# A variant broker (the SASL/SCRAM test broker): its own template, its inter-broker SCRAM user
+# (@SASL_ADMIN_USER@/@SASL_ADMIN_PASSWORD@ in the template) and extra `StorageTool format`
+# arguments, e.g. --add-scram 'SCRAM-SHA-512=[name=ingest,password=...]' (users exist from the start).
+TEMPLATE="${KAFKA_PROPERTIES_TMPL:-$ROOT/deploy/kafka/server.properties.tmpl}"
+read -r -a FORMAT_ARGS <<< "${KAFKA_FORMAT_ARGS:-}"
 
 fetch() {
   if ls "$LIBS"/kafka_2.13-*.jar >/dev/null 2>&1; then return 0; fi
@@ -33,10 +38,12 @@ start() {
   if running; then echo "kafka: already running (pid $(cat "$PIDFILE"))"; return 0; fi
   mkdir -p "$STATE/data" "$(dirname "$LOG")"
   sed -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@DATA_DIR@#$STATE/data#g" \
-      "$ROOT/deploy/kafka/server.properties.tmpl" > "$STATE/server.properties"
+      -e "s#@SASL_ADMIN_USER@#${KAFKA_SASL_ADMIN_USER:-}#g" -e "s#@SASL_ADMIN_PASSWORD@#${KAFKA_SASL_ADMIN_PASSWORD:-}#g" \
+      "$TEMPLATE" > "$STATE/server.properties"
+  chmod 600 "$STATE/server.properties"
   if [ ! -f "$STATE/data/meta.properties" ]; then
     java_cmd kafka.tools.StorageTool format -t "$(java_cmd kafka.tools.StorageTool random-uuid)" \
-             -c "$STATE/server.properties" >>"$LOG" 2>&1
+             -c "$STATE/server.properties" ${FORMAT_ARGS[@]+"${FORMAT_ARGS[@]}"} >>"$LOG" 2>&1
   fi
   # exec in the subshell so that the recorded pid is the JVM's own.
   ( exec java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \

@@ -14,6 +14,9 @@ REDIS_PORT="${REDIS_PORT:-6379}"
 declare -A PORTS=([auth]="${AUTH_PORT:-8081}" [ingest]="${INGEST_PORT:-8082}" [status]="${STATUS_PORT:-8083}"
                   [geocoder]="${GEOCODER_PORT:-8084}" [optimizer]="${OPTIMIZER_PORT:-8085}")
 SERVICES=(auth status geocoder optimizer ingest)
+# The auth admin API listens on its own port, never routed by the edge. The ports-*.env files
+# name only AUTH_PORT: the admin port is derived from it (AUTH_PORT+10: 8091 by default).
+export AUTH_ADMIN_PORT="${AUTH_ADMIN_PORT:-$(( PORTS[auth] + 10 ))}"
 export VAR_DIR="$VAR"
 mkdir -p "$VAR/run" "$VAR/log" "$VAR/redis" "$VAR/nginx" "$VAR/edge"
 
@@ -40,13 +43,17 @@ redis_up() {
 
 service_up() {
   local name="$1" port="${PORTS[$1]}"
-  if alive "$name" && healthy "$port"; then return 0; fi
+  if alive "$name" && healthy "$port" && { [ "$name" != auth ] || healthy "$AUTH_ADMIN_PORT"; }; then return 0; fi
   alive "$name" && kill "$(cat "$VAR/run/$name.pid")" 2>/dev/null && sleep 1
   # The service writes (and rotates) its own log; the .out file catches only what comes before
   # logging is set up (an import error, a crash of the interpreter).
   (cd "$ROOT" && LOG_FILE="$VAR/log/$name.log" exec nohup "$PY" -m "services.$name" </dev/null >"$VAR/log/$name.out" 2>&1) &
   echo $! > "$VAR/run/$name.pid"
-  wait_healthy "$name" "$port" 60 && echo "$name: up on $HOST:$port"
+  wait_healthy "$name" "$port" 60 || return 1
+  if [ "$name" = auth ]; then
+    wait_healthy auth "$AUTH_ADMIN_PORT" 20 && echo "auth: admin API up on $HOST:$AUTH_ADMIN_PORT (not on the edge)"
+  fi
+  echo "$name: up on $HOST:$port"
 }
 
 # What the edge serves itself: the merged OpenAPI document, and the CORS origins it allows
@@ -105,6 +112,7 @@ status() {
   redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && echo "redis     up" || { echo "redis     down"; rc=1; }
   KAFKA_STATE_DIR="$VAR/kafka" "$ROOT/deploy/kafka/kafka.sh" status >/dev/null 2>&1 && echo "kafka     up" || { echo "kafka     down"; rc=1; }
   for s in "${SERVICES[@]}"; do healthy "${PORTS[$s]}" && printf '%-9s up\n' "$s" || { printf '%-9s down\n' "$s"; rc=1; }; done
+  healthy "$AUTH_ADMIN_PORT" && echo "admin     up" || { echo "admin     down"; rc=1; }
   healthy "$EDGE_PORT" && echo "edge      up" || { echo "edge      down"; rc=1; }
   return $rc
 }

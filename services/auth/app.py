@@ -7,7 +7,7 @@ from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
 from services.auth.adapters.audit import AuditTrail
-from services.auth.adapters.lockout import Lockout
+from services.auth.adapters.lockout import AdminThrottle, Lockout
 from services.auth.adapters.store import AuthStore
 from services.auth.adapters.tokens import TokenStore
 from services.auth.admin_handlers import Drivers, Integrations, Publisher
@@ -45,7 +45,7 @@ def create_app(
     broker = broker or make_broker(settings, SERVICE)
     store = store or AuthStore(make_engine(settings.auth_database_url))
     bus = bus or EventBus(broker, SERVICE)
-    tokens, audit = TokenStore(redis), AuditTrail(bus)
+    tokens, audit = TokenStore(redis, settings.signing_key), AuditTrail(bus)
     pepper = settings.secret_pepper.get_secret_value()
 
     @asynccontextmanager
@@ -58,6 +58,7 @@ def create_app(
 
     app = service_app(SERVICE, lifespan=lifespan, title="RouteMate auth")
     app.state.settings = settings
+    app.state.redis = redis
     app.state.issuer = TokenIssuer(
         store,
         Lockout(redis),
@@ -67,21 +68,34 @@ def create_app(
         ttl_seconds=settings.token_ttl_seconds,
         policy=lockout_policy(settings),
     )
-    app.state.integrations = Integrations(store, tokens, bus, pepper=pepper)
-    app.state.drivers = Drivers(store, bus)
     app.state.health_checks["redis"] = redis_check(redis)
     install_request_ids(app)
     app.include_router(public)
-    app.include_router(admin)
+    app.state.admin_app = admin_app(settings, app, Integrations(store, tokens, bus, pepper=pepper), Drivers(store, bus))
     media = {"application/json": CREDENTIALS_SCHEMA, "application/x-www-form-urlencoded": CREDENTIALS_SCHEMA}
     document_body(app, "/v1/integration-token", media)
     return app
 
 
+def admin_app(settings: AuthSettings, public_app: FastAPI, integrations: Integrations, drivers: Drivers) -> FastAPI:
+    """The admin API on its own listener (AUTH_ADMIN_PORT): never routed by the edge, absent from
+    the public OpenAPI. It runs in the public app's process and lifespan, sharing its adapters."""
+    app = service_app(SERVICE, title="RouteMate auth admin")
+    app.state.settings, app.state.integrations, app.state.drivers = settings, integrations, drivers
+    app.state.admin_throttle = AdminThrottle(
+        public_app.state.redis, settings.admin_failure_threshold, settings.lockout_window_seconds
+    )
+    app.state.health_checks = public_app.state.health_checks
+    install_request_ids(app)
+    app.include_router(admin)
+    return app
+
+
 def lockout_policy(settings: AuthSettings) -> LockoutPolicy:
     return LockoutPolicy(
-        client_threshold=settings.lockout_threshold,
+        pair_threshold=settings.lockout_threshold,
         address_threshold=settings.ip_lockout_threshold,
         window_seconds=settings.lockout_window_seconds,
         lock_seconds=settings.lockout_seconds,
+        delay_cap_seconds=settings.failure_delay_cap_seconds,
     )

@@ -6,11 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.auth.adapters.lockout import AdminThrottle
 from services.auth.admin_handlers import Drivers, Integrations
 from services.auth.handlers import TokenIssuer
 from services.auth.settings import AuthSettings
 from shared import logs
 from shared.errors import Problem
+from shared.http import client_address
 
 
 async def _settings(request: Request) -> AuthSettings:
@@ -33,19 +35,36 @@ async def _correlation_id() -> str:
     return logs.correlation_id.get()
 
 
+def _admin_problem(status: int, code: str, detail: str, **headers: str) -> Problem:
+    return Problem(status, code, detail, headers={"WWW-Authenticate": 'Bearer realm="routemate-admin"', **headers})
+
+
 async def _require_admin(request: Request) -> None:
+    """The admin token, compared in constant time; an address presenting wrong ones is throttled."""
     settings: AuthSettings = request.app.state.settings
-    scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
-    expected = settings.admin_token.get_secret_value()
-    # Compare digests, so neither the length nor a prefix of the admin token leaks through timing.
-    same = hmac.compare_digest(hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest())
-    if scheme.lower() != "bearer" or not same:
-        raise Problem(
-            401,
-            "invalid_admin_token",
-            "A valid admin token is required.",
-            headers={"WWW-Authenticate": 'Bearer realm="routemate-admin"'},
-        )
+    throttle: AdminThrottle = request.app.state.admin_throttle
+    address = client_address(request, settings.trusted_proxies)
+    try:
+        if wait := await throttle.blocked_for(address):
+            raise _admin_problem(
+                429,
+                "too_many_admin_failures",
+                "Too many wrong admin tokens; try again later.",
+                **{"Retry-After": str(wait)},
+            )
+        scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
+        assert settings.admin_token is not None
+        expected = settings.admin_token.get_secret_value()
+        # Compare digests, so neither the length nor a prefix of the admin token leaks through timing.
+        same = hmac.compare_digest(hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest())
+        if scheme.lower() == "bearer" and same:
+            return
+        await throttle.failed(address)
+    except OSError:
+        raise _admin_problem(
+            503, "admin_throttle_unavailable", "Admin tokens cannot be checked right now.", **{"Retry-After": "2"}
+        ) from None
+    raise _admin_problem(401, "invalid_admin_token", "A valid admin token is required.")
 
 
 SettingsDep = Annotated[AuthSettings, Depends(_settings)]

@@ -50,7 +50,12 @@ async def rebuild(settings: PlatformSettings, database_url: str) -> RebuildRepor
     if holds_jobs(engine):
         raise NotEmpty(f"{database_url} already has a read model; rebuild into an empty database")
     projection = Projection(engine)
-    records = await read_to_end(settings.kafka_bootstrap_servers, TOPICS, client_id="routemate-status-rebuild")
+    records = await read_to_end(
+        settings.kafka_bootstrap_servers,
+        TOPICS,
+        client_id="routemate-status-rebuild",
+        security=settings.kafka_client_security(),
+    )
     events, skipped = decode_all(sorted(records, key=replay_order))
     taken = [event for event in events if type(event) in ROUTES]  # as the live consumer routes them
     for start in range(0, len(taken), REBUILD_BATCH):

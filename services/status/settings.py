@@ -2,10 +2,10 @@
 
 from pydantic import Field
 
-from shared.settings import PlatformSettings
+from shared.settings import TokenVerifierSettings
 
 
-class StatusSettings(PlatformSettings):
+class StatusSettings(TokenVerifierSettings):
     status_port: int = 8083
     page_size_default: int = Field(50, ge=1, le=500)
     page_size_max: int = Field(200, ge=1, le=1000)

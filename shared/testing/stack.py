@@ -10,6 +10,9 @@ SERVICE_PORTS = {
     name: int(os.environ.get(f"{name.upper()}_PORT", default))
     for name, default in (("auth", 8081), ("ingest", 8082), ("status", 8083), ("geocoder", 8084), ("optimizer", 8085))
 }
+# The auth admin API's own listener: AUTH_ADMIN_PORT, or AUTH_PORT+10 as deploy/local/platform.sh derives it.
+AUTH_ADMIN_PORT = int(os.environ.get("AUTH_ADMIN_PORT", SERVICE_PORTS["auth"] + 10))
+ADMIN_URL = f"http://127.0.0.1:{AUTH_ADMIN_PORT}"
 # Extra processes a test starts beside the platform (a second replica, a short-TTL auth): ports
 # kept clear of the platform's and of a shifted second platform's.
 EXTRA_PORT_BASE = int(os.environ.get("ROUTEMATE_EXTRA_PORT_BASE", "7000"))

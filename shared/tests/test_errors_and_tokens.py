@@ -1,7 +1,9 @@
+import time
+
 import pytest
 
 from shared.errors import Problem, json_pointer
-from shared.tokens import Principal, fingerprint, new_token, token_digest, verify_token
+from shared.tokens import Principal, fingerprint, new_token, signed_record, token_digest, token_key, verify_token
 
 
 def test_pointers_name_the_field_in_the_body():
@@ -17,6 +19,10 @@ def test_tokens_carry_256_bits_and_only_their_hash_is_a_key():
     assert len(fingerprint(token)) == 12
 
 
+KEY = b"k" * 32
+OWNER = Principal("org_1", "rm_ci_1")
+
+
 class FakeRedis:
     def __init__(self, data: dict) -> None:
         self.data = data
@@ -24,11 +30,51 @@ class FakeRedis:
     async def hgetall(self, key: str) -> dict:
         return self.data.get(key, {})
 
+    async def get(self, key: str):
+        return self.data.get(key)
+
+
+def stored(token: str, owner: Principal = OWNER, key: bytes = KEY, expires_at: int | None = None, epoch: int = 0):
+    record = signed_record(key, token_digest(token), owner, expires_at or int(time.time()) + 60, epoch)
+    return {token_key(token_digest(token)): {k.encode(): v.encode() for k, v in record.items()}}
+
 
 async def test_a_stored_token_names_its_integration():
     token = new_token()
-    redis = FakeRedis({f"rm:token:{token_digest(token)}": {b"org_id": b"org_1", b"client_id": b"rm_ci_1"}})
-    assert await verify_token(redis, f"Bearer {token}") == Principal("org_1", "rm_ci_1")
+    assert await verify_token(FakeRedis(stored(token)), f"Bearer {token}", KEY) == OWNER
+
+
+def forged(token: str) -> dict:
+    """A record written into Redis by someone without the signing key."""
+    return {token_key(token_digest(token)): {b"org_id": b"org_victim", b"client_id": b"rm_ci_1"}}
+
+
+def tampered(token: str) -> dict:
+    data = stored(token)
+    data[token_key(token_digest(token))][b"org_id"] = b"org_victim"  # the MAC no longer matches
+    return data
+
+
+def revoked_since(token: str) -> dict:
+    return {**stored(token, epoch=0), "rm:client-epoch:rm_ci_1": b"1"}
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        forged,
+        tampered,
+        lambda t: stored(t, key=b"another key"),
+        lambda t: stored(t, expires_at=int(time.time()) - 1),
+        revoked_since,
+    ],
+    ids=["no-mac", "tampered-org", "other-key", "expired", "older-epoch"],
+)
+async def test_a_record_not_signed_by_the_server_expired_or_revoked_is_refused(records):
+    token = new_token()
+    with pytest.raises(Problem) as refused:
+        await verify_token(FakeRedis(records(token)), f"Bearer {token}", KEY)
+    assert refused.value.status == 401 and refused.value.code == "invalid_token"
 
 
 @pytest.mark.parametrize(
@@ -42,6 +88,6 @@ async def test_a_stored_token_names_its_integration():
 )
 async def test_bad_tokens_get_401_with_a_bearer_challenge(header, code):
     with pytest.raises(Problem) as err:
-        await verify_token(FakeRedis({}), header)
+        await verify_token(FakeRedis({}), header, KEY)
     assert err.value.status == 401 and err.value.code == code
     assert err.value.headers["WWW-Authenticate"].startswith("Bearer")

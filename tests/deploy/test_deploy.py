@@ -252,3 +252,59 @@ def test_the_compose_edge_runs_in_real_nginx_and_answers_problem_json(tmp_path):
     finally:
         nginx.terminate()
         nginx.wait(10)
+
+
+# Which secret each service may see: the admin token and the pepper only auth; the token
+# signing key the services that mint or check tokens; a Redis/Kafka user of its own for each.
+SECRETS_OF = {
+    "auth": {"ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL"},
+    "ingest": {"TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD"},
+    "status": {"TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL"},
+    "geocoder": {"REDIS_URL", "KAFKA_SASL_PASSWORD"},
+    "optimizer": {"KAFKA_SASL_PASSWORD"},
+}
+SECRET_NAMES = {"ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL"}
+
+
+def test_compose_gives_each_service_only_its_own_secrets_and_users():
+    compose = yaml.safe_load((DEPLOY / "compose/docker-compose.yml").read_text())
+    for name, wanted in SECRETS_OF.items():
+        env = compose["services"][name]["environment"]
+        assert set(env) & SECRET_NAMES == wanted, name
+        assert env["ENVIRONMENT"] == "production" and env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+        assert env["KAFKA_SASL_USERNAME"] == name and f"KAFKA_{name.upper()}_PASSWORD" in env["KAFKA_SASL_PASSWORD"]
+        if "REDIS_URL" in wanted:
+            assert env["REDIS_URL"].startswith(f"redis://{name}:${{REDIS_{name.upper()}_PASSWORD")
+    auth = compose["services"]["auth"]
+    assert auth["ports"] == ["127.0.0.1:8091:8091"]  # admin on the host's loopback only; public via the edge
+    edge_ip = compose["services"]["edge"]["networks"]["default"]["ipv4_address"]
+    assert json.loads(auth["environment"]["TRUSTED_PROXIES"]) == [edge_ip]
+    assert "--aclfile" in " ".join(compose["services"]["redis"]["entrypoint"])
+
+
+def test_kubernetes_gives_each_service_only_its_own_secrets_and_keeps_admin_off_the_ingress():
+    docs = manifests()
+    text = (DEPLOY / "k8s/routemate.yaml").read_text()
+    assert not [d for d in docs if d["kind"] == "Secret"] and "replace-me" not in text
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    for name, wanted in SECRETS_OF.items():
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        from_secret = {e["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+        refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
+        assert refs == [f"routemate-{name}"], name  # its own Secret: REDIS_URL, KAFKA_SASL_PASSWORD, DATABASE_URL
+        assert from_secret == wanted & {"ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY"}, name
+        assert {"name": "KAFKA_SASL_USERNAME", "value": name} in container["env"]
+    ingress = next(d for d in docs if d["kind"] == "Ingress")
+    backends = [
+        (p["backend"]["service"]["name"], p["backend"]["service"]["port"])
+        for r in ingress["spec"]["rules"]
+        for p in r["http"]["paths"]
+    ]
+    assert ("auth", {"name": "http"}) in backends and not [b for b in backends if b[0] == "auth-admin"]
+    admin = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "auth-admin")
+    assert admin["spec"]["ports"] == [{"name": "admin", "port": 8091, "targetPort": "admin"}]
+    policy = next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "auth")
+    admin_rule = next(r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == 8091)
+    assert admin_rule["from"] == [{"podSelector": {"matchLabels": {"routemate.io/admin-client": "true"}}}]
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" and "REDIS_URL" not in config

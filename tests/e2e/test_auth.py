@@ -6,7 +6,7 @@ import uuid
 import httpx
 import pytest
 
-from shared.testing.stack import extra_port, service_url
+from shared.testing.stack import ADMIN_URL, extra_port, service_url
 from tests.conftest import ROOT, Tenant, extra_process, routemate
 
 TOKEN_URL = "/v1/integration-token"
@@ -123,11 +123,13 @@ async def test_tokens_expire_after_their_ttl(http: httpx.AsyncClient, tenant: Te
 
 
 async def test_admin_api_needs_the_admin_token(http: httpx.AsyncClient):
-    async with httpx.AsyncClient(base_url=service_url("auth")) as admin:
+    async with httpx.AsyncClient(base_url=ADMIN_URL) as admin:
         for auth in ({}, {"Authorization": "Bearer wrong"}):
             answer = await admin.post("/admin/v1/integrations", json={"org": "x"}, headers=auth)
             assert answer.status_code == 401 and answer.json()["code"] == "invalid_admin_token"
     assert (await http.post("/admin/v1/integrations", json={"org": "x"})).status_code == 404  # not on the edge
+    async with httpx.AsyncClient(base_url=service_url("auth")) as public:  # nor on auth's public listener
+        assert (await public.post("/admin/v1/integrations", json={"org": "x"})).status_code == 404
 
 
 async def test_no_secret_or_token_ever_reaches_the_logs(tenant: Tenant):

@@ -24,6 +24,7 @@ class Auth:
 
     client: TestClient
     redis: MemoryRedis
+    admin: TestClient = None  # type: ignore[assignment]  # the admin listener's app
     events: list[Event] = field(default_factory=list)
 
     def types(self) -> list[str]:
@@ -55,8 +56,8 @@ async def running_auth(
 
     async with TestKafkaBroker(broker):
         app = create_app(settings, redis=running.redis, broker=broker, store=store, bus=bus)
-        with TestClient(app) as client:
-            running.client = client
+        with TestClient(app) as client, TestClient(app.state.admin_app) as admin:
+            running.client, running.admin = client, admin
             yield running
 
 

@@ -28,7 +28,7 @@ def bus() -> RecordingBus:
 
 @pytest.fixture
 def integrations(store: AuthStore, redis: MemoryRedis, bus: RecordingBus) -> Integrations:
-    return Integrations(store, TokenStore(redis), bus, pepper=PEPPER)
+    return Integrations(store, TokenStore(redis, b"k"), bus, pepper=PEPPER)
 
 
 def signs_in(store: AuthStore, client_id: str, secret: str, now=None) -> bool:
@@ -37,7 +37,7 @@ def signs_in(store: AuthStore, client_id: str, secret: str, now=None) -> bool:
 
 async def live_token(redis: MemoryRedis, client_id: str) -> str:
     token = new_token()
-    await TokenStore(redis).keep(token, Principal("org", client_id), 3600)
+    await TokenStore(redis, b"k").keep(token, Principal("org", client_id), 3600, 0)
     return token
 
 

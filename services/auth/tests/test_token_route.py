@@ -9,17 +9,19 @@ import pytest
 from services.auth.adapters.tokens import TokenStore
 from services.auth.admin_handlers import Integrations
 from services.auth.settings import LOCAL_ADMIN_TOKEN
+from shared.settings import LOCAL_TOKEN_SIGNING_KEY
 from shared.testing.fakes import MemoryRedis, RecordingBus
 from shared.testing.waiting import wait_until
 from shared.tokens import Principal, fingerprint, verify_token
 
 TOKEN_URL = "/v1/integration-token"
+KEY = LOCAL_TOKEN_SIGNING_KEY.encode()
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 
 
 @pytest.fixture
 def creds(auth) -> dict:
-    return auth.client.post("/admin/v1/integrations", json={"org": "acme"}, headers=ADMIN).json()
+    return auth.admin.post("/admin/v1/integrations", json={"org": "acme"}, headers=ADMIN).json()
 
 
 def assert_oauth_error(answer: httpx.Response, status: int, error: str) -> None:
@@ -35,7 +37,7 @@ def assert_token(auth, answer: httpx.Response, creds: dict) -> str:
     body = answer.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 3600 and body["access_token"].startswith("rm_at_")
     assert answer.headers["Cache-Control"] == "no-store"
-    owner = asyncio.run(verify_token(auth.redis, f"Bearer {body['access_token']}"))
+    owner = asyncio.run(verify_token(auth.redis, f"Bearer {body['access_token']}", KEY))
     assert owner == Principal(creds["org_id"], creds["client_id"])  # ingest and status accept it
     return body["access_token"]
 
@@ -129,7 +131,7 @@ def test_without_redis_the_token_endpoint_answers_503_with_retry_after(auth, cre
 
 def test_a_token_is_issued_even_when_its_audit_event_cannot_be_published(auth_without_kafka, store, settings):
     pepper = settings.secret_pepper.get_secret_value()
-    integrations = Integrations(store, TokenStore(MemoryRedis()), RecordingBus(), pepper=pepper)
+    integrations = Integrations(store, TokenStore(MemoryRedis(), KEY), RecordingBus(), pepper=pepper)
     made = asyncio.run(integrations.create("acme", None, "c"))
     creds = {"client_id": made.client_id, "client_secret": made.client_secret, "org_id": made.org_id}
     answer = auth_without_kafka.client.post(TOKEN_URL, json={k: creds[k] for k in ("client_id", "client_secret")})

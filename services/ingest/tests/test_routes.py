@@ -1,6 +1,7 @@
 """POST /v1/integration-import in-process: every answer the route gives, through create_app with fakes."""
 
 import json
+import time
 from contextlib import asynccontextmanager
 
 import httpx
@@ -14,10 +15,11 @@ from services.ingest.settings import IngestSettings
 from services.ingest.tests.support import FakeLimiter, settle
 from shared.broker import make_broker
 from shared.events import JOBS_REQUESTED, decode_event
+from shared.settings import LOCAL_TOKEN_SIGNING_KEY
 from shared.testing.builders import import_body
 from shared.testing.fakes import MemoryRedis
 from shared.testing.waiting import async_wait_until
-from shared.tokens import new_token, token_digest, token_key
+from shared.tokens import Principal, new_token, signed_record, token_digest, token_key
 
 URL = "/v1/integration-import"
 TOKEN = new_token()
@@ -28,7 +30,9 @@ PROBLEM_JSON = "application/problem+json"
 def platform_redis() -> MemoryRedis:
     """Redis as auth left it: one token of integration rm_ci_1 of organization org_a."""
     redis = MemoryRedis()
-    redis.values[token_key(token_digest(TOKEN))] = {b"org_id": b"org_a", b"client_id": b"rm_ci_1"}
+    digest, owner = token_digest(TOKEN), Principal("org_a", "rm_ci_1")
+    record = signed_record(LOCAL_TOKEN_SIGNING_KEY.encode(), digest, owner, int(time.time()) + 3600, 0)
+    redis.values[token_key(digest)] = {k.encode(): v.encode() for k, v in record.items()}
     return redis
 
 

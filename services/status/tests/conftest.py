@@ -21,8 +21,8 @@ from shared.broker import EventBus, make_broker
 from shared.db import make_engine
 from shared.events import DriverRegistered, Event, utcnow
 from shared.testing.builders import geocoded, import_requested, routed, stop
-from shared.testing.fakes import MemoryRedis
-from shared.tokens import new_token, token_digest, token_key
+from shared.testing.fakes import MemoryRedis, seed_token
+from shared.tokens import new_token
 from shared.vocabulary import UnroutedReason
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -105,12 +105,9 @@ class StatusService:
 async def status(tmp_path) -> AsyncIterator[StatusService]:
     """create_app with a SQLite file, an in-memory Redis holding one token per organization, and
     FastStream's in-memory Kafka; the organizations' driver is registered."""
-    redis = MemoryRedis(
-        {
-            token_key(token_digest(token)): {b"org_id": org.encode(), b"client_id": f"rm_ci_{org}".encode()}
-            for org, token in TOKENS.items()
-        }
-    )
+    redis = MemoryRedis()
+    for org, token in TOKENS.items():
+        seed_token(redis, token, org, f"rm_ci_{org}")
     settings, database = StatusSettings(), tmp_path / "status.db"
     broker = make_broker(settings, SERVICE)
     app = create_app(settings, redis=redis, broker=broker, engine=make_engine(f"sqlite:///{database}"))
