@@ -134,3 +134,18 @@ def test_a_token_is_issued_even_when_its_audit_event_cannot_be_published(auth_wi
     creds = {"client_id": made.client_id, "client_secret": made.client_secret, "org_id": made.org_id}
     answer = auth_without_kafka.client.post(TOKEN_URL, json={k: creds[k] for k in ("client_id", "client_secret")})
     assert_token(auth_without_kafka, answer, creds)
+
+
+def test_minting_past_the_clients_burst_is_429_slow_down_and_wrong_secrets_spend_none_of_it(auth, creds):
+    """Ten tokens at once (the default burst), then RFC 8628's slow_down with Retry-After; the
+    bucket is taken only once the secret matched, so guessing cannot spend another client's budget."""
+    wrong = {"client_id": creds["client_id"], "client_secret": "rm_cs_nope"}
+    assert_oauth_error(auth.client.post(TOKEN_URL, json=wrong), 401, "invalid_client")
+    minted = [auth.client.post(TOKEN_URL, json=creds) for _ in range(11)]
+    assert [m.status_code for m in minted] == [200] * 10 + [429]
+    assert_oauth_error(minted[-1], 429, "slow_down")
+    assert int(minted[-1].headers["Retry-After"]) >= 1 and minted[-1].headers["RateLimit-Remaining"] == "0"
+    issued = wait_until(lambda: len([e for e in auth.events if e.event_type == "TokenIssued"]) >= 10, 5, 0.01)
+    assert issued and len([e for e in auth.events if e.event_type == "TokenIssued"]) == 10  # none for the refusal
+    other = auth.client.post("/admin/v1/integrations", json={"org": "acme"}, headers=ADMIN).json()
+    assert_token(auth, auth.client.post(TOKEN_URL, json=other), other)
