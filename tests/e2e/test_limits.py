@@ -147,6 +147,7 @@ async def test_a_list_page_is_bounded_by_bytes_and_a_cursor_walk_sees_every_job_
         cursor = page.json()["next_cursor"]
         if not cursor:
             break
+    print(f"list pages: {[len(ids) for ids in seen]} jobs, {sizes} bytes")
     flat = [job_id for ids in seen for job_id in ids]
     assert flat == [j["job_id"] for j in reversed(jobs)], "every job exactly once, newest first"
     assert len(seen) >= 2 and all(ids for ids in seen), seen
