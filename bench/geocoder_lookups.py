@@ -57,9 +57,9 @@ async def run(geocoder: Geocoder, batch: list[ImportRequested]) -> float:
 
 
 async def main() -> None:
-    # The local platform's Redis; its keys live an hour, as this bench's addresses are never asked again.
+    # The local platform's cache Redis; its keys live an hour, as this bench's addresses are never asked again.
     settings = GeocoderSettings(geocoder_providers="gazetteer", cache_ttl_seconds=3600)
-    redis = make_redis(settings)
+    redis = make_redis(settings, settings.cache_redis_url)
     geocoder = build_geocoder(settings, redis)
     gazetteer = geocoder.chain[-1]
     batch = jobs(50, 20, uuid.uuid4().hex[:8])  # unique street names: every address a cache miss

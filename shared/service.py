@@ -27,11 +27,12 @@ log = logging.getLogger(__name__)
 HealthCheck = Callable[[], Awaitable[bool]]
 
 
-def make_redis(settings: PlatformSettings) -> Redis:
-    """A Redis client that fails fast, so a Redis outage becomes a 503, not a hang."""
+def make_redis(settings: PlatformSettings, url: str | None = None) -> Redis:
+    """A Redis client that fails fast, so a Redis outage becomes a 503, not a hang: of the durable
+    instance (`REDIS_URL`), or of `url` (the geocoder passes the evictable cache's)."""
     # One quick retry on a fresh connection: after a Redis restart the pooled ones are dead.
     return Redis.from_url(
-        settings.redis_url,
+        url or settings.redis_url,
         socket_timeout=2,
         socket_connect_timeout=2,
         health_check_interval=15,

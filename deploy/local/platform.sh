@@ -11,6 +11,14 @@ PY="$ROOT/.venv/bin/python"
 HOST="${HOST:-127.0.0.1}"
 EDGE_PORT="${EDGE_PORT:-8080}"
 REDIS_PORT="${REDIS_PORT:-6379}"
+# Two Redis instances, because eviction policy is per instance: the durable one (tokens, lockouts,
+# rate buckets, idempotency reservations, outcomes) refuses writes when full (noeviction: the
+# services answer 503) rather than drop a token; the cache one (geocode cache only) evicts its
+# least recently used keys. The cache listens on REDIS_CACHE_PORT, by default REDIS_PORT + 1.
+REDIS_CACHE_PORT="${REDIS_CACHE_PORT:-$((REDIS_PORT + 1))}"
+REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-256mb}"
+REDIS_CACHE_MAXMEMORY="${REDIS_CACHE_MAXMEMORY:-128mb}"
+export CACHE_REDIS_URL="${CACHE_REDIS_URL:-redis://127.0.0.1:$REDIS_CACHE_PORT/0}"
 declare -A PORTS=([auth]="${AUTH_PORT:-8081}" [ingest]="${INGEST_PORT:-8082}" [status]="${STATUS_PORT:-8083}"
                   [geocoder]="${GEOCODER_PORT:-8084}" [optimizer]="${OPTIMIZER_PORT:-8085}")
 SERVICES=(auth status geocoder optimizer ingest)
@@ -32,14 +40,19 @@ wait_healthy() {  # name port seconds
   echo "$1: not healthy after $3 s, see $VAR/log/$1.log" >&2; return 1
 }
 
-redis_up() {
-  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then return 0; fi
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --pidfile "$VAR/run/redis.pid" \
-    --dir "$VAR/redis" --appendonly yes --appendfsync everysec --save "" \
-    --logfile "$VAR/log/redis.log" >/dev/null
-  for _ in $(seq 1 40); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && { echo "redis: up on 127.0.0.1:$REDIS_PORT"; return 0; }; sleep 0.25; done
-  echo "redis: did not start, see $VAR/log/redis.log" >&2; return 1
+redis_up() {  # name port maxmemory policy [more redis-server options]
+  local name="$1" port="$2" maxmemory="$3" policy="$4"; shift 4
+  if redis-cli -p "$port" ping >/dev/null 2>&1; then return 0; fi
+  mkdir -p "$VAR/$name"
+  redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --pidfile "$VAR/run/$name.pid" \
+    --dir "$VAR/$name" --save "" --maxmemory "$maxmemory" --maxmemory-policy "$policy" "$@" \
+    --logfile "$VAR/log/$name.log" >/dev/null
+  for _ in $(seq 1 40); do redis-cli -p "$port" ping >/dev/null 2>&1 && { echo "$name: up on 127.0.0.1:$port ($policy, $maxmemory)"; return 0; }; sleep 0.25; done
+  echo "$name: did not start, see $VAR/log/$name.log" >&2; return 1
 }
+
+redis_durable_up() { redis_up redis "$REDIS_PORT" "$REDIS_MAXMEMORY" noeviction --appendonly yes --appendfsync everysec; }
+redis_cache_up() { redis_up redis-cache "$REDIS_CACHE_PORT" "$REDIS_CACHE_MAXMEMORY" allkeys-lru --appendonly no; }
 
 service_up() {
   local name="$1" port="${PORTS[$1]}"
@@ -91,7 +104,8 @@ stop_pid() {  # name
 }
 
 up() {
-  redis_up
+  redis_durable_up
+  redis_cache_up
   KAFKA_STATE_DIR="$VAR/kafka" "$ROOT/deploy/kafka/kafka.sh" start
   (cd "$ROOT" && "$PY" -m shared.topics)
   for s in "${SERVICES[@]}"; do service_up "$s"; done
@@ -103,13 +117,15 @@ down() {
   for s in ingest optimizer geocoder status auth; do stop_pid "$s"; done
   KAFKA_STATE_DIR="$VAR/kafka" "$ROOT/deploy/kafka/kafka.sh" stop
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-  rm -f "$VAR/run/redis.pid"
+  redis-cli -p "$REDIS_CACHE_PORT" shutdown nosave >/dev/null 2>&1 || true
+  rm -f "$VAR/run/redis.pid" "$VAR/run/redis-cache.pid"
   echo "platform: stopped"
 }
 
 status() {
   local rc=0
   redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && echo "redis     up" || { echo "redis     down"; rc=1; }
+  redis-cli -p "$REDIS_CACHE_PORT" ping >/dev/null 2>&1 && echo "cache     up" || { echo "cache     down"; rc=1; }
   KAFKA_STATE_DIR="$VAR/kafka" "$ROOT/deploy/kafka/kafka.sh" status >/dev/null 2>&1 && echo "kafka     up" || { echo "kafka     down"; rc=1; }
   for s in "${SERVICES[@]}"; do healthy "${PORTS[$s]}" && printf '%-9s up\n' "$s" || { printf '%-9s down\n' "$s"; rc=1; }; done
   healthy "$AUTH_ADMIN_PORT" && echo "admin     up" || { echo "admin     down"; rc=1; }

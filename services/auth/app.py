@@ -12,11 +12,13 @@ from services.auth.adapters.store import AuthStore
 from services.auth.adapters.tokens import TokenStore
 from services.auth.admin_handlers import Drivers, Integrations, Publisher
 from services.auth.handlers import LockoutPolicy, TokenIssuer
+from services.auth.mint_limit import RateLimitedTokens
 from services.auth.routes import admin, public
 from services.auth.settings import AuthSettings
 from shared.broker import EventBus, make_broker
 from shared.db import make_engine
 from shared.http import install_request_ids
+from shared.ratelimit import RateLimiter
 from shared.service import document_body, make_redis, redis_check, service_app
 
 SERVICE = "auth"
@@ -62,7 +64,7 @@ def create_app(
     app.state.issuer = TokenIssuer(
         store,
         Lockout(redis),
-        tokens,
+        RateLimitedTokens(tokens, mint_limiter(redis, settings)),
         audit.record,
         pepper=pepper,
         ttl_seconds=settings.token_ttl_seconds,
@@ -99,3 +101,8 @@ def lockout_policy(settings: AuthSettings) -> LockoutPolicy:
         lock_seconds=settings.lockout_seconds,
         delay_cap_seconds=settings.failure_delay_cap_seconds,
     )
+
+
+def mint_limiter(redis: Redis, settings: AuthSettings) -> RateLimiter:
+    """Tokens minted per client_id: `token_mint_per_minute` sustained, `token_mint_burst` at once."""
+    return RateLimiter(redis, settings.token_mint_per_minute / 60, settings.token_mint_burst, "rm:rl:mint:")

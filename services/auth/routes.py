@@ -13,6 +13,7 @@ from services.auth.admin_handlers import NotFound, NotPublished
 from services.auth.credentials import TokenRequestError, read_credentials
 from services.auth.deps import AdminOnly, CorrelationId, DriversDep, IntegrationsDep, IssuerDep, SettingsDep
 from services.auth.handlers import ClientRejected, LockedOut, TokenServiceUnavailable
+from services.auth.mint_limit import MintRateLimited
 from shared.errors import Problem
 from shared.http import client_address, read_body
 
@@ -60,6 +61,10 @@ async def issue_token(
         return _oauth_error("invalid_client", "Too many failed attempts; try again later.", 429, retry)
     except ClientRejected:
         return _oauth_error("invalid_client", "Client authentication failed.", 401)
+    except MintRateLimited as exc:  # RFC 8628's slow_down: reuse the token you hold until it expires
+        return _oauth_error(
+            "slow_down", "Too many tokens minted for this client; reuse the last one.", 429, exc.headers
+        )
     except TokenServiceUnavailable:
         log.warning("token store unavailable")
         retry = {"Retry-After": "2"}

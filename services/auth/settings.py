@@ -30,6 +30,8 @@ class AuthSettings(TokenVerifierSettings):
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     admin_failure_threshold: int = Field(10, ge=1, description="wrong admin tokens per address before 429")
     max_token_request_bytes: int = 8192
+    token_mint_per_minute: float = Field(30.0, gt=0, description="tokens one client_id may mint a minute, sustained")
+    token_mint_burst: int = Field(10, ge=1, description="tokens one client_id may mint at once")
 
     @model_validator(mode="after")
     def _local_defaults(self) -> "AuthSettings":

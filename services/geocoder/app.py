@@ -23,7 +23,7 @@ def create_app(
 ) -> FastAPI:
     """The geocoder stage; every argument defaults to the production adapter."""
     settings = settings or GeocoderSettings()
-    redis = redis or make_redis(settings)
+    redis = redis or make_redis(settings, settings.cache_redis_url)  # the evictable cache instance
     broker = broker or make_broker(settings, SERVICE)
     geocoder = build_geocoder(settings, redis, chain)
     include_subscribers(broker, EventBus(broker, SERVICE), geocoder)

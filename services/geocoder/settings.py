@@ -7,6 +7,9 @@ from shared.settings import PlatformSettings
 
 class GeocoderSettings(PlatformSettings):
     geocoder_port: int = 8084
+    # The geocode cache lives in its own Redis, one that may evict (allkeys-lru): addresses are
+    # chosen by callers, and filling that instance must never push out a token or a lockout.
+    cache_redis_url: str = "redis://127.0.0.1:6380/0"
     # Comma-separated chain tried in order; `gazetteer` (offline, shipped) is always the last resort.
     geocoder_providers: str = "gazetteer"
     nominatim_domain: str = "nominatim.openstreetmap.org"

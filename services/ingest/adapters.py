@@ -1,10 +1,10 @@
-"""Redis adapters of the ingest gateway: idempotency reservations, rate limits, job outcomes."""
+"""Redis adapters of the ingest gateway: idempotency reservations and job outcomes (the rate limit
+is shared.ratelimit's, the same bucket as the other services')."""
 
 import asyncio
 import hashlib
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,42 +67,6 @@ class Reservations:
 
     async def publish_failed(self, key: str, job_id: str, digest: str) -> None:
         await self.redis.set(key, self._value(job_id, digest, False, 0.0), ex=self.ttl_s)
-
-
-# Token bucket: refills `rate` tokens a second up to `burst`; one import takes one token.
-_BUCKET = """
-local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens, ts = tonumber(state[1]) or burst, tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-local allowed = 0
-if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
-return {allowed, tostring(tokens)}
-"""
-
-
-@dataclass(frozen=True)
-class RateDecision:
-    allowed: bool
-    limit: int
-    remaining: int
-    retry_after_s: int
-    reset_s: int
-
-
-class RateLimiter:
-    def __init__(self, redis: Redis, rate: float, burst: int) -> None:
-        self.redis, self.rate, self.burst = redis, rate, burst
-        self._script = redis.register_script(_BUCKET)
-
-    async def take(self, client_id: str) -> RateDecision:
-        allowed, tokens = await self._script(keys=[f"rm:rl:{client_id}"], args=[self.rate, self.burst, time.time()])
-        tokens = float(tokens)
-        retry = 0 if allowed else math.ceil((1 - tokens) / self.rate)
-        reset = math.ceil((self.burst - tokens) / self.rate)
-        return RateDecision(bool(allowed), self.burst, int(tokens), retry, reset)
 
 
 class Outcomes(Background):

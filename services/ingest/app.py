@@ -6,13 +6,14 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
-from services.ingest.adapters import Outcomes, RateLimiter, Reservations
+from services.ingest.adapters import Outcomes, Reservations
 from services.ingest.handlers import ImportDependencies
 from services.ingest.models import ImportIn
 from services.ingest.routes import router
 from services.ingest.settings import IngestSettings
 from shared.broker import EventBus, make_broker
 from shared.http import install_request_ids
+from shared.ratelimit import RateLimiter
 from shared.service import document_body, make_redis, redis_check, service_app
 
 SERVICE = "ingest"

@@ -14,15 +14,16 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
-from services.ingest.adapters import Outcomes, RateLimiter, Reservation, Reservations
+from services.ingest.adapters import Outcomes, Reservation, Reservations
 from services.ingest.metrics import RATE_LIMITED
 from services.ingest.models import ImportIn, unknown_fields
-from shared import logs
+from shared import logs, ratelimit
 from shared.channels import JobSettled
 from shared.errors import Problem, field_errors
 from shared.events import Event, ImportRequested, JobWarning
 from shared.events.jobs import Depot, JobSpec, RequestedStop, TimeWindow
 from shared.http import publish_or_unavailable
+from shared.ratelimit import RateLimiter
 from shared.vocabulary import JobStatus, WarningCode
 
 log = logging.getLogger(__name__)
@@ -190,24 +191,9 @@ def _unavailable(what: str) -> Problem:
 
 async def admit(limiter: RateLimiter, integration_id: str) -> dict[str, str]:
     """The RateLimit-* headers of one more import, or a 429 problem when the integration is over its rate."""
-    try:
-        decision = await limiter.take(integration_id)
-    except (RedisError, OSError):
-        raise _unavailable("The rate limiter") from None
-    headers = {
-        "RateLimit-Limit": str(decision.limit),
-        "RateLimit-Remaining": str(decision.remaining),
-        "RateLimit-Reset": str(decision.reset_s),
-    }
-    if not decision.allowed:
-        RATE_LIMITED.inc()
-        raise Problem(
-            429,
-            "rate_limited",
-            "Too many imports for this integration; slow down.",
-            headers={**headers, "Retry-After": str(max(decision.retry_after_s, 1))},
-        )
-    return headers
+    return await ratelimit.admit(
+        limiter, integration_id, "Too many imports for this integration; slow down.", RATE_LIMITED.inc
+    )
 
 
 async def import_job(command: ImportJob, deps: ImportDependencies) -> ImportAnswer:

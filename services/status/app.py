@@ -15,6 +15,7 @@ from services.status.subscribers import GROUP, subscribe_read_model
 from shared.broker import EventBus, make_broker
 from shared.db import make_engine
 from shared.http import install_request_ids
+from shared.ratelimit import RateLimiter
 from shared.service import consumer_stage_app, make_redis
 
 SERVICE = "status"
@@ -40,6 +41,10 @@ def create_app(
     app = consumer_stage_app(SERVICE, settings, broker, GROUP, redis.aclose)
     app.state.redis, app.state.bus = redis, bus
     app.state.queries = queries
+    app.state.limiters = {
+        "read": RateLimiter(redis, settings.job_reads_per_second, settings.job_read_burst, "rm:rl:read:"),
+        "update": RateLimiter(redis, settings.stop_updates_per_second, settings.stop_update_burst, "rm:rl:update:"),
+    }
     install_request_ids(app)
     app.add_exception_handler(OperationalError, database_unavailable)
     app.include_router(router)

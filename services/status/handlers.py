@@ -5,21 +5,25 @@ calls run in a worker thread and the event loop keeps serving.
 """
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 from services.status.adapters.outcomes import OutcomePublisher
 from services.status.adapters.projection import Projection
-from services.status.adapters.queries import BadCursor, FoundJob, JobFilter, JobQueries
-from services.status.metrics import JOB_LATENCY
+from services.status.adapters.queries import BadCursor, FoundJob, JobFilter, JobQueries, encode_cursor
+from services.status.metrics import JOB_LATENCY, RATE_LIMITED
 from services.status.views import job_view
+from shared import ratelimit
 from shared.channels import JobSettled
 from shared.errors import Problem
 from shared.events import Event, RouteOptimized, StopStatusChanged, utcnow
 from shared.events.stops import ProofOfDelivery, StopOutcome
 from shared.inputs import REPORT_FUTURE, REPORT_PAST, within
+from shared.ratelimit import RateLimiter
 from shared.vocabulary import JobStatus, StopStatus, as_utc
 
 Publish = Callable[[Event], Awaitable[None]]
@@ -147,6 +151,7 @@ async def record_stop_status(
 class PageSizes:
     default: int
     maximum: int
+    max_bytes: int = 4 * 1024 * 1024  # of the jobs' JSON on one page; one job always fits
 
 
 @dataclass(frozen=True)
@@ -162,8 +167,11 @@ class JobSearch:
 
 @dataclass(frozen=True)
 class Page:
-    jobs: list[FoundJob]
+    jobs: list[dict[str, Any]]  # in their public shape
     next_cursor: str | None
+
+
+STOPS_READ_AT_ONCE = 10  # jobs whose stops are loaded together: bounds memory while a page is built
 
 
 async def read_job(
@@ -185,10 +193,32 @@ async def find_jobs(queries: JobQueries, org_id: str, search: JobSearch, sizes: 
     if since is not None and since.tzinfo is None:
         raise _needs_offset("?updated_since", "updated_since")
     try:
-        jobs, next_cursor = await asyncio.to_thread(queries.page, org_id, search.filter, size, search.cursor)
+        rows = await asyncio.to_thread(queries.jobs_after, org_id, search.filter, size, search.cursor)
     except BadCursor as exc:
         raise Problem(400, "invalid_cursor", str(exc)) from None
-    return Page(jobs, next_cursor)
+    more, rows = len(rows) > size, rows[:size]
+    views, used = [], 0
+    for start in range(0, len(rows), STOPS_READ_AT_ONCE):
+        chunk = rows[start : start + STOPS_READ_AT_ONCE]
+        stops = await asyncio.to_thread(queries.stops_of, [row.job_id for row in chunk])
+        for row in chunk:
+            view = job_view(row, stops[row.job_id])
+            weight = len(json.dumps(view, default=str))
+            if views and used + weight > sizes.max_bytes:
+                # Full by size: the next page starts at exactly this job.
+                return Page(views, encode_cursor(rows[len(views) - 1]))
+            views.append(view)
+            used += weight
+    return Page(views, encode_cursor(rows[-1]) if more else None)
+
+
+LIMITED = {"read": "Too many job reads", "update": "Too many stop updates"}
+
+
+async def admit(limiter: RateLimiter, integration_id: str, kind: str) -> dict[str, str]:
+    """The RateLimit-* headers of one more `read` or `update`, or a 429 problem over the integration's rate."""
+    detail = f"{LIMITED[kind]} for this integration; slow down."
+    return await ratelimit.admit(limiter, integration_id, detail, RATE_LIMITED.labels(kind).inc)
 
 
 def _needs_offset(pointer: str, name: str) -> Problem:

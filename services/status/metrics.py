@@ -1,6 +1,6 @@
 """Prometheus series only the status service defines (the shared ones are in shared/metrics.py)."""
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 from shared.metrics import LATENCY_BUCKETS
 
@@ -9,4 +9,9 @@ JOB_LATENCY = Histogram(
     "routemate_job_end_to_end_seconds",
     "Import accepted -> route published, seen by the status projection",
     buckets=LATENCY_BUCKETS,
+)
+RATE_LIMITED = Counter(
+    "routemate_status_rate_limited_total",
+    "Job reads and stop updates refused by the per-integration rate limits",
+    ["kind"],
 )

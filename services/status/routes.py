@@ -4,7 +4,7 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
@@ -32,7 +32,7 @@ def _queries(request: Request) -> JobQueries:
 
 def _page_sizes(request: Request) -> PageSizes:
     settings = request.app.state.settings
-    return PageSizes(settings.page_size_default, settings.page_size_max)
+    return PageSizes(settings.page_size_default, settings.page_size_max, settings.max_page_bytes)
 
 
 def _publish(request: Request) -> Publish:
@@ -40,7 +40,21 @@ def _publish(request: Request) -> Publish:
     return lambda event: publish_or_unavailable(bus, event, PUBLISH_SECONDS, "The stop update")
 
 
+def _limited(kind: str):
+    """A dependency taking one `kind` ("read" or "update") from the integration's bucket before
+    anything else is done; its RateLimit-* headers go on the answer."""
+
+    async def admit(request: Request, response: Response, who: CurrentIntegration) -> dict[str, str]:
+        headers = await handlers.admit(request.app.state.limiters[kind], who.client_id, kind)
+        response.headers.update(headers)
+        return headers
+
+    return admit
+
+
 Queries = Annotated[JobQueries, Depends(_queries)]
+ReadAdmitted = Annotated[dict[str, str], Depends(_limited("read"))]
+UpdateAdmitted = Annotated[dict[str, str], Depends(_limited("update"))]
 Sizes = Annotated[PageSizes, Depends(_page_sizes)]
 Publisher = Annotated[Publish, Depends(_publish)]
 JobId = Annotated[str, Field(max_length=100)]
@@ -48,6 +62,7 @@ JobId = Annotated[str, Field(max_length=100)]
 
 @router.get("/v1/integration-jobs", summary="One job by id, or the organization's jobs, newest first")
 async def list_jobs(
+    _: ReadAdmitted,
     queries: Queries,
     sizes: Sizes,
     who: CurrentIntegration,
@@ -62,12 +77,12 @@ async def list_jobs(
     search = JobSearch(job_id, external_job_id, JobFilter(status, updated_since, driver_email), limit, cursor)
     found = await handlers.find_jobs(queries, who.org_id, search, sizes)
     if isinstance(found, Page):
-        return {"jobs": [job_view(*job) for job in found.jobs], "next_cursor": found.next_cursor}
+        return {"jobs": found.jobs, "next_cursor": found.next_cursor}
     return job_view(*found)
 
 
 @router.get("/v1/integration-jobs/{job_id}", summary="One job with its stops in route order")
-async def get_job(job_id: JobId, queries: Queries, who: CurrentIntegration) -> dict[str, Any]:
+async def get_job(job_id: JobId, _: ReadAdmitted, queries: Queries, who: CurrentIntegration) -> dict[str, Any]:
     return job_view(*await handlers.read_job(queries, who.org_id, job_id=job_id))
 
 
@@ -91,6 +106,7 @@ class StopStatusIn(BaseModel):
 async def record_stop_status(
     job_id: JobId,
     external_stop_id: Annotated[str, Field(max_length=200)],
+    admitted: UpdateAdmitted,
     body: StopStatusIn,
     queries: Queries,
     publish: Publisher,
@@ -109,7 +125,7 @@ async def record_stop_status(
             "event_id": str(event.event_id),
         },
         status_code=202,
-        headers={"Location": f"/v1/integration-jobs/{job_id}"},
+        headers={**admitted, "Location": f"/v1/integration-jobs/{job_id}"},
     )
 
 

@@ -9,6 +9,13 @@ class StatusSettings(TokenVerifierSettings):
     status_port: int = 8083
     page_size_default: int = Field(50, ge=1, le=500)
     page_size_max: int = Field(200, ge=1, le=1000)
+    max_page_bytes: int = Field(
+        4 * 1024 * 1024, ge=64 * 1024, description="JSON of the jobs on one list page, at most (one job always fits)"
+    )
+    job_reads_per_second: float = Field(20.0, gt=0, description="job reads per integration, sustained")
+    job_read_burst: int = Field(100, ge=1, description="job reads an integration may make at once")
+    stop_updates_per_second: float = Field(20.0, gt=0, description="stop status updates per integration, sustained")
+    stop_update_burst: int = Field(100, ge=1, description="stop status updates an integration may post at once")
     projection_batch_size: int = Field(200, ge=1, le=5000, description="events applied per transaction, at most")
     outcome_ttl_seconds: int = Field(
         7 * 24 * 3600, ge=1, description="how long a settled job's outcome is kept in Redis for import replays"

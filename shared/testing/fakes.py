@@ -5,6 +5,8 @@ import fnmatch
 import time
 from typing import Any
 
+from shared.ratelimit import BUCKET_SCRIPT, refill
+
 
 def _bytes(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
@@ -148,6 +150,24 @@ class MemoryRedis:
     async def smembers(self, key: str) -> "set[bytes]":  # quoted: `set` here is the method above
         self._check()
         return set(self.values.get(key, set())) if self._live(key) else set()
+
+    def register_script(self, script: str):
+        """The one Lua script the services run (the rate limiter's token bucket), in Python."""
+        if script != BUCKET_SCRIPT:
+            raise NotImplementedError("MemoryRedis knows only the token-bucket script")
+
+        async def bucket(keys: list[str], args: list[Any]) -> list[Any]:
+            self._check()
+            (key,), (rate, burst, now) = keys, args
+            state = await self.hgetall(key)
+            tokens, ts = state.get(b"tokens"), state.get(b"ts")
+            allowed, left = refill(
+                float(tokens) if tokens else None, float(ts) if ts else None, now, float(rate), int(burst)
+            )
+            await self.hset(key, mapping={"tokens": left, "ts": now})
+            return [int(allowed), str(left)]
+
+        return bucket
 
     def pipeline(self, transaction: bool = True) -> "MemoryPipeline":
         return MemoryPipeline(self)

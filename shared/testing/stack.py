@@ -2,10 +2,14 @@
 platform on shifted ports, e.g. for a client library's tests beside a running one)."""
 
 import os
+from urllib.parse import urlsplit
 
 EDGE = os.environ.get("ROUTEMATE_BASE_URL", "http://127.0.0.1:8080").rstrip("/")
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The evictable cache instance (the geocode cache): CACHE_REDIS_URL, or the durable port + 1 as
+# deploy/local/platform.sh starts it.
+CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL", f"redis://127.0.0.1:{(urlsplit(REDIS_URL).port or 6379) + 1}/0")
 SERVICE_PORTS = {
     name: int(os.environ.get(f"{name.upper()}_PORT", default))
     for name, default in (("auth", 8081), ("ingest", 8082), ("status", 8083), ("geocoder", 8084), ("optimizer", 8085))

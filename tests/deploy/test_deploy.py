@@ -3,6 +3,7 @@
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -194,6 +195,9 @@ def test_the_dashboard_and_the_alerts_only_use_series_the_running_services_expor
             assert metric in recorded or family in exported, f"{where}: {metric} is exported by no running service"
 
 
+BEARER = {"Authorization": "Bearer not-checked-by-the-edge"}
+
+
 def test_the_compose_edge_runs_in_real_nginx_and_answers_problem_json(tmp_path):
     """The compose nginx.conf, with its service names pointed at closed local ports, started for real."""
     import socket
@@ -223,7 +227,7 @@ def test_the_compose_edge_runs_in_real_nginx_and_answers_problem_json(tmp_path):
             "-e",
             "stderr",
             "-g",
-            f"daemon off; pid {tmp_path / 'nginx.pid'}; error_log stderr;",
+            f"daemon off; pid {tmp_path / 'nginx.pid'}; error_log {tmp_path / 'error.log'};",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -237,7 +241,9 @@ def test_the_compose_edge_runs_in_real_nginx_and_answers_problem_json(tmp_path):
             except httpx.TransportError:
                 time.sleep(0.1)
         else:
-            raise AssertionError(nginx.stderr.read1().decode() if nginx.poll() is not None else "nginx did not answer")
+            raise AssertionError(
+                (tmp_path / "error.log").read_text() if nginx.poll() is not None else "nginx did not answer"
+            )
         missing = httpx.get(base + "/v1/nope")
         down = httpx.get(base + "/v1/integration-jobs")
         too_big = httpx.post(base + "/v1/integration-import", content=b"x" * (7 * 1024 * 1024))
@@ -249,6 +255,16 @@ def test_the_compose_edge_runs_in_real_nginx_and_answers_problem_json(tmp_path):
             assert answer.status_code == status and answer.headers["content-type"] == "application/problem+json"
             assert answer.json()["code"] == code
         assert down.headers["retry-after"] == "5"
+        # Without credentials, one address gets its burst to the services and then 429 problem+json; with an
+        # Authorization header the address is not limited (the services limit per integration).
+        with httpx.Client(base_url=base) as client:
+            anonymous = [client.get("/v1/integration-jobs").status_code for _ in range(300)]
+            limited = client.get("/v1/integration-jobs")
+            signed = [client.get("/v1/integration-jobs", headers=BEARER).status_code for _ in range(150)]
+        assert anonymous.count(503) >= 100 and 429 in anonymous
+        assert limited.status_code == 429 and limited.headers["content-type"] == "application/problem+json"
+        assert limited.json()["code"] == "rate_limited" and int(limited.headers["retry-after"]) >= 1
+        assert set(signed) == {503}
     finally:
         nginx.terminate()
         nginx.wait(10)
@@ -260,10 +276,18 @@ SECRETS_OF = {
     "auth": {"ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL"},
     "ingest": {"TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD"},
     "status": {"TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL"},
-    "geocoder": {"REDIS_URL", "KAFKA_SASL_PASSWORD"},
+    "geocoder": {"REDIS_URL", "CACHE_REDIS_URL", "KAFKA_SASL_PASSWORD"},
     "optimizer": {"KAFKA_SASL_PASSWORD"},
 }
-SECRET_NAMES = {"ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL"}
+SECRET_NAMES = {
+    "ADMIN_TOKEN",
+    "SECRET_PEPPER",
+    "TOKEN_SIGNING_KEY",
+    "REDIS_URL",
+    "CACHE_REDIS_URL",
+    "KAFKA_SASL_PASSWORD",
+    "DATABASE_URL",
+}
 
 
 def test_compose_gives_each_service_only_its_own_secrets_and_users():
@@ -308,3 +332,49 @@ def test_kubernetes_gives_each_service_only_its_own_secrets_and_keeps_admin_off_
     assert admin_rule["from"] == [{"podSelector": {"matchLabels": {"routemate.io/admin-client": "true"}}}]
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
     assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" and "REDIS_URL" not in config
+
+
+def redis_options(args: list[str]) -> dict[str, str]:
+    """`--maxmemory 1gb --maxmemory-policy noeviction ...` as {"maxmemory": "1gb", ...}."""
+    return {flag.removeprefix("--"): value for flag, value in zip(args[1::2], args[2::2], strict=False)}
+
+
+def redis_command(service: dict) -> list[str]:
+    """The redis-server command line of a compose service, from `command` or its `sh -c` entrypoint."""
+    if "command" in service:
+        return service["command"]
+    script = service["entrypoint"][-1]
+    return shlex.split(script[script.index("redis-server") :])
+
+
+def as_bytes(size: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([a-zA-Z]*)", size).groups()
+    return int(number) * {"": 1, "mb": 2**20, "gb": 2**30, "Mi": 2**20, "Gi": 2**30}[unit]
+
+
+def test_the_durable_redis_never_evicts_and_only_the_cache_redis_does():
+    """Compose and Kubernetes run two Redis instances: tokens and buckets where writes are refused
+    when full (noeviction), the geocode cache where the least recently used keys go (allkeys-lru);
+    both have a maxmemory, and the geocoder (only) is pointed at the cache."""
+    compose = yaml.safe_load((DEPLOY / "compose/docker-compose.yml").read_text())["services"]
+    statefulsets = {d["metadata"]["name"]: d for d in manifests() if d["kind"] == "StatefulSet"}
+    config = next(d for d in manifests() if d["kind"] == "ConfigMap")["data"]
+    for name, policy in (("redis", "noeviction"), ("redis-cache", "allkeys-lru")):
+        in_compose = redis_options(redis_command(compose[name]))
+        container = statefulsets[name]["spec"]["template"]["spec"]["containers"][0]
+        in_k8s = redis_options(["redis-server", *container["args"]])
+        for options in (in_compose, in_k8s):
+            assert options["maxmemory-policy"] == policy, name
+            assert as_bytes(options["maxmemory"]) > 0, name
+        # Redis needs room past maxmemory (buffers, fragmentation) before the kernel kills it.
+        assert as_bytes(container["resources"]["limits"]["memory"]) >= 1.25 * as_bytes(in_k8s["maxmemory"])
+    assert redis_options(redis_command(compose["redis"]))["appendonly"] == "yes"
+    cache_url = compose["geocoder"]["environment"]["CACHE_REDIS_URL"]
+    assert cache_url.startswith("redis://geocoder:") and cache_url.endswith("@redis-cache:6379/0")
+    assert all("CACHE_REDIS_URL" not in compose[s]["environment"] for s in ("auth", "ingest", "status", "optimizer"))
+    assert compose["auth"]["environment"]["REDIS_URL"].endswith("@redis:6379/0")
+    # Kubernetes: the URLs carry ACL passwords, so they live in each service's own Secret.
+    assert "REDIS_URL" not in config and "CACHE_REDIS_URL" not in config
+    for name in ("redis", "redis-cache"):
+        args = statefulsets[name]["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert "--aclfile" in args, name

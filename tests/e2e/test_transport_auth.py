@@ -21,8 +21,9 @@ from redis.exceptions import AuthenticationError, NoPermissionError
 from services.auth.adapters.lockout import Lockout
 from services.auth.adapters.tokens import TokenStore
 from services.geocoder.adapters.cache import GeocodeCache
-from services.ingest.adapters import RateLimiter, Reservations
+from services.ingest.adapters import Reservations
 from shared.broker import make_broker
+from shared.ratelimit import RateLimiter
 from shared.settings import PlatformSettings
 from shared.testing.stack import EXTRA_PORT_BASE
 from shared.testing.waiting import async_wait_until, wait_until

@@ -2,9 +2,11 @@
 
 import asyncio
 import subprocess
+from urllib.parse import urlsplit
 
 import httpx
 
+from shared.testing.stack import REDIS_URL
 from tests.conftest import ROOT, Tenant
 
 
@@ -30,7 +32,8 @@ def assert_unavailable(answer: httpx.Response) -> None:
 
 
 async def test_redis_down_means_503_everywhere_and_tokens_survive_a_restart(http: httpx.AsyncClient, tenant: Tenant):
-    subprocess.run(["redis-cli", "-p", "6379", "shutdown"], check=False, stdout=subprocess.DEVNULL)
+    port = str(urlsplit(REDIS_URL).port or 6379)  # the durable instance of this platform, not the default one
+    subprocess.run(["redis-cli", "-p", port, "shutdown"], check=False, stdout=subprocess.DEVNULL)
     try:
         token = await http.post(
             "/v1/integration-token",

@@ -142,3 +142,18 @@ def test_deep_json_at_the_token_endpoint_is_a_400_oauth_error_not_a_500(auth):
     deep = auth.client.post(TOKEN_URL, content=b"[" * 4000 + b"]" * 4000, headers={"Content-Type": "application/json"})
     assert_oauth_error(deep, 400, "invalid_request")
     assert "nests deeper" in deep.json()["error_description"]
+
+
+def test_minting_past_the_clients_burst_is_429_slow_down_and_wrong_secrets_spend_none_of_it(auth, creds):
+    """Ten tokens at once (the default burst), then RFC 8628's slow_down with Retry-After; the
+    bucket is taken only once the secret matched, so guessing cannot spend another client's budget."""
+    wrong = {"client_id": creds["client_id"], "client_secret": "rm_cs_nope"}
+    assert_oauth_error(auth.client.post(TOKEN_URL, json=wrong), 401, "invalid_client")
+    minted = [auth.client.post(TOKEN_URL, json=creds) for _ in range(11)]
+    assert [m.status_code for m in minted] == [200] * 10 + [429]
+    assert_oauth_error(minted[-1], 429, "slow_down")
+    assert int(minted[-1].headers["Retry-After"]) >= 1 and minted[-1].headers["RateLimit-Remaining"] == "0"
+    issued = wait_until(lambda: len([e for e in auth.events if e.event_type == "TokenIssued"]) >= 10, 5, 0.01)
+    assert issued and len([e for e in auth.events if e.event_type == "TokenIssued"]) == 10  # none for the refusal
+    other = auth.admin.post("/admin/v1/integrations", json={"org": "acme"}, headers=ADMIN).json()
+    assert_token(auth, auth.client.post(TOKEN_URL, json=other), other)

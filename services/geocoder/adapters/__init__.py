@@ -16,7 +16,8 @@ from services.geocoder.settings import GeocoderSettings
 def build_geocoder(
     settings: GeocoderSettings, redis: Redis | None = None, chain: list[Provider] | None = None
 ) -> Geocoder:
-    """The GEOCODER_PROVIDERS chain (or `chain`) behind the Redis cache; without `redis`, uncached."""
+    """The GEOCODER_PROVIDERS chain (or `chain`) behind the Redis cache; without `redis`, uncached.
+    `redis` is the cache instance (CACHE_REDIS_URL, allkeys-lru), never the durable one of tokens."""
     cache: AddressCache = (
         GeocodeCache(redis, settings.cache_ttl_seconds, settings.failure_cache_ttl_seconds)
         if redis is not None

@@ -127,3 +127,16 @@ async def test_health_and_metrics_answer_in_process():
     assert health.status_code == 200 and health.json()["checks"] == {"kafka": True}
     assert 'routemate_geocode_cache_total{result="miss"}' in metrics.text
     assert 'routemate_stage_duration_seconds_count{stage="geocode"}' in metrics.text
+
+
+def test_the_cache_lives_in_the_evictable_redis_never_in_the_durable_one(monkeypatch):
+    """Addresses are chosen by callers: their cache entries go to CACHE_REDIS_URL (allkeys-lru),
+    so filling it can never push a token or a lockout out of REDIS_URL (noeviction)."""
+    import services.geocoder.app as wiring
+
+    opened: list[str | None] = []
+    monkeypatch.setattr(wiring, "make_redis", lambda settings, url=None: opened.append(url) or MemoryRedis())
+    settings = GeocoderSettings(redis_url="redis://durable:6379/0", cache_redis_url="redis://cache:6380/0")
+    create_app(settings, broker=make_broker(settings, "geocoder"))
+    assert opened == ["redis://cache:6380/0"]
+    assert GeocoderSettings().cache_redis_url == "redis://127.0.0.1:6380/0"

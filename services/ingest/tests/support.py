@@ -5,9 +5,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.ingest.adapters import RateDecision
 from shared.channels import JOB_OUTCOME, JobSettled, outcome_key
 from shared.events import Event, ImportRequested
+from shared.ratelimit import RateDecision
 from shared.testing.fakes import MemoryRedis
 
 WEEK = 7 * 86_400

@@ -63,6 +63,13 @@ class JobQueries:
 
     def page(self, org_id: str, flt: JobFilter, limit: int, cursor: str | None) -> tuple[list[FoundJob], str | None]:
         """Newest first; the cursor continues after the last job of the previous page."""
+        jobs = self.jobs_after(org_id, flt, limit, cursor)
+        more, jobs = len(jobs) > limit, jobs[:limit]
+        stops = self.stops_of([j.job_id for j in jobs])
+        return [(j, stops[j.job_id]) for j in jobs], (encode_cursor(jobs[-1]) if more else None)
+
+    def jobs_after(self, org_id: str, flt: JobFilter, limit: int, cursor: str | None) -> list[JobRow]:
+        """Up to `limit + 1` jobs (one more tells whether there is a next page), newest first, after `cursor`."""
         with self._session() as s:
             query = select(JobRow).where(JobRow.org_id == org_id, JobRow.imported == True)  # noqa: E712
             if flt.status:
@@ -76,15 +83,16 @@ class JobQueries:
                 query = query.where(
                     or_(JobRow.created_at < created, (JobRow.created_at == created) & (JobRow.job_id < job_id))
                 )
-            jobs = list(s.exec(query.order_by(JobRow.created_at.desc(), JobRow.job_id.desc()).limit(limit + 1)).all())
-            more = len(jobs) > limit
-            jobs = jobs[:limit]
-            ids = [j.job_id for j in jobs]
-            stops: dict[str, list[StopRow]] = {i: [] for i in ids}
-            if ids:
-                for row in s.exec(select(StopRow).where(StopRow.job_id.in_(ids))).all():
+            return list(s.exec(query.order_by(JobRow.created_at.desc(), JobRow.job_id.desc()).limit(limit + 1)).all())
+
+    def stops_of(self, job_ids: list[str]) -> dict[str, list[StopRow]]:
+        """The stops of these jobs, by job id."""
+        stops: dict[str, list[StopRow]] = {i: [] for i in job_ids}
+        if job_ids:
+            with self._session() as s:
+                for row in s.exec(select(StopRow).where(StopRow.job_id.in_(job_ids))).all():
                     stops[row.job_id].append(row)
-            return [(j, stops[j.job_id]) for j in jobs], (encode_cursor(jobs[-1]) if more else None)
+        return stops
 
     def job_count(self) -> int:
         """How many jobs the read model holds, of every organization."""

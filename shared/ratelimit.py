@@ -1,0 +1,93 @@
+"""One token bucket in Redis for every limit a service keeps per caller (imports, token mints,
+stop updates and job reads): the same script, the same answer, the same RateLimit-* headers."""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from shared.errors import Problem
+
+# Refills `rate` tokens a second up to `burst`; one request takes one token. Atomic in Redis, so
+# every replica of a service shares the bucket.
+BUCKET_SCRIPT = """
+local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens, ts = tonumber(state[1]) or burst, tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return {allowed, tostring(tokens)}
+"""
+
+
+def refill(tokens: float | None, ts: float | None, now: float, rate: float, burst: int) -> tuple[bool, float]:
+    """BUCKET_SCRIPT in Python (for the in-memory Redis of the tests): (allowed, tokens left)."""
+    tokens = burst if tokens is None else tokens
+    tokens = min(burst, tokens + max(0.0, now - (now if ts is None else ts)) * rate)
+    if tokens >= 1:
+        return True, tokens - 1
+    return False, tokens
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after_s: int
+    reset_s: int
+
+    def headers(self) -> dict[str, str]:
+        """The RateLimit-* fields (draft-ietf-httpapi-ratelimit-headers), plus Retry-After when refused."""
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_s),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(self.retry_after_s, 1))
+        return headers
+
+
+class RateLimiter:
+    """A token bucket per caller under `prefix` (say `rm:rl:` + client_id); Redis errors propagate."""
+
+    def __init__(
+        self, redis: Redis, rate: float, burst: int, prefix: str = "rm:rl:", clock: Callable[[], float] = time.time
+    ) -> None:
+        self.redis, self.rate, self.burst, self.prefix, self.clock = redis, rate, burst, prefix, clock
+        self._script = redis.register_script(BUCKET_SCRIPT)
+
+    async def take(self, caller: str) -> RateDecision:
+        allowed, tokens = await self._script(keys=[self.prefix + caller], args=[self.rate, self.burst, self.clock()])
+        tokens = float(tokens)
+        retry = 0 if allowed else math.ceil((1 - tokens) / self.rate)
+        reset = math.ceil((self.burst - tokens) / self.rate)
+        return RateDecision(bool(allowed), self.burst, int(tokens), retry, reset)
+
+
+async def admit(
+    limiter: RateLimiter, caller: str, detail: str, refused: Callable[[], None] | None = None
+) -> dict[str, str]:
+    """The RateLimit-* headers of one more request of `caller`, or a 429 `rate_limited` problem
+    (with Retry-After) when it is over its rate; 503 when the buckets cannot be reached."""
+    try:
+        decision = await limiter.take(caller)
+    except (RedisError, OSError):
+        raise Problem(
+            503,
+            "dependency_unavailable",
+            "The rate limiter is unavailable; nothing was accepted, retry shortly.",
+            headers={"Retry-After": "5"},
+        ) from None
+    if not decision.allowed:
+        if refused is not None:
+            refused()
+        raise Problem(429, "rate_limited", detail, headers=decision.headers())
+    return decision.headers()
