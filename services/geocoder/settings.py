@@ -2,10 +2,10 @@
 
 from pydantic import Field
 
-from shared.settings import PlatformSettings
+from shared.lanes import LaneSettings
 
 
-class GeocoderSettings(PlatformSettings):
+class GeocoderSettings(LaneSettings):
     geocoder_port: int = 8084
     # Comma-separated chain tried in order; `gazetteer` (offline, shipped) is always the last resort.
     geocoder_providers: str = "gazetteer"

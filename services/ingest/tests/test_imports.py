@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from services.ingest.adapters import Outcomes, Reservations
+from services.ingest.adapters import Lanes, Outcomes, Reservations
 from services.ingest.handlers import (
     Accepted,
     ImportDependencies,
@@ -50,7 +50,8 @@ async def outcomes(redis):
 
 def dependencies(redis, outcomes, bus, **over) -> ImportDependencies:
     values = {"max_stops": 500, "publish_timeout_s": 0.5, "wait_s": 2.0, **over}
-    return ImportDependencies(reservations=Reservations(redis, 3600), outcomes=outcomes, bus=bus, **values)
+    lanes = Lanes(redis, fair_share=2, ttl_s=3600)
+    return ImportDependencies(reservations=Reservations(redis, 3600), outcomes=outcomes, bus=bus, lanes=lanes, **values)
 
 
 def command(body: dict, respond_async: bool = False, org_id: str = ORG) -> ImportJob:
