@@ -2,9 +2,11 @@
 
 import asyncio
 import subprocess
+from urllib.parse import urlsplit
 
 import httpx
 
+from shared.testing.stack import REDIS_URL
 from tests.conftest import ROOT, Tenant
 
 
@@ -30,7 +32,9 @@ def assert_unavailable(answer: httpx.Response) -> None:
 
 
 async def test_redis_down_means_503_everywhere_and_tokens_survive_a_restart(http: httpx.AsyncClient, tenant: Tenant):
-    subprocess.run(["redis-cli", "-p", "6379", "shutdown"], check=False, stdout=subprocess.DEVNULL)
+    # The platform's own Redis (REDIS_URL), never another engineer's on the default port.
+    port = str(urlsplit(REDIS_URL).port or 6379)
+    subprocess.run(["redis-cli", "-p", port, "shutdown"], check=False, stdout=subprocess.DEVNULL)
     try:
         token = await http.post(
             "/v1/integration-token",
