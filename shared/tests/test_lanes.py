@@ -5,8 +5,10 @@ import asyncio
 import time
 
 import pytest
+from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
 
+from shared.broker import EventBus, subscribe_lanes
 from shared.events import (
     ALL_TOPICS,
     JOBS_GEOCODED,
@@ -102,3 +104,22 @@ def test_events_without_a_lane_decode_into_the_normal_lane(raw_lane):
     import json
 
     assert decode_event(json.dumps(raw).encode()).lane == "normal"
+
+
+def test_the_bulk_lane_has_its_own_group_one_message_per_poll_and_a_poll_interval_beyond_the_gates_bound():
+    broker = KafkaBroker("127.0.0.1:1")
+
+    async def handler(event) -> None:
+        pass
+
+    gate = LaneGate("t-wiring", max_wait_s=200)
+    subscribe_lanes(broker, EventBus(broker, "t"), [JOBS_GEOCODED], "routemate-x", handler, gate, max_poll_records=4)
+    # FastStream keeps the consumer's settings in _connection_args
+    wired = {
+        s.group_id: (s.topic_names, s._connection_args["max_poll_records"], s._connection_args["max_poll_interval_ms"])
+        for s in broker.subscribers
+    }
+    assert wired == {
+        "routemate-x": ([JOBS_GEOCODED], 4, 300_000),
+        "routemate-x-bulk": ([JOBS_GEOCODED_BULK], 1, 400_000),  # twice the longest wait at the gate
+    }
