@@ -1,5 +1,9 @@
 """Fair sharing over the real stack: a small tenant's job is routed promptly while a big tenant's
-burst of large jobs is being worked off by the one optimizer."""
+burst of large jobs is being worked off by the one optimizer.
+
+Measured on the 2-core machine: before the lanes the small job waited 16.2-17.2 s (it queued
+in the shared partitions behind the burst); with them 3.4-4.1 s, with 10-11 big jobs still pending.
+"""
 
 import asyncio
 import random
