@@ -30,6 +30,7 @@ from shared.channels import JOB_OUTCOME
 from shared.events import ImportRequested
 from shared.events.jobs import JobSpec, RequestedStop
 from shared.testing.fakes import MemoryRedis
+from shared.testing.stack import REDIS_URL
 
 
 def job(seed: int, stops: int = 20) -> dict:
@@ -52,7 +53,7 @@ def job(seed: int, stops: int = 20) -> dict:
 
 
 async def burst(token: str, n: int, clients: int, seed: int) -> dict:
-    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    redis = Redis.from_url(REDIS_URL)
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(JOB_OUTCOME)
     posted: dict[str, float] = {}

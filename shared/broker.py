@@ -28,7 +28,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import logs
-from shared.events import DEADLETTER, Event, JobFailed, UndecodableEvent, caused_by, decode_event, utcnow
+from shared.events import BULK_TOPICS, DEADLETTER, Event, JobFailed, UndecodableEvent, caused_by, decode_event, utcnow
+from shared.lanes import LaneGate, bulk_group
 from shared.metrics import EVENTS_CONSUMED, EVENTS_DEADLETTERED, EVENTS_PUBLISHED
 from shared.settings import EVENT_BUDGET_BYTES, PlatformSettings
 from shared.vocabulary import FailureCode
@@ -143,7 +144,7 @@ class EventBus:
         try:
             await self.broker.publish(
                 payload,
-                event.TOPIC,
+                event.topic,
                 key=event.key,
                 headers=headers,
                 correlation_id=event.correlation_id or str(event.event_id),
@@ -151,7 +152,7 @@ class EventBus:
         except _PRODUCER_BROKEN as exc:
             await self._renew_producer(exc)
             raise
-        EVENTS_PUBLISHED.labels(self.service, event.TOPIC).inc()
+        EVENTS_PUBLISHED.labels(self.service, event.topic).inc()
 
     async def _renew_producer(self, exc: Exception) -> None:
         """Replace the broker's producer; the caller's retry then publishes on the new one."""
@@ -242,6 +243,53 @@ def subscribe(
             await _deadletter_undecodable(bus, record, exc)
             return
         await _deliver(bus, guard, record, event, handler)
+
+
+def subscribe_lanes(
+    broker: KafkaBroker,
+    bus: EventBus,
+    topics: Iterable[str],
+    group: str,
+    handler: Handler,
+    gate: LaneGate,
+    *,
+    max_poll_records: int = 50,
+    max_poll_interval_ms: int = 300_000,
+) -> None:
+    """Both lanes of `topics` (normal-lane topics): the normal lane as `subscribe` does, in `group`;
+    the bulk lane in its own group, one message per poll, each starting only when `gate` allows.
+
+    The bulk consumer polls again at most max_wait_s + one handling after its last poll: allow
+    max_poll_interval_ms for that (twice the gate's bound at least), so it keeps its membership.
+    """
+    topics = tuple(topics)
+
+    async def normal(event: Event) -> None:
+        async with gate.normal():
+            await handler(event)
+
+    async def bulk(event: Event) -> None:
+        await gate.bulk_turn()
+        await handler(event)
+
+    subscribe(
+        broker,
+        bus,
+        topics,
+        group,
+        normal,
+        max_poll_records=max_poll_records,
+        max_poll_interval_ms=max_poll_interval_ms,
+    )
+    subscribe(
+        broker,
+        bus,
+        tuple(BULK_TOPICS[topic] for topic in topics),
+        bulk_group(group),
+        bulk,
+        max_poll_records=1,
+        max_poll_interval_ms=max(max_poll_interval_ms, int(gate.max_wait_s * 2 * 1000)),
+    )
 
 
 def subscribe_batch(

@@ -22,3 +22,10 @@ def outcome_key(job_id: str) -> str:
     """Where the status service keeps a settled job's JobSettled message, so an idempotent replay
     of the import (on any ingest replica) answers from Redis instead of calling the status service."""
     return f"rm:outcome:{job_id}"
+
+
+def inflight_key(org_id: str) -> str:
+    """The organization's jobs in flight, a sorted set of job_id by the time ingest admitted them:
+    ingest adds a job before it publishes it (and picks its lane from its rank), status removes
+    it when the job settles."""
+    return f"rm:inflight:{org_id}"

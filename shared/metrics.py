@@ -29,6 +29,17 @@ EVENTS_DEADLETTERED = Counter(
 STAGE_DURATION = Histogram(
     "routemate_stage_duration_seconds", "Time one stage spent on one job", ["stage"], buckets=LATENCY_BUCKETS
 )
+LANE_WAIT = Histogram(
+    "routemate_lane_wait_seconds",
+    "Time a bulk-lane message waited at its stage's lane gate for the normal lane",
+    ["service"],
+    buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+LANE_WAIT_CAPPED = Counter(
+    "routemate_lane_wait_capped_total",
+    "Bulk-lane messages that started because they had waited the longest allowed, not on an idle normal lane",
+    ["service"],
+)
 CONSUMER_LAG = Gauge(
     "routemate_consumer_lag_messages", "Messages behind the end of the partition", ["group", "topic", "partition"]
 )

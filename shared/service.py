@@ -114,11 +114,11 @@ def consumer_stage_app(
     service: str,
     settings: PlatformSettings,
     broker,
-    group: str,
+    group: str | tuple[str, ...],
     on_close: Callable[[], Awaitable[None]] | None = None,
     on_start: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
-    """A consumer stage's app: the broker runs with the app, its group's lag is measured, and
+    """A consumer stage's app: the broker runs with the app, its groups' lag is measured, and
     /healthz reports whether Kafka answers. `on_start` runs before the first message is taken."""
 
     @asynccontextmanager
@@ -126,10 +126,12 @@ def consumer_stage_app(
         if on_start is not None:
             await on_start()
         await broker.start()
-        lag = LagMonitor(settings, group)
-        lag.start()
+        lags = [LagMonitor(settings, g) for g in ((group,) if isinstance(group, str) else group)]
+        for lag in lags:
+            lag.start()
         yield
-        await lag.stop()
+        for lag in lags:
+            await lag.stop()
         await broker.stop()
         if on_close is not None:
             await on_close()

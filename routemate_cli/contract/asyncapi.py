@@ -20,8 +20,10 @@ from shared.events import (
     DEADLETTER,
     JOBS_FAILED,
     JOBS_GEOCODED,
+    JOBS_GEOCODED_BULK,
     JOBS_OPTIMIZED,
     JOBS_REQUESTED,
+    JOBS_REQUESTED_BULK,
     STOPS_STATUS,
     DriverRegistered,
     DriverRemoved,
@@ -60,6 +62,18 @@ TOPICS: dict[str, tuple[str, str, list[str], list[str]]] = {
     JOBS_FAILED: ("jobsFailed", "A stage gave up on a job", ["geocoder", "optimizer"], ["status"]),
     STOPS_STATUS: ("stopsStatus", "Delivery progress of single stops", ["status"], ["status"]),
     AUTH_EVENTS: ("authEvents", "Audit trail of integrations and the driver directory", ["auth"], ["status"]),
+    JOBS_REQUESTED_BULK: (
+        "jobsRequestedBulk",
+        "The bulk lane of validated imports: an organization's jobs beyond its fair share in flight",
+        ["ingest"],
+        ["geocoder", "status"],
+    ),
+    JOBS_GEOCODED_BULK: (
+        "jobsGeocodedBulk",
+        "The bulk lane of placed jobs (solved when the normal lane is idle)",
+        ["geocoder"],
+        ["optimizer", "status"],
+    ),
     DEADLETTER: (
         "deadletter",
         "Messages a consumer could not decode or process, with the reason",
@@ -67,6 +81,7 @@ TOPICS: dict[str, tuple[str, str, list[str], list[str]]] = {
         [],
     ),
 }
+LANE_OF = {JOBS_REQUESTED_BULK: JOBS_REQUESTED, JOBS_GEOCODED_BULK: JOBS_GEOCODED}
 SUMMARIES = {
     "ImportRequested": "The whole validated job: ids, title, driver, stops with their own stop_id, depot, payload hash",
     "StopsGeocoded": "Every stop's coordinates, precision and provider; geocoding warnings",
@@ -81,19 +96,9 @@ SUMMARIES = {
     "DriverRemoved": "A driver left the organization's directory",
 }
 DEAD_LETTER_SCHEMA = {
-    "type": "object",
-    "description": "A parked message: where it came from, why, and its bytes.",
-    "required": ["service", "source_topic", "partition", "offset", "reason", "at", "payload_base64"],
-    "properties": {
-        "service": {"type": "string", "description": "the consumer that parked it"},
-        "source_topic": {"type": "string"},
-        "partition": {"type": "integer"},
-        "offset": {"type": "integer"},
-        "reason": {"type": "string"},
-        "at": {"type": "string", "format": "date-time"},
-        "key": {"type": ["string", "null"]},
-        "payload_base64": {"type": "string", "contentEncoding": "base64"},
-    },
+    "description": "The parked message's value byte for byte as it was on its source topic (so whatever "
+    "fit there fits here; usually a RouteMate event, possibly garbage); where it came from and why are "
+    "in the headers.",
 }
 
 
@@ -148,9 +153,21 @@ def dead_letter_message() -> dict[str, Any]:
     return {
         "name": "DeadLetter",
         "title": "DeadLetter",
-        "summary": "A message parked after it could not be decoded, or after 5 failed tries",
-        "contentType": "application/json",
-        "headers": {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}},
+        "summary": "A message parked because it could not be decoded or handling it failed for a reason "
+        "in the message itself (outages are retried, never parked)",
+        "contentType": "application/octet-stream",
+        "headers": {
+            "type": "object",
+            "required": ["reason", "service", "source_topic", "source_partition", "source_offset", "deadlettered_at"],
+            "properties": {
+                "reason": {"type": "string", "maxLength": 1000},
+                "service": {"type": "string", "description": "the consumer that parked it"},
+                "source_topic": {"type": "string"},
+                "source_partition": {"type": "string", "description": "an integer, as text"},
+                "source_offset": {"type": "string", "description": "an integer, as text"},
+                "deadlettered_at": {"type": "string", "format": "date-time"},
+            },
+        },
         "payload": {"$ref": REF.format(model="DeadLetter")},
         "bindings": {
             "kafka": {
@@ -166,7 +183,8 @@ def channels_and_operations() -> tuple[dict[str, Any], dict[str, Any]]:
     operations: dict[str, Any] = {}
     for topic in ALL_TOPICS:
         channel_id, description, producers, consumers = TOPICS[topic]
-        names = ["DeadLetter"] if topic == DEADLETTER else [e.__name__ for e in EVENTS if topic == e.TOPIC]
+        carries = LANE_OF.get(topic, topic)  # a bulk lane carries its normal lane's events
+        names = ["DeadLetter"] if topic == DEADLETTER else [e.__name__ for e in EVENTS if carries == e.TOPIC]
         channels[channel_id] = {
             "address": topic,
             "description": description,

@@ -9,6 +9,7 @@ from services.geocoder.handlers import Provider
 from services.geocoder.settings import GeocoderSettings
 from services.geocoder.subscribers import GROUP, include_subscribers
 from shared.broker import EventBus, make_broker
+from shared.lanes import LaneGate, bulk_group
 from shared.service import consumer_stage_app, make_redis
 
 SERVICE = "geocoder"
@@ -26,10 +27,10 @@ def create_app(
     redis = redis or make_redis(settings, settings.cache_redis_url)  # the evictable cache instance
     broker = broker or make_broker(settings, SERVICE)
     geocoder = build_geocoder(settings, redis, chain)
-    include_subscribers(broker, EventBus(broker, SERVICE), geocoder)
+    include_subscribers(broker, EventBus(broker, SERVICE), geocoder, LaneGate.from_settings(SERVICE, settings))
 
     async def close() -> None:
         await geocoder.close()
         await redis.aclose()
 
-    return consumer_stage_app(SERVICE, settings, broker, GROUP, close)
+    return consumer_stage_app(SERVICE, settings, broker, (GROUP, bulk_group(GROUP)), close)

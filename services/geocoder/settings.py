@@ -2,10 +2,10 @@
 
 from pydantic import Field
 
-from shared.settings import PlatformSettings
+from shared.lanes import LaneSettings
 
 
-class GeocoderSettings(PlatformSettings):
+class GeocoderSettings(LaneSettings):
     geocoder_port: int = 8084
     # The geocode cache lives in its own Redis, one that may evict (allkeys-lru): addresses are
     # chosen by callers, and filling that instance must never push out a token or a lockout.

@@ -7,8 +7,9 @@ from functools import partial
 from faststream.kafka import KafkaBroker
 
 from services.geocoder.handlers import Geocoder
-from shared.broker import EventBus, publish_outcome, subscribe
+from shared.broker import EventBus, publish_outcome, subscribe_lanes
 from shared.events import Event, ImportRequested
+from shared.lanes import LaneGate
 from shared.metrics import STAGE_DURATION
 
 GROUP = "routemate-geocoder"
@@ -26,8 +27,8 @@ def routes(geocoder: Geocoder, bus: EventBus) -> dict[type[Event], Callable[[Eve
     return {ImportRequested: partial(geocode_job, geocoder, bus)}
 
 
-def include_subscribers(broker: KafkaBroker, bus: EventBus, geocoder: Geocoder) -> None:
-    """Consume the topics of the routing table's events in the geocoder's group."""
+def include_subscribers(broker: KafkaBroker, bus: EventBus, geocoder: Geocoder, gate: LaneGate) -> None:
+    """Consume both lanes of the routing table's events' topics; bulk only while normal is idle."""
     table = routes(geocoder, bus)
 
     async def dispatch(event: Event) -> None:
@@ -35,4 +36,4 @@ def include_subscribers(broker: KafkaBroker, bus: EventBus, geocoder: Geocoder) 
         if handler is not None:  # another stage's event on the same topic: not ours to handle
             await handler(event)
 
-    subscribe(broker, bus, sorted({event.TOPIC for event in table}), GROUP, dispatch)
+    subscribe_lanes(broker, bus, sorted({event.TOPIC for event in table}), GROUP, dispatch, gate)

@@ -15,7 +15,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.background import Background
-from shared.channels import JOB_OUTCOME, JobSettled, outcome_key
+from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, outcome_key
+from shared.events.jobs import Lane
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,38 @@ class Reservations:
 
     async def publish_failed(self, key: str, job_id: str, digest: str) -> None:
         await self.redis.set(key, self._value(job_id, digest, False, 0.0), ex=self.ttl_s)
+
+
+class Lanes:
+    """Each organization's jobs in flight (a sorted set by admission time, shared with the status
+    service, which removes a job when it settles); an organization's first `fair_share` jobs in
+    flight travel the normal lane, any beyond them the bulk lane.
+
+    The job is added before it is published, in the same transaction that reads its rank, so a
+    burst of concurrent imports cannot all see an empty set. A job whose settling was never seen
+    (status down when it settled) leaves the count after `ttl_s`, member by member.
+    """
+
+    def __init__(self, redis: Redis, fair_share: int, ttl_s: int, clock: Callable[[], float] = time.time) -> None:
+        self.redis, self.fair_share, self.ttl_s, self.clock = redis, fair_share, ttl_s, clock
+
+    async def admit(self, org_id: str, job_id: str) -> Lane:
+        """The lane of a job about to be published (the same again for a job published again)."""
+        key, now = inflight_key(org_id), self.clock()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, "-inf", now - self.ttl_s)
+            pipe.zadd(key, {job_id: now}, nx=True)
+            pipe.expire(key, self.ttl_s)
+            pipe.zrank(key, job_id)
+            *_, rank = await pipe.execute()
+        return "normal" if rank is not None and rank < self.fair_share else "bulk"
+
+    async def release(self, org_id: str, job_id: str) -> None:
+        """A job that was not published after all no longer counts (best effort: the TTL is the net)."""
+        try:
+            await self.redis.zrem(inflight_key(org_id), job_id)
+        except (RedisError, OSError) as exc:
+            log.warning("could not release %s from the jobs in flight (%s)", job_id, exc)
 
 
 class Outcomes(Background):

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
-from services.ingest.adapters import Outcomes, Reservations
+from services.ingest.adapters import Lanes, Outcomes, Reservations
 from services.ingest.handlers import ImportDependencies
 from services.ingest.models import ImportIn
 from services.ingest.routes import router
@@ -47,6 +47,7 @@ def create_app(
         reservations=Reservations(redis, settings.idempotency_ttl_seconds),
         outcomes=outcomes,
         bus=EventBus(broker, SERVICE),
+        lanes=Lanes(redis, settings.fair_share_jobs, settings.inflight_ttl_seconds),
         max_stops=settings.max_stops,
         publish_timeout_s=settings.publish_timeout_seconds,
         wait_s=settings.ingest_wait_seconds,

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
-from services.ingest.adapters import Outcomes, Reservation, Reservations
-from services.ingest.metrics import RATE_LIMITED
+from services.ingest.adapters import Lanes, Outcomes, Reservation, Reservations
+from services.ingest.metrics import LANE_PUBLISHED, RATE_LIMITED
 from services.ingest.models import ImportIn, unknown_fields
 from shared import logs, ratelimit
 from shared.channels import JobSettled
@@ -169,11 +169,12 @@ ImportAnswer = Accepted | Settled
 
 @dataclass(frozen=True)
 class ImportDependencies:
-    """What importing a job needs: the reservations, the outcomes, the bus, and the limits."""
+    """What importing a job needs: the reservations, the outcomes, the bus, the lanes, and the limits."""
 
     reservations: Reservations
     outcomes: Outcomes
     bus: Bus
+    lanes: Lanes
     max_stops: int
     publish_timeout_s: float
     wait_s: float
@@ -252,9 +253,12 @@ async def _publish(
     job_id: str,
     digest: str,
 ) -> ImportAnswer:
-    """Publish the import under `job_id`; accepted only once Kafka acknowledged it."""
+    """Publish the import under `job_id`, in its organization's lane; accepted only once Kafka
+    acknowledged it."""
     logs.job_id.set(job_id)
+    lane = await deps.lanes.admit(command.org_id, job_id)
     event = ImportRequested(
+        lane=lane,
         org_id=command.org_id,
         job_id=job_id,
         integration_id=command.integration_id,
@@ -267,10 +271,12 @@ async def _publish(
         await publish_or_unavailable(deps.bus, event, deps.publish_timeout_s, "The import")
     except Problem:
         deps.outcomes.forget(job_id, future)
+        await deps.lanes.release(command.org_id, job_id)
         await deps.reservations.publish_failed(key, job_id, digest)
         raise
     await deps.reservations.accept(key, job_id, digest)
-    log.info("import accepted with %d stops", len(model.stops))
+    LANE_PUBLISHED.labels(lane).inc()
+    log.info("import accepted with %d stops in the %s lane", len(model.stops), lane)
     return await _answer(deps, command, job_id, model.external_job_id, future, replayed=False)
 
 

@@ -3,3 +3,6 @@
 from prometheus_client import Counter
 
 RATE_LIMITED = Counter("routemate_rate_limited_total", "Imports refused by the per-integration rate limit")
+LANE_PUBLISHED = Counter("routemate_jobs_published_total", "Imports published, by lane (normal, bulk)", ["lane"])
+for _lane in ("normal", "bulk"):
+    LANE_PUBLISHED.labels(_lane)

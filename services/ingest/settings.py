@@ -14,3 +14,9 @@ class IngestSettings(TokenVerifierSettings):
     rate_limit_burst: int = Field(200, ge=1, description="imports an integration may post at once")
     idempotency_ttl_seconds: int = Field(7 * 86_400, ge=60)
     publish_timeout_seconds: float = Field(10.0, gt=0)
+    fair_share_jobs: int = Field(
+        2, ge=1, le=10_000, description="an organization's jobs in flight that travel the normal lane; more: bulk"
+    )
+    inflight_ttl_seconds: int = Field(
+        3600, ge=60, description="a job still counted in flight after this long stops counting (lost settle)"
+    )

@@ -12,6 +12,7 @@ from services.optimizer.adapters.matrix import MatrixProvider
 from services.optimizer.settings import OptimizerSettings
 from services.optimizer.subscribers import GROUP, include_subscribers
 from shared.broker import EventBus, make_broker
+from shared.lanes import LaneGate, bulk_group
 from shared.service import consumer_stage_app
 
 SERVICE = "optimizer"
@@ -30,7 +31,8 @@ def create_app(
     # in order). It runs on this thread, off the event loop, and the local search releases the
     # GIL, so heartbeats and /metrics stay live. Scale solving with processes, one per core.
     pool = ThreadPoolExecutor(1, thread_name_prefix="solver")
-    include_subscribers(broker, EventBus(broker, SERVICE), settings, matrices or matrix_provider(settings), pool)
+    gate = LaneGate.from_settings(SERVICE, settings)
+    include_subscribers(broker, EventBus(broker, SERVICE), settings, matrices or matrix_provider(settings), pool, gate)
 
     async def warm_up() -> None:
         await asyncio.get_running_loop().run_in_executor(pool, ils.warm_up)
@@ -38,4 +40,4 @@ def create_app(
     async def close() -> None:
         pool.shutdown(wait=False, cancel_futures=True)
 
-    return consumer_stage_app(SERVICE, settings, broker, GROUP, close, warm_up)
+    return consumer_stage_app(SERVICE, settings, broker, (GROUP, bulk_group(GROUP)), close, warm_up)

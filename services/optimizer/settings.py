@@ -2,10 +2,10 @@
 
 from pydantic import Field
 
-from shared.settings import PlatformSettings
+from shared.lanes import LaneSettings
 
 
-class OptimizerSettings(PlatformSettings):
+class OptimizerSettings(LaneSettings):
     optimizer_port: int = 8085
     circuity_factor: float = Field(1.3, ge=1.0, le=3.0, description="road distance / great-circle distance")
     average_speed_kmh: float = Field(35.0, gt=0, le=130)

@@ -12,8 +12,9 @@ from services.optimizer import metrics
 from services.optimizer.adapters.matrix import MatrixProvider
 from services.optimizer.handlers import optimize
 from services.optimizer.settings import OptimizerSettings
-from shared.broker import EventBus, publish_outcome, subscribe
+from shared.broker import EventBus, publish_outcome, subscribe_lanes
 from shared.events import Event, RouteOptimized, StopsGeocoded
+from shared.lanes import LaneGate
 from shared.metrics import STAGE_DURATION
 
 GROUP = "routemate-optimizer"
@@ -39,9 +40,16 @@ def routes(
 
 
 def include_subscribers(
-    broker: KafkaBroker, bus: EventBus, settings: OptimizerSettings, matrices: MatrixProvider, solver: Executor
+    broker: KafkaBroker,
+    bus: EventBus,
+    settings: OptimizerSettings,
+    matrices: MatrixProvider,
+    solver: Executor,
+    gate: LaneGate,
 ) -> None:
-    """Consume the topics of the routing table's events in the optimizer's group, a few jobs per poll."""
+    """Consume both lanes of the routing table's events' topics: the normal lane a few jobs per
+    poll, the bulk lane one job per poll and only while the normal lane has nothing in hand, so a
+    normal job waits behind at most one bulk solve on the one solver thread."""
     table = routes(settings, matrices, solver, bus)
 
     async def dispatch(event: Event) -> None:
@@ -52,12 +60,13 @@ def include_subscribers(
     # A solve takes up to SOLVER_MAX_SECONDS: take a few jobs per poll, so a new process joining
     # the group gets its partitions within seconds, and allow several times the longest batch.
     batch = settings.solver_poll_records
-    subscribe(
+    subscribe_lanes(
         broker,
         bus,
         sorted({event.TOPIC for event in table}),
         GROUP,
         dispatch,
+        gate,
         max_poll_records=batch,
         max_poll_interval_ms=max(300_000, int(batch * settings.solver_max_seconds * 1000 * 10)),
     )

@@ -13,8 +13,10 @@ from shared.events import (
     AUTH_EVENTS,
     JOBS_FAILED,
     JOBS_GEOCODED,
+    JOBS_GEOCODED_BULK,
     JOBS_OPTIMIZED,
     JOBS_REQUESTED,
+    JOBS_REQUESTED_BULK,
     STOPS_STATUS,
     DriverRegistered,
     DriverRemoved,
@@ -27,7 +29,17 @@ from shared.events import (
 )
 
 GROUP = "routemate-status"
-TOPICS = (JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS)
+# Both lanes of the jobs' topics: a job in the bulk lane is requested and geocoded on its own topics.
+TOPICS = (
+    JOBS_REQUESTED,
+    JOBS_REQUESTED_BULK,
+    JOBS_GEOCODED,
+    JOBS_GEOCODED_BULK,
+    JOBS_OPTIMIZED,
+    JOBS_FAILED,
+    STOPS_STATUS,
+    AUTH_EVENTS,
+)
 
 # The routing table. The read model applies the event types listed, a poll's worth in one
 # transaction; once that is committed, each event sets off the follow-ups beside it. Anything

@@ -17,10 +17,13 @@ from shared.events.auth import (
 )
 from shared.events.envelope import Event, caused_by, upcast, utcnow
 from shared.events.jobs import (
+    BULK_TOPICS,
     JOBS_FAILED,
     JOBS_GEOCODED,
+    JOBS_GEOCODED_BULK,
     JOBS_OPTIMIZED,
     JOBS_REQUESTED,
+    JOBS_REQUESTED_BULK,
     ImportRequested,
     JobFailed,
     JobWarning,
@@ -30,7 +33,17 @@ from shared.events.jobs import (
 from shared.events.stops import STOPS_STATUS, StopStatusChanged
 
 DEADLETTER = "routemate.deadletter"
-ALL_TOPICS = (JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS, DEADLETTER)
+ALL_TOPICS = (
+    JOBS_REQUESTED,
+    JOBS_GEOCODED,
+    JOBS_OPTIMIZED,
+    JOBS_FAILED,
+    STOPS_STATUS,
+    AUTH_EVENTS,
+    DEADLETTER,
+    JOBS_REQUESTED_BULK,
+    JOBS_GEOCODED_BULK,
+)
 
 AnyEvent = Annotated[
     ImportRequested
@@ -72,6 +85,7 @@ def decode_event(raw: bytes) -> Event:
 __all__ = [
     "ALL_TOPICS",
     "AUTH_EVENTS",
+    "BULK_TOPICS",
     "AuthEvent",
     "DEADLETTER",
     "DriverRegistered",
@@ -82,8 +96,10 @@ __all__ = [
     "IntegrationRevoked",
     "JOBS_FAILED",
     "JOBS_GEOCODED",
+    "JOBS_GEOCODED_BULK",
     "JOBS_OPTIMIZED",
     "JOBS_REQUESTED",
+    "JOBS_REQUESTED_BULK",
     "JobFailed",
     "JobWarning",
     "RouteOptimized",

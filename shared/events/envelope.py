@@ -32,6 +32,11 @@ class Event(Value):
     org_id: str
 
     @property
+    def topic(self) -> str:
+        """The topic this event is published to (a job event in the bulk lane has its own)."""
+        return self.TOPIC
+
+    @property
     def key(self) -> bytes:
         """The partition key: the job for job events, the organization otherwise."""
         return (getattr(self, "job_id", None) or self.org_id).encode()
@@ -54,9 +59,13 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
 
 def caused_by(source: Event, event_type: str) -> dict[str, Any]:
     """Envelope fields for an event a stage derives from `source`: a redelivered source yields
-    the very same event id, so downstream consumers recognise the replay and change nothing."""
-    return {
+    the very same event id, so downstream consumers recognise the replay and change nothing.
+    A job event's lane goes along: a job stays in the lane ingest chose for it."""
+    fields: dict[str, Any] = {
         "event_id": uuid5(source.event_id, event_type),
         "org_id": source.org_id,
         "correlation_id": source.correlation_id,
     }
+    if (lane := getattr(source, "lane", None)) is not None:
+        fields["lane"] = lane
+    return fields

@@ -11,6 +11,13 @@ JOBS_REQUESTED = "routemate.jobs.requested"
 JOBS_GEOCODED = "routemate.jobs.geocoded"
 JOBS_OPTIMIZED = "routemate.jobs.optimized"
 JOBS_FAILED = "routemate.jobs.failed"
+# The bulk lane: an organization's jobs beyond its fair share of jobs in flight (ingest decides)
+# travel these topics, which the geocoder and the optimizer take only while the normal lane is idle.
+JOBS_REQUESTED_BULK = "routemate.jobs.requested.bulk"
+JOBS_GEOCODED_BULK = "routemate.jobs.geocoded.bulk"
+BULK_TOPICS = {JOBS_REQUESTED: JOBS_REQUESTED_BULK, JOBS_GEOCODED: JOBS_GEOCODED_BULK}
+
+Lane = Literal["normal", "bulk"]
 
 Precision = Literal["provided", "rooftop", "street", "postcode", "locality"]
 
@@ -105,6 +112,13 @@ class SolverStats(Value):
 
 class JobEvent(Event):
     job_id: str
+    # Additive: the lane the job travels (events without it are in the normal lane). A stage's
+    # output stays in its input's lane (caused_by carries it); the class's TOPIC is the normal lane's.
+    lane: Lane = "normal"
+
+    @property
+    def topic(self) -> str:
+        return BULK_TOPICS.get(self.TOPIC, self.TOPIC) if self.lane == "bulk" else self.TOPIC
 
 
 class ImportRequested(JobEvent):

@@ -169,6 +169,48 @@ class MemoryRedis:
 
         return bucket
 
+    # Sorted sets (member -> score), as the jobs in flight per organization use them.
+    def _zset(self, key: str) -> dict[bytes, float]:
+        if not self._live(key):
+            self.values[key] = {}
+        return self.values[key]
+
+    async def zadd(self, key: str, mapping: dict[Any, float], nx: bool = False) -> int:
+        self._check()
+        zset, added = self._zset(key), 0
+        for member, score in mapping.items():
+            if _bytes(member) not in zset:
+                added += 1
+            elif nx:
+                continue
+            zset[_bytes(member)] = float(score)
+        return added
+
+    async def zrem(self, key: str, *members: Any) -> int:
+        self._check()
+        zset = self._zset(key) if self._live(key) else {}
+        return sum(zset.pop(_bytes(m), None) is not None for m in members)
+
+    async def zrank(self, key: str, member: Any) -> int | None:
+        self._check()
+        zset = self.values[key] if self._live(key) else {}
+        ranked = sorted(zset, key=lambda m: (zset[m], m))
+        return ranked.index(_bytes(member)) if _bytes(member) in zset else None
+
+    async def zcard(self, key: str) -> int:
+        self._check()
+        return len(self.values[key]) if self._live(key) else 0
+
+    async def zremrangebyscore(self, key: str, low: float | str, high: float | str) -> int:
+        self._check()
+        if not self._live(key):
+            return 0
+        zset, lo, hi = self.values[key], float(low), float(high)
+        gone = [m for m, score in zset.items() if lo <= score <= hi]
+        for member in gone:
+            del zset[member]
+        return len(gone)
+
     def pipeline(self, transaction: bool = True) -> "MemoryPipeline":
         return MemoryPipeline(self)
 

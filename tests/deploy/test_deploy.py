@@ -15,7 +15,8 @@ import yaml
 
 from services.geocoder.subscribers import GROUP as GEOCODER_GROUP
 from services.optimizer.subscribers import GROUP as OPTIMIZER_GROUP
-from shared.events import JOBS_GEOCODED, JOBS_REQUESTED
+from shared.events import JOBS_GEOCODED, JOBS_GEOCODED_BULK, JOBS_REQUESTED, JOBS_REQUESTED_BULK
+from shared.lanes import bulk_group
 from shared.testing.stack import SERVICE_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,20 +109,17 @@ KEDA_SCHEMA = {
 }
 
 
-def test_keda_scales_the_consumer_stages_on_their_own_groups_lag():
+def test_keda_scales_the_consumer_stages_on_both_lanes_lag():
     scaled = {d["metadata"]["name"]: d for d in manifests() if d["kind"] == "ScaledObject"}
     assert set(scaled) == {"optimizer", "geocoder"}
-    for name, group, topic in (
-        ("optimizer", OPTIMIZER_GROUP, JOBS_GEOCODED),
-        ("geocoder", GEOCODER_GROUP, JOBS_REQUESTED),
+    for name, group, topic, bulk_topic in (
+        ("optimizer", OPTIMIZER_GROUP, JOBS_GEOCODED, JOBS_GEOCODED_BULK),
+        ("geocoder", GEOCODER_GROUP, JOBS_REQUESTED, JOBS_REQUESTED_BULK),
     ):
         jsonschema.validate(scaled[name], KEDA_SCHEMA)
-        trigger = scaled[name]["spec"]["triggers"][0]["metadata"]
-        assert (scaled[name]["spec"]["scaleTargetRef"]["name"], trigger["consumerGroup"], trigger["topic"]) == (
-            name,
-            group,
-            topic,
-        )
+        assert scaled[name]["spec"]["scaleTargetRef"]["name"] == name
+        triggers = [(t["metadata"]["consumerGroup"], t["metadata"]["topic"]) for t in scaled[name]["spec"]["triggers"]]
+        assert triggers == [(group, topic), (bulk_group(group), bulk_topic)]
 
 
 def test_the_compose_file_matches_the_compose_spec():

@@ -11,8 +11,10 @@ from shared.events import (
     DEADLETTER,
     JOBS_FAILED,
     JOBS_GEOCODED,
+    JOBS_GEOCODED_BULK,
     JOBS_OPTIMIZED,
     JOBS_REQUESTED,
+    JOBS_REQUESTED_BULK,
     STOPS_STATUS,
     StopStatusChanged,
     utcnow,
@@ -62,11 +64,21 @@ async def test_garbage_invalid_bodies_and_unknown_versions_are_dead_lettered(ten
             {"event_type": "StopsGeocoded", "schema_version": 99, "org_id": "o", "job_id": marker}
         ).encode(),
     }
-    topics = [JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS]
-    expected = len(poison) * (len(topics) + 2)  # status reads all six; geocoder and optimizer one each
+    topics = [
+        JOBS_REQUESTED,
+        JOBS_REQUESTED_BULK,
+        JOBS_GEOCODED,
+        JOBS_GEOCODED_BULK,
+        JOBS_OPTIMIZED,
+        JOBS_FAILED,
+        STOPS_STATUS,
+        AUTH_EVENTS,
+    ]
+    expected = len(poison) * (len(topics) + 4)  # status reads them all; geocoder and optimizer two each (lanes)
     letters = await dead_letters([(t, p) for t in topics for p in poison.values()], marker.encode(), expected, 30)
     by_stage = {(letter["service"], letter["source_topic"]) for letter in letters}
     assert ("geocoder", JOBS_REQUESTED) in by_stage and ("optimizer", JOBS_GEOCODED) in by_stage
+    assert ("geocoder", JOBS_REQUESTED_BULK) in by_stage and ("optimizer", JOBS_GEOCODED_BULK) in by_stage
     assert {("status", t) for t in topics} <= by_stage
     reasons = " ".join(letter["reason"] for letter in letters)
     assert "not JSON" in reasons and "invalid event" in reasons and "schema_version" in reasons

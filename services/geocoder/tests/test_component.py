@@ -12,7 +12,16 @@ from services.geocoder.app import create_app
 from services.geocoder.handlers import Found
 from services.geocoder.settings import GeocoderSettings
 from shared.broker import make_broker
-from shared.events import DEADLETTER, JOBS_FAILED, JOBS_GEOCODED, JOBS_REQUESTED, Event, decode_event
+from shared.events import (
+    DEADLETTER,
+    JOBS_FAILED,
+    JOBS_GEOCODED,
+    JOBS_GEOCODED_BULK,
+    JOBS_REQUESTED,
+    JOBS_REQUESTED_BULK,
+    Event,
+    decode_event,
+)
 from shared.testing.builders import import_requested, stop
 from shared.testing.fakes import MemoryRedis
 from shared.testing.waiting import async_wait_until
@@ -25,10 +34,13 @@ QUEEN_ST = "1 Queen St, Brisbane QLD 4000"
 class Stage:
     broker: KafkaBroker
     http: httpx.AsyncClient | None = None
-    out: dict[str, list] = field(default_factory=lambda: {JOBS_GEOCODED: [], JOBS_FAILED: [], DEADLETTER: []})
+    out: dict[str, list] = field(
+        default_factory=lambda: {JOBS_GEOCODED: [], JOBS_GEOCODED_BULK: [], JOBS_FAILED: [], DEADLETTER: []}
+    )
 
     async def send(self, event: Event) -> None:
-        await self.broker.publish(event.to_bytes(), JOBS_REQUESTED, key=event.key)
+        """On the topic of the event's lane, as ingest publishes it."""
+        await self.broker.publish(event.to_bytes(), event.topic, key=event.key)
 
     async def next_on(self, topic: str):
         """The first message the stage published on `topic` (an event, or a dead letter's bytes)."""
@@ -140,3 +152,20 @@ def test_the_cache_lives_in_the_evictable_redis_never_in_the_durable_one(monkeyp
     create_app(settings, broker=make_broker(settings, "geocoder"))
     assert opened == ["redis://cache:6380/0"]
     assert GeocoderSettings().cache_redis_url == "redis://127.0.0.1:6380/0"
+
+
+async def test_both_lanes_are_geocoded_and_each_job_stays_in_its_lane():
+    bulk = import_requested(stop(1, QUEEN_ST), job_id="j_bulk").model_copy(update={"lane": "bulk"})
+    async with geocoder_stage() as stage:
+        await stage.send(bulk)
+        await stage.send(import_requested(stop(1, QUEEN_ST), job_id="j_normal"))
+        from_bulk = await stage.next_on(JOBS_GEOCODED_BULK)
+        from_normal = await stage.next_on(JOBS_GEOCODED)
+        await stage.broker.publish(b"\x00not json", JOBS_REQUESTED_BULK, key=b"j")
+        dead = await stage.next_on(DEADLETTER)
+        metrics = (await stage.http.get("/metrics")).text
+    assert (from_bulk.job_id, from_bulk.lane) == ("j_bulk", "bulk")
+    assert (from_normal.job_id, from_normal.lane) == ("j_normal", "normal")
+    assert [e.job_id for e in stage.out[JOBS_GEOCODED]] == ["j_normal"]  # no bulk job in the normal lane
+    assert dead.headers["source_topic"] == JOBS_REQUESTED_BULK
+    assert 'routemate_lane_wait_seconds_count{service="geocoder"}' in metrics

@@ -5,7 +5,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shared.channels import JOB_OUTCOME, JobSettled, outcome_key
+from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, outcome_key
 from shared.events import Event, ImportRequested
 from shared.ratelimit import RateDecision
 from shared.testing.fakes import MemoryRedis
@@ -55,10 +55,12 @@ def route_view(event: ImportRequested, status: str = "assigned") -> dict[str, An
 
 
 async def settle(redis: MemoryRedis, event: ImportRequested, org_id: str | None = None, announce: bool = True) -> dict:
-    """What the status service does when a job settles: keep its outcome for replays, then announce it."""
+    """What the status service does when a job settles: keep its outcome for replays, then announce
+    it, and take it off its organization's jobs in flight."""
     view = route_view(event)
     message = JobSettled(job_id=event.job_id, org_id=org_id or event.org_id, job=view).model_dump_json()
     await redis.set(outcome_key(event.job_id), message, ex=WEEK)
+    await redis.zrem(inflight_key(event.org_id), event.job_id)
     if announce:
         await redis.publish(JOB_OUTCOME, message)
     return view

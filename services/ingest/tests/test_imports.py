@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from services.ingest.adapters import Outcomes, Reservations
+from services.ingest.adapters import Lanes, Outcomes, Reservations
 from services.ingest.handlers import (
     Accepted,
     ImportDependencies,
@@ -50,7 +50,8 @@ async def outcomes(redis):
 
 def dependencies(redis, outcomes, bus, **over) -> ImportDependencies:
     values = {"max_stops": 500, "publish_timeout_s": 0.5, "wait_s": 2.0, **over}
-    return ImportDependencies(reservations=Reservations(redis, 3600), outcomes=outcomes, bus=bus, **values)
+    lanes = Lanes(redis, fair_share=2, ttl_s=3600)
+    return ImportDependencies(reservations=Reservations(redis, 3600), outcomes=outcomes, bus=bus, lanes=lanes, **values)
 
 
 def command(body: dict, respond_async: bool = False, org_id: str = ORG) -> ImportJob:
@@ -205,3 +206,65 @@ async def test_a_rate_limiter_outage_is_503():
     with pytest.raises(Problem) as unavailable:
         await admit(limiter, "rm_ci_1")
     assert (unavailable.value.status, unavailable.value.code) == (503, "dependency_unavailable")
+
+
+# Lanes: an organization's first FAIR_SHARE_JOBS jobs in flight travel the normal lane, the rest bulk.
+
+
+def lane_of(bus: FakeBus) -> list[tuple[str, str]]:
+    return [(event.lane, event.topic) for event in bus.published]
+
+
+async def test_jobs_beyond_the_fair_share_in_flight_go_to_the_bulk_lane_and_back_once_one_settles(redis, outcomes):
+    bus = FakeBus()
+    deps = dependencies(redis, outcomes, bus)  # fair share: 2 jobs in flight
+    for n in range(3):
+        await import_job(command(import_body(external_job_id=f"big-{n}"), respond_async=True), deps)
+    await import_job(command(import_body(external_job_id="small"), respond_async=True, org_id="org_small"), deps)
+    assert lane_of(bus) == [
+        ("normal", "routemate.jobs.requested"),
+        ("normal", "routemate.jobs.requested"),
+        ("bulk", "routemate.jobs.requested.bulk"),
+        ("normal", "routemate.jobs.requested"),  # another organization has its own share
+    ]
+    await settle(redis, bus.published[0])  # the status service saw the first job settle: 2 still in flight
+    await import_job(command(import_body(external_job_id="big-3"), respond_async=True), deps)
+    assert lane_of(bus)[-1] == ("bulk", "routemate.jobs.requested.bulk")
+    for event in bus.published[1:3]:
+        await settle(redis, event)  # now only big-3 is in flight
+    await import_job(command(import_body(external_job_id="big-4"), respond_async=True), deps)
+    assert lane_of(bus)[-1] == ("normal", "routemate.jobs.requested")
+
+
+async def test_a_concurrent_burst_gets_exactly_the_fair_share_in_the_normal_lane(redis, outcomes):
+    bus = FakeBus(delay=0.05)
+    deps = dependencies(redis, outcomes, bus)
+    bodies = [import_body(external_job_id=f"burst-{n}") for n in range(10)]
+    await asyncio.gather(*(import_job(command(body, respond_async=True), deps) for body in bodies))
+    assert sorted(event.lane for event in bus.published) == ["bulk"] * 8 + ["normal"] * 2
+
+
+async def test_a_retried_publish_keeps_its_lane_and_a_failed_one_stops_counting(redis, outcomes):
+    deps = dependencies(redis, outcomes, FakeBus())
+    await import_job(command(import_body(external_job_id="first"), respond_async=True), deps)
+    with pytest.raises(Problem):
+        await import_job(
+            command(import_body(external_job_id="lost")), dependencies(redis, outcomes, FakeBus(fail=True))
+        )
+    bus = FakeBus()
+    await import_job(
+        command(import_body(external_job_id="second"), respond_async=True), dependencies(redis, outcomes, bus)
+    )
+    assert lane_of(bus) == [("normal", "routemate.jobs.requested")]  # the failed import took no share
+
+
+async def test_a_job_whose_settling_was_never_seen_stops_counting_after_the_ttl(redis):
+    now = [1000.0]
+    lanes = Lanes(redis, fair_share=1, ttl_s=60, clock=lambda: now[0])
+    assert await lanes.admit(ORG, "job_stuck") == "normal"
+    now[0] = 1030.0
+    assert await lanes.admit(ORG, "job_next") == "bulk"
+    assert await lanes.admit(ORG, "job_stuck") == "normal"  # the same job published again keeps its place
+    now[0] = 1061.0  # job_stuck's settling was never seen and it is over the TTL; job_next still counts
+    assert await lanes.admit(ORG, "job_later") == "bulk"
+    assert await redis.zrank("rm:inflight:" + ORG, "job_stuck") is None

@@ -15,7 +15,7 @@ from services.optimizer.adapters.matrix import Matrix
 from services.optimizer.app import create_app
 from services.optimizer.settings import OptimizerSettings
 from shared.broker import make_broker
-from shared.events import JOBS_FAILED, JOBS_GEOCODED, JOBS_OPTIMIZED, Event, decode_event
+from shared.events import JOBS_FAILED, JOBS_OPTIMIZED, Event, decode_event
 from shared.testing.builders import BRISBANE, geocoded
 from shared.testing.waiting import async_wait_until
 from shared.vocabulary import FailureCode, UnroutedReason
@@ -30,7 +30,8 @@ class Stage:
     out: dict[str, list[Event]] = field(default_factory=lambda: {JOBS_OPTIMIZED: [], JOBS_FAILED: []})
 
     async def send(self, event: Event) -> None:
-        await self.broker.publish(event.to_bytes(), JOBS_GEOCODED, key=event.key)
+        """On the topic of the event's lane, as the geocoder publishes it."""
+        await self.broker.publish(event.to_bytes(), event.topic, key=event.key)
 
     async def next_on(self, topic: str) -> Event:
         """The first event the stage published on `topic`."""
@@ -151,3 +152,12 @@ async def test_a_route_over_the_event_budget_fails_the_job_instead_of_blocking_t
         failed = await stage.next_on(JOBS_FAILED)
     assert failed.code == FailureCode.EVENT_TOO_LARGE and failed.stage == "optimizer"
     assert "size budget" in failed.message and stage.out[JOBS_OPTIMIZED] == []
+
+
+async def test_a_bulk_lane_job_is_routed_and_its_route_published_where_every_route_goes():
+    async with optimizer_stage() as stage:
+        await stage.send(geocoded(BRISBANE, job_id="j_bulk").model_copy(update={"lane": "bulk"}))
+        route = await stage.next_on(JOBS_OPTIMIZED)
+        metrics = (await stage.http.get("/metrics")).text
+    assert (route.job_id, route.lane, len(route.route)) == ("j_bulk", "bulk", len(BRISBANE))
+    assert 'routemate_lane_wait_seconds_count{service="optimizer"}' in metrics

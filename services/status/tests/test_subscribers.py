@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from services.status.adapters.projection import Projection
 from services.status.handlers import FollowUp
 from services.status.subscribers import ROUTES
-from shared.channels import JOB_OUTCOME, JobSettled, outcome_key
+from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, outcome_key
 from shared.db import make_engine
 from shared.events import DriverRegistered, DriverRemoved, JobFailed, TokenIssued, utcnow
 from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
@@ -129,3 +129,18 @@ def test_only_events_the_routing_table_announces_ever_settle_a_job(tmp_path, see
     settled = [(type(event), job_id) for event in stream if (job_id := projection.apply(event))]
     assert sorted(job_id for _, job_id in settled) == ["a_routed", "b_failed"]
     assert all(FollowUp.ANNOUNCE_SETTLED in ROUTES[kind] for kind, _ in settled)
+
+
+async def test_a_bulk_lane_job_is_projected_and_leaves_its_organizations_jobs_in_flight_when_settled(status):
+    org, driver = "org_1", "dana@example.com"
+    await status.redis.zadd(inflight_key(org), {"job_1": 1.0, "job_2": 2.0})  # as ingest admitted them
+    stops = [stop(i, f"{i} Queen St", job_id="job_1") for i in range(2)]
+    bulk = {"lane": "bulk"}
+    imported = import_requested(*stops, org_id=org, job_id="job_1", external_job_id="EXT-1", driver_email=driver)
+    geo = geocoded([(-27.47, 153.02), (-27.48, 153.01)], org_id=org, job_id="job_1").model_copy(update=bulk)
+    await status.publish(imported.model_copy(update=bulk), geo, routed(geo, [1, 0], external_job_id="EXT-1"))
+    job = (await status.http.get(f"{JOBS}/job_1", headers=status.auth())).json()
+    assert job["status"] == JobStatus.ASSIGNED
+    assert [o.job_id for o in outcomes(status)] == ["job_1"]
+    assert await status.redis.zrank(inflight_key(org), "job_1") is None  # ingest's next import counts one fewer
+    assert await status.redis.zrank(inflight_key(org), "job_2") == 0
