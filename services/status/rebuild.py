@@ -8,6 +8,7 @@ from aiokafka import ConsumerRecord
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries, holds_jobs
 from services.status.subscribers import ROUTES, TOPICS
+from shared.broker import is_transient
 from shared.db import make_engine
 from shared.events import Event, UndecodableEvent, decode_event
 from shared.settings import PlatformSettings
@@ -58,7 +59,35 @@ async def rebuild(settings: PlatformSettings, database_url: str) -> RebuildRepor
     )
     events, skipped = decode_all(sorted(records, key=replay_order))
     taken = [event for event in events if type(event) in ROUTES]  # as the live consumer routes them
+    rejected = 0
     for start in range(0, len(taken), REBUILD_BATCH):
-        projection.apply_many(taken[start : start + REBUILD_BATCH])
-    log.info("rebuilt the read model from %d events (%d undecodable)", len(events), skipped)
-    return RebuildReport(events=len(events), skipped=skipped, jobs=JobQueries(engine).job_count())
+        rejected += apply_as_live(projection, taken[start : start + REBUILD_BATCH])
+    log.info(
+        "rebuilt the read model from %d events (%d undecodable, %d rejected as the live consumer rejected them)",
+        len(events),
+        skipped,
+        rejected,
+    )
+    return RebuildReport(events=len(events), skipped=skipped + rejected, jobs=JobQueries(engine).job_count())
+
+
+def apply_as_live(projection: Projection, batch: list[Event]) -> int:
+    """Apply a batch as the live consumer does: whole, or, if an event in it fails for a reason in
+    the event itself (the live consumer dead-lettered it), one by one without that event.
+    Returns how many events were left out."""
+    try:
+        projection.apply_many(batch)
+        return 0
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+    rejected = 0
+    for event in batch:
+        try:
+            projection.apply(event)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            rejected += 1
+            log.warning("left out %s %s: %s: %s", event.event_type, event.event_id, type(exc).__name__, exc)
+    return rejected

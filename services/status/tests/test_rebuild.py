@@ -71,3 +71,20 @@ async def test_a_rebuild_replays_in_time_order_into_the_same_rows(tmp_path, monk
     assert rebuilt["stops"][0]["status"] == StopStatus.FAILED
     with pytest.raises(NotEmpty):
         await rebuild(StatusSettings(), url)  # never into a database that holds a read model
+
+
+async def test_an_event_the_live_consumer_rejected_is_left_out_not_fatal(tmp_path, monkeypatch):
+    """A stop report naming another organization's job is dead-lettered live; the rebuild leaves
+    it out the same way and rebuilds everything else (it used to abort the whole rebuild)."""
+    hijack = stop_changed(1, StopStatus.FAILED, org_id="org_evil", job_id="job_1")
+    events = [*history(), hijack.model_copy(update={"occurred_at": T0 + timedelta(minutes=5)})]
+
+    async def read_to_end(bootstrap, topics, **kwargs) -> list[ConsumerRecord]:
+        return records(events)
+
+    monkeypatch.setattr(rebuild_module, "read_to_end", read_to_end)
+    url = f"sqlite:///{tmp_path / 'rebuilt.db'}"
+    report = await rebuild(StatusSettings(), url)
+    assert (report.events, report.skipped, report.jobs) == (len(events), 2, 1)
+    rebuilt = job_view(*JobQueries(make_engine(url)).job("org_1", job_id="job_1"))
+    assert rebuilt["stops"][0]["status"] == StopStatus.FAILED and rebuilt["status"] == JobStatus.IN_PROGRESS
