@@ -123,7 +123,8 @@ async def test_no_token_minted_while_an_integration_is_revoked_survives_the_revo
     *minted, revoked = await asyncio.gather(*[mint() for _ in range(60)], revoke())
     assert revoked.status_code == 200, revoked.text
     tokens = [m.json()["access_token"] for m in minted if m.status_code == 200]
-    assert {m.status_code for m in minted} <= {200, 401}
+    # 429: past the client's mint burst (README "Limits"); those never got a token either
+    assert {m.status_code for m in minted} <= {200, 401, 429}
     survivors = [t for t in tokens + [tenant.token] if await jobs_status(http, t) != 401]
     assert survivors == [], f"{len(survivors)} of {len(tokens)} tokens outlived the revocation"
 
