@@ -47,6 +47,41 @@ class RequestIds:
             logs.correlation_id.reset(token)
 
 
+# Paths whose answers carry personal data or credentials: the public API (tokens, imports, jobs,
+# stop updates) and auth's private admin API (client secrets).
+PERSONAL_PREFIXES = ("/v1/", "/admin/")
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: `X-Content-Type-Options: nosniff` on every answer, and
+    `Cache-Control: no-store` on every answer under PERSONAL_PREFIXES, so no browser or shared
+    cache keeps a copy of a token, an address or a job. The edge sets the same headers; these are
+    for whoever reaches a service directly (a Kubernetes Service, a sidecar, a test). no-store
+    replaces any weaker Cache-Control a route may set; other headers (an ETag, Location) are kept,
+    so a client that keeps its own copy can still revalidate with If-None-Match."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        personal = scope["path"].startswith(PERSONAL_PREFIXES)
+
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                skip = {b"x-content-type-options", b"cache-control"} if personal else {b"x-content-type-options"}
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in skip]
+                headers.append((b"x-content-type-options", b"nosniff"))
+                if personal:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 class RejectNul:
     """Pure ASGI middleware: a NUL in the path or query string is a 400, before any route or
     database sees it (PostgreSQL cannot store NUL; it used to surface as a 500)."""

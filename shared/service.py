@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.errors import install_problem_handlers
-from shared.http import RejectNul
+from shared.http import RejectNul, SecurityHeaders
 from shared.lag import LagMonitor
 from shared.logs import configure_logging
 from shared.metrics import install_http_metrics
@@ -62,12 +62,18 @@ def broker_check(broker) -> HealthCheck:
 
 
 def service_app(service: str, *, lifespan=None, title: str | None = None) -> FastAPI:
-    """A FastAPI app with /healthz, /metrics, request metrics and problem+json errors."""
-    app = FastAPI(title=title or f"RouteMate {service}", lifespan=lifespan, version="1.0.0")
+    """A FastAPI app with /healthz, /metrics, request metrics, problem+json errors and the security
+    headers (shared.http.SecurityHeaders).
+
+    No trailing-slash redirects: Starlette builds them from the request's Host header, so
+    `GET /v1/integration-jobs/` with `Host: evil.example` was sent to http://evil.example/...
+    A path with a stray slash is now a problem+json 404 like any other unknown path."""
+    app = FastAPI(title=title or f"RouteMate {service}", lifespan=lifespan, version="1.0.0", redirect_slashes=False)
     app.state.service = service
     app.state.health_checks = {}
     install_problem_handlers(app)
     app.add_middleware(RejectNul)
+    app.add_middleware(SecurityHeaders)
     install_http_metrics(app, service)
 
     @app.get("/healthz", include_in_schema=False)

@@ -8,6 +8,7 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v curl >/dev/null || need+=(curl)
 command -v jq >/dev/null || need+=(jq)
+command -v openssl >/dev/null || need+=(openssl)   # the local CA and the edge's certificate (deploy/local/tls.sh)
 command -v npm >/dev/null || need+=(nodejs npm)   # the TypeScript client and the /docs assets
 command -v chromedriver >/dev/null || need+=(chromium chromium-driver)   # browser tests of /docs
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)

@@ -4,12 +4,23 @@
 #   down    stop everything this script started
 #   status  one line per component
 #   restart-service NAME   stop and start one service (tests use it)
+#   tls     create (once) the local CA and the edge's certificate under var/tls, and say how to trust it
+#   edge-config   render the edge's nginx config into $VAR_DIR/nginx without starting it (tests use it)
+# The edge listens on EDGE_PORT (plain http, for local tools) and EDGE_TLS_PORT (https) with
+# EDGE_TLS_CERT/EDGE_TLS_KEY, or without them a certificate from a local CA made here (tls.sh).
+# EDGE_HTTP_REDIRECT=1 makes plain http answer 308 to https://EDGE_SERVER_NAME:EDGE_TLS_PORT.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 VAR="${VAR_DIR:-$ROOT/var}"
 PY="$ROOT/.venv/bin/python"
 HOST="${HOST:-127.0.0.1}"
 EDGE_PORT="${EDGE_PORT:-8080}"
+EDGE_TLS_PORT="${EDGE_TLS_PORT:-8443}"
+EDGE_HTTP_REDIRECT="${EDGE_HTTP_REDIRECT:-0}"
+case "$HOST" in 0.0.0.0|::|"[::]") default_name=localhost ;; *) default_name="$HOST" ;; esac
+EDGE_SERVER_NAME="${EDGE_SERVER_NAME:-$default_name}"
+[[ "$EDGE_HTTP_REDIRECT" =~ ^[01]$ ]] || { echo "EDGE_HTTP_REDIRECT must be 0 or 1" >&2; exit 2; }
+[[ "$EDGE_SERVER_NAME" =~ ^[A-Za-z0-9.-]+$ ]] || { echo "EDGE_SERVER_NAME must be a host name or IPv4 address" >&2; exit 2; }
 REDIS_PORT="${REDIS_PORT:-6379}"
 # Two Redis instances, because eviction policy is per instance: the durable one (tokens, lockouts,
 # rate buckets, idempotency reservations, outcomes) refuses writes when full (noeviction: the
@@ -30,6 +41,15 @@ mkdir -p "$VAR/run" "$VAR/log" "$VAR/redis" "$VAR/nginx" "$VAR/edge"
 
 alive() { [ -f "$VAR/run/$1.pid" ] && kill -0 "$(cat "$VAR/run/$1.pid")" 2>/dev/null; }
 healthy() { curl -fsS -m 2 "http://$HOST:$1/healthz" >/dev/null 2>&1; }
+# The https listener answers with the certificate it is given: verified against the local CA when
+# that is what signed it; an operator's own certificate may name a host other than 127.0.0.1, so
+# then only the listener is probed.
+tls_healthy() {
+  local verify=(--cacert "$VAR/tls/ca.crt") host="$HOST"
+  [ -n "${EDGE_TLS_CERT:-}" ] && verify=(--insecure)
+  case "$host" in 0.0.0.0|::|"[::]") host=127.0.0.1 ;; esac
+  curl -fsS -m 2 "${verify[@]}" "https://$host:$EDGE_TLS_PORT/healthz" >/dev/null 2>&1
+}
 
 wait_healthy() {  # name port seconds
   for _ in $(seq 1 $(( $3 * 4 ))); do
@@ -69,18 +89,57 @@ service_up() {
   echo "$name: up on $HOST:$port"
 }
 
+# The edge's certificate: EDGE_TLS_CERT/EDGE_TLS_KEY (both, readable), or the local CA's under var/tls.
+tls_files() {
+  if [ -n "${EDGE_TLS_CERT:-}${EDGE_TLS_KEY:-}" ]; then
+    [ -r "${EDGE_TLS_CERT:-}" ] && [ -r "${EDGE_TLS_KEY:-}" ] \
+      || { echo "edge: EDGE_TLS_CERT and EDGE_TLS_KEY must both name readable files" >&2; return 1; }
+    TLS_CERT="$(cd "$(dirname "$EDGE_TLS_CERT")" && pwd)/$(basename "$EDGE_TLS_CERT")"
+    TLS_KEY="$(cd "$(dirname "$EDGE_TLS_KEY")" && pwd)/$(basename "$EDGE_TLS_KEY")"
+    return 0
+  fi
+  [ -s "$VAR/tls/ca.crt" ] || TLS_NEW_CA=1
+  EDGE_SERVER_NAME="$EDGE_SERVER_NAME" bash "$ROOT/deploy/local/tls.sh" "$VAR/tls"
+  TLS_CERT="$VAR/tls/server.crt" TLS_KEY="$VAR/tls/server.key"
+}
+
+trust_hint() {
+  local ca="$VAR/tls/ca.crt" url="https://$EDGE_SERVER_NAME:$EDGE_TLS_PORT"
+  cat <<HINT
+tls: the edge's certificate is signed by a local CA made on this machine. Trust it (never turn verification off):
+  curl:                curl --cacert $ca $url/healthz   (or CURL_CA_BUNDLE=$ca)
+  Python (requests):   REQUESTS_CA_BUNDLE=$ca   (httpx, urllib, ssl: SSL_CERT_FILE=$ca)
+  Node.js:             NODE_EXTRA_CA_CERTS=$ca
+  system store (Debian): sudo cp $ca /usr/local/share/ca-certificates/routemate-local-ca.crt && sudo update-ca-certificates
+HINT
+}
+
 # What the edge serves itself: the merged OpenAPI document, and the CORS origins it allows
 # (CORS_ALLOWED_ORIGINS, comma- or space-separated; default none, `*` for any).
 edge_files() {
   (cd "$ROOT" && "$PY" -m routemate_cli.contract.openapi --out "$VAR/edge/openapi.json")
+  edge_config
+}
+
+# The nginx configuration: the two listeners (nginx.conf), what both serve (edge-routes.conf), and
+# the shared pieces of deploy/nginx/ beside them for the relative includes.
+edge_config() {
+  tls_files
   local origins="${CORS_ALLOWED_ORIGINS:-}"
   for origin in ${origins//,/ }; do
     if [ "$origin" = "*" ]; then echo '~. $http_origin;'; else printf '"%s" $http_origin;\n' "${origin%/}"; fi
   done > "$VAR/nginx/cors-origins.map.tmp"
   mv "$VAR/nginx/cors-origins.map.tmp" "$VAR/nginx/cors-origins.map"
-  sed -e "s#@VAR@#$VAR#g" -e "s#@HOST@#$HOST#g" -e "s#@EDGE_PORT@#$EDGE_PORT#g" \
-      -e "s#@AUTH_PORT@#${PORTS[auth]}#g" -e "s#@INGEST_PORT@#${PORTS[ingest]}#g" \
-      -e "s#@STATUS_PORT@#${PORTS[status]}#g" -e "s#@ROOT@#$ROOT#g" "$ROOT/deploy/local/nginx.conf.tmpl" > "$VAR/nginx/nginx.conf"
+  cp "$ROOT"/deploy/nginx/*.conf "$VAR/nginx/"
+  local authority_port=":$EDGE_TLS_PORT"; [ "$EDGE_TLS_PORT" = 443 ] && authority_port=""
+  for name in nginx.conf edge-routes.conf; do
+    sed -e "s#@VAR@#$VAR#g" -e "s#@HOST@#$HOST#g" -e "s#@EDGE_PORT@#$EDGE_PORT#g" \
+        -e "s#@EDGE_TLS_PORT@#$EDGE_TLS_PORT#g" -e "s#@EDGE_TLS_AUTHORITY_PORT@#$authority_port#g" \
+        -e "s#@EDGE_SERVER_NAME@#$EDGE_SERVER_NAME#g" -e "s#@EDGE_HTTP_REDIRECT@#$EDGE_HTTP_REDIRECT#g" \
+        -e "s#@EDGE_TLS_CERT@#$TLS_CERT#g" -e "s#@EDGE_TLS_KEY@#$TLS_KEY#g" \
+        -e "s#@AUTH_PORT@#${PORTS[auth]}#g" -e "s#@INGEST_PORT@#${PORTS[ingest]}#g" \
+        -e "s#@STATUS_PORT@#${PORTS[status]}#g" -e "s#@ROOT@#$ROOT#g" "$ROOT/deploy/local/$name.tmpl" > "$VAR/nginx/$name"
+  done
 }
 
 nginx_up() {
@@ -90,7 +149,15 @@ nginx_up() {
     return 0
   fi
   /usr/sbin/nginx -e stderr -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" 2>>"$VAR/log/nginx-error.log"
-  for _ in $(seq 1 40); do healthy "$EDGE_PORT" && { echo "edge: up on http://$HOST:$EDGE_PORT/v1"; return 0; }; sleep 0.25; done
+  for _ in $(seq 1 40); do
+    if healthy "$EDGE_PORT" && tls_healthy; then
+      echo "edge: up on https://$EDGE_SERVER_NAME:$EDGE_TLS_PORT/v1 and http://$HOST:$EDGE_PORT/v1"
+      if [ -n "${TLS_NEW_CA:-}" ]; then trust_hint
+      elif [ -z "${EDGE_TLS_CERT:-}" ]; then echo "edge: certificate signed by the local CA $VAR/tls/ca.crt (how to trust it: bash deploy/local/platform.sh tls)"; fi
+      return 0
+    fi
+    sleep 0.25
+  done
   echo "edge: nginx did not start, see $VAR/log/nginx-error.log" >&2; return 1
 }
 
@@ -130,6 +197,7 @@ status() {
   for s in "${SERVICES[@]}"; do healthy "${PORTS[$s]}" && printf '%-9s up\n' "$s" || { printf '%-9s down\n' "$s"; rc=1; }; done
   healthy "$AUTH_ADMIN_PORT" && echo "admin     up" || { echo "admin     down"; rc=1; }
   healthy "$EDGE_PORT" && echo "edge      up" || { echo "edge      down"; rc=1; }
+  tls_healthy && echo "edge-tls  up" || { echo "edge-tls  down"; rc=1; }
   return $rc
 }
 
@@ -138,5 +206,7 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   restart-service) stop_pid "$2"; service_up "$2" ;;
-  *) echo "usage: $0 up|down|status|restart-service NAME" >&2; exit 2 ;;
+  tls) tls_files; [ -n "${EDGE_TLS_CERT:-}" ] && echo "tls: using $TLS_CERT" || trust_hint ;;
+  edge-config) edge_config ;;
+  *) echo "usage: $0 up|down|status|restart-service NAME|tls|edge-config" >&2; exit 2 ;;
 esac

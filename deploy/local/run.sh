@@ -3,7 +3,13 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
-BASE="http://127.0.0.1:${EDGE_PORT:-8080}"
+# Over https with the local CA `up` makes (curl reads CURL_CA_BUNDLE); plain http with your own certificate.
+BASE="http://127.0.0.1:${EDGE_PORT:-8080}" TRUST=""
+if [ -z "${EDGE_TLS_CERT:-}" ]; then
+  BASE="https://127.0.0.1:${EDGE_TLS_PORT:-8443}"
+  export CURL_CA_BUNDLE="${VAR_DIR:-$ROOT/var}/tls/ca.crt"
+  TRUST="export CURL_CA_BUNDLE=$CURL_CA_BUNDLE   # trust the local CA (README: Security: transport)"
+fi
 RM="$ROOT/.venv/bin/routemate"
 sleeper=""
 stop() { [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null; echo; echo "stopping…"; bash deploy/local/platform.sh down; exit 0; }
@@ -28,6 +34,7 @@ cat <<EOT
 
 The platform is up at $BASE/v1 (Ctrl-C stops it). Try:
 
+  $TRUST
   curl -s -X POST $BASE/v1/integration-token -H 'Content-Type: application/json' \\
        -d '{"client_id":"$client_id","client_secret":"$client_secret"}'
   export TOKEN=$token

@@ -2,9 +2,16 @@
 platform on shifted ports, e.g. for a client library's tests beside a running one)."""
 
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 EDGE = os.environ.get("ROUTEMATE_BASE_URL", "http://127.0.0.1:8080").rstrip("/")
+# The edge's https listener, and the CA its certificate is signed by: the local CA `make up` made
+# under var/tls, or the one EDGE_TLS_CA names for an operator's own certificate.
+EDGE_TLS_PORT = int(os.environ.get("EDGE_TLS_PORT", "8443"))
+EDGE_TLS = os.environ.get("ROUTEMATE_TLS_BASE_URL", f"https://127.0.0.1:{EDGE_TLS_PORT}").rstrip("/")
+VAR = Path(os.environ.get("VAR_DIR") or Path(__file__).resolve().parents[2] / "var")
+TLS_CA = Path(os.environ.get("EDGE_TLS_CA") or VAR / "tls/ca.crt")
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # The evictable cache instance (the geocode cache): CACHE_REDIS_URL, or the durable port + 1 as

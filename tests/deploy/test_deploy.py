@@ -122,6 +122,20 @@ def test_keda_scales_the_consumer_stages_on_both_lanes_lag():
         assert triggers == [(group, topic), (bulk_group(group), bulk_topic)]
 
 
+def test_the_ingress_serves_tls_only_with_hsts_from_the_controller():
+    ingress = next(d for d in manifests() if d["kind"] == "Ingress")
+    tls = ingress["spec"]["tls"]
+    hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
+    assert tls and tls[0]["secretName"] and hosts <= set(tls[0]["hosts"])
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    controller = yaml.safe_load((DEPLOY / "k8s/ingress-nginx-controller.yaml").read_text())
+    kubernetes_validate.validate(controller, "1.33", strict=True)
+    assert controller["data"]["hsts"] == "true" and controller["data"]["hsts-max-age"] == "31536000"
+    assert controller["data"]["ssl-protocols"] == "TLSv1.2 TLSv1.3"
+    assert controller["data"]["http-redirect-code"] == "308"
+
+
 def test_the_compose_file_matches_the_compose_spec():
     run(
         sys.executable,
@@ -135,6 +149,14 @@ def test_the_compose_file_matches_the_compose_spec():
     for target in ("auth", "ingest", "status", "geocoder", "optimizer"):
         assert compose["services"][target]["build"]["target"] == target
         assert f"FROM base AS {target}" in (DEPLOY / "compose/Dockerfile").read_text()
+    edge = compose["services"]["edge"]
+    assert "8443:8443" in edge["ports"]
+    mounted = {volume.split(":")[-2] for volume in edge["volumes"]}
+    assert {"/etc/nginx/tls/server.crt", "/etc/nginx/tls/server.key", "/etc/nginx/tls.conf"} <= mounted
+    for volume in edge["volumes"]:  # every shared piece the compose edge includes is mounted
+        source = volume.split(":")[0]
+        if not source.startswith("$"):
+            assert (DEPLOY / "compose" / source).is_file(), source
 
 
 DASHBOARD_SCHEMA = {
@@ -196,20 +218,31 @@ def test_the_dashboard_and_the_alerts_only_use_series_the_running_services_expor
 BEARER = {"Authorization": "Bearer not-checked-by-the-edge"}
 
 
-def test_the_compose_edge_runs_in_real_nginx_and_answers_problem_json(tmp_path):
-    """The compose nginx.conf, with its service names pointed at closed local ports, started for real."""
+def test_the_compose_edge_runs_in_real_nginx_over_tls_and_answers_problem_json(tmp_path):
+    """The compose nginx.conf, with its service names pointed at closed local ports, its listeners on
+    spare ports and a certificate from deploy/local/tls.sh, started for real: https answers (the
+    certificate verified) with the security headers, plain http only redirects to the configured name."""
+    import shutil
     import socket
+    import ssl
     import time
 
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    plain, secure = free_port(), free_port()
+    run("bash", str(DEPLOY / "local/tls.sh"), str(tmp_path / "tls"))
+    for shared in (DEPLOY / "nginx").glob("*.conf"):
+        shutil.copy(shared, tmp_path)
     conf = (DEPLOY / "compose/nginx.conf").read_text()
-    conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+    conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{plain};")
+    conf = conf.replace("listen 8443 ssl;", f"listen 127.0.0.1:{secure} ssl;")
     conf = re.sub(r"http://(auth|ingest|status):\d+", "http://127.0.0.1:9", conf)  # discard port: refused
-    conf = conf.replace("/etc/nginx/problem-pages.conf", str(DEPLOY / "nginx/problem-pages.conf"))
+    conf = conf.replace("/etc/nginx/tls/", f"{tmp_path / 'tls'}/")
     temp = " ".join(
         f"{kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
@@ -230,21 +263,23 @@ def test_the_compose_edge_runs_in_real_nginx_and_answers_problem_json(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    trust = ssl.create_default_context(cafile=str(tmp_path / "tls/ca.crt"))
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(40):
-            try:
-                if httpx.get(base + "/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError(
-                (tmp_path / "error.log").read_text() if nginx.poll() is not None else "nginx did not answer"
-            )
-        missing = httpx.get(base + "/v1/nope")
-        down = httpx.get(base + "/v1/integration-jobs")
-        too_big = httpx.post(base + "/v1/integration-import", content=b"x" * (7 * 1024 * 1024))
+        base = f"https://127.0.0.1:{secure}"
+        with httpx.Client(base_url=base, verify=trust) as client:
+            for _ in range(40):
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            else:
+                raise AssertionError(
+                    nginx.stderr.read1().decode() if nginx.poll() is not None else "nginx did not answer"
+                )
+            missing = client.get("/v1/nope")
+            down = client.get("/v1/integration-jobs")
+            too_big = client.post("/v1/integration-import", content=b"x" * (7 * 1024 * 1024))
         for answer, status, code in (
             (missing, 404, "not_found"),
             (down, 503, "service_unavailable"),
@@ -252,10 +287,20 @@ def test_the_compose_edge_runs_in_real_nginx_and_answers_problem_json(tmp_path):
         ):
             assert answer.status_code == status and answer.headers["content-type"] == "application/problem+json"
             assert answer.json()["code"] == code
-        assert down.headers["retry-after"] == "5"
+            assert answer.headers["strict-transport-security"] == "max-age=31536000"
+            assert answer.headers["x-content-type-options"] == "nosniff"
+        assert down.headers["retry-after"] == "5" and down.headers["cache-control"] == "no-store"
+        with httpx.Client(base_url=f"http://127.0.0.1:{plain}") as client:
+            redirected = client.get("/v1/integration-jobs?job_id=job_1", headers={"Host": "evil.example"})
+            health = client.get("/healthz")
+        assert redirected.status_code == 308
+        assert redirected.headers["location"] == "https://localhost:8443/v1/integration-jobs?job_id=job_1"
+        assert "strict-transport-security" not in redirected.headers
+        assert redirected.headers["x-content-type-options"] == "nosniff"
+        assert health.status_code == 200
         # Without credentials, one address gets its burst to the services and then 429 problem+json; with an
         # Authorization header the address is not limited (the services limit per integration).
-        with httpx.Client(base_url=base) as client:
+        with httpx.Client(base_url=base, verify=trust) as client:
             anonymous = [client.get("/v1/integration-jobs").status_code for _ in range(300)]
             limited = client.get("/v1/integration-jobs")
             signed = [client.get("/v1/integration-jobs", headers=BEARER).status_code for _ in range(150)]
