@@ -22,8 +22,10 @@ from shared.events.jobs import (
     JOBS_OPTIMIZED,
     JOBS_REQUESTED,
     ImportRequested,
+    JobCancelled,
     JobFailed,
     JobWarning,
+    ReplanRequested,
     RouteOptimized,
     StopsGeocoded,
 )
@@ -37,6 +39,8 @@ AnyEvent = Annotated[
     | StopsGeocoded
     | RouteOptimized
     | JobFailed
+    | ReplanRequested
+    | JobCancelled
     | StopStatusChanged
     | IntegrationCreated
     | SecretRotated
@@ -84,8 +88,10 @@ __all__ = [
     "JOBS_GEOCODED",
     "JOBS_OPTIMIZED",
     "JOBS_REQUESTED",
+    "JobCancelled",
     "JobFailed",
     "JobWarning",
+    "ReplanRequested",
     "RouteOptimized",
     "STOPS_STATUS",
     "SecretRotated",
