@@ -23,6 +23,7 @@ from shared.events import (
     DriverRemoved,
     Event,
     ImportRequested,
+    JobCancelled,
     JobFailed,
     RouteOptimized,
     utcnow,
@@ -104,9 +105,9 @@ class Projection:
             _assign(s, job)
         facts = JobFacts(job.imported, job.routed, bool(job.failure), job.driver_assigned, bool(job.cancellation))
         job.status = advanced(job.status, derived_status(facts, (row.status for row in stops.values())))
-        job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
         job.created_at = min(as_utc(job.created_at), event.occurred_at)
-        if fingerprint(job, stops) != seen:
+        if fingerprint(job, stops) != seen:  # an event that changed nothing (stale, ignored) leaves no trace
+            job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
             job.version += 1
             changed.add(job_id)
         s.add(job)
@@ -120,7 +121,7 @@ def _settles(event: Event, verdict: str | None, before: str, job: JobRow, awaiti
         return Settles(job.job_id, rejected_spec_version=event.spec_version)
     if verdict == writers.UPDATED:
         return None  # the update's new route (or failure) answers the import waiting for it
-    if awaiting_update and isinstance(event, RouteOptimized | JobFailed) and (job.routed or job.failure):
+    if awaiting_update and isinstance(event, RouteOptimized | JobFailed | JobCancelled) and job.status in SETTLED:
         return Settles(job.job_id)
     replayed = isinstance(event, ImportRequested)
     return Settles(job.job_id) if settles(before, job.status, imported=job.imported, import_replayed=replayed) else None
@@ -131,9 +132,10 @@ def _moment(value: object) -> str:
 
 
 def fingerprint(job: JobRow, stops: writers.Stops) -> str:
-    """Everything the job's public view is made of (its version aside), to tell whether it changed."""
+    """Everything the job's public view is made of (its version and update time aside), to tell
+    whether an event changed it."""
     rows = sorted((row.model_dump() for row in stops.values()), key=lambda r: r["external_stop_id"])
-    return json.dumps([job.model_dump(exclude={"version"}), rows], sort_keys=True, default=_moment)
+    return json.dumps([job.model_dump(exclude={"version", "updated_at"}), rows], sort_keys=True, default=_moment)
 
 
 def _assign(s: Session, job: JobRow) -> None:

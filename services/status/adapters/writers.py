@@ -178,7 +178,7 @@ def cancelled(s: Session, job: JobRow, stops: Stops, e: JobCancelled) -> None:
         return  # cancelled already, or over before the cancellation was applied
     job.cancellation = {"reason": e.reason, "cancelled_at": e.occurred_at.isoformat().replace("+00:00", "Z")}
     for row in stops.values():
-        if row.status not in FINISHED_STOP:
+        if row.status == StopStatus.PENDING:  # finished stops happened; unroutable ones were never planned
             row.status, row.status_at, row.eta = StopStatus.CANCELLED, e.occurred_at, None
 
 
