@@ -2,19 +2,29 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header
+from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from services.status import changes
-from services.status.routes import JobId, Publisher, Queries
+from services.status.handlers import Publish
+from services.status.routes import PUBLISH_SECONDS, JobId, Queries
 from shared import logs
+from shared.http import publish_or_unavailable
 from shared.inputs import SafeText
 from shared.tokens import CurrentIntegration
 
 router = APIRouter(tags=["status"])
 IfMatch = Annotated[str | None, Header(max_length=2000)]
 CHANGE_ERRORS = {400: {}, 401: {}, 404: {}, 409: {}, 412: {}, 422: {}, 503: {}}
+
+
+def _publish(request: Request) -> Publish:
+    bus = request.app.state.bus
+    return lambda event: publish_or_unavailable(bus, event, PUBLISH_SECONDS, "The change to the job")
+
+
+Publisher = Annotated[Publish, Depends(_publish)]
 
 
 def _location(job_id: str) -> dict[str, str]:

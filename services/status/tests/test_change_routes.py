@@ -2,6 +2,9 @@
 
 from datetime import timedelta
 
+import pytest
+from aiokafka.errors import KafkaConnectionError
+
 from shared.channels import JobHead, jobhead_key
 from shared.errors import PROBLEM_JSON
 from shared.events import utcnow
@@ -95,3 +98,23 @@ async def test_a_replan_refuses_bad_times_and_unrouted_jobs(status):
     off_earth = await status.http.post(url, json={"current_location": {"lat": 91, "lng": 0}}, headers=status.auth())
     problem(off_earth, 422, "validation_failed")
     problem(await status.http.post(f"{JOBS}/waiting/reoptimize", headers=status.auth()), 409, "illegal_transition")
+
+
+async def test_with_kafka_down_a_change_is_503_and_nothing_changes(status, monkeypatch):
+    await status.job("job_1")
+
+    async def broker_down(event) -> None:
+        raise KafkaConnectionError("no broker")
+
+    monkeypatch.setattr(status.app.state.bus, "publish", broker_down)
+    for path in ("cancel", "reoptimize"):
+        answer = await status.http.post(f"{JOBS}/job_1/{path}", headers=status.auth())
+        assert problem(answer, 503, "dependency_unavailable")["detail"].startswith("The change to the job")
+    assert (await status.http.get(f"{JOBS}/job_1", headers=status.auth())).json()["status"] == "assigned"
+
+
+@pytest.mark.parametrize("path", ["cancel", "reoptimize"])
+async def test_changes_want_a_live_token_and_the_callers_own_job(status, path):
+    await status.job("theirs", "org_2")
+    problem(await status.http.post(f"{JOBS}/theirs/{path}"), 401, "missing_token")
+    problem(await status.http.post(f"{JOBS}/theirs/{path}", headers=status.auth()), 404, "job_not_found")
