@@ -122,12 +122,15 @@ async def _publish(
     deadline = deps.clock() + deps.wait_s
     while (left := deadline - deps.clock()) > 0:
         settled = await deps.outcomes.wait(event.job_id, future, left)
+        future = deps.outcomes.expect(event.job_id)  # an earlier outcome of the job: wait for ours
+        if settled is None:
+            settled = await deps.outcomes.kept(event.job_id)  # announced between two waits, or never heard
         if settled is not None and (verdict := _verdict(settled, command.org_id, event.spec_version)) is not None:
+            deps.outcomes.forget(event.job_id, future)
             if verdict is False:
                 await deps.reservations.updated(key, event.job_id, previous_hash, event.spec_version)
                 raise _stale(_as_head(settled), "The job changed before the update was applied; it was not.")
             return Settled(event.job_id, settled.job, replayed=False, updated=True)
-        future = deps.outcomes.expect(event.job_id)  # an earlier outcome of the job: wait for ours
         await asyncio.sleep(0)
     deps.outcomes.forget(event.job_id, future)
     return Accepted(event.job_id, event.job.external_job_id, JobStatus.PROCESSING, replayed=False)
