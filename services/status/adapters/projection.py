@@ -6,11 +6,10 @@ Every change of a job's public view counts one up in its `version` (its ETag), i
 transaction as the change.
 """
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import false
+from sqlalchemy import false, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -98,7 +97,6 @@ class Projection:
         before = job.status
         rows = s.exec(select(StopRow).where(StopRow.job_id == job_id)).all()
         stops = {row.external_stop_id: row for row in rows}
-        seen = fingerprint(job, stops) if job.version else None
         awaiting_update = job.imported and not job.routed and before in SETTLED
         verdict = writer(s, job, stops, event)
         if job.imported and job.routed and job.driver_assigned is None:
@@ -106,7 +104,7 @@ class Projection:
         facts = JobFacts(job.imported, job.routed, bool(job.failure), job.driver_assigned, bool(job.cancellation))
         job.status = advanced(job.status, derived_status(facts, (row.status for row in stops.values())))
         job.created_at = min(as_utc(job.created_at), event.occurred_at)
-        if fingerprint(job, stops) != seen:  # an event that changed nothing (stale, ignored) leaves no trace
+        if view_changed(s, job, stops):  # an event that changed nothing (stale, ignored) leaves no trace
             job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
             job.version += 1
             changed.add(job_id)
@@ -127,15 +125,32 @@ def _settles(event: Event, verdict: str | None, before: str, job: JobRow, awaiti
     return Settles(job.job_id) if settles(before, job.status, imported=job.imported, import_replayed=replayed) else None
 
 
-def _moment(value: object) -> str:
-    return as_utc(value).isoformat() if isinstance(value, datetime) else str(value)
+_UNSEEN = frozenset({"version", "updated_at"})  # what a change sets, not what makes one
 
 
-def fingerprint(job: JobRow, stops: writers.Stops) -> str:
-    """Everything the job's public view is made of (its version and update time aside), to tell
-    whether an event changed it."""
-    rows = sorted((row.model_dump() for row in stops.values()), key=lambda r: r["external_stop_id"])
-    return json.dumps([job.model_dump(exclude={"version", "updated_at"}), rows], sort_keys=True, default=_moment)
+def _plain(value: object) -> object:
+    return as_utc(value) if isinstance(value, datetime) else value  # SQLite hands datetimes back naive
+
+
+def view_changed(s: Session, job: JobRow, stops: writers.Stops) -> bool:
+    """Whether the writer changed anything of the job's public view since the last flush: a row
+    added or dropped, or an attribute set to a value that differs. Reads the session's own change
+    tracking, so a report on one stop of a 500-stop job looks at that stop only."""
+    if s.deleted or not job.version:
+        return True
+    for row in (job, *stops.values()):
+        state = inspect(row)
+        if state.transient or state.pending:
+            return True
+        if not state.modified:
+            continue
+        for attr in state.attrs:
+            if attr.key in _UNSEEN:
+                continue
+            added, _, deleted = attr.history
+            if added and (not deleted or _plain(added[0]) != _plain(deleted[0])):
+                return True
+    return False
 
 
 def _assign(s: Session, job: JobRow) -> None:

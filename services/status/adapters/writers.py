@@ -148,7 +148,7 @@ def _finished_first(stops: Stops) -> int:
     """Finished stops keep the order they were visited in, first; the rest lose their old place."""
     finished = sorted(
         (row for row in stops.values() if row.status in FINISHED_STOP),
-        key=lambda r: (r.sequence is None, r.sequence or 0, as_utc(r.status_at) or as_utc(r.eta) or 0),
+        key=lambda r: (r.sequence is None, r.sequence or 0, str(as_utc(r.status_at) or "")),
     )
     for n, row in enumerate(finished, start=1):
         row.sequence = n
