@@ -121,11 +121,3 @@ def etag_matches(header: str | None, etag: str, *, weak: bool) -> bool:
         if tag == etag.removeprefix("W/"):
             return True
     return False
-
-
-def etag_version(header: str) -> int | None:
-    """The version an If-Match names when it is one strong `"<int>"` tag; None otherwise."""
-    tag = header.strip()
-    if len(tag) >= 3 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
-        return int(tag[1:-1])
-    return None
