@@ -2,10 +2,14 @@
 
 import asyncio
 import subprocess
+from urllib.parse import urlsplit
 
 import httpx
 
+from shared.testing.stack import REDIS_URL
 from tests.conftest import ROOT, Tenant
+
+REDIS_PORT = str(urlsplit(REDIS_URL).port or 6379)  # this platform's Redis, never another one's
 
 
 def platform(*args: str) -> None:
@@ -30,7 +34,7 @@ def assert_unavailable(answer: httpx.Response) -> None:
 
 
 async def test_redis_down_means_503_everywhere_and_tokens_survive_a_restart(http: httpx.AsyncClient, tenant: Tenant):
-    subprocess.run(["redis-cli", "-p", "6379", "shutdown"], check=False, stdout=subprocess.DEVNULL)
+    subprocess.run(["redis-cli", "-p", REDIS_PORT, "shutdown"], check=False, stdout=subprocess.DEVNULL)
     try:
         token = await http.post(
             "/v1/integration-token",
