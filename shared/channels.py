@@ -9,13 +9,35 @@ JOB_OUTCOME = "rm:job-outcome"
 
 
 class JobSettled(BaseModel):
-    """The message on JOB_OUTCOME: which job of which organization settled, and its public view."""
+    """The message on JOB_OUTCOME: which job of which organization settled, and its public view.
+
+    `rejected_spec_version` names an update (by re-import) the projection refused because the
+    job had changed since the client's If-Match: the import waiting for it answers 412."""
 
     model_config = ConfigDict(frozen=True)
 
     job_id: str
     org_id: str
     job: dict[str, Any]
+    rejected_spec_version: int | None = None
+
+
+class JobHead(BaseModel):
+    """What ingest needs to know of a job to take an update by re-import: its current version
+    (the ETag), status, spec and the stops already finished (last finished last)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    org_id: str
+    version: int
+    spec_version: int = 1
+    status: str
+    finished: tuple[str, ...] = ()
+
+
+def jobhead_key(job_id: str) -> str:
+    """Where the status service mirrors a job's head after each committed projection batch."""
+    return f"rm:jobhead:{job_id}"
 
 
 def outcome_key(job_id: str) -> str:

@@ -167,3 +167,20 @@ async def publish_or_unavailable(bus: "EventBus", event: "Event", seconds: float
             f"{what} could not be recorded: the event broker is unavailable; retry shortly.",
             headers={"Retry-After": "5"},
         ) from None
+
+
+def etag_matches(header: str | None, etag: str, *, weak: bool) -> bool:
+    """Whether an If-Match (strong comparison) or If-None-Match (`weak`) header names `etag`:
+    `*`, or a comma-separated list of entity tags (RFC 9110 section 13.1)."""
+    if header is None:
+        return False
+    for tag in (part.strip() for part in header.split(",")):
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            if not weak:
+                continue  # a weak tag never matches in a strong comparison
+            tag = tag[2:]
+        if tag == etag.removeprefix("W/"):
+            return True
+    return False

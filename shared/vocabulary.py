@@ -16,6 +16,7 @@ class JobStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class StopStatus(StrEnum):
@@ -24,6 +25,7 @@ class StopStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     UNROUTABLE = "unroutable"
+    CANCELLED = "cancelled"
 
 
 class WarningCode(StrEnum):
@@ -35,6 +37,7 @@ class WarningCode(StrEnum):
     DEPOT_GEOCODE_FAILED = "DEPOT_GEOCODE_FAILED"
     ROUTING_FALLBACK = "ROUTING_FALLBACK"
     DRIVER_NOT_FOUND = "DRIVER_NOT_FOUND"
+    UPDATE_CONFLICT = "UPDATE_CONFLICT"
 
 
 class FailureCode(StrEnum):
@@ -55,9 +58,19 @@ class UnroutedReason(StrEnum):
 
 # A job has its outcome: an import waiting for it can answer. It never leaves this set again.
 SETTLED: frozenset[JobStatus] = frozenset(
-    {JobStatus.ASSIGNED, JobStatus.UNASSIGNED, JobStatus.FAILED, JobStatus.IN_PROGRESS, JobStatus.COMPLETED}
+    {
+        JobStatus.ASSIGNED,
+        JobStatus.UNASSIGNED,
+        JobStatus.FAILED,
+        JobStatus.IN_PROGRESS,
+        JobStatus.COMPLETED,
+        JobStatus.CANCELLED,
+    }
 )
-# A stop's delivery is over; a stop in one of these is never re-planned.
+# A job that is over: its stops take no more reports, it is neither re-planned nor cancelled again.
+TERMINAL: frozenset[JobStatus] = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+# A stop's delivery is over; a stop in one of these is never re-planned (a cancelled stop is
+# not a delivery outcome: it is left out of FINISHED_STOP and of the job head's `finished`).
 FINISHED_STOP: frozenset[StopStatus] = frozenset({StopStatus.COMPLETED, StopStatus.FAILED, StopStatus.SKIPPED})
 
 

@@ -31,7 +31,9 @@ from shared.events import (
     ImportRequested,
     IntegrationCreated,
     IntegrationRevoked,
+    JobCancelled,
     JobFailed,
+    ReplanRequested,
     RouteOptimized,
     SecretRotated,
     StopsGeocoded,
@@ -41,9 +43,13 @@ from shared.events import (
 
 REF = "#/components/schemas/{model}"
 KAFKA_BINDING = "0.5.0"
+# Every event the platform publishes: the union the decoder knows (shared/events.AnyEvent), so a
+# new event cannot be left out of the document (the drift test compares them).
 EVENTS: list[type[Event]] = [
     ImportRequested,
+    JobCancelled,
     StopsGeocoded,
+    ReplanRequested,
     RouteOptimized,
     JobFailed,
     StopStatusChanged,
@@ -56,8 +62,18 @@ EVENTS: list[type[Event]] = [
 ]
 # topic -> (channel id, what flows there, producing services, consuming services)
 TOPICS: dict[str, tuple[str, str, list[str], list[str]]] = {
-    JOBS_REQUESTED: ("jobsRequested", "Validated imports, accepted by ingest", ["ingest"], ["geocoder", "status"]),
-    JOBS_GEOCODED: ("jobsGeocoded", "Every stop placed, with its precision", ["geocoder"], ["optimizer", "status"]),
+    JOBS_REQUESTED: (
+        "jobsRequested",
+        "Validated imports and updates (ingest), cancellations (status)",
+        ["ingest", "status"],
+        ["geocoder", "status"],
+    ),
+    JOBS_GEOCODED: (
+        "jobsGeocoded",
+        "Every stop placed, with its precision (geocoder); re-plan requests (status)",
+        ["geocoder", "status"],
+        ["optimizer", "status"],
+    ),
     JOBS_OPTIMIZED: ("jobsOptimized", "Stops in visiting order, totals, solver stats", ["optimizer"], ["status"]),
     JOBS_FAILED: ("jobsFailed", "A stage gave up on a job", ["geocoder", "optimizer"], ["status"]),
     STOPS_STATUS: ("stopsStatus", "Delivery progress of single stops", ["status"], ["status"]),
@@ -87,6 +103,8 @@ SUMMARIES = {
     "StopsGeocoded": "Every stop's coordinates, precision and provider; geocoding warnings",
     "RouteOptimized": "Stops in visiting order with legs and ETA offsets, unrouted stops, totals, solver stats",
     "JobFailed": "The stage that gave up on a job, a machine code and a message",
+    "JobCancelled": "A job was cancelled (terminal): its pending stops are cancelled, finished ones keep their status",
+    "ReplanRequested": "Re-order a started route's remaining stops from a start point and time; finished stops stay",
     "StopStatusChanged": "A stop's new status, when it happened, the reason and proof of delivery",
     "IntegrationCreated": "An integration was created for an organization",
     "SecretRotated": "An integration's secret was rotated (the old one valid until the given time, if any)",

@@ -40,6 +40,7 @@ DESCRIPTIONS = {
     401: "Missing, unknown, expired or revoked bearer token",
     404: "No such job (or stop) for this organization",
     409: "Conflict: a different body under the same external_job_id, or an illegal transition",
+    412: "If-Match names another version of the job: `current_version` and the ETag say which is current",
     413: "The body is too large",
     415: "Not application/json",
     422: "Invalid fields, listed in `errors`",
@@ -48,9 +49,14 @@ DESCRIPTIONS = {
 }
 OPERATIONS = {  # (path, method) -> operationId, answers beyond the success ones
     ("/v1/integration-token", "post"): ("issueToken", (413, 415, 429, 503)),
-    ("/v1/integration-import", "post"): ("importJob", (400, 401, 409, 413, 415, 422, 429, 503)),
+    ("/v1/integration-import", "post"): ("importJob", (400, 401, 409, 412, 413, 415, 422, 429, 503)),
     ("/v1/integration-jobs", "get"): ("listJobs", (400, 401, 404, 422, 503)),
     ("/v1/integration-jobs/{job_id}", "get"): ("getJob", (401, 404, 422, 503)),
+    ("/v1/integration-jobs/{job_id}/cancel", "post"): ("cancelJob", (400, 401, 404, 409, 412, 422, 429, 503)),
+    ("/v1/integration-jobs/{job_id}/reoptimize", "post"): (
+        "reoptimizeJob",
+        (400, 401, 404, 409, 412, 422, 429, 503),
+    ),
     ("/v1/integration-jobs/{job_id}/stops/{external_stop_id}/status", "post"): (
         "recordStopStatus",
         (401, 404, 409, 422, 503),
@@ -63,7 +69,12 @@ PUBLISHED_MODELS: list[type[BaseModel]] = [
     r.JobPage,
     r.ImportAccepted,
     r.StopStatusAccepted,
+    r.CancelAccepted,
+    r.ReplanAccepted,
 ]
+
+
+ETAG = {"ETag": {"description": "The job's version, quoted (strong)", "schema": {"type": "string"}}}
 
 
 def ref(name: str) -> dict[str, str]:
@@ -107,7 +118,20 @@ def success_answers(operation_id: str) -> dict[str, dict]:
             "200": json_answer("A page of jobs (newest first), or one job with `job_id`/`external_job_id`", page_or_job)
         }
     if operation_id == "getJob":
-        return {"200": json_answer("The job with its stops in route order", job)}
+        return {
+            "200": json_answer("The job with its stops in route order; its version as a strong ETag", job, ETAG),
+            "304": {"description": "Unchanged since the ETag sent in If-None-Match (no body)", "headers": ETAG},
+        }
+    if operation_id == "cancelJob":
+        cancelled = ref("CancelAccepted")
+        return {
+            "202": json_answer("Cancelled: the job and its pending stops become cancelled", cancelled, LOCATION),
+            "200": json_answer("Cancelled already: the same answer again", cancelled, LOCATION),
+        }
+    if operation_id == "reoptimizeJob":
+        return {
+            "202": json_answer("Accepted: the remaining stops are being re-ordered", ref("ReplanAccepted"), LOCATION)
+        }
     return {"202": json_answer("Recorded; the job view shows it within moments", ref("StopStatusAccepted"), LOCATION)}
 
 

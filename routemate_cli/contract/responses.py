@@ -9,8 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-JobStatus = Literal["pending", "processing", "assigned", "unassigned", "in_progress", "completed", "failed"]
-StopStatus = Literal["pending", "completed", "failed", "skipped", "unroutable"]
+JobStatus = Literal[
+    "pending", "processing", "assigned", "unassigned", "in_progress", "completed", "failed", "cancelled"
+]
+StopStatus = Literal["pending", "completed", "failed", "skipped", "unroutable", "cancelled"]
 
 
 class Described(BaseModel):
@@ -51,7 +53,8 @@ class Driver(Described):
 
 class Optimization(Described):
     total_distance_km: float
-    total_duration_minutes: float
+    total_duration_minutes: int
+    total_duration_seconds: int | None = None
     solver: str | None = None
     matrix_provider: str | None = None
 
@@ -107,6 +110,8 @@ class Job(Described):
     external_job_id: str
     title: str | None = None
     status: JobStatus
+    version: int | None = None
+    spec_version: int | None = None
     driver: Driver | None = None
     driver_email: str | None = None
     stop_count: int
@@ -116,9 +121,41 @@ class Job(Described):
     unrouted_stops: list[UnroutedStop] = []
     warnings: list[JobWarning] = []
     failure: dict | None = None
+    cancellation: "Cancellation | None" = None
     start_time: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
+
+
+class Cancellation(Described):
+    reason: str | None = None
+    cancelled_at: str | None = None
+
+
+class CancelAccepted(Described):
+    """The answer to a cancel: 202 the first time, 200 with the same body after that."""
+
+    job_id: str
+    status: Literal["cancelled"]
+    reason: str | None = None
+    cancelled_at: str | None = None
+
+
+class StartPoint(Described):
+    lat: float
+    lng: float
+    origin: str | None = None
+
+
+class ReplanAccepted(Described):
+    """The answer to a re-plan: accepted; the job shows the new order within moments (follow `Location`)."""
+
+    job_id: str
+    event_id: str
+    remaining_stops: int
+    start: StartPoint | None = None
+    start_time: str
+    links: "JobLinks"
 
 
 class JobPage(Described):

@@ -10,7 +10,7 @@ from typing import Protocol
 from services.geocoder import metrics
 from services.geocoder.normalize import normalize
 from shared.events import ImportRequested, JobFailed, JobWarning, StopsGeocoded, caused_by
-from shared.events.jobs import Location
+from shared.events.jobs import Location, Source
 from shared.geo import haversine_km
 from shared.vocabulary import FailureCode, WarningCode
 
@@ -65,11 +65,12 @@ class Geocoder:
         for provider in self.chain:
             await provider.close()
 
-    async def place(self, address: str, deadline: float) -> Found | None:
+    async def place(self, address: str, deadline: float) -> tuple[Found | None, Source]:
+        """Where the address is, and whether the cache knew it or a provider was asked."""
         cached = await self.cache.get(address)
         if cached is not MISS:
             metrics.CACHE.labels("hit").inc()
-            return cached  # type: ignore[return-value]
+            return cached, "cache"  # type: ignore[return-value]
         metrics.CACHE.labels("miss").inc()
         found, any_down = None, False
         for provider in self.chain:
@@ -84,7 +85,7 @@ class Geocoder:
                 break
         if found or not any_down:  # don't cache a miss caused by an outage
             await self.cache.put(address, found)
-        return found
+        return found, "provider"
 
     async def geocode(self, event: ImportRequested) -> StopsGeocoded | JobFailed:
         job = event.job
@@ -97,7 +98,7 @@ class Geocoder:
         if job.depot and job.depot.lat is None and job.depot.address:
             addresses.setdefault(normalize(job.depot.address), job.depot.address)
 
-        async def one(address: str) -> Found | None:
+        async def one(address: str) -> tuple[Found | None, Source]:
             async with gate:
                 return await self.place(address, deadline)
 
@@ -107,18 +108,18 @@ class Geocoder:
         locations = []
         for stop in job.stops:
             if stop.lat is not None:
-                found = Found(stop.lat, stop.lng, "provided", "client")
+                found, source = Found(stop.lat, stop.lng, "provided", "client"), "client"
             else:
-                found = results.get(normalize(stop.address or ""))
-            locations.append(_location(stop.stop_id, stop.external_stop_id, found))
+                found, source = results.get(normalize(stop.address or ""), (None, None))
+            locations.append(_location(stop.stop_id, stop.external_stop_id, found, source))
             warnings += _warnings(stop.external_stop_id, found)
         depot = None
         if job.depot:
             d = job.depot
-            found = (
-                Found(d.lat, d.lng, "provided", "client")
+            found, source = (
+                (Found(d.lat, d.lng, "provided", "client"), "client")
                 if d.lat is not None
-                else results.get(normalize(d.address or ""))
+                else results.get(normalize(d.address or ""), (None, None))
             )
             if found is None:
                 warnings.append(
@@ -128,7 +129,7 @@ class Geocoder:
                     )
                 )
             else:
-                depot = _location("depot", "depot", found)
+                depot = _location("depot", "depot", found, source)
         warnings += self._outliers(locations)
         if not any(loc.lat is not None for loc in locations):
             return JobFailed(
@@ -146,6 +147,8 @@ class Geocoder:
             locations=tuple(locations),
             depot=depot,
             warnings=tuple(warnings),
+            spec_version=event.spec_version,
+            keep=event.keep,  # finished stops: the optimizer routes the others, from the last of these
         )
 
     def _outliers(self, locations: list[Location]) -> list[JobWarning]:
@@ -165,9 +168,9 @@ class Geocoder:
         ]
 
 
-def _location(stop_id: str, external_stop_id: str, found: Found | None) -> Location:
+def _location(stop_id: str, external_stop_id: str, found: Found | None, source: Source | None) -> Location:
     if found is None:
-        return Location(stop_id=stop_id, external_stop_id=external_stop_id)
+        return Location(stop_id=stop_id, external_stop_id=external_stop_id, source=source)
     return Location(
         stop_id=stop_id,
         external_stop_id=external_stop_id,
@@ -175,6 +178,7 @@ def _location(stop_id: str, external_stop_id: str, found: Found | None) -> Locat
         lng=found.lng,
         precision=found.precision,
         provider=found.provider,
+        source=source,
     )
 
 

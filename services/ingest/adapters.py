@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.background import Background
-from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, outcome_key
+from shared.channels import JOB_OUTCOME, JobHead, JobSettled, inflight_key, jobhead_key, outcome_key
 from shared.events.jobs import Lane
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ class Reservation:
     payload_hash: str
     accepted: bool
     since: float  # when its publisher started; 0 after a failed publish
+    spec_version: int = 1  # the job's latest spec published (an update by re-import counts one up)
 
 
 class Reservations:
@@ -44,8 +45,9 @@ class Reservations:
     def key(org_id: str, external_job_id: str) -> str:
         return f"rm:idem:{org_id}:{hashlib.sha256(external_job_id.encode()).hexdigest()}"
 
-    def _value(self, job_id: str, digest: str, accepted: bool, since: float) -> str:
-        return json.dumps({"job_id": job_id, "hash": digest, "accepted": accepted, "since": since})
+    def _value(self, job_id: str, digest: str, accepted: bool, since: float, spec_version: int = 1) -> str:
+        value = {"job_id": job_id, "hash": digest, "accepted": accepted, "since": since}
+        return json.dumps(value if spec_version == 1 else {**value, "spec_version": spec_version})
 
     async def reserve(self, key: str, job_id: str, digest: str) -> Reservation | None:
         """None when we won the reservation; otherwise the reservation that was already there."""
@@ -58,7 +60,9 @@ class Reservations:
         if raw is None:
             return None
         data = json.loads(raw)
-        return Reservation(data["job_id"], data["hash"], data["accepted"], data.get("since", 0.0))
+        return Reservation(
+            data["job_id"], data["hash"], data["accepted"], data.get("since", 0.0), data.get("spec_version", 1)
+        )
 
     async def take_over(self, key: str, job_id: str, digest: str) -> None:
         await self.redis.set(key, self._value(job_id, digest, False, self.clock()), ex=self.ttl_s)
@@ -68,6 +72,18 @@ class Reservations:
 
     async def publish_failed(self, key: str, job_id: str, digest: str) -> None:
         await self.redis.set(key, self._value(job_id, digest, False, 0.0), ex=self.ttl_s)
+
+    async def claim_update(self, key: str, spec_version: int) -> bool:
+        """Whether this request is the one to publish `spec_version` (SET NX: two concurrent
+        updates from the same version cannot both go out)."""
+        return bool(await self.redis.set(f"{key}:spec:{spec_version}", "1", nx=True, ex=self.ttl_s))
+
+    async def release_update(self, key: str, spec_version: int) -> None:
+        await self.redis.delete(f"{key}:spec:{spec_version}")
+
+    async def updated(self, key: str, job_id: str, digest: str, spec_version: int) -> None:
+        """The reservation now answers for the updated body (replays of it) at `spec_version`."""
+        await self.redis.set(key, self._value(job_id, digest, True, self.clock(), spec_version), ex=self.ttl_s)
 
 
 class Lanes:
@@ -166,3 +182,20 @@ def _settled(data: Any) -> JobSettled | None:
         return JobSettled.model_validate_json(data)
     except ValidationError:
         return None
+
+
+class JobHeads:
+    """The head of each job the status service mirrors to Redis: version, status, finished stops."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def get(self, job_id: str) -> JobHead | None:
+        """The job's head, or None (not written yet, expired, malformed)."""
+        raw = await self.redis.get(jobhead_key(job_id))
+        if raw is None:
+            return None
+        try:
+            return JobHead.model_validate_json(raw)
+        except ValidationError:
+            return None

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
-from services.ingest.adapters import Lanes, Outcomes, Reservations
+from services.ingest.adapters import JobHeads, Lanes, Outcomes, Reservations
 from services.ingest.handlers import ImportDependencies
 from services.ingest.models import ImportIn
 from services.ingest.routes import router
@@ -51,6 +51,7 @@ def create_app(
         max_stops=settings.max_stops,
         publish_timeout_s=settings.publish_timeout_seconds,
         wait_s=settings.ingest_wait_seconds,
+        heads=JobHeads(redis),
     )
     app.state.health_checks["redis"] = redis_check(redis)
     install_request_ids(app)

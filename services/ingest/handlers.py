@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
-from services.ingest.adapters import Lanes, Outcomes, Reservation, Reservations
+from services.ingest.adapters import JobHeads, Lanes, Outcomes, Reservation, Reservations
 from services.ingest.metrics import LANE_PUBLISHED, RATE_LIMITED
 from services.ingest.models import ImportIn, unknown_fields
 from shared import logs, ratelimit
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 
 def new_job_id() -> str:
-    return "job_" + uuid.uuid4().hex[:24]
+    """A job's id: a UUID, as the public docs show it (ids of older jobs, `job_…`, keep working)."""
+    return str(uuid.uuid4())
 
 
 def parse_import(raw: Any, max_stops: int) -> tuple[ImportIn, list[JobWarning]]:
@@ -98,11 +99,13 @@ def payload_hash(model: ImportIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def job_spec(model: ImportIn, job_id: str, digest: str) -> JobSpec:
-    """The job as the pipeline carries it, each stop with its own stop_id."""
+def job_spec(model: ImportIn, job_id: str, digest: str, spec_version: int = 1) -> JobSpec:
+    """The job as the pipeline carries it, each stop with its own stop_id (an update's new stops
+    get ids of their own spec, so they never take an existing stop's id)."""
+    prefix = job_id if spec_version == 1 else f"{job_id}.{spec_version}"
     stops = tuple(
         RequestedStop(
-            stop_id=f"{job_id}.{i + 1}",
+            stop_id=f"{prefix}.{i + 1}",
             external_stop_id=s.external_stop_id,
             address=s.address,
             label=s.label,
@@ -143,6 +146,7 @@ class ImportJob:
     integration_id: str
     body: Any
     respond_async: bool = False
+    if_match: str | None = None  # an update by re-import of the job this version (ETag) names
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,7 @@ class Settled:
     job_id: str
     view: dict[str, Any]
     replayed: bool
+    updated: bool = False  # an update by re-import (200, not 201)
 
 
 ImportAnswer = Accepted | Settled
@@ -179,9 +184,10 @@ class ImportDependencies:
     publish_timeout_s: float
     wait_s: float
     clock: Callable[[], float] = field(default=time.time)
+    heads: JobHeads | None = None  # the jobs' heads, for updates by re-import
 
 
-def _unavailable(what: str) -> Problem:
+def unavailable(what: str) -> Problem:
     return Problem(
         503,
         "dependency_unavailable",
@@ -220,9 +226,9 @@ async def import_job(command: ImportJob, deps: ImportDependencies) -> ImportAnsw
                 job_id=existing.job_id,
                 external_job_id=model.external_job_id,
             )
-        return await _replay(deps, command, existing.job_id, model.external_job_id)
+        return await replay(deps, command, existing.job_id, model.external_job_id)
     except (RedisError, OSError):
-        raise _unavailable("The idempotency store") from None
+        raise unavailable("The idempotency store") from None
 
 
 async def _reserve(deps: ImportDependencies, key: str, job_id: str, digest: str) -> tuple[str, Reservation | None]:
@@ -280,7 +286,7 @@ async def _publish(
     return await _answer(deps, command, job_id, model.external_job_id, future, replayed=False)
 
 
-async def _replay(deps: ImportDependencies, command: ImportJob, job_id: str, external_job_id: str) -> ImportAnswer:
+async def replay(deps: ImportDependencies, command: ImportJob, job_id: str, external_job_id: str) -> ImportAnswer:
     """The same import again: the same job as it settled (the status service keeps that), never a second job."""
     future = deps.outcomes.expect(job_id)  # before reading, so an outcome settling meanwhile is not missed
     try:

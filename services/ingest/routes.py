@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from services.ingest import handlers
+from services.ingest import handlers, updates
 from services.ingest.settings import IngestSettings
 from shared.errors import Problem
 from shared.http import read_body
@@ -57,7 +57,10 @@ def _response(answer: handlers.ImportAnswer, headers: dict[str, str]) -> JSONRes
     if answer.replayed:
         headers["Idempotent-Replayed"] = "true"
     if isinstance(answer, handlers.Settled):
-        return JSONResponse(answer.view, status_code=200 if answer.replayed else 201, headers=headers)
+        if "version" in answer.view:
+            headers["ETag"] = f'"{answer.view["version"]}"'
+        status = 200 if answer.replayed or answer.updated else 201
+        return JSONResponse(answer.view, status_code=status, headers=headers)
     body = {
         "job_id": answer.job_id,
         "external_job_id": answer.external_job_id,
@@ -72,7 +75,7 @@ def _response(answer: handlers.ImportAnswer, headers: dict[str, str]) -> JSONRes
     status_code=201,
     tags=["ingest"],
     summary="Import a delivery job; answers with its optimized route",
-    responses={202: {}, 400: {}, 401: {}, 409: {}, 413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
+    responses={200: {}, 202: {}, 400: {}, 401: {}, 409: {}, 412: {}, 413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
 )
 async def import_job(
     request: Request,
@@ -85,8 +88,10 @@ async def import_job(
 
     A replay of the same import answers 200 with the job as it settled (its original answer,
     Stripe-style); the Location header points at the jobs endpoint for its current state.
+    A changed body with `If-Match: "<version>"` updates the job (200), or answers 412 when stale.
     """
     body = await _json_body(request, settings.max_body_bytes)
     respond_async = "respond-async" in request.headers.get("prefer", "").lower()
-    command = handlers.ImportJob(who.org_id, who.client_id, body, respond_async)
-    return _response(await handlers.import_job(command, dependencies), rate_limit)
+    if_match = request.headers.get("if-match")
+    command = handlers.ImportJob(who.org_id, who.client_id, body, respond_async, if_match)
+    return _response(await updates.import_or_update(command, dependencies), rate_limit)

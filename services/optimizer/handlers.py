@@ -7,8 +7,8 @@ from services.optimizer.adapters import great_circle
 from services.optimizer.adapters.matrix import MatrixProvider, RoutingUnavailable
 from services.optimizer.settings import OptimizerSettings
 from services.optimizer.solver import RouteProblem, solve
-from shared.events import JobFailed, JobWarning, RouteOptimized, StopsGeocoded, caused_by
-from shared.events.jobs import RequestedStop, RouteStop, RouteTotals, SolverStats, UnroutedStop
+from shared.events import JobFailed, JobWarning, ReplanRequested, RouteOptimized, StopsGeocoded, caused_by
+from shared.events.jobs import JobSpec, Location, RequestedStop, RouteStop, RouteTotals, SolverStats, UnroutedStop
 from shared.vocabulary import FailureCode, UnroutedReason, WarningCode
 
 log = logging.getLogger(__name__)
@@ -29,24 +29,41 @@ def service_seconds(stop: RequestedStop, settings: OptimizerSettings) -> int:
 
 
 def route_start(event: StopsGeocoded) -> datetime:
-    """The job's start_time, else the time it was imported."""
-    return event.job.start_time or event.occurred_at
+    """The job's start_time, else the time it was imported; a started route (an update with
+    finished stops) departs no earlier than now."""
+    start = event.job.start_time or event.occurred_at
+    return max(start, event.occurred_at) if event.keep else start
+
+
+def _departure(event: StopsGeocoded, by_id: dict[str, Location]) -> Location | None:
+    """Where the route leaves from: the last finished stop that was placed, else the depot."""
+    kept = {s.external_stop_id: s.stop_id for s in event.job.stops}
+    for external in reversed(event.keep):
+        loc = by_id.get(kept.get(external, ""))
+        if loc is not None and loc.lat is not None:
+            return loc
+    return event.depot
 
 
 def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: MatrixProvider) -> RouteOptimized | JobFailed:
-    """Order the placed stops; stops without coordinates stay unrouted (the geocoder already warned)."""
+    """Order the placed stops; stops without coordinates stay unrouted (the geocoder already warned).
+    Finished stops (`keep`, an update of a started job) are not routed again: the rest are, from
+    the last finished one."""
     job, warnings = event.job, list(event.warnings)
     by_id = {loc.stop_id: loc for loc in event.locations}
-    placed = [s for s in job.stops if (loc := by_id.get(s.stop_id)) and loc.lat is not None]
+    keep = set(event.keep)
+    todo = [s for s in job.stops if s.external_stop_id not in keep]
+    placed = [s for s in todo if (loc := by_id.get(s.stop_id)) and loc.lat is not None]
     unrouted = [
         UnroutedStop(stop_id=s.stop_id, external_stop_id=s.external_stop_id, reason=UnroutedReason.GEOCODE_FAILED)
-        for s in job.stops
+        for s in todo
         if s not in placed
     ]
     points = [(by_id[s.stop_id].lat, by_id[s.stop_id].lng) for s in placed]
-    has_depot = event.depot is not None
+    origin = _departure(event, by_id)
+    has_depot = origin is not None
     if has_depot:
-        points.append((event.depot.lat, event.depot.lng))
+        points.append((origin.lat, origin.lng))
     try:
         matrix = matrices.build(points)
     except RoutingUnavailable as exc:
@@ -69,7 +86,7 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
         matrix.distance_m,
         matrix.duration_s,
         has_depot,
-        job.return_to_depot and has_depot,
+        job.return_to_depot and has_depot and origin is event.depot,  # a started route does not loop back
         [service_seconds(s, settings) for s in placed],
         windows,
         [s.parcel_count for s in placed],
@@ -128,7 +145,11 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
         start_time=start,
         warnings=tuple(warnings),
         locations=event.locations,
-        totals=RouteTotals(total_distance_km=round(total_m / 1000, 2), total_duration_minutes=round(end_s / 60, 1)),
+        totals=RouteTotals(
+            total_distance_km=round(total_m / 1000, 2),
+            total_duration_minutes=round(end_s / 60, 1),
+            total_duration_seconds=int(end_s),
+        ),
         solver=SolverStats(
             solver=solution.solver,
             matrix_provider=matrix.provider,
@@ -136,4 +157,49 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
             stop_count=len(placed),
             objective_m=total_m,
         ),
+        spec_version=event.spec_version,
+        remaining_only=bool(keep),
     )
+
+
+def replan(event: ReplanRequested, settings: OptimizerSettings, matrices: MatrixProvider) -> RouteOptimized | JobFailed:
+    """Re-order a started route's remaining stops from its start point, at its start time."""
+    stops = tuple(
+        RequestedStop(
+            stop_id=s.stop_id,
+            external_stop_id=s.external_stop_id,
+            lat=s.lat,
+            lng=s.lng,
+            parcel_count=s.parcel_count,
+            time_window=s.time_window,
+            service_minutes=s.service_minutes,
+        )
+        for s in event.stops
+    )
+    spec = JobSpec(
+        external_job_id=event.external_job_id or "",
+        title="",
+        stops=stops,
+        start_time=event.start_time,
+        vehicle_capacity=event.vehicle_capacity,
+        payload_hash="",
+    )
+    start = event.start
+    as_placed = StopsGeocoded(
+        event_id=event.event_id,  # what comes out is derived from the re-plan: a redelivery repeats it
+        org_id=event.org_id,
+        correlation_id=event.correlation_id,
+        occurred_at=event.occurred_at,
+        job_id=event.job_id,
+        job=spec,
+        locations=tuple(
+            Location(stop_id=s.stop_id, external_stop_id=s.external_stop_id, lat=s.lat, lng=s.lng, source="read_model")
+            for s in event.stops
+        ),
+        depot=Location(stop_id="start", external_stop_id="start", lat=start.lat, lng=start.lng) if start else None,
+        spec_version=event.spec_version,
+    )
+    outcome = optimize(as_placed, settings, matrices)
+    if isinstance(outcome, RouteOptimized):  # where the stops were geocoded stays as the read model has it
+        return outcome.model_copy(update={"locations": (), "remaining_only": True})
+    return outcome

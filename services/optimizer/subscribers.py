@@ -10,10 +10,10 @@ from faststream.kafka import KafkaBroker
 
 from services.optimizer import metrics
 from services.optimizer.adapters.matrix import MatrixProvider
-from services.optimizer.handlers import optimize
+from services.optimizer.handlers import optimize, replan
 from services.optimizer.settings import OptimizerSettings
 from shared.broker import EventBus, publish_outcome, subscribe_lanes
-from shared.events import Event, RouteOptimized, StopsGeocoded
+from shared.events import Event, ReplanRequested, RouteOptimized, StopsGeocoded
 from shared.lanes import LaneGate
 from shared.metrics import STAGE_DURATION
 
@@ -21,11 +21,16 @@ GROUP = "routemate-optimizer"
 
 
 async def route_job(
-    settings: OptimizerSettings, matrices: MatrixProvider, solver: Executor, bus: EventBus, event: StopsGeocoded
+    settings: OptimizerSettings,
+    matrices: MatrixProvider,
+    solver: Executor,
+    bus: EventBus,
+    event: StopsGeocoded | ReplanRequested,
 ) -> None:
     """Publish the job's RouteOptimized, or its JobFailed when no stop can be routed."""
     started = time.perf_counter()
-    outcome = await asyncio.get_running_loop().run_in_executor(solver, optimize, event, settings, matrices)
+    solve = replan if isinstance(event, ReplanRequested) else optimize
+    outcome = await asyncio.get_running_loop().run_in_executor(solver, solve, event, settings, matrices)
     if isinstance(outcome, RouteOptimized):
         metrics.observe_route(outcome)
     await publish_outcome(bus, event, outcome, "optimizer")
@@ -36,7 +41,8 @@ def routes(
     settings: OptimizerSettings, matrices: MatrixProvider, solver: Executor, bus: EventBus
 ) -> dict[type[Event], Callable[[Event], Awaitable[None]]]:
     """The routing table: each event type this stage consumes, and its handler."""
-    return {StopsGeocoded: partial(route_job, settings, matrices, solver, bus)}
+    route = partial(route_job, settings, matrices, solver, bus)
+    return {StopsGeocoded: route, ReplanRequested: route}
 
 
 def include_subscribers(

@@ -10,6 +10,7 @@ from services.status.adapters.outcomes import OutcomePublisher
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries
 from services.status.routes import database_unavailable, router
+from services.status.routes_changes import router as changes_router
 from services.status.settings import StatusSettings
 from services.status.subscribers import GROUP, subscribe_read_model
 from shared.broker import EventBus, make_broker
@@ -48,4 +49,5 @@ def create_app(
     install_request_ids(app)
     app.add_exception_handler(OperationalError, database_unavailable)
     app.include_router(router)
+    app.include_router(changes_router)
     return app

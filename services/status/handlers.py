@@ -13,10 +13,10 @@ from enum import Enum
 from typing import Any
 
 from services.status.adapters.outcomes import OutcomePublisher
-from services.status.adapters.projection import Projection
+from services.status.adapters.projection import Projection, Settles
 from services.status.adapters.queries import BadCursor, FoundJob, JobFilter, JobQueries, encode_cursor
 from services.status.metrics import JOB_LATENCY, RATE_LIMITED
-from services.status.views import job_view
+from services.status.views import job_head, job_view
 from shared import ratelimit
 from shared.channels import JobSettled
 from shared.errors import Problem
@@ -27,8 +27,8 @@ from shared.ratelimit import RateLimiter
 from shared.vocabulary import JobStatus, StopStatus, as_utc
 
 Publish = Callable[[Event], Awaitable[None]]
-# A job whose stops cannot be reported on yet (not routed) or any more (it failed).
-NOT_UPDATABLE = frozenset({JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.FAILED})
+# A job whose stops cannot be reported on yet (not routed) or any more (it failed, was cancelled).
+NOT_UPDATABLE = frozenset({JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 class FollowUp(Enum):
@@ -45,30 +45,37 @@ async def project(
     queries: JobQueries,
     outcomes: OutcomePublisher,
 ) -> list[str | None]:
-    """Apply the events `routes` names in one transaction, then each one's follow-ups; per event
-    applied, the id of the job it settled (or None)."""
+    """Apply the events `routes` names in one transaction, then each one's follow-ups, and mirror
+    the head of every job the batch changed; per event applied, the id of the job it settled."""
     taken = [event for event in events if type(event) in routes]
-    settled = await asyncio.to_thread(projection.apply_many, taken)
-    for event, job_id in zip(taken, settled, strict=True):
-        await follow_up(event, job_id, routes[type(event)], queries, outcomes)
-    return settled
+    batch = await asyncio.to_thread(projection.apply_batch, taken)
+    announced: list[JobSettled] = []
+    for event, settles in zip(taken, batch.settled, strict=True):
+        if (settled := await follow_up(event, settles, routes[type(event)], queries)) is not None:
+            announced.append(settled)
+    heads = await asyncio.to_thread(queries.heads, sorted(batch.changed))
+    await outcomes.publish_all({job.job_id: job_head(job, stops) for job, stops in heads}, announced)
+    return [settles.job_id if settles else None for settles in batch.settled]
 
 
 async def follow_up(
-    event: Event, settled: str | None, wanted: frozenset[FollowUp], queries: JobQueries, outcomes: OutcomePublisher
-) -> None:
-    """The latency of a routed job and the announcement of a settled one; one read serves both."""
+    event: Event, settles: Settles | None, wanted: frozenset[FollowUp], queries: JobQueries
+) -> JobSettled | None:
+    """The latency of a routed job, and the announcement of a settled one; one read serves both."""
     observe = FollowUp.OBSERVE_LATENCY in wanted and isinstance(event, RouteOptimized)
-    announce = FollowUp.ANNOUNCE_SETTLED in wanted and settled is not None
+    announce = FollowUp.ANNOUNCE_SETTLED in wanted and settles is not None
     if not (observe or announce):
-        return
+        return None
     found = await asyncio.to_thread(queries.job, event.org_id, job_id=event.job_id)
     if found is None:
-        return  # routed before its import arrived: neither a latency nor an outcome yet
+        return None  # routed before its import arrived: neither a latency nor an outcome yet
     if observe:
         observe_job_latency(event, found)
-    if announce:
-        await announce_settled(found, outcomes)
+    if not announce:
+        return None
+    job, stops = found
+    rejected = settles.rejected_spec_version
+    return JobSettled(job_id=job.job_id, org_id=job.org_id, job=job_view(job, stops), rejected_spec_version=rejected)
 
 
 def observe_job_latency(event: RouteOptimized, found: FoundJob) -> None:
@@ -76,12 +83,6 @@ def observe_job_latency(event: RouteOptimized, found: FoundJob) -> None:
     accepted_at = as_utc(found[0].accepted_at)
     if accepted_at is not None:
         JOB_LATENCY.observe(max(0.0, (event.occurred_at - accepted_at).total_seconds()))
-
-
-async def announce_settled(found: FoundJob, outcomes: OutcomePublisher) -> None:
-    """Tell the ingest replicas (and any later replay of the import) how the job turned out."""
-    job, stops = found
-    await outcomes.publish(JobSettled(job_id=job.job_id, org_id=job.org_id, job=job_view(job, stops)))
 
 
 @dataclass(frozen=True)
@@ -121,11 +122,11 @@ async def record_stop_status(
     if job.status in NOT_UPDATABLE:
         detail = f"The job is {job.status}; its stops cannot be updated."
         raise Problem(409, "illegal_transition", detail, job_status=job.status)
-    if stop.status == StopStatus.UNROUTABLE:
+    if stop.status in (StopStatus.UNROUTABLE, StopStatus.CANCELLED):
         raise Problem(409, "illegal_transition", "The stop is not on the route.", stop_status=stop.status)
     occurred = report.occurred_at or utcnow()
     if occurred.tzinfo is None:
-        raise _needs_offset("/occurred_at", "occurred_at")
+        raise needs_offset("/occurred_at", "occurred_at")
     try:
         within(occurred, REPORT_PAST, REPORT_FUTURE, "occurred_at")
     except ValueError as exc:
@@ -191,7 +192,7 @@ async def find_jobs(queries: JobQueries, org_id: str, search: JobSearch, sizes: 
     size = min(search.limit or sizes.default, sizes.maximum)
     since = search.filter.updated_since
     if since is not None and since.tzinfo is None:
-        raise _needs_offset("?updated_since", "updated_since")
+        raise needs_offset("?updated_since", "updated_since")
     try:
         rows = await asyncio.to_thread(queries.jobs_after, org_id, search.filter, size, search.cursor)
     except BadCursor as exc:
@@ -221,7 +222,7 @@ async def admit(limiter: RateLimiter, integration_id: str, kind: str) -> dict[st
     return await ratelimit.admit(limiter, integration_id, detail, RATE_LIMITED.labels(kind).inc)
 
 
-def _needs_offset(pointer: str, name: str) -> Problem:
+def needs_offset(pointer: str, name: str) -> Problem:
     return Problem(
         422,
         "validation_failed",

@@ -15,6 +15,7 @@ RANK: dict[JobStatus, int] = {
     JobStatus.FAILED: 2,
     JobStatus.IN_PROGRESS: 3,
     JobStatus.COMPLETED: 4,
+    JobStatus.CANCELLED: 5,  # the integrator's word is final (a completed job is never cancelled)
 }
 
 
@@ -26,10 +27,13 @@ class JobFacts:
     routed: bool
     failed: bool
     driver_assigned: bool | None
+    cancelled: bool = False
 
 
 def derived_status(facts: JobFacts, stop_statuses: Iterable[str]) -> JobStatus:
     """The status these facts and stop outcomes call for (before the never-backwards rule)."""
+    if facts.cancelled:
+        return JobStatus.CANCELLED
     on_route = [status for status in stop_statuses if status != StopStatus.UNROUTABLE]
     if facts.routed:
         if facts.imported and any(status in FINISHED_STOP for status in on_route):

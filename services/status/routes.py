@@ -4,19 +4,19 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 
 from services.status import handlers
-from services.status.adapters.queries import JobFilter, JobQueries
+from services.status.adapters.queries import FoundJob, JobFilter, JobQueries
 from services.status.handlers import JobSearch, Page, PageSizes, Publish, StopReport
-from services.status.views import job_view
+from services.status.views import etag, job_view
 from shared import logs
 from shared.errors import Problem, problem_response
 from shared.events.stops import StopOutcome
-from shared.http import publish_or_unavailable
+from shared.http import etag_matches, publish_or_unavailable
 from shared.inputs import SafeText
 from shared.tokens import CurrentIntegration
 from shared.vocabulary import JobStatus
@@ -58,11 +58,23 @@ UpdateAdmitted = Annotated[dict[str, str], Depends(_limited("update"))]
 Sizes = Annotated[PageSizes, Depends(_page_sizes)]
 Publisher = Annotated[Publish, Depends(_publish)]
 JobId = Annotated[str, Field(max_length=100)]
+IfNoneMatch = Annotated[str | None, Header(max_length=2000)]
+# Jobs hold personal data: no cache stores them (the edge and the services' middleware say the
+# same). A client that keeps a job itself revalidates with its ETag in If-None-Match: 304.
+JOB_CACHING = "no-store"
+
+
+def job_answer(found: FoundJob, if_none_match: str | None, limits: dict[str, str]) -> Response:
+    """One job with its strong ETag (its version); 304 without a body when the client has it (RFC 9110)."""
+    headers = {**limits, "ETag": etag(found[0]), "Cache-Control": JOB_CACHING}
+    if etag_matches(if_none_match, headers["ETag"], weak=True):
+        return Response(status_code=304, headers=headers)
+    return JSONResponse(job_view(*found), headers=headers)
 
 
 @router.get("/v1/integration-jobs", summary="One job by id, or the organization's jobs, newest first")
 async def list_jobs(
-    _: ReadAdmitted,
+    limits: ReadAdmitted,
     queries: Queries,
     sizes: Sizes,
     who: CurrentIntegration,
@@ -73,17 +85,30 @@ async def list_jobs(
     driver_email: Annotated[str | None, Query(max_length=320)] = None,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
-) -> dict[str, Any]:
+    if_none_match: IfNoneMatch = None,
+) -> Any:
     search = JobSearch(job_id, external_job_id, JobFilter(status, updated_since, driver_email), limit, cursor)
     found = await handlers.find_jobs(queries, who.org_id, search, sizes)
     if isinstance(found, Page):
-        return {"jobs": found.jobs, "next_cursor": found.next_cursor}
-    return job_view(*found)
+        jobs = {"jobs": found.jobs, "next_cursor": found.next_cursor}
+        return JSONResponse(jobs, headers={**limits, "Cache-Control": JOB_CACHING})
+    return job_answer(found, if_none_match, limits)
 
 
-@router.get("/v1/integration-jobs/{job_id}", summary="One job with its stops in route order")
-async def get_job(job_id: JobId, _: ReadAdmitted, queries: Queries, who: CurrentIntegration) -> dict[str, Any]:
-    return job_view(*await handlers.read_job(queries, who.org_id, job_id=job_id))
+@router.get(
+    "/v1/integration-jobs/{job_id}",
+    summary="One job with its stops in route order",
+    responses={304: {"description": "The job is unchanged since the ETag in If-None-Match"}},
+)
+async def get_job(
+    job_id: JobId,
+    limits: ReadAdmitted,
+    queries: Queries,
+    who: CurrentIntegration,
+    if_none_match: IfNoneMatch = None,
+) -> Any:
+    """The job's `version` comes back as a strong ETag; send it in If-None-Match to get 304 while it is unchanged."""
+    return job_answer(await handlers.read_job(queries, who.org_id, job_id=job_id), if_none_match, limits)
 
 
 class StopStatusIn(BaseModel):

@@ -22,6 +22,7 @@ from shared.events import (
     DriverRemoved,
     Event,
     ImportRequested,
+    JobCancelled,
     JobFailed,
     RouteOptimized,
     StopsGeocoded,
@@ -43,13 +44,15 @@ TOPICS = (
 
 # The routing table. The read model applies the event types listed, a poll's worth in one
 # transaction; once that is committed, each event sets off the follow-ups beside it. Anything
-# else on the topics (the audit trail besides the driver directory) is skipped. Only an import,
+# else on the topics (the audit trail besides the driver directory, the optimizer's re-plan
+# commands) is skipped. Only an import,
 # a route or a failure can settle a job: the lifecycle's status follows from what those establish.
 ROUTES: dict[type[Event], frozenset[FollowUp]] = {
     ImportRequested: frozenset({FollowUp.ANNOUNCE_SETTLED}),  # also a settled job's import published again
     StopsGeocoded: frozenset(),
     RouteOptimized: frozenset({FollowUp.OBSERVE_LATENCY, FollowUp.ANNOUNCE_SETTLED}),
     JobFailed: frozenset({FollowUp.ANNOUNCE_SETTLED}),
+    JobCancelled: frozenset({FollowUp.ANNOUNCE_SETTLED}),  # an import still waiting gets its answer
     StopStatusChanged: frozenset(),
     DriverRegistered: frozenset(),
     DriverRemoved: frozenset(),

@@ -4,7 +4,8 @@ from datetime import datetime
 from typing import Any
 
 from services.status.adapters.tables import JobRow, StopRow
-from shared.vocabulary import StopStatus, as_utc
+from shared.channels import JobHead
+from shared.vocabulary import FINISHED_STOP, StopStatus, as_utc
 
 
 def iso(value: datetime | None) -> str | None:
@@ -36,11 +37,32 @@ def _stop_view(row: StopRow) -> dict[str, Any]:
 
 
 def status_counts(stops: list[StopRow]) -> dict[str, int]:
-    """How many stops are in each stop status (every status present, zero or not)."""
-    counts = dict.fromkeys(StopStatus, 0)
+    """How many stops are in each stop status; only the statuses present (as the public docs show)."""
+    counts: dict[str, int] = {}
     for row in stops:
-        counts[row.status] = counts.get(row.status, 0) + 1
-    return {str(status): count for status, count in counts.items()}
+        counts[str(row.status)] = counts.get(str(row.status), 0) + 1
+    return counts
+
+
+def optimization_view(optimization: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Totals as the docs type them: whole minutes (rounded), and the seconds behind them."""
+    if not optimization:
+        return None
+    seconds = optimization.get("total_duration_seconds")
+    if seconds is None:  # a route recorded before the seconds were carried
+        seconds = round(optimization["total_duration_minutes"] * 60)
+    return {
+        "total_distance_km": optimization["total_distance_km"],
+        "total_duration_minutes": round(seconds / 60),
+        "total_duration_seconds": int(seconds),
+        "solver": optimization.get("solver"),
+        "matrix_provider": optimization.get("matrix_provider"),
+    }
+
+
+def etag(job: JobRow) -> str:
+    """The job's strong entity tag: its version, quoted (RFC 9110)."""
+    return f'"{job.version}"'
 
 
 def route_order(stops: list[StopRow]) -> list[StopRow]:
@@ -57,24 +79,18 @@ def _warning_order(warning: dict[str, Any]) -> tuple[str, str, str]:
 def job_view(job: JobRow, stops: list[StopRow]) -> dict[str, Any]:
     """The public shape of one job, as the jobs endpoint and the import call answer it."""
     ordered = route_order(stops)
-    optimization = None
-    if job.optimization:
-        optimization = {
-            "total_distance_km": job.optimization["total_distance_km"],
-            "total_duration_minutes": job.optimization["total_duration_minutes"],
-            "solver": job.optimization.get("solver"),
-            "matrix_provider": job.optimization.get("matrix_provider"),
-        }
     return {
         "job_id": job.job_id,
         "external_job_id": job.external_job_id,
         "title": job.title,
         "status": job.status,
+        "version": job.version,
+        "spec_version": job.spec_version,
         "driver": ({"email": job.driver_email, "name": job.driver_name} if job.driver_assigned else None),
         "driver_email": job.driver_email,
         "stop_count": len(stops),
         "status_counts": status_counts(stops),
-        "optimization": optimization,
+        "optimization": optimization_view(job.optimization),
         "stops": [_stop_view(r) for r in ordered if r.status != StopStatus.UNROUTABLE],
         "unrouted_stops": [
             {"external_stop_id": r.external_stop_id, "reason": r.reason, "address": r.address}
@@ -86,7 +102,22 @@ def job_view(job: JobRow, stops: list[StopRow]) -> dict[str, Any]:
             for w in sorted(job.warnings, key=_warning_order)
         ],
         "failure": job.failure,
+        "cancellation": job.cancellation,
         "start_time": iso(job.start_time),
         "created_at": iso(job.created_at),
         "updated_at": iso(job.updated_at),
     }
+
+
+def finished_in_order(stops: list[StopRow]) -> list[StopRow]:
+    """The finished stops, the last one finished last (the driver is there now)."""
+    done = [row for row in stops if row.status in FINISHED_STOP]
+    return sorted(done, key=lambda r: (iso(r.status_at) or "", r.sequence or 0))
+
+
+def job_head(job: JobRow, stops: list[StopRow]) -> JobHead:
+    """What ingest needs to take an update of this job by re-import."""
+    finished = tuple(row.external_stop_id for row in finished_in_order(stops))
+    return JobHead(
+        org_id=job.org_id, version=job.version, spec_version=job.spec_version, status=job.status, finished=finished
+    )

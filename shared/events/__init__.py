@@ -25,8 +25,10 @@ from shared.events.jobs import (
     JOBS_REQUESTED,
     JOBS_REQUESTED_BULK,
     ImportRequested,
+    JobCancelled,
     JobFailed,
     JobWarning,
+    ReplanRequested,
     RouteOptimized,
     StopsGeocoded,
 )
@@ -50,6 +52,8 @@ AnyEvent = Annotated[
     | StopsGeocoded
     | RouteOptimized
     | JobFailed
+    | ReplanRequested
+    | JobCancelled
     | StopStatusChanged
     | IntegrationCreated
     | SecretRotated
@@ -100,8 +104,10 @@ __all__ = [
     "JOBS_OPTIMIZED",
     "JOBS_REQUESTED",
     "JOBS_REQUESTED_BULK",
+    "JobCancelled",
     "JobFailed",
     "JobWarning",
+    "ReplanRequested",
     "RouteOptimized",
     "STOPS_STATUS",
     "SecretRotated",

@@ -1,4 +1,8 @@
-"""Job events: requested, geocoded, optimized, failed; and the values they carry."""
+"""Job events: requested, geocoded, optimized, failed, re-plan requested, cancelled; and the values they carry.
+
+Lifecycle fields are additive (schema_version unchanged): an event written before them decodes
+with their defaults (`spec_version` 1, nothing kept), which is what it meant.
+"""
 
 from datetime import datetime
 from typing import ClassVar, Literal
@@ -68,8 +72,15 @@ class JobWarning(Value):
     external_stop_id: str | None = None
 
 
+Source = Literal["client", "cache", "provider", "read_model"]
+
+
 class Location(Value):
-    """Where geocoding placed a stop (or the depot); lat/lng are None when it failed."""
+    """Where geocoding placed a stop (or the depot); lat/lng are None when it failed.
+
+    `provider` names who placed the address (kept for the public `geocode_provider`); `source`
+    says where this answer came from just now: the client's coordinates, the geocode cache, a
+    provider call, or (a re-plan) the read model."""
 
     stop_id: str
     external_stop_id: str
@@ -77,6 +88,7 @@ class Location(Value):
     lng: float | None = None
     precision: Precision | None = None
     provider: str | None = None
+    source: Source | None = None
 
 
 class RouteStop(Value):
@@ -100,6 +112,7 @@ class UnroutedStop(Value):
 class RouteTotals(Value):
     total_distance_km: float
     total_duration_minutes: float
+    total_duration_seconds: int | None = None  # additive: the precise figure behind the minutes
 
 
 class SolverStats(Value):
@@ -122,12 +135,17 @@ class JobEvent(Event):
 
 
 class ImportRequested(JobEvent):
+    """A job's spec: the first import (spec_version 1) or an update by re-import (If-Match)."""
+
     TOPIC: ClassVar[str] = JOBS_REQUESTED
     event_type: Literal["ImportRequested"] = "ImportRequested"
     schema_version: Literal[1] = 1
     integration_id: str
     job: JobSpec
     warnings: tuple[JobWarning, ...] = ()
+    spec_version: int = 1  # the job's spec, counted from 1; the projection applies only newer ones
+    base_version: int | None = None  # an update: the job version (ETag) the client changed
+    keep: tuple[str, ...] = ()  # external_stop_ids already finished: never geocoded or routed again
 
 
 class StopsGeocoded(JobEvent):
@@ -138,6 +156,8 @@ class StopsGeocoded(JobEvent):
     locations: tuple[Location, ...]
     depot: Location | None = None
     warnings: tuple[JobWarning, ...] = ()
+    spec_version: int = 1
+    keep: tuple[str, ...] = ()  # finished stops, last finished last: the route starts at the last one
 
 
 class RouteOptimized(JobEvent):
@@ -152,6 +172,8 @@ class RouteOptimized(JobEvent):
     start_time: datetime | None = None
     warnings: tuple[JobWarning, ...] = ()
     locations: tuple[Location, ...] = Field(default=(), description="geocoding result per stop")
+    spec_version: int = 1  # the spec this route orders; an older one than the job's is ignored
+    remaining_only: bool = False  # the route orders only the unfinished stops (an update or a re-plan)
 
 
 class JobFailed(JobEvent):
@@ -162,3 +184,46 @@ class JobFailed(JobEvent):
     code: str
     message: str
     warnings: tuple[JobWarning, ...] = ()
+
+
+class StartPoint(Value):
+    """Where a re-planned route departs from, and why there."""
+
+    lat: float
+    lng: float
+    origin: Literal["current_location", "last_finished_stop", "depot"]
+
+
+class ReplanStop(Value):
+    """A stop still to visit, with what the optimizer needs of it."""
+
+    stop_id: str
+    external_stop_id: str
+    lat: float
+    lng: float
+    parcel_count: int = 1
+    time_window: TimeWindow | None = None
+    service_minutes: float | None = None
+
+
+class ReplanRequested(JobEvent):
+    """Re-order a started route's remaining stops from `start` at `start_time` (a command to the optimizer)."""
+
+    TOPIC: ClassVar[str] = JOBS_GEOCODED
+    event_type: Literal["ReplanRequested"] = "ReplanRequested"
+    schema_version: Literal[1] = 1
+    external_job_id: str | None = None
+    spec_version: int = 1
+    stops: tuple[ReplanStop, ...]
+    start: StartPoint | None = None
+    start_time: datetime
+    vehicle_capacity: int | None = None
+
+
+class JobCancelled(JobEvent):
+    """The integrator cancelled the job: it is over, its pending stops are not delivered."""
+
+    TOPIC: ClassVar[str] = JOBS_REQUESTED
+    event_type: Literal["JobCancelled"] = "JobCancelled"
+    schema_version: Literal[1] = 1
+    reason: str | None = None

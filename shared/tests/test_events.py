@@ -1,14 +1,21 @@
+import json
+
 import pytest
 from pydantic import ValidationError
 
 from shared.events import (
+    JOBS_GEOCODED,
+    JOBS_REQUESTED,
     ImportRequested,
+    JobCancelled,
+    ReplanRequested,
     RouteOptimized,
     UndecodableEvent,
     decode_event,
+    utcnow,
 )
 from shared.events.envelope import UPCASTERS
-from shared.events.jobs import JobSpec, RequestedStop
+from shared.events.jobs import JobSpec, ReplanStop, RequestedStop, StartPoint
 
 
 def _import(**over) -> ImportRequested:
@@ -70,3 +77,27 @@ def test_an_upcaster_lifts_an_old_version(monkeypatch):
 def test_job_events_are_keyed_by_job_so_they_keep_their_order():
     assert _import().key == b"job_1"
     assert RouteOptimized.TOPIC == "routemate.jobs.optimized"
+
+
+def test_lifecycle_fields_are_additive_and_old_events_decode_with_their_meaning():
+    old = json.loads(_import().to_bytes())
+    for field in ("spec_version", "base_version", "keep"):
+        old.pop(field)
+    decoded = decode_event(json.dumps(old).encode())
+    assert (decoded.schema_version, decoded.spec_version, decoded.base_version, decoded.keep) == (1, 1, None, ())
+    update = _import(spec_version=3, base_version=7, keep=("A",))
+    assert decode_event(update.to_bytes()) == update
+
+
+def test_the_new_job_events_decode_and_are_keyed_by_their_job():
+    cancel = JobCancelled(org_id="org", job_id="job_1", reason="customer called")
+    replan = ReplanRequested(
+        org_id="org",
+        job_id="job_1",
+        stops=(ReplanStop(stop_id="j.1", external_stop_id="A", lat=-27.4, lng=153.0),),
+        start=StartPoint(lat=-27.5, lng=153.0, origin="depot"),
+        start_time=utcnow(),
+    )
+    for event in (cancel, replan):
+        assert decode_event(event.to_bytes()) == event and event.key == b"job_1"
+    assert (JobCancelled.TOPIC, ReplanRequested.TOPIC) == (JOBS_REQUESTED, JOBS_GEOCODED)

@@ -54,3 +54,14 @@ def test_a_nul_in_the_url_is_a_400_problem_not_a_500():
             answer = client.get(url)
             assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json"
             assert answer.json()["code"] == "invalid_request"
+
+
+def test_entity_tags_compare_as_rfc_9110_says():
+    from shared.http import etag_matches
+
+    assert etag_matches('"7"', '"7"', weak=False) and etag_matches("*", '"7"', weak=False)
+    assert etag_matches(' "1" , "7" ', '"7"', weak=False)
+    assert not etag_matches('W/"7"', '"7"', weak=False)  # If-Match compares strongly
+    assert etag_matches('W/"7"', '"7"', weak=True)  # If-None-Match compares weakly
+    assert not etag_matches('"6"', '"7"', weak=True) and not etag_matches(None, '"7"', weak=True)
+    assert not etag_matches("7", '"7"', weak=False)  # an unquoted tag is not the tag

@@ -121,7 +121,7 @@ async def test_stop_updates_move_the_job_to_in_progress_then_completed(tenant: T
         )
         assert answer.status_code == 202
     done = await wait_for(tenant, job["job_id"], {"completed"})
-    assert done["status_counts"]["pending"] == 0
+    assert "pending" not in done["status_counts"]
     missing = await tenant.http.post(url.format("NO-SUCH-STOP"), headers=tenant.auth, json={"status": "completed"})
     assert missing.status_code == 404 and missing.json()["code"] == "stop_not_found"
     bad = await tenant.http.post(url.format(stops[0]), headers=tenant.auth, json={"status": "teleported"})

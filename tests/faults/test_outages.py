@@ -9,6 +9,8 @@ import httpx
 from shared.testing.stack import REDIS_URL
 from tests.conftest import ROOT, Tenant
 
+REDIS_PORT = str(urlsplit(REDIS_URL).port or 6379)  # this platform's Redis, never another one's
+
 
 def platform(*args: str) -> None:
     subprocess.run(
@@ -32,8 +34,7 @@ def assert_unavailable(answer: httpx.Response) -> None:
 
 
 async def test_redis_down_means_503_everywhere_and_tokens_survive_a_restart(http: httpx.AsyncClient, tenant: Tenant):
-    port = str(urlsplit(REDIS_URL).port or 6379)  # the durable instance of this platform, not the default one
-    subprocess.run(["redis-cli", "-p", port, "shutdown"], check=False, stdout=subprocess.DEVNULL)
+    subprocess.run(["redis-cli", "-p", REDIS_PORT, "shutdown"], check=False, stdout=subprocess.DEVNULL)
     try:
         token = await http.post(
             "/v1/integration-token",

@@ -102,3 +102,24 @@ async def test_without_redis_every_job_asks_the_providers_again():
         out = await g.geocode(job(stop(1, "1 Queen St, Brisbane QLD 4000")))
         assert out.locations[0].provider == "nominatim"
     assert len(nominatim.calls) == 2
+
+
+async def test_an_update_asks_a_provider_only_for_its_changed_stops_and_passes_the_finished_ones_on():
+    known = {"1 Queen St, Brisbane QLD 4000": (-27.47, 153.02), "9 Ann St, Brisbane QLD 4000": (-27.46, 153.03)}
+    nominatim = CountingProvider("nominatim", {**known, "2 Adelaide St, Brisbane QLD 4000": (-27.468, 153.026)})
+    g = geocoder(nominatim)
+    first = await g.geocode(job(stop(1, "1 Queen St, Brisbane QLD 4000"), stop(2, "2 Adelaide St, Brisbane QLD 4000")))
+    assert [loc.source for loc in first.locations] == ["provider", "provider"]
+    update = job(
+        stop(1, "1 Queen St, Brisbane QLD 4000"), stop(2, "9 Ann St, Brisbane QLD 4000"), stop(3, None, -27.5, 153.0)
+    )
+    update = update.model_copy(update={"spec_version": 2, "base_version": 4, "keep": ("S1",)})
+    out = await g.geocode(update)
+    assert [(loc.external_stop_id, loc.source) for loc in out.locations] == [
+        ("S1", "cache"),
+        ("S2", "provider"),
+        ("S3", "client"),
+    ]
+    assert out.locations[0].provider == "nominatim"  # who placed it stays the public geocode_provider
+    assert nominatim.calls[-1] == "9 Ann St, Brisbane QLD 4000" and len(nominatim.calls) == 3
+    assert (out.spec_version, out.keep) == (2, ("S1",))

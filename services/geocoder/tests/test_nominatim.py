@@ -95,8 +95,8 @@ async def test_a_found_address_is_rooftop_from_nominatim(nominatim):
 
 async def test_an_empty_answer_is_not_found_and_the_gazetteer_takes_over(nominatim):
     geocoder = build_geocoder(settings(nominatim), MemoryRedis())
-    found = await geocoder.place("empty 45 Grey St, South Brisbane QLD 4101", time.monotonic() + 5)
-    assert found.provider == "gazetteer" and found.precision == "postcode"
+    found, source = await geocoder.place("empty 45 Grey St, South Brisbane QLD 4101", time.monotonic() + 5)
+    assert found.provider == "gazetteer" and found.precision == "postcode" and source == "provider"
     assert len(FakeNominatim.calls) == 1
 
 

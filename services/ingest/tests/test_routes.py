@@ -14,6 +14,7 @@ from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from services.ingest.tests.support import FakeLimiter, settle
 from shared.broker import make_broker
+from shared.channels import JobHead, jobhead_key
 from shared.events import JOBS_REQUESTED, decode_event
 from shared.settings import LOCAL_TOKEN_SIGNING_KEY
 from shared.testing.builders import import_body
@@ -214,3 +215,19 @@ async def test_deep_or_nul_carrying_json_is_a_400_problem_not_a_500():
         nul = await client.post(URL, content=json.dumps(body), headers=json_headers)
         assert assert_problem(nul, 400, "invalid_text")["errors"][0]["pointer"] == "/stops/0/address"
         assert client.app.state.published == []
+
+
+async def test_an_if_match_import_is_412_problem_json_with_the_current_etag_when_stale():
+    redis = platform_redis()
+    async with ingest(redis) as client:
+        body = import_body(external_job_id="RUN-9")
+        job_id = (await client.post(URL, json=body, headers=AUTH)).json()["job_id"]
+        head = JobHead(org_id="org_a", version=6, status="assigned")
+        await redis.set(jobhead_key(job_id), head.model_dump_json())
+        changed = {**body, "title": "changed"}
+        stale = await client.post(URL, json=changed, headers={**AUTH, "If-Match": '"5"'})
+        assert assert_problem(stale, 412, "precondition_failed")["current_version"] == 6
+        assert stale.headers["ETag"] == '"6"'
+        plain = await client.post(URL, json=changed, headers=AUTH)
+        assert_problem(plain, 409, "idempotency_conflict")
+        assert len(client.app.state.published) == 1  # neither went out

@@ -15,7 +15,8 @@ from services.optimizer.adapters.matrix import Matrix
 from services.optimizer.app import create_app
 from services.optimizer.settings import OptimizerSettings
 from shared.broker import make_broker
-from shared.events import JOBS_FAILED, JOBS_OPTIMIZED, Event, decode_event
+from shared.events import JOBS_FAILED, JOBS_OPTIMIZED, Event, ReplanRequested, decode_event, utcnow
+from shared.events.jobs import ReplanStop, StartPoint
 from shared.testing.builders import BRISBANE, geocoded
 from shared.testing.waiting import async_wait_until
 from shared.vocabulary import FailureCode, UnroutedReason
@@ -161,3 +162,18 @@ async def test_a_bulk_lane_job_is_routed_and_its_route_published_where_every_rou
         metrics = (await stage.http.get("/metrics")).text
     assert (route.job_id, route.lane, len(route.route)) == ("j_bulk", "bulk", len(BRISBANE))
     assert 'routemate_lane_wait_seconds_count{service="optimizer"}' in metrics
+
+
+async def test_a_replan_request_comes_out_as_a_route_of_the_remaining_stops():
+    stops = tuple(
+        ReplanStop(stop_id=f"j.{i}", external_stop_id=f"S{i}", lat=lat, lng=lng)
+        for i, (lat, lng) in enumerate(BRISBANE)
+    )
+    here = StartPoint(lat=BRISBANE[2][0], lng=BRISBANE[2][1], origin="current_location")
+    command = ReplanRequested(org_id="o", job_id="j", stops=stops[1:], start=here, start_time=utcnow(), spec_version=2)
+    async with optimizer_stage() as stage:
+        await stage.send(command)
+        route = await stage.next_on(JOBS_OPTIMIZED)
+    assert route.event_type == "RouteOptimized" and route.remaining_only and route.spec_version == 2
+    assert route.route[0].external_stop_id == "S2" and route.route[0].leg_distance_km == 0
+    assert sorted(leg.external_stop_id for leg in route.route) == ["S1", "S2", "S3", "S4"]

@@ -1,32 +1,50 @@
-"""The Redis side of a settled job: announced to the ingest replicas, and kept for import replays."""
+"""The Redis side of the read model: settled jobs announced to the ingest replicas and kept for
+import replays, and each changed job's head (version, status, finished stops) for updates."""
 
 import logging
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, outcome_key
+from shared.channels import JOB_OUTCOME, JobHead, JobSettled, inflight_key, jobhead_key, outcome_key
 
 log = logging.getLogger(__name__)
 
 
 class OutcomePublisher:
-    """Publishes a settled job on JOB_OUTCOME, keeps it at `outcome_key` for `ttl_seconds`, and takes
-    it off its organization's jobs in flight (which pick the lane of its next imports)."""
+    """Keeps heads at `jobhead_key` and settled jobs at `outcome_key` for `ttl_seconds`, announces
+    the settled ones on JOB_OUTCOME, and takes them off their organization's jobs in flight (which
+    pick the lane of its next imports)."""
 
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self.redis, self.ttl_seconds = redis, ttl_seconds
 
     async def publish(self, settled: JobSettled) -> None:
-        """All in one transaction. Best effort: without it, waiting clients poll the jobs endpoint
-        (and the job leaves the jobs in flight when their TTL drops it)."""
-        message = settled.model_dump_json()
+        """One settled job, stored and announced."""
+        await self.publish_all({}, [settled])
+
+    async def publish_all(self, heads: dict[str, JobHead], settled: list[JobSettled]) -> None:
+        """All in one transaction. Best effort: without it, waiting clients poll the jobs endpoint,
+        an update by re-import answers 412 until the next change writes the head again, and a job
+        leaves the jobs in flight when their TTL drops it."""
+        if not heads and not settled:
+            return
         try:
-            # Stored before it is announced: a replay that follows the announcement finds it.
+            # Stored before announced: a replay (or an update) that follows the announcement finds it.
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.set(outcome_key(settled.job_id), message, ex=self.ttl_seconds)
-                pipe.publish(JOB_OUTCOME, message)
-                pipe.zrem(inflight_key(settled.org_id), settled.job_id)
+                for job_id, head in heads.items():
+                    pipe.set(jobhead_key(job_id), head.model_dump_json(), ex=self.ttl_seconds)
+                for one in settled:
+                    pipe.set(outcome_key(one.job_id), one.model_dump_json(), ex=self.ttl_seconds)
+                for one in settled:
+                    pipe.publish(JOB_OUTCOME, one.model_dump_json())
+                for one in settled:
+                    pipe.zrem(inflight_key(one.org_id), one.job_id)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            log.warning("could not publish the outcome of %s (%s); waiting clients will poll", settled.job_id, exc)
+            log.warning(
+                "could not publish %d heads and %d outcomes (%s); waiting clients will poll",
+                len(heads),
+                len(settled),
+                exc,
+            )

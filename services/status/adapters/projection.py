@@ -1,13 +1,19 @@
 """The projection: every event written into the read model, idempotent and tolerant of any
-arrival order. Which status that makes is the lifecycle's call (services.status.lifecycle).
+arrival order. Which status that makes is the lifecycle's call (services.status.lifecycle);
+how each event changes the rows is the writers' (services.status.adapters.writers).
+
+Every change of a job's public view counts one up in its `version` (its ETag), in the same
+transaction as the change.
 """
 
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import false
+from sqlalchemy import false, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from services.status.adapters import writers
 from services.status.adapters.schema import migrate
 from services.status.adapters.tables import AppliedEventRow, DriverRow, JobRow, StopRow
 from services.status.lifecycle import JobFacts, advanced, derived_status, driver_not_found, settles
@@ -16,14 +22,28 @@ from shared.events import (
     DriverRemoved,
     Event,
     ImportRequested,
+    JobCancelled,
     JobFailed,
-    JobWarning,
     RouteOptimized,
-    StopsGeocoded,
-    StopStatusChanged,
     utcnow,
 )
-from shared.vocabulary import FINISHED_STOP, JobStatus, StopStatus, WarningCode, as_utc
+from shared.vocabulary import SETTLED, JobStatus, WarningCode, as_utc
+
+
+@dataclass(frozen=True)
+class Settles:
+    """An applied event gave a waiting import its answer: the job settled, or its update was refused."""
+
+    job_id: str
+    rejected_spec_version: int | None = None
+
+
+@dataclass
+class Batch:
+    """What one transaction did: per event, whom it settles (or None); and every job it changed."""
+
+    settled: list[Settles | None] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)
 
 
 class Projection:
@@ -39,30 +59,35 @@ class Projection:
 
     def apply_many(self, events: list[Event]) -> list[str | None]:
         """Apply events in order in one transaction (all or none); per event, the job id it settled."""
-        settled: list[str | None] = []
+        return [settled.job_id if settled else None for settled in self.apply_batch(events).settled]
+
+    def apply_batch(self, events: list[Event]) -> Batch:
+        """Apply events in order in one transaction (all or none): whom each settles, which jobs changed."""
+        batch = Batch()
         with Session(self.engine, expire_on_commit=False) as s:
             for event in events:
                 if s.get(AppliedEventRow, str(event.event_id)) is not None:
-                    settled.append(None)
+                    batch.settled.append(None)
                     continue
-                settled.append(self._apply(s, event))
+                batch.settled.append(self._apply(s, event, batch.changed))
                 s.add(AppliedEventRow(event_id=str(event.event_id), applied_at=utcnow()))
                 s.flush()  # the next event of the batch reads what this one wrote
             s.commit()
-        return settled
+        return batch
 
-    def _apply(self, s: Session, event: Event) -> str | None:
+    def _apply(self, s: Session, event: Event, changed: set[str]) -> Settles | None:
         if isinstance(event, DriverRegistered):
             s.merge(DriverRow(org_id=event.org_id, email=event.email, name=event.name, active=event.active))
             if event.active:
-                _assign_waiting_jobs(s, event)
+                changed |= _assign_waiting_jobs(s, event)
             return None
         if isinstance(event, DriverRemoved):
             if row := s.get(DriverRow, (event.org_id, event.email)):
                 s.delete(row)
             return None
         job_id = getattr(event, "job_id", None)
-        if job_id is None:
+        writer = writers.WRITERS.get(type(event))
+        if job_id is None or writer is None:
             return None  # audit events other than the driver directory do not touch the read model
         job = s.get(JobRow, job_id) or JobRow(
             job_id=job_id, org_id=event.org_id, created_at=event.occurred_at, updated_at=event.occurred_at
@@ -70,99 +95,62 @@ class Projection:
         if job.org_id != event.org_id:
             raise ValueError(f"event for job {job_id} names another organization")
         before = job.status
-        stops = {row.stop_id: row for row in s.exec(select(StopRow).where(StopRow.job_id == job_id)).all()}
-        writer = _WRITERS.get(type(event))
-        if writer is None:
-            return None
-        writer(s, job, stops, event)
+        rows = s.exec(select(StopRow).where(StopRow.job_id == job_id)).all()
+        stops = {row.external_stop_id: row for row in rows}
+        awaiting_update = job.imported and not job.routed and before in SETTLED
+        verdict = writer(s, job, stops, event)
         if job.imported and job.routed and job.driver_assigned is None:
             _assign(s, job)
-        facts = JobFacts(job.imported, job.routed, bool(job.failure), job.driver_assigned)
+        facts = JobFacts(job.imported, job.routed, bool(job.failure), job.driver_assigned, bool(job.cancellation))
         job.status = advanced(job.status, derived_status(facts, (row.status for row in stops.values())))
-        job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
         job.created_at = min(as_utc(job.created_at), event.occurred_at)
+        if view_changed(s, job, stops):  # an event that changed nothing (stale, ignored) leaves no trace
+            job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
+            job.version += 1
+            changed.add(job_id)
         s.add(job)
         for row in stops.values():
             s.add(row)
-        replayed = isinstance(event, ImportRequested)
-        return job_id if settles(before, job.status, imported=job.imported, import_replayed=replayed) else None
+        return _settles(event, verdict, before, job, awaiting_update)
 
 
-def _stop(stops: dict[str, StopRow], job_id: str, stop_id: str, external_stop_id: str) -> StopRow:
-    if stop_id not in stops:
-        stops[stop_id] = StopRow(job_id=job_id, stop_id=stop_id, external_stop_id=external_stop_id)
-    return stops[stop_id]
+def _settles(event: Event, verdict: str | None, before: str, job: JobRow, awaiting_update: bool) -> Settles | None:
+    if verdict == writers.REJECTED:
+        return Settles(job.job_id, rejected_spec_version=event.spec_version)
+    if verdict == writers.UPDATED:
+        return None  # the update's new route (or failure) answers the import waiting for it
+    if awaiting_update and isinstance(event, RouteOptimized | JobFailed | JobCancelled) and job.status in SETTLED:
+        return Settles(job.job_id)
+    replayed = isinstance(event, ImportRequested)
+    return Settles(job.job_id) if settles(before, job.status, imported=job.imported, import_replayed=replayed) else None
 
 
-def _merge_warnings(job: JobRow, warnings: tuple[JobWarning, ...]) -> None:
-    seen = {(w["code"], w.get("external_stop_id"), w["message"]) for w in job.warnings}
-    fresh = [w.model_dump() for w in warnings if (w.code, w.external_stop_id, w.message) not in seen]
-    if fresh:
-        job.warnings = [*job.warnings, *fresh]
+_UNSEEN = frozenset({"version", "updated_at"})  # what a change sets, not what makes one
 
 
-def _imported(s: Session, job: JobRow, stops: dict[str, StopRow], e: ImportRequested) -> None:
-    spec = e.job
-    job.imported, job.accepted_at = True, e.occurred_at
-    job.external_job_id, job.title, job.driver_email = spec.external_job_id, spec.title, spec.driver_email
-    job.start_time = job.start_time or spec.start_time
-    for position, stop in enumerate(spec.stops):
-        row = _stop(stops, job.job_id, stop.stop_id, stop.external_stop_id)
-        row.position, row.address, row.label, row.parcel_count = position, stop.address, stop.label, stop.parcel_count
-        row.time_window = stop.time_window.model_dump(mode="json") if stop.time_window else None
-        if row.lat is None and stop.lat is not None:
-            row.lat, row.lng, row.precision, row.provider = stop.lat, stop.lng, "provided", "client"
-    _merge_warnings(job, e.warnings)
+def _plain(value: object) -> object:
+    return as_utc(value) if isinstance(value, datetime) else value  # SQLite hands datetimes back naive
 
 
-def _geocoded(s: Session, job: JobRow, stops: dict[str, StopRow], e: StopsGeocoded) -> None:
-    for loc in e.locations:
-        row = _stop(stops, job.job_id, loc.stop_id, loc.external_stop_id)
-        row.precision, row.provider = loc.precision, loc.provider
-        if row.sequence is None:  # the route's coordinates win, whichever arrived first
-            row.lat, row.lng = loc.lat, loc.lng
-    _merge_warnings(job, e.warnings)
-
-
-def _routed(s: Session, job: JobRow, stops: dict[str, StopRow], e: RouteOptimized) -> None:
-    if job.routed:
-        return
-    job.routed, job.start_time = True, e.start_time or job.start_time
-    job.external_job_id = job.external_job_id or e.external_job_id
-    job.optimization = {
-        **e.totals.model_dump(),
-        "solver": e.solver.solver,
-        "matrix_provider": e.solver.matrix_provider,
-        "solve_ms": e.solver.solve_ms,
-    }
-    for loc in e.locations:
-        row = _stop(stops, job.job_id, loc.stop_id, loc.external_stop_id)
-        row.precision, row.provider = loc.precision, loc.provider
-        row.lat, row.lng = (row.lat, row.lng) if row.lat is not None else (loc.lat, loc.lng)
-    start = e.start_time or e.occurred_at
-    for leg in e.route:
-        row = _stop(stops, job.job_id, leg.stop_id, leg.external_stop_id)
-        row.sequence, row.lat, row.lng = leg.sequence, leg.lat, leg.lng
-        row.leg_distance_km, row.leg_duration_minutes = leg.leg_distance_km, leg.leg_duration_minutes
-        row.eta = start + timedelta(minutes=leg.eta_offset_minutes)
-    for gone in e.unrouted:
-        row = _stop(stops, job.job_id, gone.stop_id, gone.external_stop_id)
-        if row.status not in FINISHED_STOP:
-            row.status, row.reason = StopStatus.UNROUTABLE, gone.reason
-    _merge_warnings(job, e.warnings)
-
-
-def _failed(s: Session, job: JobRow, stops: dict[str, StopRow], e: JobFailed) -> None:
-    job.failure = {"stage": e.stage, "code": e.code, "message": e.message}
-    _merge_warnings(job, e.warnings)
-
-
-def _stop_changed(s: Session, job: JobRow, stops: dict[str, StopRow], e: StopStatusChanged) -> None:
-    row = _stop(stops, job.job_id, e.stop_id, e.external_stop_id)
-    if row.status_at is not None and as_utc(row.status_at) > e.status_at:
-        return  # a later report already won
-    row.status, row.status_at, row.reason, row.notes = e.status, e.status_at, e.reason, e.notes
-    row.proof = e.proof.model_dump(mode="json") if e.proof else None
+def view_changed(s: Session, job: JobRow, stops: writers.Stops) -> bool:
+    """Whether the writer changed anything of the job's public view since the last flush: a row
+    added or dropped, or an attribute set to a value that differs. Reads the session's own change
+    tracking, so a report on one stop of a 500-stop job looks at that stop only."""
+    if s.deleted or not job.version:
+        return True
+    for row in (job, *stops.values()):
+        state = inspect(row)
+        if state.transient or state.pending:
+            return True
+        if not state.modified:
+            continue
+        for attr in state.attrs:
+            if attr.key in _UNSEEN:
+                continue
+            added, _, deleted = attr.history
+            if added and (not deleted or _plain(added[0]) != _plain(deleted[0])):
+                return True
+    return False
 
 
 def _assign(s: Session, job: JobRow) -> None:
@@ -170,10 +158,10 @@ def _assign(s: Session, job: JobRow) -> None:
     job.driver_assigned = bool(driver and driver.active)
     job.driver_name = driver.name if driver else None
     if not job.driver_assigned:
-        _merge_warnings(job, (driver_not_found(job.driver_email),))
+        writers.merge_warnings(job, (driver_not_found(job.driver_email),))
 
 
-def _assign_waiting_jobs(s: Session, event: DriverRegistered) -> None:
+def _assign_waiting_jobs(s: Session, event: DriverRegistered) -> set[str]:
     """A driver registered after their jobs were routed takes them over: unassigned -> assigned."""
     waiting = s.exec(
         select(JobRow).where(
@@ -186,15 +174,6 @@ def _assign_waiting_jobs(s: Session, event: DriverRegistered) -> None:
         if job.status == JobStatus.UNASSIGNED:
             job.status = JobStatus.ASSIGNED
         job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
+        job.version += 1
         s.add(job)
-
-
-# Which writer takes which job event; the consumer's routing table (subscribers.py) names the
-# events the read model is given at all.
-_WRITERS = {
-    ImportRequested: _imported,
-    StopsGeocoded: _geocoded,
-    RouteOptimized: _routed,
-    JobFailed: _failed,
-    StopStatusChanged: _stop_changed,
-}
+    return {job.job_id for job in waiting}

@@ -94,6 +94,17 @@ class JobQueries:
                     stops[row.job_id].append(row)
         return stops
 
+    def heads(self, job_ids: list[str]) -> list[FoundJob]:
+        """These jobs (of any organization) with their stops: what their heads are made of."""
+        if not job_ids:
+            return []
+        with self._session() as s:
+            jobs = list(s.exec(select(JobRow).where(JobRow.job_id.in_(job_ids))).all())
+            stops: dict[str, list[StopRow]] = {job.job_id: [] for job in jobs}
+            for row in s.exec(select(StopRow).where(StopRow.job_id.in_(list(stops)))).all():
+                stops[row.job_id].append(row)
+            return [(job, stops[job.job_id]) for job in jobs]
+
     def job_count(self) -> int:
         """How many jobs the read model holds, of every organization."""
         with self._session() as s:

@@ -28,6 +28,11 @@ class JobRow(SQLModel, table=True):
     optimization: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     warnings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     failure: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # Counts every change of the job's public view (its ETag); spec_version counts its imports.
+    version: int = 0
+    spec_version: int = 1
+    cancellation: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    depot: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # where it was placed
     created_at: datetime = Field(index=True)
     updated_at: datetime = Field(index=True)
 
@@ -41,6 +46,7 @@ class StopRow(SQLModel, table=True):
     address: str | None = None
     label: str | None = None
     parcel_count: int = 1
+    service_minutes: float | None = None
     time_window: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     lat: float | None = None
     lng: float | None = None

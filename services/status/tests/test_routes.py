@@ -158,7 +158,7 @@ async def test_a_stop_update_kafka_did_not_take_is_503_and_changes_nothing(statu
     problem(answer, 503, "dependency_unavailable")
     assert answer.headers["Retry-After"] == "5"
     job = (await status.http.get(f"{JOBS}/job_1", headers=status.auth())).json()
-    assert job["status"] == JobStatus.ASSIGNED and job["status_counts"]["completed"] == 0
+    assert job["status"] == JobStatus.ASSIGNED and "completed" not in job["status_counts"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,152 @@
+"""Update by re-import (If-Match) on MemoryRedis and a fake bus: only onto the current version."""
+
+import pytest
+
+from services.ingest.adapters import JobHeads, Lanes, Outcomes, Reservations
+from services.ingest.handlers import ImportDependencies, ImportJob, Settled
+from services.ingest.tests.support import FakeBus
+from services.ingest.updates import import_or_update
+from shared.channels import JOB_OUTCOME, JobHead, JobSettled, jobhead_key, outcome_key
+from shared.errors import Problem
+from shared.testing.builders import import_body
+from shared.testing.fakes import MemoryRedis
+from shared.testing.waiting import async_wait_until
+
+ORG = "org_a"
+
+
+@pytest.fixture
+async def redis():
+    return MemoryRedis()
+
+
+@pytest.fixture
+async def outcomes(redis):
+    outcomes = Outcomes(redis)
+    outcomes.start()
+
+    async def subscribed():
+        return redis.subscribers
+
+    await async_wait_until(subscribed, seconds=2, every=0.01, what="the outcome listener subscribed")
+    yield outcomes
+    await outcomes.stop()
+
+
+def deps(redis, outcomes, bus) -> ImportDependencies:
+    return ImportDependencies(
+        reservations=Reservations(redis, 3600),
+        outcomes=outcomes,
+        bus=bus,
+        lanes=Lanes(redis, fair_share=2, ttl_s=3600),
+        max_stops=500,
+        publish_timeout_s=0.5,
+        wait_s=2.0,
+        heads=JobHeads(redis),
+    )
+
+
+def command(body: dict, if_match: str | None = None, org_id: str = ORG) -> ImportJob:
+    return ImportJob(org_id, "rm_ci_1", body, False, if_match)
+
+
+async def head(redis, job_id: str, version: int, org_id: str = ORG, status="in_progress", finished=("S1",)) -> None:
+    record = JobHead(org_id=org_id, version=version, status=status, finished=finished)
+    await redis.set(jobhead_key(job_id), record.model_dump_json())
+
+
+async def announce(redis, event, view: dict, rejected: int | None = None) -> None:
+    """What the status service does once the update is applied (or refused)."""
+    message = JobSettled(job_id=event.job_id, org_id=event.org_id, job=view, rejected_spec_version=rejected)
+    await redis.set(outcome_key(event.job_id), message.model_dump_json())
+    await redis.publish(JOB_OUTCOME, message.model_dump_json())
+
+
+async def imported(redis, outcomes) -> tuple[dict, str]:
+    """A first import, settled: its body and job id."""
+    body = import_body(external_job_id="RUN-1")
+    bus = FakeBus(then=lambda e: announce(redis, e, {"job_id": e.job_id, "version": 3, "spec_version": 1}))
+    first = await import_or_update(command(body), deps(redis, outcomes, bus))
+    return body, first.job_id
+
+
+def changed(body: dict) -> dict:
+    return {**body, "stops": [{**body["stops"][0], "address": "9 Ann St, Brisbane QLD 4000"}, *body["stops"][1:]]}
+
+
+async def test_a_changed_body_without_if_match_stays_a_409(redis, outcomes):
+    body, _ = await imported(redis, outcomes)
+    with pytest.raises(Problem) as conflict:
+        await import_or_update(command(changed(body)), deps(redis, outcomes, FakeBus()))
+    assert (conflict.value.status, conflict.value.code) == (409, "idempotency_conflict")
+
+
+async def test_if_match_of_the_current_version_publishes_the_next_spec_of_the_same_job(redis, outcomes):
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    view = {"job_id": job_id, "version": 9, "spec_version": 2}
+    bus = FakeBus(then=lambda e: announce(redis, e, view))
+    answer = await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, bus))
+    [event] = bus.published
+    assert (event.job_id, event.spec_version, event.base_version, event.keep) == (job_id, 2, 7, ("S1",))
+    assert event.job.stops[0].stop_id == f"{job_id}.2.1"  # new stop ids never take an old one's
+    assert isinstance(answer, Settled) and answer.updated and answer.view == view
+    replay = await import_or_update(command(changed(body)), deps(redis, outcomes, FakeBus()))
+    assert replay.replayed and replay.job_id == job_id  # the updated body is now the one that replays
+
+
+async def test_a_stale_or_unknown_version_is_412_with_the_current_etag(redis, outcomes):
+    body, job_id = await imported(redis, outcomes)
+    bus = FakeBus()
+    with pytest.raises(Problem) as missing:  # no head yet
+        await import_or_update(command(changed(body), '"3"'), deps(redis, outcomes, bus))
+    assert (missing.value.status, missing.value.code) == (412, "precondition_failed")
+    await head(redis, job_id, version=5, org_id="org_b")  # another organization's head: as if missing
+    with pytest.raises(Problem) as theirs:
+        await import_or_update(command(changed(body), '"5"'), deps(redis, outcomes, bus))
+    assert theirs.value.status == 412 and "ETag" not in theirs.value.headers
+    await head(redis, job_id, version=5)
+    with pytest.raises(Problem) as stale:
+        await import_or_update(command(changed(body), '"4"'), deps(redis, outcomes, bus))
+    assert stale.value.status == 412 and stale.value.headers["ETag"] == '"5"'
+    with pytest.raises(Problem) as nothing:
+        await import_or_update(command(import_body(external_job_id="NEW"), '"1"'), deps(redis, outcomes, bus))
+    assert nothing.value.status == 412
+    assert bus.published == []
+
+
+async def test_an_update_the_projection_refuses_is_412_and_the_old_body_still_replays(redis, outcomes):
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    bus = FakeBus(then=lambda e: announce(redis, e, {"job_id": job_id, "version": 8, "spec_version": 1}, rejected=2))
+    with pytest.raises(Problem) as refused:
+        await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, bus))
+    assert (refused.value.status, refused.value.headers["ETag"]) == (412, '"8"')
+    replay = await import_or_update(command(body), deps(redis, outcomes, FakeBus()))
+    assert replay.replayed and replay.job_id == job_id
+
+
+async def test_two_updates_from_the_same_version_cannot_both_go_out(redis, outcomes):
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    await Reservations(redis, 3600).claim_update(Reservations.key(ORG, "RUN-1"), 2)  # a concurrent one won
+    with pytest.raises(Problem) as lost:
+        await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus()))
+    assert lost.value.status == 412
+
+
+async def test_a_cancelled_job_is_not_updated(redis, outcomes):
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7, status="cancelled")
+    with pytest.raises(Problem) as over:
+        await import_or_update(command(changed(body), "*"), deps(redis, outcomes, FakeBus()))
+    assert (over.value.status, over.value.code) == (409, "illegal_transition")
+
+
+def test_new_job_ids_are_uuids_as_the_public_docs_show():
+    import uuid
+
+    from services.ingest.handlers import new_job_id
+
+    job_id = new_job_id()
+    assert str(uuid.UUID(job_id)) == job_id and uuid.UUID(job_id).version == 4

@@ -1,0 +1,150 @@
+"""Update by re-import: a changed body under the same external_job_id with `If-Match: "<version>"`
+becomes the job's next spec, published under the same job_id.
+
+Without If-Match a changed body stays a 409 (handlers.import_job), so a client's retry can never
+change a job by accident. With it, the version must be the job's current one, as the status
+service mirrors it in the job's head; the projection checks it once more when it applies the
+update (a stop reported meanwhile makes it refuse, and the import answers 412 then too).
+"""
+
+import asyncio
+import logging
+
+from redis.exceptions import RedisError
+
+from services.ingest.adapters import JobHeads
+from services.ingest.handlers import (
+    Accepted,
+    ImportAnswer,
+    ImportDependencies,
+    ImportJob,
+    Settled,
+    import_job,
+    job_spec,
+    parse_import,
+    payload_hash,
+    replay,
+    unavailable,
+)
+from shared import logs
+from shared.channels import JobHead, JobSettled
+from shared.errors import Problem
+from shared.events import ImportRequested
+from shared.http import etag_matches, publish_or_unavailable
+from shared.vocabulary import JobStatus
+
+log = logging.getLogger(__name__)
+NOT_UPDATABLE = frozenset({JobStatus.CANCELLED, JobStatus.COMPLETED})
+
+
+async def import_or_update(command: ImportJob, deps: ImportDependencies) -> ImportAnswer:
+    """An import as before; with If-Match, an update of the job its external_job_id names."""
+    if command.if_match is None:
+        return await import_job(command, deps)
+    model, warnings = parse_import(command.body, deps.max_stops)
+    digest = payload_hash(model)
+    key = deps.reservations.key(command.org_id, model.external_job_id)
+    try:
+        existing = await deps.reservations.get(key)
+        if existing is None:
+            raise _stale(None, f"There is no job with external_job_id {model.external_job_id!r} to update.")
+        if existing.payload_hash == digest:
+            return await replay(deps, command, existing.job_id, model.external_job_id)  # nothing to change
+        head = await _head(deps, command.org_id, existing.job_id)
+        if not etag_matches(command.if_match, _etag(head.version), weak=False):
+            raise _stale(head, f"The job changed since that version; it is at version {head.version}.")
+        if head.status in NOT_UPDATABLE:
+            detail = f"The job is {head.status}; it cannot be updated."
+            raise Problem(409, "illegal_transition", detail, job_id=existing.job_id, job_status=head.status)
+        spec_version = max(existing.spec_version, head.spec_version) + 1
+        if not await deps.reservations.claim_update(key, spec_version):
+            raise _stale(head, "Another update of this version is under way; read the job again.")
+        event = ImportRequested(
+            org_id=command.org_id,
+            job_id=existing.job_id,
+            integration_id=command.integration_id,
+            correlation_id=logs.correlation_id.get(),
+            job=job_spec(model, existing.job_id, digest, spec_version),
+            warnings=tuple(warnings),
+            spec_version=spec_version,
+            base_version=head.version,
+            keep=head.finished,
+        )
+        return await _publish(deps, command, event, key, existing.payload_hash)
+    except (RedisError, OSError):
+        raise unavailable("The idempotency store") from None
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _stale(head: JobHead | None, detail: str) -> Problem:
+    if head is None:
+        return Problem(412, "precondition_failed", detail)
+    return Problem(
+        412,
+        "precondition_failed",
+        detail + " Read the job again and retry with its ETag.",
+        headers={"ETag": _etag(head.version)},
+        current_version=head.version,
+    )
+
+
+async def _head(deps: ImportDependencies, org_id: str, job_id: str) -> JobHead:
+    head = await (deps.heads or JobHeads(deps.reservations.redis)).get(job_id)
+    if head is None or head.org_id != org_id:  # another organization's head is never read
+        detail = (
+            "The job's current version is not known yet (it may still be routing, or its record expired); "
+            "read the job, then retry with its ETag."
+        )
+        raise Problem(412, "precondition_failed", detail)
+    return head
+
+
+async def _publish(
+    deps: ImportDependencies, command: ImportJob, event: ImportRequested, key: str, previous_hash: str
+) -> ImportAnswer:
+    """Publish the update; then answer as an import does: its outcome in time (200), else 202."""
+    logs.job_id.set(event.job_id)
+    future = deps.outcomes.expect(event.job_id)
+    try:
+        await publish_or_unavailable(deps.bus, event, deps.publish_timeout_s, "The update")
+    except Problem:
+        deps.outcomes.forget(event.job_id, future)
+        await deps.reservations.release_update(key, event.spec_version)
+        raise
+    await deps.reservations.updated(key, event.job_id, event.job.payload_hash, event.spec_version)
+    log.info("update to spec %d accepted with %d stops", event.spec_version, len(event.job.stops))
+    if command.respond_async:
+        deps.outcomes.forget(event.job_id, future)
+        return Accepted(event.job_id, event.job.external_job_id, JobStatus.PROCESSING, replayed=False)
+    deadline = deps.clock() + deps.wait_s
+    while (left := deadline - deps.clock()) > 0:
+        settled = await deps.outcomes.wait(event.job_id, future, left)
+        future = deps.outcomes.expect(event.job_id)  # an earlier outcome of the job: wait for ours
+        if settled is None:
+            settled = await deps.outcomes.kept(event.job_id)  # announced between two waits, or never heard
+        if settled is not None and (verdict := _verdict(settled, command.org_id, event.spec_version)) is not None:
+            deps.outcomes.forget(event.job_id, future)
+            if verdict is False:
+                await deps.reservations.updated(key, event.job_id, previous_hash, event.spec_version)
+                raise _stale(_as_head(settled), "The job changed before the update was applied; it was not.")
+            return Settled(event.job_id, settled.job, replayed=False, updated=True)
+        await asyncio.sleep(0)
+    deps.outcomes.forget(event.job_id, future)
+    return Accepted(event.job_id, event.job.external_job_id, JobStatus.PROCESSING, replayed=False)
+
+
+def _verdict(settled: JobSettled, org_id: str, spec_version: int) -> bool | None:
+    """True: our update is in the job; False: the projection refused it; None: not about it."""
+    if settled.org_id != org_id:
+        return None
+    if settled.rejected_spec_version == spec_version:
+        return False
+    return True if settled.job.get("spec_version", 1) >= spec_version else None
+
+
+def _as_head(settled: JobSettled) -> JobHead:
+    job = settled.job
+    return JobHead(org_id=settled.org_id, version=job.get("version", 0), status=job.get("status", ""))

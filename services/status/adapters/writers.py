@@ -1,0 +1,192 @@
+"""How each job event changes a job's rows (the projection calls them; they decide no status).
+
+Stop rows are matched by external_stop_id within their job: an update by re-import gives new
+stops new stop_ids, while a stop the job already had keeps its row, its status and its proof.
+"""
+
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from services.status.adapters.tables import JobRow, StopRow
+from shared.events import ImportRequested, JobCancelled, JobFailed, JobWarning, RouteOptimized, StopsGeocoded
+from shared.events.stops import StopStatusChanged
+from shared.vocabulary import FINISHED_STOP, JobStatus, StopStatus, WarningCode, as_utc
+
+Stops = dict[str, StopRow]  # by external_stop_id
+
+# What a writer tells the projection about an import (anything else returns None).
+STALE, UPDATED, REJECTED = "stale", "updated", "rejected"
+
+
+def stop_row(stops: Stops, job_id: str, stop_id: str, external_stop_id: str) -> StopRow:
+    if external_stop_id not in stops:
+        stops[external_stop_id] = StopRow(job_id=job_id, stop_id=stop_id, external_stop_id=external_stop_id)
+    return stops[external_stop_id]
+
+
+def merge_warnings(job: JobRow, warnings: tuple[JobWarning, ...]) -> None:
+    seen = {(w["code"], w.get("external_stop_id"), w["message"]) for w in job.warnings}
+    fresh = [w.model_dump() for w in warnings if (w.code, w.external_stop_id, w.message) not in seen]
+    if fresh:
+        job.warnings = [*job.warnings, *fresh]
+
+
+def imported(s: Session, job: JobRow, stops: Stops, e: ImportRequested) -> str | None:
+    if job.imported and e.spec_version <= job.spec_version:
+        return STALE  # the same spec published again, or an older one arriving late
+    if job.imported:
+        return _update(s, job, stops, e)
+    spec = e.job
+    job.imported, job.accepted_at, job.spec_version = True, e.occurred_at, e.spec_version
+    job.external_job_id, job.title, job.driver_email = spec.external_job_id, spec.title, spec.driver_email
+    job.start_time = job.start_time or spec.start_time
+    for position, stop in enumerate(spec.stops):
+        row = stop_row(stops, job.job_id, stop.stop_id, stop.external_stop_id)
+        _describe(row, position, stop)
+        if row.lat is None and stop.lat is not None:
+            row.lat, row.lng, row.precision, row.provider = stop.lat, stop.lng, "provided", "client"
+    merge_warnings(job, e.warnings)
+    return None
+
+
+def _describe(row: StopRow, position: int, stop) -> None:
+    row.position, row.address, row.label, row.parcel_count = position, stop.address, stop.label, stop.parcel_count
+    row.service_minutes = stop.service_minutes
+    row.time_window = stop.time_window.model_dump(mode="json") if stop.time_window else None
+
+
+def _update(s: Session, job: JobRow, stops: Stops, e: ImportRequested) -> str:
+    """The next spec of a job (If-Match): applied only onto the version the client saw."""
+    if job.cancellation or job.status == JobStatus.COMPLETED or e.base_version != job.version:
+        message = (
+            f"The update to spec {e.spec_version} was made against version {e.base_version}, but the job was "
+            f"at version {job.version} ({job.status}); it was not applied."
+        )
+        merge_warnings(job, (JobWarning(code=WarningCode.UPDATE_CONFLICT, message=message),))
+        return REJECTED
+    spec = e.job
+    if spec.driver_email != job.driver_email:
+        job.driver_assigned, job.driver_name = None, None  # assigned again once the new route is in
+    job.spec_version, job.title, job.driver_email = e.spec_version, spec.title, spec.driver_email
+    job.start_time = spec.start_time or job.start_time
+    job.routed, job.failure = False, None  # the new route settles the update
+    job.warnings = [w.model_dump() for w in e.warnings]  # the new spec's stages warn afresh
+    wanted = {stop.external_stop_id for stop in spec.stops}
+    for external, row in list(stops.items()):
+        if external not in wanted and row.status not in FINISHED_STOP:
+            s.delete(row)  # a stop the new spec drops (a finished one stays: it happened)
+            del stops[external]
+    for position, stop in enumerate(spec.stops):
+        row = stop_row(stops, job.job_id, stop.stop_id, stop.external_stop_id)
+        if row.status in FINISHED_STOP:
+            row.position = position
+            continue
+        moved = row.address != stop.address or (stop.lat is not None and (row.lat, row.lng) != (stop.lat, stop.lng))
+        _describe(row, position, stop)
+        row.sequence = row.eta = row.leg_distance_km = row.leg_duration_minutes = None
+        row.status, row.reason = StopStatus.PENDING, None
+        if moved:
+            row.lat = row.lng = row.precision = row.provider = None
+            if stop.lat is not None:
+                row.lat, row.lng, row.precision, row.provider = stop.lat, stop.lng, "provided", "client"
+    return UPDATED
+
+
+def geocoded(s: Session, job: JobRow, stops: Stops, e: StopsGeocoded) -> None:
+    if e.spec_version < job.spec_version or job.cancellation:
+        return
+    for loc in e.locations:
+        if loc.external_stop_id in e.keep:
+            continue  # finished before this spec: where it was placed then stays
+        row = stop_row(stops, job.job_id, loc.stop_id, loc.external_stop_id)
+        row.precision, row.provider = loc.precision, loc.provider
+        if row.sequence is None:  # the route's coordinates win, whichever arrived first
+            row.lat, row.lng = loc.lat, loc.lng
+    if e.depot is not None and e.depot.lat is not None:
+        job.depot = {"lat": e.depot.lat, "lng": e.depot.lng}
+    merge_warnings(job, e.warnings)
+
+
+def routed(s: Session, job: JobRow, stops: Stops, e: RouteOptimized) -> None:
+    if job.cancellation or e.spec_version < job.spec_version:
+        return  # a route for a cancelled job, or for a spec an update replaced
+    if job.routed and not e.remaining_only:
+        return
+    job.routed, job.start_time = True, job.start_time or e.start_time
+    job.external_job_id = job.external_job_id or e.external_job_id
+    job.optimization = {
+        **e.totals.model_dump(),
+        "solver": e.solver.solver,
+        "matrix_provider": e.solver.matrix_provider,
+        "solve_ms": e.solver.solve_ms,
+    }
+    for loc in e.locations:
+        row = stop_row(stops, job.job_id, loc.stop_id, loc.external_stop_id)
+        if not (e.remaining_only and row.status in FINISHED_STOP):
+            row.precision, row.provider = loc.precision, loc.provider
+            row.lat, row.lng = (row.lat, row.lng) if row.lat is not None else (loc.lat, loc.lng)
+    offset = _finished_first(stops) if e.remaining_only else 0
+    start = e.start_time or e.occurred_at
+    for leg in e.route:
+        row = stop_row(stops, job.job_id, leg.stop_id, leg.external_stop_id)
+        if (e.remaining_only and row.status in FINISHED_STOP) or row.status == StopStatus.CANCELLED:
+            continue  # a finished stop keeps its place; a cancelled one has none
+        row.sequence, row.lat, row.lng = offset + leg.sequence, leg.lat, leg.lng
+        row.leg_distance_km, row.leg_duration_minutes = leg.leg_distance_km, leg.leg_duration_minutes
+        row.eta = start + timedelta(minutes=leg.eta_offset_minutes)
+        if row.status == StopStatus.UNROUTABLE:
+            row.status, row.reason = StopStatus.PENDING, None
+    for gone in e.unrouted:
+        row = stop_row(stops, job.job_id, gone.stop_id, gone.external_stop_id)
+        if row.status not in FINISHED_STOP:
+            row.status, row.reason, row.sequence, row.eta = StopStatus.UNROUTABLE, gone.reason, None, None
+    merge_warnings(job, e.warnings)
+
+
+def _finished_first(stops: Stops) -> int:
+    """Finished stops keep the order they were visited in, first; the rest lose their old place."""
+    finished = sorted(
+        (row for row in stops.values() if row.status in FINISHED_STOP),
+        key=lambda r: (r.sequence is None, r.sequence or 0, str(as_utc(r.status_at) or "")),
+    )
+    for n, row in enumerate(finished, start=1):
+        row.sequence = n
+    for row in stops.values():
+        if row.status not in FINISHED_STOP:
+            row.sequence = row.eta = row.leg_distance_km = row.leg_duration_minutes = None
+    return len(finished)
+
+
+def failed(s: Session, job: JobRow, stops: Stops, e: JobFailed) -> None:
+    job.failure = {"stage": e.stage, "code": e.code, "message": e.message}
+    merge_warnings(job, e.warnings)
+
+
+def stop_changed(s: Session, job: JobRow, stops: Stops, e: StopStatusChanged) -> None:
+    row = stop_row(stops, job.job_id, e.stop_id, e.external_stop_id)
+    if row.status == StopStatus.CANCELLED or (job.cancellation and row.status not in FINISHED_STOP):
+        return  # the job was cancelled before this report was applied: the stop stays cancelled
+    if row.status_at is not None and as_utc(row.status_at) > e.status_at:
+        return  # a later report already won
+    row.status, row.status_at, row.reason, row.notes = e.status, e.status_at, e.reason, e.notes
+    row.proof = e.proof.model_dump(mode="json") if e.proof else None
+
+
+def cancelled(s: Session, job: JobRow, stops: Stops, e: JobCancelled) -> None:
+    if job.cancellation or job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+        return  # cancelled already, or over before the cancellation was applied
+    job.cancellation = {"reason": e.reason, "cancelled_at": e.occurred_at.isoformat().replace("+00:00", "Z")}
+    for row in stops.values():
+        if row.status == StopStatus.PENDING:  # finished stops happened; unroutable ones were never planned
+            row.status, row.status_at, row.eta = StopStatus.CANCELLED, e.occurred_at, None
+
+
+WRITERS = {
+    ImportRequested: imported,
+    StopsGeocoded: geocoded,
+    RouteOptimized: routed,
+    JobFailed: failed,
+    StopStatusChanged: stop_changed,
+    JobCancelled: cancelled,
+}

@@ -1,0 +1,134 @@
+"""Versions, updates by re-import, re-plans and cancellation in the projection (SQLite offline)."""
+
+from datetime import timedelta
+
+from services.status.adapters.projection import Projection
+from services.status.adapters.queries import JobQueries
+from services.status.views import job_head, job_view
+from shared.db import make_engine
+from shared.events import DriverRegistered, JobCancelled, StopsGeocoded, utcnow
+from shared.events.jobs import Location
+from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
+from shared.vocabulary import JobStatus, StopStatus, WarningCode
+
+T0 = utcnow() - timedelta(hours=1)
+IDS = {"org_id": "org_1", "job_id": "job_1"}
+
+
+def started(tmp_path) -> tuple[Projection, JobQueries]:
+    """Job job_1: three stops routed S0, S1, S2; S0 completed."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'versions.db'}")
+    projection, queries = Projection(engine), JobQueries(engine)
+    projection.apply(DriverRegistered(org_id="org_1", email="dana@example.com", name="Dana"))
+    stops = [stop(i, f"{i} Queen St", job_id="job_1") for i in range(3)]
+    imported = import_requested(*stops, **IDS, external_job_id="EXT", driver_email="dana@example.com")
+    geo = geocoded([(-27.40, 153.0), (-27.41, 153.0), (-27.42, 153.0)], **IDS)
+    for n, event in enumerate((imported, geo, routed(geo, [0, 1, 2], external_job_id="EXT"))):
+        projection.apply(event.model_copy(update={"occurred_at": T0 + timedelta(seconds=n)}))
+    projection.apply(stop_changed(0, StopStatus.COMPLETED, T0 + timedelta(minutes=5), **IDS))
+    return projection, queries
+
+
+def view(queries: JobQueries) -> dict:
+    return job_view(*queries.job("org_1", job_id="job_1"))
+
+
+def update(base_version: int, spec_version: int = 2, keep=("S0",)):
+    """The next spec: S1's address changed, S2 dropped, S3 added; S0 unchanged."""
+    stops = [
+        stop(1, "0 Queen St", job_id="job_1.2"),  # stop ids of the new spec (ingest: job_1.2.n)
+        stop(2, "1 Ann St", job_id="job_1.2").model_copy(update={"external_stop_id": "S1"}),
+        stop(3, "3 Eagle St", job_id="job_1.2"),
+    ]
+    stops[0] = stops[0].model_copy(update={"external_stop_id": "S0"})
+    event = import_requested(*stops, **IDS, external_job_id="EXT", driver_email="dana@example.com")
+    return event.model_copy(update={"spec_version": spec_version, "base_version": base_version, "keep": keep})
+
+
+def test_every_change_counts_one_version_and_a_redelivery_none(tmp_path):
+    projection, queries = started(tmp_path)
+    assert view(queries)["version"] == 4  # imported, geocoded, routed, S0 completed
+    again = stop_changed(0, StopStatus.COMPLETED, T0 + timedelta(minutes=5), **IDS)
+    projection.apply(again.model_copy(update={"event_id": projection_event_id(queries)}))
+    assert view(queries)["version"] == 4
+    projection.apply(stop_changed(1, StopStatus.SKIPPED, T0 + timedelta(minutes=9), **IDS))
+    assert view(queries)["version"] == 5 and view(queries)["status_counts"] == {
+        "completed": 1,
+        "skipped": 1,
+        "pending": 1,
+    }
+
+
+def projection_event_id(queries: JobQueries):
+    """An event id the projection has applied already (the S0 report): a redelivery of it."""
+    from sqlmodel import Session, select
+
+    from services.status.adapters.tables import AppliedEventRow
+
+    with Session(queries.engine) as s:
+        return s.exec(select(AppliedEventRow.event_id).order_by(AppliedEventRow.applied_at.desc())).first()
+
+
+def test_an_update_onto_the_current_version_replaces_the_spec_and_keeps_finished_stops(tmp_path):
+    projection, queries = started(tmp_path)
+    assert projection.apply_batch([update(base_version=4)]).settled[0] is None  # its route answers it
+    v = view(queries)
+    assert (v["spec_version"], v["version"], v["status"]) == (2, 5, JobStatus.IN_PROGRESS)
+    by_id = {s["external_stop_id"]: s for s in v["stops"]}
+    assert set(by_id) == {"S0", "S1", "S3"}  # S2 dropped
+    assert by_id["S0"]["status"] == "completed" and by_id["S0"]["sequence"] == 1
+    assert by_id["S1"]["address"] == "1 Ann St" and by_id["S1"]["lat"] is None  # to be geocoded again
+    spec = update(base_version=4).job
+    places = zip(spec.stops, ((-27.40, 153.0), (-27.45, 153.0), (-27.43, 153.0)), strict=True)
+    locations = tuple(
+        Location(stop_id=s.stop_id, external_stop_id=s.external_stop_id, lat=lat, lng=lng) for s, (lat, lng) in places
+    )
+    geo = StopsGeocoded(**IDS, job=spec, locations=locations, spec_version=2, keep=("S0",))
+    projection.apply(geo)
+    route = routed(geo, [2, 1], spec_version=2, remaining_only=True, start_time=T0 + timedelta(minutes=30))
+    batch = projection.apply_batch([route])
+    assert batch.settled[0].job_id == "job_1" and batch.changed == {"job_1"}  # the waiting import answers now
+    v = view(queries)
+    assert [(s["external_stop_id"], s["sequence"], s["status"]) for s in v["stops"]] == [
+        ("S0", 1, "completed"),
+        ("S3", 2, "pending"),
+        ("S1", 3, "pending"),
+    ]
+    assert v["stops"][1]["eta"].startswith((T0 + timedelta(minutes=35)).isoformat()[:16])
+
+
+def test_an_update_from_a_stale_version_is_refused_with_a_warning_and_announced(tmp_path):
+    projection, queries = started(tmp_path)
+    before = view(queries)
+    batch = projection.apply_batch([update(base_version=3)])
+    assert batch.settled[0].rejected_spec_version == 2
+    after = view(queries)
+    assert after["spec_version"] == 1 and after["stops"] == before["stops"]
+    assert after["version"] == 5 and after["warnings"][-1]["code"] == WarningCode.UPDATE_CONFLICT
+
+
+def test_an_older_spec_arriving_late_is_ignored(tmp_path):
+    projection, queries = started(tmp_path)
+    projection.apply(update(base_version=4, spec_version=3))
+    projection.apply(update(base_version=5, spec_version=2))
+    assert view(queries)["spec_version"] == 3 and view(queries)["version"] == 5
+
+
+def test_a_cancelled_job_keeps_its_finished_stops_and_ignores_later_routes_and_reports(tmp_path):
+    projection, queries = started(tmp_path)
+    assert projection.apply_batch([JobCancelled(**IDS, reason="customer called")]).settled == [None]  # none waits
+    v = view(queries)
+    assert v["status"] == JobStatus.CANCELLED and v["cancellation"]["reason"] == "customer called"
+    assert [s["status"] for s in v["stops"]] == ["completed", "cancelled", "cancelled"]
+    geo = geocoded([(-27.40, 153.0), (-27.41, 153.0), (-27.42, 153.0)], **IDS)
+    projection.apply(routed(geo, [2, 1, 0], remaining_only=True))
+    projection.apply(stop_changed(1, StopStatus.COMPLETED, utcnow(), **IDS))
+    assert view(queries)["stops"] == v["stops"] and view(queries)["version"] == v["version"]
+
+
+def test_the_head_lists_finished_stops_last_finished_last(tmp_path):
+    projection, queries = started(tmp_path)
+    projection.apply(stop_changed(2, StopStatus.FAILED, T0 + timedelta(minutes=9), **IDS))
+    [(job, stops)] = queries.heads(["job_1"])
+    head = job_head(job, stops)
+    assert (head.org_id, head.version, head.status, head.finished) == ("org_1", 5, "in_progress", ("S0", "S2"))
