@@ -4,6 +4,7 @@ runtime reads (curl: CURL_CA_BUNDLE; Python's ssl: SSL_CERT_FILE; requests: REQU
 Node: NODE_EXTRA_CA_CERTS), never by turning verification off or editing a snippet."""
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -44,5 +45,6 @@ def test_the_snippet_runs_unchanged(platform, snippet, scheme):
         [*RUNNERS[snippet], str(SNIPPETS / snippet)], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "job_" in done.stdout and "STOP-1" in done.stdout, done.stdout
+    assert re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", done.stdout), done.stdout
+    assert "STOP-1" in done.stdout, done.stdout
     assert "unassigned" in done.stdout, done.stdout  # routed; its driver is not registered in this organization

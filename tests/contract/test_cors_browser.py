@@ -4,6 +4,7 @@ refused by the browser."""
 
 import functools
 import http.server
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -61,7 +62,7 @@ def test_a_listed_origin_calls_the_api_and_another_is_refused(platform, browser,
             assert eventually(lambda: preflight(platform, listed).headers.get("access-control-allow-origin"))
             answer = call_from(browser, listed, platform, creds)
             assert answer.get("token") == 200 and answer.get("import") == 202, answer
-            assert answer["location"].startswith("/v1/integration-jobs/job_")  # an exposed header
+            assert re.fullmatch(r"/v1/integration-jobs/[0-9a-f-]{36}", answer["location"])  # an exposed header
             refused = call_from(browser, other, platform, creds)
             assert "error" in refused and "Failed to fetch" in refused["error"], refused
         finally:

@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -16,5 +17,7 @@ def test_the_readme_example_runs(platform, tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, env=os.environ)
     assert done.returncode == 0, done.stderr
     first = done.stdout.splitlines()[0].split()
-    assert first[0].startswith("job_") and first[1] in ("assigned", "unassigned", "in_progress") and first[-1] == "km"
+    assert (
+        uuid.UUID(first[0]).version == 4 and first[1] in ("assigned", "unassigned", "in_progress") and first[-1] == "km"
+    )
     assert "job_not_found" in done.stdout

@@ -1,10 +1,13 @@
 // Request and response bodies, field for field those of the published OpenAPI document
 // (/v1/openapi.json). Answers may gain optional fields; treat unknown ones as optional.
 
-export type JobStatus = "pending" | "processing" | "assigned" | "unassigned" | "in_progress" | "completed" | "failed";
-export type StopStatus = "pending" | "completed" | "failed" | "skipped" | "unroutable";
+export type JobStatus =
+  | "pending" | "processing" | "assigned" | "unassigned" | "in_progress" | "completed" | "failed" | "cancelled";
+export type StopStatus = "pending" | "completed" | "failed" | "skipped" | "unroutable" | "cancelled";
 export type StopOutcome = "completed" | "failed" | "skipped";
-export const SETTLED: ReadonlySet<JobStatus> = new Set(["assigned", "unassigned", "in_progress", "completed", "failed"]);
+export const SETTLED: ReadonlySet<JobStatus> = new Set([
+  "assigned", "unassigned", "in_progress", "completed", "failed", "cancelled",
+]);
 
 export interface TimeWindow {
   start: string;
@@ -58,6 +61,7 @@ export interface Driver {
 export interface Optimization {
   total_distance_km: number;
   total_duration_minutes: number;
+  total_duration_seconds?: number | null;
   solver?: string | null;
   matrix_provider?: string | null;
 }
@@ -106,6 +110,8 @@ export interface Job {
   external_job_id: string;
   title?: string | null;
   status: JobStatus;
+  version?: number | null;
+  spec_version?: number | null;
   driver?: Driver | null;
   driver_email?: string | null;
   stop_count: number;
@@ -115,9 +121,15 @@ export interface Job {
   unrouted_stops?: UnroutedStop[];
   warnings?: JobWarning[];
   failure?: Record<string, unknown> | null;
+  cancellation?: Cancellation | null;
   start_time?: string | null;
   created_at?: string | null;
   updated_at?: string | null;
+}
+
+export interface Cancellation {
+  reason?: string | null;
+  cancelled_at?: string | null;
 }
 
 export interface JobPage {

@@ -8,10 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobStatus = Literal["pending", "processing", "assigned", "unassigned", "in_progress", "completed", "failed"]
-StopStatus = Literal["pending", "completed", "failed", "skipped", "unroutable"]
+JobStatus = Literal[
+    "pending", "processing", "assigned", "unassigned", "in_progress", "completed", "failed", "cancelled"
+]
+StopStatus = Literal["pending", "completed", "failed", "skipped", "unroutable", "cancelled"]
 StopOutcome = Literal["completed", "failed", "skipped"]
-SETTLED: frozenset[str] = frozenset({"assigned", "unassigned", "in_progress", "completed", "failed"})
+SETTLED: frozenset[str] = frozenset({"assigned", "unassigned", "in_progress", "completed", "failed", "cancelled"})
 
 
 class _Body(BaseModel):
@@ -75,7 +77,8 @@ class Driver(_Body):
 
 class Optimization(_Body):
     total_distance_km: float
-    total_duration_minutes: float
+    total_duration_minutes: int
+    total_duration_seconds: int | None = None
     solver: str | None = None
     matrix_provider: str | None = None
 
@@ -119,6 +122,11 @@ class JobWarning(_Body):
     message: str
 
 
+class Cancellation(_Body):
+    reason: str | None = None
+    cancelled_at: datetime | None = None
+
+
 class Job(_Body):
     """A job with its stops in route order."""
 
@@ -126,6 +134,8 @@ class Job(_Body):
     external_job_id: str
     title: str | None = None
     status: JobStatus
+    version: int | None = None
+    spec_version: int | None = None
     driver: Driver | None = None
     driver_email: str | None = None
     stop_count: int
@@ -135,6 +145,7 @@ class Job(_Body):
     unrouted_stops: list[UnroutedStop] = []
     warnings: list[JobWarning] = []
     failure: dict[str, Any] | None = None
+    cancellation: Cancellation | None = None
     start_time: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
