@@ -18,6 +18,7 @@ from shared.events import (
     ALL_TOPICS,
     AUTH_EVENTS,
     DEADLETTER,
+    JOBS_CHANGES,
     JOBS_FAILED,
     JOBS_GEOCODED,
     JOBS_OPTIMIZED,
@@ -29,12 +30,14 @@ from shared.events import (
     ImportRequested,
     IntegrationCreated,
     IntegrationRevoked,
+    JobChanged,
     JobFailed,
     RouteOptimized,
     SecretRotated,
     StopsGeocoded,
     StopStatusChanged,
     TokenIssued,
+    WebhookEndpointDisabled,
 )
 
 REF = "#/components/schemas/{model}"
@@ -51,6 +54,8 @@ EVENTS: list[type[Event]] = [
     TokenIssued,
     DriverRegistered,
     DriverRemoved,
+    WebhookEndpointDisabled,
+    JobChanged,
 ]
 # topic -> (channel id, what flows there, producing services, consuming services)
 TOPICS: dict[str, tuple[str, str, list[str], list[str]]] = {
@@ -59,7 +64,13 @@ TOPICS: dict[str, tuple[str, str, list[str], list[str]]] = {
     JOBS_OPTIMIZED: ("jobsOptimized", "Stops in visiting order, totals, solver stats", ["optimizer"], ["status"]),
     JOBS_FAILED: ("jobsFailed", "A stage gave up on a job", ["geocoder", "optimizer"], ["status"]),
     STOPS_STATUS: ("stopsStatus", "Delivery progress of single stops", ["status"], ["status"]),
-    AUTH_EVENTS: ("authEvents", "Audit trail of integrations and the driver directory", ["auth"], ["status"]),
+    AUTH_EVENTS: (
+        "authEvents",
+        "Audit trail of integrations and webhook endpoints, and the driver directory",
+        ["auth", "notifier"],
+        ["status"],
+    ),
+    JOBS_CHANGES: ("jobsChanges", "Public changes of jobs and stops (the webhooks' source)", ["status"], ["notifier"]),
     DEADLETTER: (
         "deadletter",
         "Messages a consumer could not decode or process, with the reason",
@@ -79,6 +90,8 @@ SUMMARIES = {
     "TokenIssued": "A token was issued (its fingerprint only, never the token)",
     "DriverRegistered": "A driver joined (or changed in) the organization's directory",
     "DriverRemoved": "A driver left the organization's directory",
+    "WebhookEndpointDisabled": "A webhook endpoint was disabled (it answered 410 or failed for too long)",
+    "JobChanged": "One public change of a job (job.routed, job.assigned, stop.status_changed...): the public view",
 }
 DEAD_LETTER_SCHEMA = {
     "type": "object",

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
 
+from services.status.adapters.outbox import Outbox
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries, holds_jobs
 from services.status.subscribers import ROUTES, TOPICS
@@ -55,5 +56,6 @@ async def rebuild(settings: PlatformSettings, database_url: str) -> RebuildRepor
     taken = [event for event in events if type(event) in ROUTES]  # as the live consumer routes them
     for start in range(0, len(taken), REBUILD_BATCH):
         projection.apply_many(taken[start : start + REBUILD_BATCH])
+    Outbox(engine).mark_all_sent()  # the history replayed is not news: no webhook announces it again
     log.info("rebuilt the read model from %d events (%d undecodable)", len(events), skipped)
     return RebuildReport(events=len(events), skipped=skipped, jobs=JobQueries(engine).job_count())

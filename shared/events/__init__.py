@@ -14,7 +14,9 @@ from shared.events.auth import (
     IntegrationRevoked,
     SecretRotated,
     TokenIssued,
+    WebhookEndpointDisabled,
 )
+from shared.events.changes import CHANGE_TYPES, JOBS_CHANGES, JobChanged, change_id
 from shared.events.envelope import Event, caused_by, upcast, utcnow
 from shared.events.jobs import (
     JOBS_FAILED,
@@ -30,7 +32,17 @@ from shared.events.jobs import (
 from shared.events.stops import STOPS_STATUS, StopStatusChanged
 
 DEADLETTER = "routemate.deadletter"
-ALL_TOPICS = (JOBS_REQUESTED, JOBS_GEOCODED, JOBS_OPTIMIZED, JOBS_FAILED, STOPS_STATUS, AUTH_EVENTS, DEADLETTER)
+ALL_TOPICS = (
+    JOBS_REQUESTED,
+    JOBS_GEOCODED,
+    JOBS_OPTIMIZED,
+    JOBS_FAILED,
+    STOPS_STATUS,
+    AUTH_EVENTS,
+    JOBS_CHANGES,
+    DEADLETTER,
+)
+
 
 AnyEvent = Annotated[
     ImportRequested
@@ -43,7 +55,9 @@ AnyEvent = Annotated[
     | IntegrationRevoked
     | TokenIssued
     | DriverRegistered
-    | DriverRemoved,
+    | DriverRemoved
+    | WebhookEndpointDisabled
+    | JobChanged,
     Field(discriminator="event_type"),
 ]
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
@@ -72,6 +86,11 @@ def decode_event(raw: bytes) -> Event:
 __all__ = [
     "ALL_TOPICS",
     "AUTH_EVENTS",
+    "CHANGE_TYPES",
+    "JOBS_CHANGES",
+    "JobChanged",
+    "WebhookEndpointDisabled",
+    "change_id",
     "AuthEvent",
     "DEADLETTER",
     "DriverRegistered",

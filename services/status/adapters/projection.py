@@ -8,6 +8,7 @@ from sqlalchemy import false
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from services.status.adapters.outbox import Before, record_changes
 from services.status.adapters.schema import migrate
 from services.status.adapters.tables import AppliedEventRow, DriverRow, JobRow, StopRow
 from services.status.lifecycle import JobFacts, advanced, derived_status, driver_not_found, settles
@@ -56,6 +57,7 @@ class Projection:
             s.merge(DriverRow(org_id=event.org_id, email=event.email, name=event.name, active=event.active))
             if event.active:
                 _assign_waiting_jobs(s, event)
+                s.flush()
             return None
         if isinstance(event, DriverRemoved):
             if row := s.get(DriverRow, (event.org_id, event.email)):
@@ -71,6 +73,7 @@ class Projection:
             raise ValueError(f"event for job {job_id} names another organization")
         before = job.status
         stops = {row.stop_id: row for row in s.exec(select(StopRow).where(StopRow.job_id == job_id)).all()}
+        seen = Before.of(job, stops)
         writer = _WRITERS.get(type(event))
         if writer is None:
             return None
@@ -84,6 +87,7 @@ class Projection:
         s.add(job)
         for row in stops.values():
             s.add(row)
+        record_changes(s, event.event_id, job, stops, seen, event.occurred_at)
         replayed = isinstance(event, ImportRequested)
         return job_id if settles(before, job.status, imported=job.imported, import_replayed=replayed) else None
 
@@ -181,12 +185,15 @@ def _assign_waiting_jobs(s: Session, event: DriverRegistered) -> None:
         )
     ).all()
     for job in waiting:
+        stops = {row.stop_id: row for row in s.exec(select(StopRow).where(StopRow.job_id == job.job_id)).all()}
+        seen = Before.of(job, stops)
         job.driver_assigned, job.driver_name = True, event.name
         job.warnings = [w for w in job.warnings if w["code"] != WarningCode.DRIVER_NOT_FOUND]
         if job.status == JobStatus.UNASSIGNED:
             job.status = JobStatus.ASSIGNED
         job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
         s.add(job)
+        record_changes(s, event.event_id, job, stops, seen, event.occurred_at)
 
 
 # Which writer takes which job event; the consumer's routing table (subscribers.py) names the
