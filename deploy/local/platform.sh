@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts and stops the whole platform on this machine: Redis, Kafka, the five services, nginx.
+# Starts and stops the whole platform on this machine: Redis, Kafka, the six services, nginx.
 #   up      start whatever is not running (idempotent; a crashed service is restarted); returns when healthy
 #   down    stop everything this script started
 #   status  one line per component
@@ -12,8 +12,9 @@ HOST="${HOST:-127.0.0.1}"
 EDGE_PORT="${EDGE_PORT:-8080}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 declare -A PORTS=([auth]="${AUTH_PORT:-8081}" [ingest]="${INGEST_PORT:-8082}" [status]="${STATUS_PORT:-8083}"
-                  [geocoder]="${GEOCODER_PORT:-8084}" [optimizer]="${OPTIMIZER_PORT:-8085}")
-SERVICES=(auth status geocoder optimizer ingest)
+                  [geocoder]="${GEOCODER_PORT:-8084}" [optimizer]="${OPTIMIZER_PORT:-8085}"
+                  [notifier]="${NOTIFIER_PORT:-8087}")
+SERVICES=(auth status geocoder optimizer ingest notifier)
 export VAR_DIR="$VAR"
 mkdir -p "$VAR/run" "$VAR/log" "$VAR/redis" "$VAR/nginx" "$VAR/edge"
 
@@ -60,7 +61,7 @@ edge_files() {
   mv "$VAR/nginx/cors-origins.map.tmp" "$VAR/nginx/cors-origins.map"
   sed -e "s#@VAR@#$VAR#g" -e "s#@HOST@#$HOST#g" -e "s#@EDGE_PORT@#$EDGE_PORT#g" \
       -e "s#@AUTH_PORT@#${PORTS[auth]}#g" -e "s#@INGEST_PORT@#${PORTS[ingest]}#g" \
-      -e "s#@STATUS_PORT@#${PORTS[status]}#g" -e "s#@ROOT@#$ROOT#g" "$ROOT/deploy/local/nginx.conf.tmpl" > "$VAR/nginx/nginx.conf"
+      -e "s#@STATUS_PORT@#${PORTS[status]}#g" -e "s#@NOTIFIER_PORT@#${PORTS[notifier]}#g" -e "s#@ROOT@#$ROOT#g" "$ROOT/deploy/local/nginx.conf.tmpl" > "$VAR/nginx/nginx.conf"
 }
 
 nginx_up() {
@@ -93,7 +94,7 @@ up() {
 
 down() {
   if alive nginx; then /usr/sbin/nginx -e stderr -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" -s quit 2>/dev/null || stop_pid nginx; fi
-  for s in ingest optimizer geocoder status auth; do stop_pid "$s"; done
+  for s in notifier ingest optimizer geocoder status auth; do stop_pid "$s"; done
   KAFKA_STATE_DIR="$VAR/kafka" "$ROOT/deploy/kafka/kafka.sh" stop
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   rm -f "$VAR/run/redis.pid"

@@ -1,0 +1,174 @@
+"""The delivery worker: leases due deliveries and attempts them concurrently, at most a few per
+endpoint and a cap overall, so one slow or dead endpoint never holds up another; a job's
+deliveries to an endpoint go out in event order (the store leases only the first pending one)."""
+
+import asyncio
+import logging
+import uuid
+from collections import Counter
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from services.notifier import metrics
+from services.notifier.adapters.crypto import SecretBox
+from services.notifier.adapters.sender import AttemptResult, WebhookSender
+from services.notifier.adapters.store import SUCCEEDED, DeliveryStore
+from services.notifier.adapters.tables import AttemptRow, DeliveryRow, EndpointRow
+from services.notifier.handlers import Policy, decide, signing_secrets
+from services.notifier.signing import signed_headers
+from shared.background import Background
+from shared.broker import EventBus
+from shared.events import WebhookEndpointDisabled, utcnow
+from shared.vocabulary import as_utc
+
+log = logging.getLogger(__name__)
+BACKLOG_EVERY_S = 5.0
+
+
+class DeliveryWorker(Background):
+    def __init__(
+        self,
+        store: DeliveryStore,
+        sender: WebhookSender,
+        box: SecretBox,
+        policy: Policy,
+        bus: EventBus | None,
+        *,
+        per_endpoint: int,
+        overall: int,
+        poll_s: float,
+        timeout_s: float,
+    ) -> None:
+        self.store, self.sender, self.box, self.policy, self.bus = store, sender, box, policy, bus
+        self.per_endpoint, self.overall, self.poll_s = per_endpoint, overall, poll_s
+        self.lease = timedelta(seconds=timeout_s + 15)
+        self.owner = uuid.uuid4().hex
+        self.in_flight: Counter[str] = Counter()
+        self.tasks: set[asyncio.Task] = set()
+        self.wake = asyncio.Event()
+        self._last_backlog = 0.0
+
+    def poke(self) -> None:
+        """New deliveries were scheduled: look now rather than at the next poll."""
+        self.wake.set()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    started = await self.dispatch_once()
+                    await self._observe_backlog()
+                except Exception as exc:  # noqa: BLE001 - the database is down: try again shortly
+                    log.warning("delivery pass failed (%s: %s)", type(exc).__name__, exc)
+                    started = 0
+                    await asyncio.sleep(1)
+                if started == 0:
+                    try:
+                        await asyncio.wait_for(self.wake.wait(), self.poll_s)
+                    except TimeoutError:
+                        pass
+                    self.wake.clear()
+        finally:
+            for task in list(self.tasks):
+                task.cancel()
+
+    async def dispatch_once(self) -> int:
+        """Lease what is due within the limits and start attempting it; returns how many started."""
+        free = self.overall - sum(self.in_flight.values())
+        if free <= 0:
+            return 0
+        capacity = {endpoint: self.per_endpoint - n for endpoint, n in self.in_flight.items() if n}
+        claimed = await asyncio.to_thread(self.store.claim, self.owner, capacity, self.per_endpoint, free, self.lease)
+        for delivery, endpoint in claimed:
+            self.in_flight[endpoint.id] += 1
+            task = asyncio.create_task(self._attempt(delivery, endpoint))
+            self.tasks.add(task)
+            task.add_done_callback(self._done(endpoint.id))
+        return len(claimed)
+
+    def _done(self, endpoint_id: str):
+        def done(task: asyncio.Task) -> None:
+            self.tasks.discard(task)
+            self.in_flight[endpoint_id] -= 1
+            if self.in_flight[endpoint_id] <= 0:
+                del self.in_flight[endpoint_id]
+            self.wake.set()  # capacity is free again (and the job's next event may be due)
+
+        return done
+
+    async def _attempt(self, delivery: DeliveryRow, endpoint: EndpointRow) -> None:
+        now = utcnow()
+        stamp = int(now.timestamp())
+        payload = delivery.body.encode()
+        headers = signed_headers(signing_secrets(endpoint, self.box, now), delivery.change_id, stamp, payload)
+        result = await self.sender.post(endpoint.url, headers, payload)
+        finished = utcnow()
+        outcome, failing_since = decide(delivery, endpoint, result, finished, self.policy)
+        attempt = AttemptRow(
+            delivery_id=delivery.id,
+            endpoint_id=endpoint.id,
+            at=now,
+            status_code=result.status_code,
+            latency_ms=result.latency_ms,
+            error=result.error,
+            response=result.response,
+        )
+        await asyncio.to_thread(self.store.finish, delivery, attempt, outcome, failing_since)
+        self._count(result, outcome.status, delivery)
+        if outcome.disable_reason:
+            await self._disabled(endpoint, outcome.disable_reason)
+
+    def _count(self, result: AttemptResult, status: str, delivery: DeliveryRow) -> None:
+        metrics.ATTEMPT_LATENCY.observe(result.latency_ms / 1000)
+        if result.ok:
+            kind = "success"
+        elif result.refused:
+            kind = "refused"
+        elif result.status_code is not None:
+            kind = "http_error"
+        else:
+            kind = "timeout" if (result.error or "").startswith("timeout") else "connection_error"
+        metrics.ATTEMPTS.labels(kind).inc()
+        if status == SUCCEEDED:
+            metrics.DELIVERIES.labels("succeeded").inc()
+            metrics.SOURCE_TO_RECEIPT.observe(max(0.0, (utcnow() - as_utc(delivery.source_at)).total_seconds()))
+        elif status != "pending":
+            metrics.DELIVERIES.labels("failed").inc()
+
+    async def _disabled(self, endpoint: EndpointRow, reason: str) -> None:
+        metrics.ENDPOINTS_DISABLED.inc()
+        log.warning("webhook endpoint %s disabled: %s", endpoint.id, reason)
+        if self.bus is None:
+            return
+        event = WebhookEndpointDisabled(
+            org_id=endpoint.org_id,
+            endpoint_id=endpoint.id,
+            url_host=urlsplit(endpoint.url).hostname or "",
+            reason=reason,
+        )
+        try:
+            await self.bus.publish(event)
+        except Exception as exc:  # noqa: BLE001 - the endpoint is disabled either way; the audit line says so
+            log.warning("could not publish the disabling of %s: %s", endpoint.id, exc)
+
+    async def _observe_backlog(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._last_backlog < BACKLOG_EVERY_S:
+            return
+        self._last_backlog = loop.time()
+        backlog = await asyncio.to_thread(self.store.backlog)
+        due_since = await asyncio.to_thread(self.store.overdue_since)
+        now = utcnow()
+        metrics.DUE_LAG.set(max(0.0, (now - due_since).total_seconds()) if due_since else 0)
+        metrics.BACKLOG.set(sum(b.pending for b in backlog))
+        metrics.ENDPOINTS_BACKLOGGED.set(len(backlog))
+        ages = sorted(((now - b.oldest).total_seconds(), b.endpoint_id) for b in backlog)
+        metrics.OLDEST_PENDING.set(ages[-1][0] if ages else 0)
+        metrics.ENDPOINT_OLDEST_PENDING.clear()
+        for age, endpoint_id in ages[-10:]:
+            metrics.ENDPOINT_OLDEST_PENDING.labels(endpoint_id).set(age)
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
