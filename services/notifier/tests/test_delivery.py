@@ -2,6 +2,7 @@
 per job, one slow endpoint never holding up another, 410 and long failures disabling."""
 
 import asyncio
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -60,6 +61,8 @@ async def test_500_then_200_is_retried_with_the_same_webhook_id(notifier: Notifi
 
 async def test_a_jobs_events_go_out_in_order_while_other_jobs_proceed(notifier: Notifier, receiver: Receiver):
     await notifier.endpoint(receiver.url, ["job.routed", "job.assigned"])
+    worker = notifier.app.state.worker
+    worker.policy = dataclasses.replace(worker.policy, retry_scale=0.2)  # A's retry comes after 1 s
     receiver.statuses = [500]  # the first request (job A's first event) fails once
     a1, a2 = change("job_A", "job.routed"), change("job_A", "job.assigned")
     await notifier.publish(a1)
