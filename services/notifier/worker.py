@@ -41,7 +41,9 @@ class DeliveryWorker(Background):
     ) -> None:
         self.store, self.sender, self.box, self.policy, self.bus = store, sender, box, policy, bus
         self.per_endpoint, self.overall, self.poll_s = per_endpoint, overall, poll_s
-        self.lease = timedelta(seconds=timeout_s + 15)
+        # Long enough for an attempt (its timeout) and its bookkeeping; a crashed worker's leases
+        # lapse after this and another attempt (the same webhook-id) follows.
+        self.lease = timedelta(seconds=2 * timeout_s + 5)
         self.owner = uuid.uuid4().hex
         self.in_flight: Counter[str] = Counter()
         self.tasks: set[asyncio.Task] = set()

@@ -8,7 +8,14 @@ BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 SERVICE_PORTS = {
     name: int(os.environ.get(f"{name.upper()}_PORT", default))
-    for name, default in (("auth", 8081), ("ingest", 8082), ("status", 8083), ("geocoder", 8084), ("optimizer", 8085))
+    for name, default in (
+        ("auth", 8081),
+        ("ingest", 8082),
+        ("status", 8083),
+        ("geocoder", 8084),
+        ("optimizer", 8085),
+        ("notifier", 8087),
+    )
 }
 # Extra processes a test starts beside the platform (a second replica, a short-TTL auth): ports
 # kept clear of the platform's and of a shifted second platform's.
