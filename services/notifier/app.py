@@ -11,7 +11,7 @@ from services.notifier.adapters.crypto import SecretBox
 from services.notifier.adapters.sender import Resolver, WebhookSender, system_resolver
 from services.notifier.adapters.store import DeliveryStore
 from services.notifier.handlers import Policy
-from services.notifier.routes import router
+from services.notifier.routes import admin, router
 from services.notifier.settings import NotifierSettings
 from services.notifier.subscribers import subscribe_changes
 from services.notifier.worker import DeliveryWorker
@@ -81,4 +81,5 @@ def create_app(
     app.state.health_checks["redis"] = redis_check(redis)
     install_request_ids(app)
     app.include_router(router)
+    app.include_router(admin)
     return app

@@ -1,6 +1,8 @@
 """HTTP edge of the notifier: an organization's webhook endpoints and their deliveries."""
 
 import asyncio
+import hashlib
+import hmac
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -13,10 +15,13 @@ from services.notifier.adapters.crypto import SecretBox
 from services.notifier.adapters.sender import Resolver
 from services.notifier.adapters.store import DeliveryStore
 from services.notifier.handlers import Policy, endpoint_view
+from shared.errors import Problem
 from shared.inputs import SafeText
 from shared.tokens import CurrentIntegration
 
 router = APIRouter(tags=["webhooks"])
+# The operators' API (the `routemate webhook` CLI): private, not routed by the edge.
+admin = APIRouter(prefix="/admin/v1/webhooks", include_in_schema=False)
 BASE = "/v1/integration-webhooks"
 
 
@@ -163,3 +168,41 @@ async def redeliver(
     delivery = await handlers.redeliver(store, row, delivery_id)
     wake()
     return {"delivery_id": delivery.id, "webhook_id": delivery.change_id, "status": "pending"}
+
+
+async def _require_admin(request: Request) -> None:
+    expected = request.app.state.settings.admin_token.get_secret_value()
+    scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
+    same = hmac.compare_digest(hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest())
+    if scheme.lower() != "bearer" or not same:
+        raise Problem(401, "invalid_admin_token", "A valid admin token is required.")
+
+
+Admin = Annotated[None, Depends(_require_admin)]
+OrgId = Annotated[str, Query(max_length=100)]
+
+
+class AdminEndpointIn(EndpointIn):
+    org_id: Annotated[str, Field(max_length=100)]
+
+
+@admin.get("")
+async def admin_list(org_id: OrgId, store: Store, _: Admin) -> dict[str, Any]:
+    return {"endpoints": [endpoint_view(row) for row in await _endpoints(store, org_id)]}
+
+
+@admin.post("", status_code=201)
+async def admin_create(
+    body: AdminEndpointIn, store: Store, box: Box, policy: Rules, resolver: Resolve, _: Admin
+) -> JSONResponse:
+    row, secret = await handlers.create_endpoint(
+        store, box, policy, resolver, body.org_id, body.url, body.events, body.description
+    )
+    return JSONResponse({**endpoint_view(row), "org_id": row.org_id, "secret": secret}, status_code=201)
+
+
+@admin.delete("/{endpoint_id}", status_code=204)
+async def admin_delete(endpoint_id: EndpointId, org_id: OrgId, store: Store, _: Admin) -> Response:
+    row = await handlers.read_endpoint(store, org_id, endpoint_id)
+    await asyncio.to_thread(store.delete_endpoint, row.id)
+    return Response(status_code=204)

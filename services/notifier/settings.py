@@ -1,6 +1,6 @@
 """Notifier settings: where endpoints and deliveries are kept, how deliveries are paced and retried."""
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from shared.settings import PlatformSettings
 
@@ -24,10 +24,14 @@ class NotifierSettings(PlatformSettings):
     webhook_max_endpoints_per_org: int = Field(20, ge=1, le=1000)
     notifier_group: str = "routemate-notifier"
     page_size: int = Field(50, ge=1, le=500)
+    # The operators' admin API (the CLI); the same ADMIN_TOKEN as the auth service's.
+    admin_token: SecretStr = SecretStr("routemate-local-admin")
 
     @model_validator(mode="after")
     def _production_needs_a_real_key(self) -> "NotifierSettings":
         if self.environment == "production":
+            if self.admin_token.get_secret_value() == "routemate-local-admin":
+                raise ValueError("ADMIN_TOKEN must be set in production")
             if self.webhook_secret_key == LOCAL_SECRET_KEY or len(self.webhook_secret_key) < 32:
                 raise ValueError("WEBHOOK_SECRET_KEY must be set to at least 32 random characters in production")
             if self.webhook_allow_private_targets:

@@ -247,3 +247,29 @@ async def test_the_api_through_the_edge_refuses_private_targets_and_hides_other_
     assert (await http.get("/v1/integration-webhooks", headers=other.auth)).json()["endpoints"] == []
     gone = await http.delete(f"/v1/integration-webhooks/{created.json()['id']}", headers=tenant.auth)
     assert gone.status_code == 204
+
+
+def test_the_cli_creates_lists_and_deletes_an_organizations_endpoints(platform):
+    import os
+    import subprocess
+    import sys
+
+    from shared.testing.stack import service_url
+    from tests.conftest import routemate
+
+    org = f"test-{uuid.uuid4().hex[:10]}"
+    routemate("integration", "create", "--org", org)
+    env = {**os.environ, "NOTIFIER_URL": service_url("notifier")}
+
+    def cli(*args: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-m", "routemate_cli.main", "webhook", *args], capture_output=True, text=True, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    created = cli("create", "--org", org, "--url", "https://93.184.216.34/hooks", "--event", "job.completed")
+    assert created["secret"].startswith("whsec_") and created["events"] == ["job.completed"]
+    assert [e["id"] for e in cli("list", "--org", org)["endpoints"]] == [created["id"]]
+    cli("delete", "--org", org, created["id"])
+    assert cli("list", "--org", org)["endpoints"] == []

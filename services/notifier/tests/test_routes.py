@@ -68,7 +68,8 @@ async def test_bad_registrations_are_422_with_a_pointer(tmp_path, body, pointer,
 
 
 async def test_production_requires_https(tmp_path):
-    async with _strict(tmp_path, environment="production", webhook_secret_key="k" * 40) as prod:
+    production = {"environment": "production", "webhook_secret_key": "k" * 40, "admin_token": "a" * 40}
+    async with _strict(tmp_path, **production) as prod:
         answer = await prod.http.post(
             BASE, json={"url": "http://hooks.example.com/x", "events": ["job.routed"]}, headers=auth()
         )
@@ -79,10 +80,12 @@ async def test_production_requires_https(tmp_path):
 
 
 def test_production_refuses_the_local_secret_key_and_private_targets():
+    with pytest.raises(ValueError, match="ADMIN_TOKEN"):
+        settings(environment="production", webhook_allow_private_targets=False, webhook_secret_key="k" * 40)
     with pytest.raises(ValueError, match="WEBHOOK_SECRET_KEY"):
-        settings(environment="production", webhook_allow_private_targets=False)
+        settings(environment="production", webhook_allow_private_targets=False, admin_token="a" * 40)
     with pytest.raises(ValueError, match="local testing only"):
-        settings(environment="production", webhook_secret_key="k" * 40)
+        settings(environment="production", webhook_secret_key="k" * 40, admin_token="a" * 40)
 
 
 async def test_no_token_is_401_and_a_bad_cursor_400(notifier: Notifier):
@@ -132,3 +135,17 @@ def _strict(tmp_path, **over):
             yield Notifier(app, http, None, [])  # type: ignore[arg-type]
 
     return running()
+
+
+async def test_the_admin_api_needs_the_admin_token_and_scopes_by_organization(notifier: Notifier):
+    admin = {"Authorization": "Bearer routemate-local-admin"}
+    body = {"org_id": "org_1", "url": URL, "events": ["job.routed"]}
+    assert (await notifier.http.post("/admin/v1/webhooks", json=body, headers=auth())).status_code == 401
+    created = await notifier.http.post("/admin/v1/webhooks", json=body, headers=admin)
+    assert created.status_code == 201 and created.json()["secret"].startswith("whsec_")
+    listed = await notifier.http.get("/v1/integration-webhooks", headers=auth())
+    assert [e["id"] for e in listed.json()["endpoints"]] == [created.json()["id"]]
+    other = await notifier.http.delete(f"/admin/v1/webhooks/{created.json()['id']}?org_id=org_2", headers=admin)
+    assert other.status_code == 404
+    gone = await notifier.http.delete(f"/admin/v1/webhooks/{created.json()['id']}?org_id=org_1", headers=admin)
+    assert gone.status_code == 204
