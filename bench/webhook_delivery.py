@@ -72,6 +72,7 @@ async def through_notifier(jobs: int, concurrency: int) -> dict:
                     await bus.publish(event)
 
             await asyncio.gather(*(one_job(i) for i in range(jobs)))
+            published = time.time() - started
             total = jobs * len(CHANGES)
             deadline = time.time() + 300
             while len({r.headers["webhook-id"] for r in receiver.received}) < total and time.time() < deadline:
@@ -83,6 +84,8 @@ async def through_notifier(jobs: int, concurrency: int) -> dict:
     await receiver.stop()
     got = receiver.received
     latencies = [r.at - source_time(r.body) for r in got]
+    first, last = min(r.at for r in got) - started, max(r.at for r in got) - started
+    print(f"(published in {published:.1f} s; first receipt after {first:.1f} s, last after {last:.1f} s)")
     return {
         "delivered": len({r.headers["webhook-id"] for r in got}),
         "rate": len(got) / max(1e-9, max(r.at for r in got) - started),

@@ -5,7 +5,7 @@ deliveries to an endpoint go out in event order (the store leases only the first
 import asyncio
 import logging
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -23,6 +23,8 @@ from shared.vocabulary import as_utc
 
 log = logging.getLogger(__name__)
 BACKLOG_EVERY_S = 5.0
+PREFETCH = 4  # leased per endpoint, in multiples of its in-flight limit
+CLAIM_GAP_S = 0.02
 
 
 class DeliveryWorker(Background):
@@ -41,11 +43,16 @@ class DeliveryWorker(Background):
     ) -> None:
         self.store, self.sender, self.box, self.policy, self.bus = store, sender, box, policy, bus
         self.per_endpoint, self.overall, self.poll_s = per_endpoint, overall, poll_s
-        # Long enough for an attempt (its timeout) and its bookkeeping; a crashed worker's leases
-        # lapse after this and another attempt (the same webhook-id) follows.
-        self.lease = timedelta(seconds=2 * timeout_s + 5)
+        # Long enough for the attempts queued ahead (PREFETCH - 1 rounds of timeouts) and its own; a
+        # crashed worker's leases lapse after this and another attempt (the same webhook-id) follows.
+        self.lease = timedelta(seconds=PREFETCH * timeout_s + 5)
         self.owner = uuid.uuid4().hex
-        self.in_flight: Counter[str] = Counter()
+        self.in_flight: Counter[str] = Counter()  # attempts under way, per endpoint
+        self.held: Counter[str] = Counter()  # leased: under way or waiting in `queues`
+        self.queues: dict[str, deque[tuple[DeliveryRow, EndpointRow]]] = defaultdict(deque)
+        self._flying = 0
+        self._finished: list[tuple[tuple, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
         self.tasks: set[asyncio.Task] = set()
         self.wake = asyncio.Event()
         self._last_backlog = 0.0
@@ -64,6 +71,7 @@ class DeliveryWorker(Background):
                     log.warning("delivery pass failed (%s: %s)", type(exc).__name__, exc)
                     started = 0
                     await asyncio.sleep(1)
+                await asyncio.sleep(CLAIM_GAP_S)  # one claim query serves many completions
                 if started == 0:
                     try:
                         await asyncio.wait_for(self.wake.wait(), self.poll_s)
@@ -75,26 +83,45 @@ class DeliveryWorker(Background):
                 task.cancel()
 
     async def dispatch_once(self) -> int:
-        """Lease what is due within the limits and start attempting it; returns how many started."""
-        free = self.overall - sum(self.in_flight.values())
+        """Lease what is due within the limits and start attempting it; returns how many were leased.
+
+        Up to PREFETCH times the in-flight limit is leased per endpoint: the next attempts wait in
+        memory and start the moment a slot frees, without a database round trip in between."""
+        free = PREFETCH * self.overall - sum(self.held.values())
         if free <= 0:
             return 0
-        capacity = {endpoint: self.per_endpoint - n for endpoint, n in self.in_flight.items() if n}
-        claimed = await asyncio.to_thread(self.store.claim, self.owner, capacity, self.per_endpoint, free, self.lease)
+        limit = PREFETCH * self.per_endpoint
+        capacity = {endpoint: limit - n for endpoint, n in self.held.items() if n}
+        claimed = await asyncio.to_thread(self.store.claim, self.owner, capacity, limit, free, self.lease)
         for delivery, endpoint in claimed:
-            self.in_flight[endpoint.id] += 1
-            task = asyncio.create_task(self._attempt(delivery, endpoint))
-            self.tasks.add(task)
-            task.add_done_callback(self._done(endpoint.id))
+            self.queues[endpoint.id].append((delivery, endpoint))
+            self.held[endpoint.id] += 1
+        self._start_ready()
         return len(claimed)
+
+    def _start_ready(self) -> None:
+        """Start queued attempts wherever an endpoint (and the process) has a free slot."""
+        for endpoint_id, queue in list(self.queues.items()):
+            while queue and self.in_flight[endpoint_id] < self.per_endpoint and self._flying < self.overall:
+                delivery, endpoint = queue.popleft()
+                self.in_flight[endpoint_id] += 1
+                self._flying += 1
+                task = asyncio.create_task(self._attempt(delivery, endpoint))
+                self.tasks.add(task)
+                task.add_done_callback(self._done(endpoint_id))
+            if not queue:
+                del self.queues[endpoint_id]
 
     def _done(self, endpoint_id: str):
         def done(task: asyncio.Task) -> None:
             self.tasks.discard(task)
-            self.in_flight[endpoint_id] -= 1
-            if self.in_flight[endpoint_id] <= 0:
-                del self.in_flight[endpoint_id]
-            self.wake.set()  # capacity is free again (and the job's next event may be due)
+            self._flying -= 1
+            for counts in (self.in_flight, self.held):
+                counts[endpoint_id] -= 1
+                if counts[endpoint_id] <= 0:
+                    del counts[endpoint_id]
+            self._start_ready()
+            self.wake.set()  # room to lease more (and the job's next event may be due)
 
         return done
 
@@ -115,10 +142,30 @@ class DeliveryWorker(Background):
             error=result.error,
             response=result.response,
         )
-        await asyncio.to_thread(self.store.finish, delivery, attempt, outcome, failing_since)
+        await self._record((delivery, attempt, outcome, failing_since))
         self._count(result, outcome.status, delivery)
         if outcome.disable_reason:
             await self._disabled(endpoint, outcome.disable_reason)
+
+    async def _record(self, result: tuple) -> None:
+        """Write an attempt's outcome; attempts finishing together share one transaction."""
+        done = asyncio.get_running_loop().create_future()
+        self._finished.append((result, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_finished())
+        await done
+
+    async def _write_finished(self) -> None:
+        while self._finished:
+            batch, self._finished = self._finished, []
+            try:
+                await asyncio.to_thread(self.store.finish_many, [result for result, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - each attempt's task sees the failure
+                for _, done in batch:
+                    done.set_exception(exc)
+                continue
+            for _, done in batch:
+                done.set_result(None)
 
     def _count(self, result: AttemptResult, status: str, delivery: DeliveryRow) -> None:
         metrics.ATTEMPT_LATENCY.observe(result.latency_ms / 1000)
@@ -138,6 +185,10 @@ class DeliveryWorker(Background):
             metrics.DELIVERIES.labels("failed").inc()
 
     async def _disabled(self, endpoint: EndpointRow, reason: str) -> None:
+        dropped = [delivery.id for delivery, _ in self.queues.pop(endpoint.id, ())]
+        if dropped:
+            self.held[endpoint.id] -= len(dropped)
+            await asyncio.to_thread(self.store.release, dropped)
         metrics.ENDPOINTS_DISABLED.inc()
         log.warning("webhook endpoint %s disabled: %s", endpoint.id, reason)
         if self.bus is None:

@@ -149,26 +149,35 @@ class DeliveryStore:
 
     def finish(self, delivery: DeliveryRow, attempt: AttemptRow, outcome: Outcome, failing_since: datetime | None):
         """Record an attempt and its outcome, and the endpoint's failing state, in one transaction."""
+        self.finish_many([(delivery, attempt, outcome, failing_since)])
+
+    def finish_many(self, results: list[tuple[DeliveryRow, AttemptRow, Outcome, datetime | None]]) -> None:
+        """Several attempts' records in one transaction (one commit instead of one each)."""
         with Session(self.engine) as s:
-            s.add(attempt)
-            s.exec(
-                update(DeliveryRow)
-                .where(col(DeliveryRow.id) == delivery.id)
-                .values(
-                    status=outcome.status,
-                    attempts=DeliveryRow.attempts + 1,
-                    next_attempt_at=outcome.next_attempt_at or delivery.next_attempt_at,
-                    lease_owner=None,
-                    lease_until=None,
-                    last_status_code=attempt.status_code,
-                    last_error=attempt.error,
-                    finished_at=None if outcome.status == PENDING else attempt.at,
+            for delivery, attempt, outcome, failing_since in results:
+                s.add(attempt)
+                s.exec(
+                    update(DeliveryRow)
+                    .where(col(DeliveryRow.id) == delivery.id)
+                    .values(
+                        status=outcome.status,
+                        attempts=DeliveryRow.attempts + 1,
+                        next_attempt_at=outcome.next_attempt_at or delivery.next_attempt_at,
+                        lease_owner=None,
+                        lease_until=None,
+                        last_status_code=attempt.status_code,
+                        last_error=attempt.error,
+                        finished_at=None if outcome.status == PENDING else attempt.at,
+                    )
                 )
-            )
-            values: dict = {"failing_since": failing_since}
-            if outcome.disable_reason:
-                values |= {"status": "disabled", "disabled_reason": outcome.disable_reason, "updated_at": attempt.at}
-            s.exec(update(EndpointRow).where(col(EndpointRow.id) == delivery.endpoint_id).values(**values))
+                values: dict = {"failing_since": failing_since}
+                if outcome.disable_reason:
+                    values |= {
+                        "status": "disabled",
+                        "disabled_reason": outcome.disable_reason,
+                        "updated_at": attempt.at,
+                    }
+                s.exec(update(EndpointRow).where(col(EndpointRow.id) == delivery.endpoint_id).values(**values))
             s.commit()
 
     def release(self, delivery_ids: list[str]) -> None:
