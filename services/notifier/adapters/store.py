@@ -86,10 +86,11 @@ class DeliveryStore:
             value.pop("seq", None)
         statement = dialect.insert(DeliveryRow.__table__).values(values)
         statement = statement.on_conflict_do_nothing(index_elements=["endpoint_id", "change_id"])
+        statement = statement.returning(DeliveryRow.__table__.c.seq)  # rowcount is -1 on PostgreSQL here
         with Session(self.engine) as s:
-            result = s.exec(statement)  # type: ignore[call-overload]
+            added = len(s.exec(statement).all())  # type: ignore[call-overload]
             s.commit()
-            return result.rowcount or 0
+            return added
 
     def claim(self, owner: str, capacity: dict[str, int], default_capacity: int, limit: int, lease: timedelta):
         """Lease due deliveries to `owner`: per endpoint at most its free capacity, and only the

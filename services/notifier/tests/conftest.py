@@ -14,6 +14,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from services.notifier.app import SERVICE, create_app
 from services.notifier.settings import NotifierSettings
+from services.status.tests.conftest import database, postgres_url  # noqa: F401 - SQLite and PostgreSQL fixtures
 from shared.broker import EventBus, make_broker
 from shared.db import make_engine
 from shared.events import AUTH_EVENTS, Event, JobChanged, decode_event, utcnow
