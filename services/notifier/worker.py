@@ -106,7 +106,7 @@ class DeliveryWorker(Background):
                 delivery, endpoint = queue.popleft()
                 self.in_flight[endpoint_id] += 1
                 self._flying += 1
-                task = asyncio.create_task(self._attempt(delivery, endpoint))
+                task = asyncio.create_task(self._attempt_logged(delivery, endpoint))
                 self.tasks.add(task)
                 task.add_done_callback(self._done(endpoint_id))
             if not queue:
@@ -124,6 +124,14 @@ class DeliveryWorker(Background):
             self.wake.set()  # room to lease more (and the job's next event may be due)
 
         return done
+
+    async def _attempt_logged(self, delivery: DeliveryRow, endpoint: EndpointRow) -> None:
+        try:
+            await self._attempt(delivery, endpoint)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - its lease lapses and the delivery is attempted again
+            log.warning("attempt of %s failed to complete (%s: %s)", delivery.id, type(exc).__name__, exc)
 
     async def _attempt(self, delivery: DeliveryRow, endpoint: EndpointRow) -> None:
         now = utcnow()

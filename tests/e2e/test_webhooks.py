@@ -148,6 +148,16 @@ async def test_500_then_200_is_retried_with_the_same_webhook_id(notifier2, tenan
     async with httpx.AsyncClient(base_url=notifier2.url) as client:
         log = (await client.get(f"/v1/integration-webhooks/{endpoint['id']}/deliveries", headers=tenant.auth)).json()
     assert [a["status_code"] for a in log["deliveries"][0]["attempts"]] == [200, 500]
+    async with httpx.AsyncClient() as client:  # what an SRE sees of it
+        metrics = (await client.get(notifier2.url + "/metrics")).text
+    for series in (
+        'routemate_webhook_attempts_total{outcome="success"}',
+        'routemate_webhook_attempts_total{outcome="http_error"}',
+        'routemate_webhook_deliveries_total{outcome="succeeded"}',
+        "routemate_webhook_delivery_latency_seconds_count",
+    ):
+        values = [line.split()[-1] for line in metrics.splitlines() if line.startswith(series)]
+        assert values and float(values[0]) >= 1, series
 
 
 def free_port() -> int:
