@@ -40,7 +40,7 @@ class NotifierProcess:
             "NOTIFIER_GROUP": f"e2e-webhooks-{uuid.uuid4().hex[:8]}",
             "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             "WEBHOOK_RETRY_SCALE": "0.02",
-            "WEBHOOK_TIMEOUT_SECONDS": "3",
+            "WEBHOOK_TIMEOUT_SECONDS": "2",  # leases of a killed process lapse after 4 x 2 + 5 s
             "WEBHOOK_POLL_SECONDS": "0.2",
         }
         self.log = ROOT / f"var/log/notifier-{self.port}.log"
@@ -214,7 +214,7 @@ async def test_kill_9_mid_burst_loses_nothing(notifier2, tenant: Tenant, receive
 
 async def test_a_dead_endpoint_of_one_tenant_does_not_delay_another(notifier2, http, receiver: Receiver):
     a, b = await Tenant(http).login(), await Tenant(http).login()
-    hanging = await Receiver(delay_s=30).start()  # answers nothing within the 3 s timeout
+    hanging = await Receiver(delay_s=30).start()  # answers nothing within the 2 s timeout
     try:
         await register(a, notifier2.url, hanging.url, ["job.routed", "job.assigned"])
         await register(b, notifier2.url, receiver.url, ["job.routed"])

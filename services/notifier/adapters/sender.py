@@ -23,7 +23,7 @@ async def system_resolver(host: str, port: int) -> list[str]:
     """Every address the system resolver gives for `host`."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
+    except (socket.gaierror, UnicodeError):  # no such host, or a name no DNS could hold ("a..b", 64+ chars)
         return []
     return list(dict.fromkeys(info[4][0] for info in infos))
 

@@ -106,3 +106,14 @@ async def test_a_slow_endpoint_times_out_and_a_closed_port_is_a_connection_error
     result = await sender.post(receiver.url, {}, b"{}")
     assert result.status_code is None and result.error.startswith("connection error")
     await sender.close()
+
+
+async def test_a_host_name_dns_cannot_hold_does_not_resolve_instead_of_crashing():
+    from services.notifier.adapters.sender import system_resolver
+
+    assert await system_resolver("a" * 300 + ".example", 443) == []  # idna: label too long
+    assert await system_resolver("a..b", 443) == []  # idna: empty label
+    sender = WebhookSender(timeout_s=1, allow_private=False, https_only=False)
+    result = await sender.post("http://a..b/hooks", {}, b"{}")
+    assert result.refused and "does not resolve" in result.error
+    await sender.close()
