@@ -6,6 +6,7 @@ import asyncio
 import logging
 import uuid
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -51,6 +52,7 @@ class DeliveryWorker(Background):
         self.held: Counter[str] = Counter()  # leased: under way or waiting in `queues`
         self.queues: dict[str, deque[tuple[DeliveryRow, EndpointRow]]] = defaultdict(deque)
         self._flying = 0
+        self._stopping = False
         self._finished: list[tuple[tuple, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
         self.tasks: set[asyncio.Task] = set()
@@ -101,6 +103,8 @@ class DeliveryWorker(Background):
 
     def _start_ready(self) -> None:
         """Start queued attempts wherever an endpoint (and the process) has a free slot."""
+        if self._stopping:
+            return
         for endpoint_id, queue in list(self.queues.items()):
             while queue and self.in_flight[endpoint_id] < self.per_endpoint and self._flying < self.overall:
                 delivery, endpoint = queue.popleft()
@@ -108,37 +112,48 @@ class DeliveryWorker(Background):
                 self._flying += 1
                 task = asyncio.create_task(self._attempt_logged(delivery, endpoint))
                 self.tasks.add(task)
-                task.add_done_callback(self._done(endpoint_id))
+                task.add_done_callback(self.tasks.discard)
             if not queue:
                 del self.queues[endpoint_id]
 
-    def _done(self, endpoint_id: str):
-        def done(task: asyncio.Task) -> None:
-            self.tasks.discard(task)
-            self._flying -= 1
-            for counts in (self.in_flight, self.held):
-                counts[endpoint_id] -= 1
-                if counts[endpoint_id] <= 0:
-                    del counts[endpoint_id]
-            self._start_ready()
-            self.wake.set()  # room to lease more (and the job's next event may be due)
-
-        return done
+    def _slot_free(self, endpoint_id: str) -> None:
+        self._flying -= 1
+        self.in_flight[endpoint_id] -= 1
+        if self.in_flight[endpoint_id] <= 0:
+            del self.in_flight[endpoint_id]
+        self._start_ready()
 
     async def _attempt_logged(self, delivery: DeliveryRow, endpoint: EndpointRow) -> None:
+        answered = False
+
+        def free_slot() -> None:
+            # The request is answered: the endpoint's slot goes to its next queued attempt at once;
+            # writing this attempt's outcome does not hold it.
+            nonlocal answered
+            if not answered:
+                answered = True
+                self._slot_free(endpoint.id)
+
         try:
-            await self._attempt(delivery, endpoint)
+            await self._attempt(delivery, endpoint, free_slot)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - its lease lapses and the delivery is attempted again
             log.warning("attempt of %s failed to complete (%s: %s)", delivery.id, type(exc).__name__, exc)
+        finally:
+            free_slot()
+            self.held[endpoint.id] -= 1
+            if self.held[endpoint.id] <= 0:
+                del self.held[endpoint.id]
+            self.wake.set()  # room to lease more (and the job's next event may be due)
 
-    async def _attempt(self, delivery: DeliveryRow, endpoint: EndpointRow) -> None:
+    async def _attempt(self, delivery: DeliveryRow, endpoint: EndpointRow, answered: Callable[[], None]) -> None:
         now = utcnow()
         stamp = int(now.timestamp())
         payload = delivery.body.encode()
         headers = signed_headers(signing_secrets(endpoint, self.box, now), delivery.change_id, stamp, payload)
         result = await self.sender.post(endpoint.url, headers, payload)
+        answered()
         finished = utcnow()
         outcome, failing_since = decide(delivery, endpoint, result, finished, self.policy)
         attempt = AttemptRow(
@@ -230,6 +245,7 @@ class DeliveryWorker(Background):
             metrics.ENDPOINT_OLDEST_PENDING.labels(endpoint_id).set(age)
 
     async def stop(self) -> None:
+        self._stopping = True  # nothing new starts; leases of what was queued lapse for the next process
         await super().stop()
-        if self.tasks:
+        while self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -20,7 +20,11 @@ RESPONSE_CAP = 1024
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
-    """Every address the system resolver gives for `host`."""
+    """Every address the system resolver gives for `host` (an address literal is itself)."""
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):  # no such host, or a name no DNS could hold ("a..b", 64+ chars)
