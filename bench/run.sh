@@ -10,3 +10,4 @@ echo; $PY -m bench.ingest_burst
 echo; $PY -m bench.geocoder_lookups
 echo
 $PY -m bench.pipeline_burst
+echo; $PY -m bench.webhook_delivery

@@ -1,4 +1,5 @@
-"""The `routemate` command: integrations and drivers through the auth admin API."""
+"""The `routemate` command: integrations and drivers through the auth admin API, webhook endpoints
+through the notifier's."""
 
 import json
 import sys
@@ -19,6 +20,7 @@ class CliSettings(BaseSettings):
     # from AUTH_URL's port + 10, as deploy/local/platform.sh derives AUTH_ADMIN_PORT.
     admin_url: str | None = None
     auth_url: str = "http://127.0.0.1:8081"
+    notifier_url: str = "http://127.0.0.1:8087"
     admin_token: SecretStr = SecretStr(LOCAL_ADMIN_TOKEN)
 
     @property
@@ -36,16 +38,21 @@ app.add_typer(integration, name="integration")
 app.add_typer(driver, name="driver")
 status = typer.Typer(help="The status service's read model.", no_args_is_help=True)
 app.add_typer(status, name="status")
+webhook = typer.Typer(help="Webhook endpoints of organizations.", no_args_is_help=True)
+app.add_typer(webhook, name="webhook")
 
 
-def _call(method: str, path: str, **kwargs: Any) -> Any:
+def _call(method: str, path: str, *, base: str | None = None, **kwargs: Any) -> Any:
     settings = CliSettings()
+    base = base or settings.admin_base  # auth's admin listener unless another admin API is named
     headers = {"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"}
     try:
-        answer = httpx.request(method, settings.admin_base + path, headers=headers, timeout=20, **kwargs)
+        answer = httpx.request(method, base.rstrip("/") + path, headers=headers, timeout=20, **kwargs)
     except httpx.HTTPError as exc:
-        typer.echo(f"error: cannot reach the auth admin API at {settings.admin_base}: {exc}", err=True)
+        typer.echo(f"error: cannot reach {base}: {exc}", err=True)
         raise typer.Exit(2) from None
+    if answer.status_code == 204:
+        return {}
     body = answer.json() if answer.headers.get("content-type", "").endswith("json") else {"detail": answer.text}
     if answer.status_code >= 400:
         typer.echo(f"error: {answer.status_code} {body.get('detail') or body}", err=True)
@@ -110,6 +117,44 @@ def driver_remove(org: Org, email: Annotated[str, typer.Option("--email")]) -> N
 def driver_list(org: Org) -> None:
     """List an organization's drivers."""
     _print(_call("GET", "/admin/v1/drivers", params={"org": org}))
+
+
+def _org_id(org: str) -> str:
+    """The id of an organization by name (from its integrations at the auth service)."""
+    found = _call("GET", "/admin/v1/integrations", params={"org": org})["integrations"]
+    if not found:
+        typer.echo(f"error: no organization {org!r} (create an integration for it first)", err=True)
+        raise typer.Exit(1)
+    return found[0]["org_id"]
+
+
+def _notifier(method: str, path: str, **kwargs: Any) -> Any:
+    return _call(method, "/admin/v1/webhooks" + path, base=CliSettings().notifier_url, **kwargs)
+
+
+@webhook.command("list")
+def webhook_list(org: Org) -> None:
+    """The organization's webhook endpoints."""
+    _print(_notifier("GET", "", params={"org_id": _org_id(org)}))
+
+
+@webhook.command("create")
+def webhook_create(
+    org: Org,
+    url: Annotated[str, typer.Option("--url")],
+    events: Annotated[list[str], typer.Option("--event", help="an event type; repeat for several")],
+    description: Annotated[str | None, typer.Option("--description")] = None,
+) -> None:
+    """Register an endpoint; prints its signing secret (shown only now)."""
+    body = {"org_id": _org_id(org), "url": url, "events": events, "description": description}
+    _print(_notifier("POST", "", json=body))
+
+
+@webhook.command("delete")
+def webhook_delete(org: Org, endpoint_id: str) -> None:
+    """Delete an endpoint and its delivery log."""
+    _notifier("DELETE", f"/{endpoint_id}", params={"org_id": _org_id(org)})
+    _print({"deleted": endpoint_id})
 
 
 @status.command("rebuild")

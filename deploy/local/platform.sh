@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts and stops the whole platform on this machine: Redis, Kafka, the five services, nginx.
+# Starts and stops the whole platform on this machine: Redis, Kafka, the six services, nginx.
 #   up      start whatever is not running (idempotent; a crashed service is restarted); returns when healthy
 #   down    stop everything this script started
 #   status  one line per component
@@ -31,8 +31,9 @@ REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-256mb}"
 REDIS_CACHE_MAXMEMORY="${REDIS_CACHE_MAXMEMORY:-128mb}"
 export CACHE_REDIS_URL="${CACHE_REDIS_URL:-redis://127.0.0.1:$REDIS_CACHE_PORT/0}"
 declare -A PORTS=([auth]="${AUTH_PORT:-8081}" [ingest]="${INGEST_PORT:-8082}" [status]="${STATUS_PORT:-8083}"
-                  [geocoder]="${GEOCODER_PORT:-8084}" [optimizer]="${OPTIMIZER_PORT:-8085}")
-SERVICES=(auth status geocoder optimizer ingest)
+                  [geocoder]="${GEOCODER_PORT:-8084}" [optimizer]="${OPTIMIZER_PORT:-8085}"
+                  [notifier]="${NOTIFIER_PORT:-8087}")
+SERVICES=(auth status geocoder optimizer ingest notifier)
 # The auth admin API listens on its own port, never routed by the edge. The ports-*.env files
 # name only AUTH_PORT: the admin port is derived from it (AUTH_PORT+10: 8091 by default).
 export AUTH_ADMIN_PORT="${AUTH_ADMIN_PORT:-$(( PORTS[auth] + 10 ))}"
@@ -138,7 +139,7 @@ edge_config() {
         -e "s#@EDGE_SERVER_NAME@#$EDGE_SERVER_NAME#g" -e "s#@EDGE_HTTP_REDIRECT@#$EDGE_HTTP_REDIRECT#g" \
         -e "s#@EDGE_TLS_CERT@#$TLS_CERT#g" -e "s#@EDGE_TLS_KEY@#$TLS_KEY#g" \
         -e "s#@AUTH_PORT@#${PORTS[auth]}#g" -e "s#@INGEST_PORT@#${PORTS[ingest]}#g" \
-        -e "s#@STATUS_PORT@#${PORTS[status]}#g" -e "s#@ROOT@#$ROOT#g" "$ROOT/deploy/local/$name.tmpl" > "$VAR/nginx/$name"
+        -e "s#@STATUS_PORT@#${PORTS[status]}#g" -e "s#@NOTIFIER_PORT@#${PORTS[notifier]}#g" -e "s#@ROOT@#$ROOT#g" "$ROOT/deploy/local/$name.tmpl" > "$VAR/nginx/$name"
   done
 }
 
@@ -181,7 +182,7 @@ up() {
 
 down() {
   if alive nginx; then /usr/sbin/nginx -e stderr -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" -s quit 2>/dev/null || stop_pid nginx; fi
-  for s in ingest optimizer geocoder status auth; do stop_pid "$s"; done
+  for s in notifier ingest optimizer geocoder status auth; do stop_pid "$s"; done
   KAFKA_STATE_DIR="$VAR/kafka" "$ROOT/deploy/kafka/kafka.sh" stop
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   redis-cli -p "$REDIS_CACHE_PORT" shutdown nosave >/dev/null 2>&1 || true

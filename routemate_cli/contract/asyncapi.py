@@ -18,6 +18,7 @@ from shared.events import (
     ALL_TOPICS,
     AUTH_EVENTS,
     DEADLETTER,
+    JOBS_CHANGES,
     JOBS_FAILED,
     JOBS_GEOCODED,
     JOBS_GEOCODED_BULK,
@@ -32,6 +33,7 @@ from shared.events import (
     IntegrationCreated,
     IntegrationRevoked,
     JobCancelled,
+    JobChanged,
     JobFailed,
     ReplanRequested,
     RouteOptimized,
@@ -39,6 +41,7 @@ from shared.events import (
     StopsGeocoded,
     StopStatusChanged,
     TokenIssued,
+    WebhookEndpointDisabled,
 )
 
 REF = "#/components/schemas/{model}"
@@ -59,6 +62,8 @@ EVENTS: list[type[Event]] = [
     TokenIssued,
     DriverRegistered,
     DriverRemoved,
+    WebhookEndpointDisabled,
+    JobChanged,
 ]
 # topic -> (channel id, what flows there, producing services, consuming services)
 TOPICS: dict[str, tuple[str, str, list[str], list[str]]] = {
@@ -77,7 +82,13 @@ TOPICS: dict[str, tuple[str, str, list[str], list[str]]] = {
     JOBS_OPTIMIZED: ("jobsOptimized", "Stops in visiting order, totals, solver stats", ["optimizer"], ["status"]),
     JOBS_FAILED: ("jobsFailed", "A stage gave up on a job", ["geocoder", "optimizer"], ["status"]),
     STOPS_STATUS: ("stopsStatus", "Delivery progress of single stops", ["status"], ["status"]),
-    AUTH_EVENTS: ("authEvents", "Audit trail of integrations and the driver directory", ["auth"], ["status"]),
+    AUTH_EVENTS: (
+        "authEvents",
+        "Audit trail of integrations and webhook endpoints, and the driver directory",
+        ["auth", "notifier"],
+        ["status"],
+    ),
+    JOBS_CHANGES: ("jobsChanges", "Public changes of jobs and stops (the webhooks' source)", ["status"], ["notifier"]),
     JOBS_REQUESTED_BULK: (
         "jobsRequestedBulk",
         "The bulk lane of validated imports: an organization's jobs beyond its fair share in flight",
@@ -112,6 +123,8 @@ SUMMARIES = {
     "TokenIssued": "A token was issued (its fingerprint only, never the token)",
     "DriverRegistered": "A driver joined (or changed in) the organization's directory",
     "DriverRemoved": "A driver left the organization's directory",
+    "WebhookEndpointDisabled": "A webhook endpoint was disabled (it answered 410 or failed for too long)",
+    "JobChanged": "One public change of a job (job.routed, job.assigned, stop.status_changed...): the public view",
 }
 DEAD_LETTER_SCHEMA = {
     "description": "The parked message's value byte for byte as it was on its source topic (so whatever "

@@ -1,4 +1,4 @@
-"""One OpenAPI 3.1 document for the whole public API, merged from the auth, ingest and status apps.
+"""One OpenAPI 3.1 document for the whole public API, merged from the auth, ingest, status and notifier apps.
 
 `python -m routemate_cli.contract.openapi --out var/edge/openapi.json`: deploy/local/platform.sh runs
 it on every `up`, and nginx serves the file at /v1/openapi.json and renders it at /docs. Only the
@@ -61,6 +61,30 @@ OPERATIONS = {  # (path, method) -> operationId, answers beyond the success ones
         "recordStopStatus",
         (401, 404, 409, 422, 503),
     ),
+    ("/v1/integration-webhooks", "post"): ("createWebhook", (401, 409, 422, 503)),
+    ("/v1/integration-webhooks", "get"): ("listWebhooks", (401, 503)),
+    ("/v1/integration-webhooks/{endpoint_id}", "get"): ("getWebhook", (401, 404, 422, 503)),
+    ("/v1/integration-webhooks/{endpoint_id}", "patch"): ("updateWebhook", (401, 404, 422, 503)),
+    ("/v1/integration-webhooks/{endpoint_id}", "delete"): ("deleteWebhook", (401, 404, 422, 503)),
+    ("/v1/integration-webhooks/{endpoint_id}/rotate-secret", "post"): ("rotateWebhookSecret", (401, 404, 422, 503)),
+    ("/v1/integration-webhooks/{endpoint_id}/test", "post"): ("testWebhook", (401, 404, 422, 503)),
+    ("/v1/integration-webhooks/{endpoint_id}/deliveries", "get"): ("listWebhookDeliveries", (400, 401, 404, 422, 503)),
+    ("/v1/integration-webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver", "post"): (
+        "redeliverWebhook",
+        (401, 404, 422, 503),
+    ),
+}
+WEBHOOK_ANSWERS = {
+    "createWebhook": {"201": ("The endpoint, with its signing secret (shown only here)", "WebhookEndpointWithSecret")},
+    "listWebhooks": {"200": ("The organization's endpoints", "WebhookEndpointList")},
+    "getWebhook": {"200": ("The endpoint", "WebhookEndpoint")},
+    "updateWebhook": {"200": ("The endpoint as changed", "WebhookEndpoint")},
+    "rotateWebhookSecret": {"200": ("The endpoint with its new secret (shown only here)", "WebhookEndpointWithSecret")},
+    "testWebhook": {"202": ("A webhook.test delivery is scheduled", "WebhookDeliveryScheduled")},
+    "listWebhookDeliveries": {"200": ("Deliveries newest first, each with its attempts", "WebhookDeliveryPage")},
+    "redeliverWebhook": {
+        "202": ("The delivery is attempted again now, with the same webhook-id", "WebhookDeliveryScheduled")
+    },
 }
 PUBLISHED_MODELS: list[type[BaseModel]] = [
     r.Problem,
@@ -71,6 +95,11 @@ PUBLISHED_MODELS: list[type[BaseModel]] = [
     r.StopStatusAccepted,
     r.CancelAccepted,
     r.ReplanAccepted,
+    r.WebhookEndpoint,
+    r.WebhookEndpointWithSecret,
+    r.WebhookEndpointList,
+    r.WebhookDeliveryPage,
+    r.WebhookDeliveryScheduled,
 ]
 
 
@@ -117,6 +146,12 @@ def success_answers(operation_id: str) -> dict[str, dict]:
         return {
             "200": json_answer("A page of jobs (newest first), or one job with `job_id`/`external_job_id`", page_or_job)
         }
+    if operation_id == "deleteWebhook":
+        return {"204": {"description": "Deleted, with its delivery log"}}
+    if operation_id in WEBHOOK_ANSWERS:
+        return {
+            status: json_answer(text, ref(model)) for status, (text, model) in WEBHOOK_ANSWERS[operation_id].items()
+        }
     if operation_id == "getJob":
         return {
             "200": json_answer("The job with its stops in route order; its version as a strong ETag", job, ETAG),
@@ -136,18 +171,21 @@ def success_answers(operation_id: str) -> dict[str, dict]:
 
 
 def service_documents() -> list[dict]:
-    """The OpenAPI documents of the three public apps, built without touching any real store."""
+    """The OpenAPI documents of the four public apps, built without touching any real store."""
     from services.auth.app import create_app as auth_app
     from services.auth.settings import AuthSettings
     from services.ingest.app import create_app as ingest_app
     from services.ingest.settings import IngestSettings
+    from services.notifier.app import create_app as notifier_app
+    from services.notifier.settings import NotifierSettings
     from services.status.app import create_app as status_app
     from services.status.settings import StatusSettings
 
     with tempfile.TemporaryDirectory() as scratch:
         auth = auth_app(AuthSettings(database_url=f"sqlite:///{scratch}/auth.db"))
         status = status_app(StatusSettings(database_url=f"sqlite:///{scratch}/status.db"))
-        return [auth.openapi(), ingest_app(IngestSettings()).openapi(), status.openapi()]
+        notifier = notifier_app(NotifierSettings(database_url=f"sqlite:///{scratch}/notifier.db"))
+        return [auth.openapi(), ingest_app(IngestSettings()).openapi(), status.openapi(), notifier.openapi()]
 
 
 def merge(documents: list[dict]) -> dict:
@@ -197,6 +235,7 @@ def merge(documents: list[dict]) -> dict:
             {"name": "auth", "description": "OAuth2 client credentials"},
             {"name": "ingest", "description": "importing jobs"},
             {"name": "status", "description": "jobs and delivery progress"},
+            {"name": "webhooks", "description": "Standard Webhooks-signed callbacks for job and stop changes"},
         ],
         "paths": dict(sorted(paths.items())),
         "components": {

@@ -182,3 +182,65 @@ class StopStatusAccepted(Described):
     status: Literal["completed", "failed", "skipped"]
     status_at: str
     event_id: str
+
+
+WebhookEvent = Literal[
+    "job.routed", "job.failed", "job.assigned", "job.in_progress", "job.completed", "stop.status_changed"
+]
+
+
+class WebhookEndpoint(Described):
+    """A webhook endpoint (services/notifier/handlers.endpoint_view); its secret is never shown again."""
+
+    id: str
+    url: str
+    events: list[WebhookEvent]
+    description: str | None = None
+    status: Literal["active", "disabled"]
+    disabled_reason: str | None = None
+    created_at: str
+    updated_at: str
+    previous_secret_valid_until: str | None = None
+
+
+class WebhookEndpointWithSecret(WebhookEndpoint):
+    """The answer of create and rotate-secret: the only place the signing secret appears."""
+
+    secret: str
+
+
+class WebhookEndpointList(Described):
+    endpoints: list[WebhookEndpoint]
+
+
+class WebhookAttempt(Described):
+    at: str
+    status_code: int | None = None
+    latency_ms: float
+    error: str | None = None
+    response: str | None = None
+
+
+class WebhookDelivery(Described):
+    id: str
+    webhook_id: str
+    event_type: str
+    job_id: str | None = None
+    status: Literal["pending", "succeeded", "failed"]
+    attempt_count: int
+    next_attempt_at: str | None = None
+    created_at: str
+    payload: dict
+    attempts: list[WebhookAttempt]
+
+
+class WebhookDeliveryPage(Described):
+    deliveries: list[WebhookDelivery]
+    next_cursor: str | None = None
+
+
+class WebhookDeliveryScheduled(Described):
+    delivery_id: str
+    webhook_id: str
+    event_type: str | None = None
+    status: str | None = None

@@ -6,9 +6,11 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from services.status.adapters.outbox import Outbox
 from services.status.adapters.outcomes import OutcomePublisher
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries
+from services.status.relay import OutboxRelay
 from services.status.routes import database_unavailable, router
 from services.status.routes_changes import router as changes_router
 from services.status.settings import StatusSettings
@@ -37,11 +39,19 @@ def create_app(
     projection, queries = Projection(engine), JobQueries(engine)  # the projection migrates the tables
     outcomes = OutcomePublisher(redis, settings.outcome_ttl_seconds)
     bus = EventBus(broker, SERVICE)
-    subscribe_read_model(broker, bus, projection, queries, outcomes, settings.projection_batch_size)
+    relay = OutboxRelay(Outbox(engine), bus, idle_s=settings.outbox_poll_seconds)
+    subscribe_read_model(broker, bus, projection, queries, outcomes, settings.projection_batch_size, relay.poke)
 
-    app = consumer_stage_app(SERVICE, settings, broker, GROUP, redis.aclose)
+    async def start_relay() -> None:
+        relay.start()
+
+    async def stop_relay() -> None:
+        await relay.stop()
+        await redis.aclose()
+
+    app = consumer_stage_app(SERVICE, settings, broker, GROUP, stop_relay, start_relay)
     app.state.redis, app.state.bus = redis, bus
-    app.state.queries = queries
+    app.state.queries, app.state.relay = queries, relay
     app.state.limiters = {
         "read": RateLimiter(redis, settings.job_reads_per_second, settings.job_read_burst, "rm:rl:read:"),
         "update": RateLimiter(redis, settings.stop_updates_per_second, settings.stop_update_burst, "rm:rl:update:"),

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
 
+from services.status.adapters.outbox import Outbox
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries, holds_jobs
 from services.status.subscribers import ROUTES, TOPICS
@@ -62,6 +63,7 @@ async def rebuild(settings: PlatformSettings, database_url: str) -> RebuildRepor
     rejected = 0
     for start in range(0, len(taken), REBUILD_BATCH):
         rejected += apply_as_live(projection, taken[start : start + REBUILD_BATCH])
+    Outbox(engine).mark_all_sent()  # the history replayed is not news: no webhook announces it again
     log.info(
         "rebuilt the read model from %d events (%d undecodable, %d rejected as the live consumer rejected them)",
         len(events),

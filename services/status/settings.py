@@ -21,6 +21,10 @@ class StatusSettings(TokenVerifierSettings):
         7 * 24 * 3600, ge=1, description="how long a settled job's outcome is kept in Redis for import replays"
     )
 
+    outbox_poll_seconds: float = Field(
+        0.5, gt=0, le=60, description="how often the webhook outbox relay looks for changes it was not told of"
+    )
+
     @property
     def status_database_url(self) -> str:
         return self.sqlite_or_database_url("status")

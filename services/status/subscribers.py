@@ -1,5 +1,7 @@
 """Kafka side of the status service: the read model's consumer and its routing table."""
 
+from collections.abc import Callable
+
 from faststream.kafka import KafkaBroker
 from sqlalchemy.exc import OperationalError
 
@@ -66,6 +68,7 @@ def subscribe_read_model(
     queries: JobQueries,
     outcomes: OutcomePublisher,
     batch_size: int,
+    changed: Callable[[], None] = lambda: None,
 ) -> None:
     """The projection consumer: every topic of the read model, in consumer group GROUP."""
 
@@ -74,6 +77,7 @@ def subscribe_read_model(
             await handlers.project(events, ROUTES, projection, queries, outcomes)
         except OperationalError as exc:  # the database is down or locked: retry, never dead-letter
             raise TransientError(f"database unavailable: {exc.orig}") from exc
+        changed()  # the outbox relay publishes what the batch changed
 
     async def on_event(event: Event) -> None:
         await on_events([event])

@@ -13,7 +13,7 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def _stop_view(row: StopRow) -> dict[str, Any]:
+def stop_view(row: StopRow) -> dict[str, Any]:
     return {
         "external_stop_id": row.external_stop_id,
         "sequence": row.sequence,
@@ -91,7 +91,7 @@ def job_view(job: JobRow, stops: list[StopRow]) -> dict[str, Any]:
         "stop_count": len(stops),
         "status_counts": status_counts(stops),
         "optimization": optimization_view(job.optimization),
-        "stops": [_stop_view(r) for r in ordered if r.status != StopStatus.UNROUTABLE],
+        "stops": [stop_view(r) for r in ordered if r.status != StopStatus.UNROUTABLE],
         "unrouted_stops": [
             {"external_stop_id": r.external_stop_id, "reason": r.reason, "address": r.address}
             for r in ordered

@@ -14,7 +14,9 @@ from shared.events.auth import (
     IntegrationRevoked,
     SecretRotated,
     TokenIssued,
+    WebhookEndpointDisabled,
 )
+from shared.events.changes import CHANGE_TYPES, JOBS_CHANGES, JobChanged, change_id
 from shared.events.envelope import Event, caused_by, upcast, utcnow
 from shared.events.jobs import (
     BULK_TOPICS,
@@ -43,8 +45,9 @@ ALL_TOPICS = (
     STOPS_STATUS,
     AUTH_EVENTS,
     DEADLETTER,
-    JOBS_REQUESTED_BULK,
+    JOBS_CHANGES,
     JOBS_GEOCODED_BULK,
+    JOBS_REQUESTED_BULK,
 )
 
 AnyEvent = Annotated[
@@ -60,7 +63,9 @@ AnyEvent = Annotated[
     | IntegrationRevoked
     | TokenIssued
     | DriverRegistered
-    | DriverRemoved,
+    | DriverRemoved
+    | WebhookEndpointDisabled
+    | JobChanged,
     Field(discriminator="event_type"),
 ]
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
@@ -90,6 +95,11 @@ __all__ = [
     "ALL_TOPICS",
     "AUTH_EVENTS",
     "BULK_TOPICS",
+    "CHANGE_TYPES",
+    "JOBS_CHANGES",
+    "JobChanged",
+    "WebhookEndpointDisabled",
+    "change_id",
     "AuthEvent",
     "DEADLETTER",
     "DriverRegistered",

@@ -47,3 +47,12 @@ class DriverRegistered(AuthEvent):
 class DriverRemoved(AuthEvent):
     event_type: Literal["DriverRemoved"] = "DriverRemoved"
     email: str
+
+
+class WebhookEndpointDisabled(AuthEvent):
+    """A webhook endpoint stopped receiving: it answered 410, or failed for longer than allowed."""
+
+    event_type: Literal["WebhookEndpointDisabled"] = "WebhookEndpointDisabled"
+    endpoint_id: str
+    url_host: str
+    reason: str

@@ -262,13 +262,14 @@ class RecordingBus:
         self.events.append(event)
 
 
-def seed_token(redis: MemoryRedis, token: str, org_id: str, client_id: str, ttl_s: int = 3600) -> None:
-    """Put `token` into `redis` as the auth service leaves it: a record signed with the local key."""
+def seed_token(
+    redis: MemoryRedis, token: str, org_id: str, client_id: str, ttl_s: int = 3600, key: bytes | None = None
+) -> None:
+    """Put `token` into `redis` as the auth service leaves it: a record signed with `key` (the local one)."""
     from shared.settings import LOCAL_TOKEN_SIGNING_KEY
     from shared.tokens import Principal, signed_record, token_digest, token_key
 
     digest = token_digest(token)
-    record = signed_record(
-        LOCAL_TOKEN_SIGNING_KEY.encode(), digest, Principal(org_id, client_id), int(time.time()) + ttl_s, 0
-    )
+    key = key or LOCAL_TOKEN_SIGNING_KEY.encode()
+    record = signed_record(key, digest, Principal(org_id, client_id), int(time.time()) + ttl_s, 0)
     redis.values[token_key(digest)] = {k.encode(): v.encode() for k, v in record.items()}

@@ -19,7 +19,14 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL", f"redis://127.0.0.1:{(urlsplit(REDIS_URL).port or 6379) + 1}/0")
 SERVICE_PORTS = {
     name: int(os.environ.get(f"{name.upper()}_PORT", default))
-    for name, default in (("auth", 8081), ("ingest", 8082), ("status", 8083), ("geocoder", 8084), ("optimizer", 8085))
+    for name, default in (
+        ("auth", 8081),
+        ("ingest", 8082),
+        ("status", 8083),
+        ("geocoder", 8084),
+        ("optimizer", 8085),
+        ("notifier", 8087),
+    )
 }
 # The auth admin API's own listener: AUTH_ADMIN_PORT, or AUTH_PORT+10 as deploy/local/platform.sh derives it.
 AUTH_ADMIN_PORT = int(os.environ.get("AUTH_ADMIN_PORT", SERVICE_PORTS["auth"] + 10))

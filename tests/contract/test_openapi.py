@@ -15,6 +15,15 @@ PUBLIC = {
     ("/v1/integration-jobs/{job_id}/cancel", "post"): "cancelJob",
     ("/v1/integration-jobs/{job_id}/reoptimize", "post"): "reoptimizeJob",
     ("/v1/integration-jobs/{job_id}/stops/{external_stop_id}/status", "post"): "recordStopStatus",
+    ("/v1/integration-webhooks", "post"): "createWebhook",
+    ("/v1/integration-webhooks", "get"): "listWebhooks",
+    ("/v1/integration-webhooks/{endpoint_id}", "get"): "getWebhook",
+    ("/v1/integration-webhooks/{endpoint_id}", "patch"): "updateWebhook",
+    ("/v1/integration-webhooks/{endpoint_id}", "delete"): "deleteWebhook",
+    ("/v1/integration-webhooks/{endpoint_id}/rotate-secret", "post"): "rotateWebhookSecret",
+    ("/v1/integration-webhooks/{endpoint_id}/test", "post"): "testWebhook",
+    ("/v1/integration-webhooks/{endpoint_id}/deliveries", "get"): "listWebhookDeliveries",
+    ("/v1/integration-webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver", "post"): "redeliverWebhook",
 }
 
 

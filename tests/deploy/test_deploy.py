@@ -66,7 +66,7 @@ def test_kubernetes_manifests_match_the_api_schema(doc):
 def test_every_service_is_probed_sized_protected_and_scraped():
     docs = manifests()
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
-    assert set(deployments) == {"auth", "ingest", "status", "geocoder", "optimizer"}
+    assert set(deployments) == {"auth", "ingest", "status", "geocoder", "optimizer", "notifier"}
     pdbs = {d["metadata"]["name"] for d in docs if d["kind"] == "PodDisruptionBudget"}
     assert pdbs == set(deployments)
     for name, d in deployments.items():
@@ -146,7 +146,7 @@ def test_the_compose_file_matches_the_compose_spec():
         str(DEPLOY / "compose/docker-compose.yml"),
     )
     compose = yaml.safe_load((DEPLOY / "compose/docker-compose.yml").read_text())
-    for target in ("auth", "ingest", "status", "geocoder", "optimizer"):
+    for target in ("auth", "ingest", "status", "geocoder", "optimizer", "notifier"):
         assert compose["services"][target]["build"]["target"] == target
         assert f"FROM base AS {target}" in (DEPLOY / "compose/Dockerfile").read_text()
     edge = compose["services"]["edge"]
@@ -241,7 +241,7 @@ def test_the_compose_edge_runs_in_real_nginx_over_tls_and_answers_problem_json(t
     conf = (DEPLOY / "compose/nginx.conf").read_text()
     conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{plain};")
     conf = conf.replace("listen 8443 ssl;", f"listen 127.0.0.1:{secure} ssl;")
-    conf = re.sub(r"http://(auth|ingest|status):\d+", "http://127.0.0.1:9", conf)  # discard port: refused
+    conf = re.sub(r"http://(auth|ingest|status|notifier):\d+", "http://127.0.0.1:9", conf)  # discard port: refused
     conf = conf.replace("/etc/nginx/tls/", f"{tmp_path / 'tls'}/")
     temp = " ".join(
         f"{kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")

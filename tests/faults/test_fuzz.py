@@ -15,7 +15,7 @@ from shared.testing.stack import SERVICE_PORTS
 from tests.conftest import ROOT, Tenant
 
 
-@pytest.mark.parametrize("service, port", [(s, SERVICE_PORTS[s]) for s in ("auth", "ingest", "status")])
+@pytest.mark.parametrize("service, port", [(s, SERVICE_PORTS[s]) for s in ("auth", "ingest", "status", "notifier")])
 def test_generated_requests_never_get_a_server_error(service: str, port: int, tenant: Tenant, platform):
     workdir = ROOT / "var" / "schemathesis"
     workdir.mkdir(parents=True, exist_ok=True)

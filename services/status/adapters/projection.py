@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from services.status.adapters import writers
+from services.status.adapters.outbox import Before, record_changes
 from services.status.adapters.schema import migrate
 from services.status.adapters.tables import AppliedEventRow, DriverRow, JobRow, StopRow
 from services.status.lifecycle import JobFacts, advanced, derived_status, driver_not_found, settles
@@ -98,6 +99,7 @@ class Projection:
         rows = s.exec(select(StopRow).where(StopRow.job_id == job_id)).all()
         stops = {row.external_stop_id: row for row in rows}
         awaiting_update = job.imported and not job.routed and before in SETTLED
+        seen = Before.of(job, stops)  # what webhooks receivers saw: the outbox announces what changed
         verdict = writer(s, job, stops, event)
         if job.imported and job.routed and job.driver_assigned is None:
             _assign(s, job)
@@ -111,6 +113,7 @@ class Projection:
         s.add(job)
         for row in stops.values():
             s.add(row)
+        record_changes(s, event.event_id, job, stops, seen, event.occurred_at)
         return _settles(event, verdict, before, job, awaiting_update)
 
 
@@ -169,6 +172,8 @@ def _assign_waiting_jobs(s: Session, event: DriverRegistered) -> set[str]:
         )
     ).all()
     for job in waiting:
+        stops = {row.external_stop_id: row for row in s.exec(select(StopRow).where(StopRow.job_id == job.job_id))}
+        seen = Before.of(job, stops)
         job.driver_assigned, job.driver_name = True, event.name
         job.warnings = [w for w in job.warnings if w["code"] != WarningCode.DRIVER_NOT_FOUND]
         if job.status == JobStatus.UNASSIGNED:
@@ -176,4 +181,5 @@ def _assign_waiting_jobs(s: Session, event: DriverRegistered) -> set[str]:
         job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
         job.version += 1
         s.add(job)
+        record_changes(s, event.event_id, job, stops, seen, event.occurred_at)
     return {job.job_id for job in waiting}

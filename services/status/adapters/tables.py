@@ -77,3 +77,30 @@ class AppliedEventRow(SQLModel, table=True):
     __tablename__ = "status_applied_events"
     event_id: str = Field(primary_key=True)
     applied_at: datetime
+
+
+class OutboxRow(SQLModel, table=True):
+    """A public change of a job, written in the projection's transaction; the relay publishes it
+    (routemate.jobs.changes) and marks it sent. `seq` keeps the order the changes happened in."""
+
+    __tablename__ = "status_outbox"
+    # The relay's query: unsent rows in order; sent rows are pruned by age.
+    __table_args__ = (Index("ix_status_outbox_pending", "sent_at", "seq"),)
+    seq: int | None = Field(default=None, primary_key=True)
+    change_id: str = Field(unique=True)
+    org_id: str
+    job_id: str
+    change_type: str
+    version: int
+    occurred_at: datetime
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    sent_at: datetime | None = None
+
+
+class JobChangeCountRow(SQLModel, table=True):
+    """How many public changes a job has had: the `version` its webhooks carry, so receivers can
+    drop stale ones. (The job-lifecycle work's own job version can take its place.)"""
+
+    __tablename__ = "status_job_change_counts"
+    job_id: str = Field(primary_key=True)
+    changes: int = 0

@@ -1,0 +1,1 @@
+"""The notifier's adapters: its database, the secrets' encryption, the guarded HTTP sender."""

@@ -1,0 +1,34 @@
+"""Kafka side of the notifier: the job changes' consumer and its routing table."""
+
+from collections.abc import Callable
+
+from faststream.kafka import KafkaBroker
+from sqlalchemy.exc import OperationalError
+
+from services.notifier import handlers
+from services.notifier.adapters.store import DeliveryStore
+from shared.broker import EventBus, TransientError, subscribe_batch
+from shared.events import JOBS_CHANGES, Event, JobChanged
+
+GROUP = "routemate-notifier"  # the default of settings.notifier_group
+TOPICS = (JOBS_CHANGES,)
+
+
+def subscribe_changes(
+    broker: KafkaBroker, bus: EventBus, store: DeliveryStore, scheduled: Callable[[], None], group: str = GROUP
+) -> None:
+    """Each poll's changes become deliveries in one transaction before the offsets are committed."""
+
+    async def on_events(events: list[Event]) -> None:
+        changes = [e for e in events if isinstance(e, JobChanged)]
+        try:
+            added = await handlers.schedule(store, changes)
+        except OperationalError as exc:  # the database is down or locked: retry, never dead-letter
+            raise TransientError(f"database unavailable: {exc.orig}") from exc
+        if added:
+            scheduled()
+
+    async def on_event(event: Event) -> None:
+        await on_events([event])
+
+    subscribe_batch(broker, bus, TOPICS, group, on_events, on_event, max_records=500)

@@ -1,0 +1,142 @@
+"""The webhooks' transactional outbox: which public changes an applied event made, written in
+the projection's own transaction, and the relay's reads and writes of those rows."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid5
+
+from sqlalchemy import delete, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from services.status.adapters.tables import JobChangeCountRow, JobRow, OutboxRow, StopRow
+from services.status.views import job_view, stop_view
+from shared.events import JobChanged, utcnow
+from shared.vocabulary import JobStatus
+
+# The job status a change type announces (when the job reaches it, once imported). The
+# job-lifecycle work adds JobStatus.CANCELLED -> "job.cancelled" here; a new version of an
+# updated job becomes "job.updated" through `Before.version_changed` below.
+STATUS_CHANGES: dict[str, str] = {
+    JobStatus.ASSIGNED: "job.assigned",
+    JobStatus.FAILED: "job.failed",
+    JobStatus.IN_PROGRESS: "job.in_progress",
+    JobStatus.COMPLETED: "job.completed",
+}
+
+
+@dataclass(frozen=True)
+class Before:
+    """What the public saw of a job before an event was applied."""
+
+    imported: bool
+    routed: bool
+    status: str
+    stops: dict[str, datetime | None]  # stop_id -> its status_at
+
+    @classmethod
+    def of(cls, job: JobRow, stops: dict[str, StopRow]) -> "Before":
+        return cls(job.imported, job.routed, job.status, {k: row.status_at for k, row in stops.items()})
+
+
+def outbox_id(source_event_id: UUID, change_type: str, job_id: str, stop: str | None = None) -> str:
+    """One id per (source event, change, job[, stop]): a redelivered source event yields the same
+    id; one event that changes several stops (a cancel) yields one id per stop."""
+    subject = f"{job_id}:{stop}" if stop is not None else job_id
+    return str(uuid5(source_event_id, f"{change_type}:{subject}"))
+
+
+def record_changes(
+    s: Session, source_id: UUID, job: JobRow, stops: dict[str, StopRow], before: Before, at: datetime
+) -> list[OutboxRow]:
+    """The outbox rows for what `job` became since `before`, in the order a receiver should see them."""
+    if not job.imported:
+        return []  # nothing is public before the import is: the first changes come with it
+    types: list[tuple[str, StopRow | None]] = []
+    if job.routed and not (before.imported and before.routed):
+        types.append(("job.routed", None))
+    for stop_id, row in stops.items():
+        if row.status_at is not None and before.stops.get(stop_id) != row.status_at and job.routed:
+            types.append(("stop.status_changed", row))
+    change = STATUS_CHANGES.get(job.status)
+    if change and not (before.imported and before.status == job.status):
+        types.append((change, None))
+    return [_write(s, source_id, change_type, job, stops, stop, at) for change_type, stop in types]
+
+
+def _write(
+    s: Session,
+    source_id: UUID,
+    change_type: str,
+    job: JobRow,
+    stops: dict[str, StopRow],
+    stop: StopRow | None,
+    at: datetime,
+) -> OutboxRow:
+    counter = s.get(JobChangeCountRow, job.job_id) or JobChangeCountRow(job_id=job.job_id)
+    counter.changes += 1
+    s.add(counter)
+    view = job_view(job, list(stops.values()))
+    view["version"] = counter.changes
+    data: dict[str, Any] = view
+    if stop is not None:
+        data = {
+            "job_id": job.job_id,
+            "external_job_id": job.external_job_id,
+            "stop": stop_view(stop),
+            "job_status": job.status,
+            "version": counter.changes,
+            "updated_at": view["updated_at"],
+        }
+    row = OutboxRow(
+        change_id=outbox_id(source_id, change_type, job.job_id, stop.external_stop_id if stop is not None else None),
+        org_id=job.org_id,
+        job_id=job.job_id,
+        change_type=change_type,
+        version=counter.changes,
+        occurred_at=at,
+        data=data,
+    )
+    s.add(row)
+    return row
+
+
+def as_event(row: OutboxRow) -> JobChanged:
+    return JobChanged(
+        event_id=UUID(row.change_id),
+        org_id=row.org_id,
+        job_id=row.job_id,
+        occurred_at=row.occurred_at,
+        change_type=row.change_type,
+        version=row.version,
+        data=row.data,
+    )
+
+
+class Outbox:
+    """The relay's side of the outbox table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def pending(self, limit: int) -> list[OutboxRow]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            query = select(OutboxRow).where(col(OutboxRow.sent_at).is_(None)).order_by(col(OutboxRow.seq)).limit(limit)
+            return list(s.exec(query).all())
+
+    def mark_sent(self, seqs: list[int]) -> None:
+        with Session(self.engine) as s:
+            s.exec(update(OutboxRow).where(col(OutboxRow.seq).in_(seqs)).values(sent_at=utcnow()))
+            s.commit()
+
+    def mark_all_sent(self) -> None:
+        """After a rebuild: history is not news; nothing of it is announced again."""
+        with Session(self.engine) as s:
+            s.exec(update(OutboxRow).where(col(OutboxRow.sent_at).is_(None)).values(sent_at=utcnow()))
+            s.commit()
+
+    def prune(self, older_than: timedelta) -> None:
+        with Session(self.engine) as s:
+            s.exec(delete(OutboxRow).where(col(OutboxRow.sent_at) < utcnow() - older_than))
+            s.commit()
