@@ -21,7 +21,7 @@ from redis.exceptions import AuthenticationError, NoPermissionError
 from services.auth.adapters.lockout import Lockout
 from services.auth.adapters.tokens import TokenStore
 from services.geocoder.adapters.cache import GeocodeCache
-from services.ingest.adapters import Reservations
+from services.ingest.adapters import Lanes, Reservations
 from shared.broker import make_broker
 from shared.ratelimit import RateLimiter
 from shared.settings import PlatformSettings
@@ -31,7 +31,7 @@ from shared.tokens import Principal, new_token, token_digest, token_key, verify_
 from tests.conftest import ROOT
 
 KAFKA_PORT, KAFKA_CONTROLLER_PORT, REDIS_PORT = EXTRA_PORT_BASE + 70, EXTRA_PORT_BASE + 71, EXTRA_PORT_BASE + 72
-SERVICES = ("auth", "ingest", "status", "geocoder")
+SERVICES = ("auth", "ingest", "status", "geocoder", "notifier")
 KEY = b"transport-test-signing-key"
 
 
@@ -66,13 +66,19 @@ def _answers(port: int) -> bool:
 
 
 async def test_each_service_user_does_its_job_and_nothing_else(acl_redis):
-    auth, ingest, status, geocoder = (Redis.from_url(acl_redis[name]) for name in SERVICES)
+    auth, ingest, status, geocoder, notifier = (Redis.from_url(acl_redis[name]) for name in SERVICES)
     try:
         token, owner = new_token(), Principal("org_acl", "rm_ci_acl")
         await TokenStore(auth, KEY).keep(token, owner, 60, await TokenStore(auth, KEY).epoch(owner.client_id))
         await Lockout(auth).count_failure("rm_ci_acl", "10.0.0.1", 60)
-        for gateway in (ingest, status):  # both verify tokens with their own users
+        for gateway in (ingest, status, notifier):  # each verifies tokens with its own user
             assert await verify_token(gateway, f"Bearer {token}", KEY) == owner
+        assert (await RateLimiter(auth, 1.0, 5, "rm:rl:mint:").take("rm_ci_acl")).allowed
+        assert await Lanes(ingest, 2, 60).admit("org_acl", "job_1") == "normal"
+        assert (await RateLimiter(status, 1.0, 5, "rm:rl:read:").take("rm_ci_acl")).allowed
+        async with status.pipeline(transaction=True) as pipe:  # the outcome, the head, the lane's count
+            pipe.set("rm:jobhead:job_1", "{}", ex=60).zrem("rm:inflight:org_acl", "job_1")
+            await pipe.execute()
         assert await Reservations(ingest, 60).reserve("rm:idem:org_acl:x", "job_1", "d") is None
         assert (await RateLimiter(ingest, 1.0, 5).take("rm_ci_acl")).allowed
         await status.set("rm:outcome:job_1", "{}")
@@ -86,12 +92,14 @@ async def test_each_service_user_does_its_job_and_nothing_else(acl_redis):
             geocoder.hgetall(digest_key),  # the geocoder never sees tokens
             status.get("rm:geo:x"),
             auth.get("rm:idem:org_acl:x"),
+            notifier.get("rm:outcome:job_1"),  # the notifier only checks tokens
+            notifier.hset(digest_key, "org_id", "org_victim"),
         ]
         for attempt in refused:
             with pytest.raises(NoPermissionError):
                 await attempt
     finally:
-        for client in (auth, ingest, status, geocoder):
+        for client in (auth, ingest, status, geocoder, notifier):
             await client.aclose()
     anonymous = Redis(port=REDIS_PORT, retry=Retry(NoBackoff(), 0))  # no retries: the refusal is the answer
     with pytest.raises(AuthenticationError):
