@@ -157,9 +157,20 @@ def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
 async def publish_or_unavailable(bus: "EventBus", event: "Event", seconds: float, what: str) -> None:
     """Publish `event` and return once Kafka acknowledged it; otherwise a 503 problem saying that
     `what` was not recorded (nothing is accepted unless the broker has it)."""
+    from shared.broker import EventTooLarge  # here: the broker module imports this one's neighbours
+
     try:
         await asyncio.wait_for(bus.publish(event), seconds)
-    except Exception as exc:  # noqa: BLE001 - any publish failure means: not accepted
+    except EventTooLarge as exc:  # the request itself is too big to ever be published: not an outage
+        raise Problem(
+            413,
+            "event_too_large",
+            f"{what} is too large to carry through the platform ({exc.size} bytes of event over the "
+            f"{exc.budget}-byte budget); split it into smaller ones.",
+            size_bytes=exc.size,
+            limit_bytes=exc.budget,
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any other publish failure means: not accepted
         log.warning("%s not accepted, Kafka did not acknowledge: %s", what, type(exc).__name__)
         raise Problem(
             503,

@@ -231,3 +231,14 @@ async def test_an_if_match_import_is_412_problem_json_with_the_current_etag_when
         plain = await client.post(URL, json=changed, headers=AUTH)
         assert_problem(plain, 409, "idempotency_conflict")
         assert len(client.app.state.published) == 1  # neither went out
+
+
+async def test_an_import_whose_event_cannot_fit_kafka_is_413_not_a_misleading_503(monkeypatch):
+    """The size budget is far above any valid import by default; an operator who raises the body
+    limit past it gets a clear 413 with a stable code, never "broker unavailable"."""
+    monkeypatch.setattr("shared.broker.EVENT_BUDGET_BYTES", 2000)
+    async with ingest() as client:
+        answer = await client.post(URL, json=import_body(), headers=AUTH)
+        body = assert_problem(answer, 413, "event_too_large")
+        assert body["limit_bytes"] == 2000 and body["size_bytes"] > 2000
+        assert client.app.state.published == []
