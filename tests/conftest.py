@@ -39,10 +39,10 @@ def platform() -> str:
     return EDGE
 
 
-def routemate(*args: str) -> dict:
+def routemate(*args: str, timeout: float = 60) -> dict:
     """Run the real `routemate` CLI and parse its JSON."""
     done = subprocess.run(
-        [sys.executable, "-m", "routemate_cli.main", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "routemate_cli.main", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)

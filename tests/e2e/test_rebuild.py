@@ -47,7 +47,9 @@ async def test_a_rebuilt_read_model_is_identical_to_the_live_one(tenant: Tenant,
     await wait_for(tenant, first["job_id"], {"in_progress"})
     await async_wait_until(live_read_model_has_every_event, what="the live status consumer to apply every event")
     url = f"sqlite:///{tmp_path / 'rebuilt.db'}"
-    report = await asyncio.to_thread(routemate, "status", "rebuild", "--database-url", url)
+    # The rebuild replays every event the topics hold: on a platform whose var/ has kept earlier
+    # runs' events (a developer's machine) that is many thousands, hence the generous bound.
+    report = await asyncio.to_thread(routemate, "status", "rebuild", "--database-url", url, timeout=600)
     assert report["events_applied"] > 0
     rebuilt = JobQueries(make_engine(url))
     for job in jobs:
