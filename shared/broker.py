@@ -100,6 +100,18 @@ def broker_security(settings: PlatformSettings) -> BaseSecurity | None:
     )
 
 
+def dispatcher(table: dict[type[Event], Handler]) -> Handler:
+    """One handler for a consumer's routing table: each event to the handler of its type; an event
+    of another stage that shares the topic is not this consumer's to handle."""
+
+    async def dispatch(event: Event) -> None:
+        handler = table.get(type(event))
+        if handler is not None:
+            await handler(event)
+
+    return dispatch
+
+
 def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
     """An idempotent acks=all producer, and consumers wired to Prometheus."""
     return KafkaBroker(

@@ -7,7 +7,7 @@ from functools import partial
 from faststream.kafka import KafkaBroker
 
 from services.geocoder.handlers import Geocoder
-from shared.broker import EventBus, publish_outcome, subscribe_lanes
+from shared.broker import EventBus, dispatcher, publish_outcome, subscribe_lanes
 from shared.events import Event, ImportRequested
 from shared.lanes import LaneGate
 from shared.metrics import STAGE_DURATION
@@ -31,9 +31,6 @@ def include_subscribers(broker: KafkaBroker, bus: EventBus, geocoder: Geocoder, 
     """Consume both lanes of the routing table's events' topics; bulk only while normal is idle."""
     table = routes(geocoder, bus)
 
-    async def dispatch(event: Event) -> None:
-        handler = table.get(type(event))
-        if handler is not None:  # another stage's event on the same topic: not ours to handle
-            await handler(event)
+    dispatch = dispatcher(table)
 
     subscribe_lanes(broker, bus, sorted({event.TOPIC for event in table}), GROUP, dispatch, gate)

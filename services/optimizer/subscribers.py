@@ -12,7 +12,7 @@ from services.optimizer import metrics
 from services.optimizer.adapters.matrix import MatrixProvider
 from services.optimizer.handlers import optimize, replan
 from services.optimizer.settings import OptimizerSettings
-from shared.broker import EventBus, publish_outcome, subscribe_lanes
+from shared.broker import EventBus, dispatcher, publish_outcome, subscribe_lanes
 from shared.events import Event, ReplanRequested, RouteOptimized, StopsGeocoded
 from shared.lanes import LaneGate
 from shared.metrics import STAGE_DURATION
@@ -58,10 +58,7 @@ def include_subscribers(
     normal job waits behind at most one bulk solve on the one solver thread."""
     table = routes(settings, matrices, solver, bus)
 
-    async def dispatch(event: Event) -> None:
-        handler = table.get(type(event))
-        if handler is not None:  # another stage's event on the same topic: not ours to handle
-            await handler(event)
+    dispatch = dispatcher(table)
 
     # A solve takes up to SOLVER_MAX_SECONDS: take a few jobs per poll, so a new process joining
     # the group gets its partitions within seconds, and allow several times the longest batch.
