@@ -56,8 +56,8 @@ def browser_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return request.app.state.templates.TemplateResponse(request, template, context, status_code=status)
+def page(request: Request, template: str, code: int = 200, **context: Any) -> HTMLResponse:
+    return request.app.state.templates.TemplateResponse(request, template, context, status_code=code)
 
 
 def with_cookie(request: Request, response: Response, session_id: str | None) -> Response:
