@@ -141,6 +141,16 @@ def user_add(
     _print(added)
 
 
+@user.command("set-password")
+def user_set_password(email: Annotated[str, typer.Option("--email")]) -> None:
+    """Set a member's password, read from stdin (the set-up link, if any, stops working)."""
+    _print(
+        _call(
+            "POST", "/admin/v1/members/password", json={"email": email, "password": sys.stdin.readline().rstrip("\n")}
+        )
+    )
+
+
 def _org_id(org: str) -> str:
     """The id of an organization by name (from its integrations at the auth service)."""
     found = _call("GET", "/admin/v1/integrations", params={"org": org})["integrations"]

@@ -125,6 +125,17 @@ async def add_member(
     return {**member_out(invited.member), "setup_token": invited.setup_token, "setup_expires_at": invited.expires_at}
 
 
+class PasswordIn(BaseModel):
+    email: EmailStr
+    password: Password
+
+
+@members_admin.post("/members/password")
+async def reset_password(body: PasswordIn, _: AdminOnly, members: MembersDep, cid: CorrelationId) -> dict[str, Any]:
+    with _as_problems():
+        return member_out(await members.reset_password(str(body.email), body.password, cid))
+
+
 # ---- the console's (INTERNAL_TOKEN) ----
 
 
