@@ -39,6 +39,7 @@ SERVICES=(auth status geocoder optimizer ingest notifier console)
 export AUTH_ADMIN_PORT="${AUTH_ADMIN_PORT:-$(( PORTS[auth] + 10 ))}"
 # The console reaches auth's admin listener and status directly (internal endpoints, not the edge).
 export ADMIN_URL="${ADMIN_URL:-http://127.0.0.1:$AUTH_ADMIN_PORT}" STATUS_URL="${STATUS_URL:-http://127.0.0.1:${PORTS[status]}}"
+export NOTIFIER_URL="${NOTIFIER_URL:-http://127.0.0.1:${PORTS[notifier]}}"
 export VAR_DIR="$VAR"
 mkdir -p "$VAR/run" "$VAR/log" "$VAR/redis" "$VAR/nginx" "$VAR/edge"
 

@@ -40,6 +40,7 @@ def create_app(
     redis: Redis | None = None,
     auth: InternalApi | None = None,
     status: InternalApi | None = None,
+    notifier: InternalApi | None = None,
 ) -> FastAPI:
     """The console; every argument left out is the production one its settings name."""
     settings = settings or ConsoleSettings()
@@ -48,12 +49,14 @@ def create_app(
     token = settings.internal_token.get_secret_value()
     auth = auth or InternalApi(settings.admin_url, token)
     status = status or InternalApi(settings.status_url, token)
+    notifier = notifier or InternalApi(settings.notifier_url, token)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         await auth.aclose()
         await status.aclose()
+        await notifier.aclose()
         await redis.aclose()
 
     app = service_app(SERVICE, lifespan=lifespan, title="RouteMate console")
@@ -61,6 +64,7 @@ def create_app(
     hidden = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
     app.router.routes = [r for r in app.router.routes if getattr(r, "path", None) not in hidden]
     app.state.settings, app.state.auth, app.state.status = settings, auth, status
+    app.state.notifier = notifier
     app.state.sessions = SessionStore(redis, settings.session_idle_seconds, settings.session_absolute_seconds)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     install_filters(app.state.templates.env)

@@ -64,6 +64,10 @@ async def _status(request: Request) -> InternalApi:
     return request.app.state.status
 
 
+async def _notifier(request: Request) -> InternalApi:
+    return request.app.state.notifier
+
+
 async def _visitor(request: Request) -> Visitor:
     session_id = request.cookies.get(COOKIE)
     return Visitor(session_id, await request.app.state.sessions.load(session_id))
@@ -111,6 +115,7 @@ SettingsDep = Annotated[ConsoleSettings, Depends(_settings)]
 SessionsDep = Annotated[SessionStore, Depends(_sessions)]
 AuthApi = Annotated[InternalApi, Depends(_auth)]
 StatusApi = Annotated[InternalApi, Depends(_status)]
+NotifierApi = Annotated[InternalApi, Depends(_notifier)]
 VisitorDep = Annotated[Visitor, Depends(_visitor)]
 MemberDep = Annotated[Member, Depends(_member)]
 CheckedForm = Annotated[FormData, Depends(_form)]

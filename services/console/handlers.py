@@ -16,6 +16,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 IN_FLIGHT = frozenset({"pending", "processing"})
 JOB_STATUSES = ("pending", "processing", "assigned", "unassigned", "in_progress", "completed", "failed", "cancelled")
+WEBHOOK_EVENTS = ("job.routed", "job.failed", "job.assigned", "job.in_progress", "job.completed", "stop.status_changed")
 GRACE_CHOICES = {"0": "none: the old secret stops now", "3600": "1 hour", "86400": "24 hours", "604800": "7 days"}
 
 

@@ -22,6 +22,7 @@ from services.console.deps import (
     ManagesIntegrations,
     ManagesMembers,
     MemberDep,
+    NotifierApi,
     ReadsActivity,
     SessionsDep,
     SettingsDep,
@@ -188,6 +189,41 @@ async def revoke(request: Request, client_id: str, form: CheckedForm, member: Ma
     path = f"/internal/v1/orgs/{member.org_id}/integrations/{client_id}/revoke"
     await auth.call("POST", path, json={"actor": member.email})
     return see_other("/settings/integrations")
+
+
+# ---- webhook endpoints (the notifier's admin API) ----
+
+
+async def _webhooks_page(request: Request, member, notifier, status: int = 200, **extra: Any) -> HTMLResponse:
+    listed = await notifier.call("GET", "/admin/v1/webhooks", params={"org_id": member.org_id})
+    return page(request, "webhooks.html", status, member=member, session=member.session,
+                endpoints=listed["endpoints"], events=handlers.WEBHOOK_EVENTS, **extra)  # fmt: skip
+
+
+@router.get("/settings/webhooks")
+async def webhooks(request: Request, member: MemberDep, notifier: NotifierApi) -> HTMLResponse:
+    return await _webhooks_page(request, member, notifier)
+
+
+@router.post("/settings/webhooks")
+async def create_webhook(request: Request, form: CheckedForm, member: ManagesIntegrations, notifier: NotifierApi):
+    events = [e for e in form.getlist("events") if e in handlers.WEBHOOK_EVENTS]
+    body = {"org_id": member.org_id, "url": str(form.get("url") or "")[:2000], "events": events,
+            "description": str(form.get("description") or "")[:500] or None}  # fmt: skip
+    try:
+        created = await notifier.call("POST", "/admin/v1/webhooks", json=body)
+    except ApiRefused as refused:
+        why = refused.detail if refused.status in (400, 422) and refused.detail else "Give an https URL and events."
+        return await _webhooks_page(request, member, notifier, 400, error=why)
+    return await _webhooks_page(request, member, notifier, 201, created=created)
+
+
+@router.post("/settings/webhooks/{endpoint_id}/delete")
+async def delete_webhook(
+    request: Request, endpoint_id: str, form: CheckedForm, member: ManagesIntegrations, notifier: NotifierApi
+) -> Response:
+    await notifier.call("DELETE", f"/admin/v1/webhooks/{endpoint_id}", params={"org_id": member.org_id})
+    return see_other("/settings/webhooks")
 
 
 # ---- drivers ----

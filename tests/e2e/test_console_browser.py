@@ -133,6 +133,13 @@ async def test_a_new_admin_goes_from_the_set_up_link_to_a_routed_job(platform, b
         refused = await api.post("/v1/integration-token", json={"client_id": client_id, "client_secret": rotated})
         assert refused.status_code == 401
 
+    browser.get(platform + "/settings/webhooks")
+    browser.find_element(By.ID, "url").send_keys("https://hooks.example.com/routemate")
+    submit(browser, "form[action='/settings/webhooks']")
+    assert wait_for(browser, "[data-testid=webhook-secret]").text.startswith("whsec_")
+    assert "hooks.example.com" in browser.find_element(By.CSS_SELECTOR, "table[data-testid=webhooks]").text
+    shot(browser, "webhooks", platform)
+
     browser.get(platform + "/members")
     browser.find_element(By.ID, "invite-email").send_keys(f"viewer-{uuid.uuid4().hex[:6]}@example.com")
     Select(browser.find_element(By.ID, "invite-role")).select_by_value("viewer")

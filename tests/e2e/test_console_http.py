@@ -132,3 +132,14 @@ def test_a_set_up_link_works_once_and_the_member_signs_in_after_it(platform):
     assert user.http.post("/setup", data={**form, "csrf_token": user.csrf(path)}).status_code == 303
     assert user.http.post("/setup", data={**form, "csrf_token": user.csrf(path)}).status_code == 400
     assert user.sign_in(email).status_code == 303
+
+
+def test_a_webhook_endpoint_of_another_organization_cannot_be_deleted(admin, platform):
+    created = admin.post("/settings/webhooks", {"url": "https://hooks.example.com/a", "events": "job.routed"})
+    assert created.status_code == 201
+    endpoint = re.search(r'data-endpoint-id="([^"]+)"', created.text).group(1)
+    other = ConsoleUser(platform)
+    assert other.sign_in(add_member(new_org(), "admin")).status_code == 303
+    assert endpoint not in other.http.get("/settings/webhooks").text
+    assert other.post(f"/settings/webhooks/{endpoint}/delete", {}).status_code == 404
+    assert endpoint in admin.http.get("/settings/webhooks").text
