@@ -8,7 +8,11 @@ import uuid
 
 import httpx
 
+from services.auth.settings import LOCAL_ADMIN_TOKEN
+from shared.testing.stack import ADMIN_URL
 from tests.conftest import ROOT, routemate
+
+ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -18,11 +22,17 @@ def new_org() -> str:
     return f"console-{uuid.uuid4().hex[:10]}"
 
 
-def add_member(org: str, role: str = "admin", password: str | None = PASSWORD) -> str:
-    """A member added by the operator; with a password (stdin) unless `password` is None."""
+def add_member(org: str, role: str = "admin", password: str | None = PASSWORD, via_cli: bool = False) -> str:
+    """A member added by the operator with a password: through the admin API the CLI drives, or
+    through the CLI itself (`routemate user add --password-stdin`; a process start is slow)."""
     email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
     if password is None:
         routemate("user", "add", "--org", org, "--email", email, "--role", role)
+        return email
+    if not via_cli:
+        body = {"org": org, "email": email, "role": role, "password": password}
+        answer = httpx.post(f"{ADMIN_URL}/admin/v1/members", json=body, headers=ADMIN, timeout=30)
+        assert answer.status_code == 201 and answer.json()["active"], answer.text
         return email
     done = subprocess.run(
         [sys.executable, "-m", "routemate_cli.main", "user", "add", "--org", org, "--email", email, "--role", role,

@@ -160,7 +160,7 @@ async def test_a_new_admin_goes_from_the_set_up_link_to_a_routed_job(platform, b
 
 
 def test_creating_a_credential_works_with_the_keyboard_alone(platform, browser):
-    email = add_member(new_org(), "developer")
+    email = add_member(new_org(), "developer", via_cli=True)
     browser.get(platform + "/login")
     typed = browser.switch_to.active_element  # the email field has the focus on arrival
     typed.send_keys(email, Keys.TAB)
