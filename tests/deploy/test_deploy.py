@@ -361,6 +361,11 @@ def test_compose_gives_each_service_only_its_own_secrets_and_users():
     console = compose["services"]["console"]["environment"]  # no Kafka, no database: sessions and the internal token
     assert set(console) & SECRET_NAMES == {"REDIS_URL", "INTERNAL_TOKEN"}
     assert console["REDIS_URL"].startswith("redis://console:${REDIS_CONSOLE_PASSWORD")
+    postgres = compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert postgres.startswith("${POSTGRES_PASSWORD:?"), "a published database password"
+    for service in compose["services"].values():
+        url = (service.get("environment") or {}).get("DATABASE_URL", "")
+        assert not url or ":${POSTGRES_PASSWORD}@" in url, url
 
 
 def test_kubernetes_gives_each_service_only_its_own_secrets_and_keeps_admin_off_the_ingress():
