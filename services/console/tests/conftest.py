@@ -35,7 +35,10 @@ class FakeApi:
                 raise ApiRefused(401, "invalid_credentials", "Wrong email or password.")
             return found
         if path.startswith("/internal/v1/members/"):
-            return next(m for m in MEMBERS.values() if m["member_id"] == path.rsplit("/", 1)[1])
+            found = [m for m in MEMBERS.values() if m["member_id"] == path.rsplit("/", 1)[1]]
+            if not found:
+                raise ApiRefused(404, "not_found", "no such member")
+            return found[0]
         if path not in self.answers:
             raise ApiRefused(404, "not_found", "nothing here")
         return self.answers[path]

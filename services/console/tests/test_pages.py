@@ -2,7 +2,7 @@
 
 import re
 
-from services.console.tests.conftest import PASSWORD
+from services.console.tests.conftest import MEMBERS, PASSWORD
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -97,3 +97,11 @@ def test_a_job_of_another_organization_is_a_404_page(console):
     sign_in(console)
     missing = console.client.get("/jobs/j_other")
     assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+
+
+def test_a_member_removed_meanwhile_is_signed_out_at_the_next_page(console, monkeypatch):
+    sign_in(console)
+    assert console.client.get("/jobs").status_code == 200
+    monkeypatch.delitem(MEMBERS, "ada@example.com")  # auth no longer knows the member
+    gone = console.client.get("/jobs")
+    assert gone.status_code == 303 and gone.headers["location"] == "/login" and console.redis.values == {}
