@@ -44,7 +44,7 @@ def shot(browser: WebDriver, name: str, platform: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / f"console-{name}.png"))
     errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    assert not errors, errors
+    assert not errors, (browser.current_url, errors)
     loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert all(url.startswith(platform) for url in loaded), loaded
 
