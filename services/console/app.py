@@ -78,6 +78,10 @@ def create_app(
 
 
 async def page_headers(request: Request, call_next):
+    # /metrics is for Prometheus scraping the pod; a request relayed by a proxy (the edge, an
+    # Ingress at `/`) is from the internet: it does not exist for them.
+    if request.url.path == "/metrics" and ("x-real-ip" in request.headers or "x-forwarded-for" in request.headers):
+        return HTMLResponse("Not found", status_code=404)
     response = await call_next(request)
     if not request.url.path.startswith("/static/"):
         response.headers.update(PAGE_HEADERS)

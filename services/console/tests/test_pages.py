@@ -105,3 +105,9 @@ def test_a_member_removed_meanwhile_is_signed_out_at_the_next_page(console, monk
     monkeypatch.delitem(MEMBERS, "ada@example.com")  # auth no longer knows the member
     gone = console.client.get("/jobs")
     assert gone.status_code == 303 and gone.headers["location"] == "/login" and console.redis.values == {}
+
+
+def test_metrics_answer_prometheus_but_not_a_request_relayed_by_a_proxy(console):
+    assert console.client.get("/metrics").status_code == 200
+    assert console.client.get("/metrics", headers={"X-Forwarded-For": "198.51.100.7"}).status_code == 404
+    assert console.client.get("/metrics", headers={"X-Real-IP": "198.51.100.7"}).status_code == 404
