@@ -49,7 +49,7 @@ def create_app(
     token = settings.internal_token.get_secret_value()
     auth = auth or InternalApi(settings.admin_url, token)
     status = status or InternalApi(settings.status_url, token)
-    notifier = notifier or InternalApi(settings.notifier_url, token)
+    notifier = notifier or InternalApi(settings.notifier_admin_url, token)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

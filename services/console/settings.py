@@ -11,7 +11,7 @@ class ConsoleSettings(PlatformSettings):
     # (jobs): both internal, never through the edge.
     admin_url: str = "http://127.0.0.1:8091"
     status_url: str = "http://127.0.0.1:8083"
-    notifier_url: str = "http://127.0.0.1:8087"  # its webhooks admin API (the webhooks page)
+    notifier_admin_url: str = "http://127.0.0.1:8097"  # its admin listener (the webhooks page)
     internal_token: SecretStr | None = None
     session_idle_seconds: int = Field(30 * 60, ge=60, le=7 * 86_400, description="a session unused this long ends")
     session_absolute_seconds: int = Field(12 * 3600, ge=300, le=30 * 86_400, description="a session ends this old")
