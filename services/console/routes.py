@@ -310,9 +310,9 @@ async def invite(request: Request, form: CheckedForm, member: ManagesMembers, au
     except ApiRefused as refused:
         why = "That email is a member already." if refused.status == 409 else "Give a valid email and a role."
         return await _members_page(request, member, auth, 400, error=why)
-    link = str(request.base_url).rstrip("/") + "/setup?token=" + invited["setup_token"]
-    if over_tls(request):
-        link = link.replace("http://", "https://", 1)
+    # Built on the configured base URL, never on the request's Host header (a forged Host would
+    # otherwise put an attacker's host in front of a live token).
+    link = request.app.state.settings.routemate_base_url.rstrip("/") + "/setup?token=" + invited["setup_token"]
     return await _members_page(request, member, auth, 201, invited=invited, setup_link=link)
 
 

@@ -13,6 +13,8 @@ class ConsoleSettings(PlatformSettings):
     status_url: str = "http://127.0.0.1:8083"
     notifier_admin_url: str = "http://127.0.0.1:8097"  # its admin listener (the webhooks page)
     internal_token: SecretStr | None = None
+    # Where members open the console (the edge's base URL), as the CLI's: set-up links are built on it.
+    routemate_base_url: str = "https://127.0.0.1:8443"
     session_idle_seconds: int = Field(30 * 60, ge=60, le=7 * 86_400, description="a session unused this long ends")
     session_absolute_seconds: int = Field(12 * 3600, ge=300, le=30 * 86_400, description="a session ends this old")
     jobs_page_size: int = Field(25, ge=5, le=200)
