@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +26,8 @@ class CliSettings(BaseSettings):
     def admin_base(self) -> str:
         if self.admin_url:
             return self.admin_url.rstrip("/")
+        import httpx
+
         url = httpx.URL(self.auth_url)
         return str(url.copy_with(port=(url.port or 8081) + 10)).rstrip("/")
 
@@ -43,6 +44,8 @@ app.add_typer(webhook, name="webhook")
 
 
 def _call(method: str, path: str, *, base: str | None = None, **kwargs: Any) -> Any:
+    import httpx  # here: `routemate optimize` never calls an API, and httpx costs a quarter second to import
+
     settings = CliSettings()
     base = base or settings.admin_base  # auth's admin listener unless another admin API is named
     headers = {"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"}
