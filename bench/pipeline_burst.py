@@ -10,6 +10,7 @@
 import argparse
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -169,6 +170,7 @@ def main() -> None:
     asyncio.run(burst(token, 10, args.clients, 900_000))  # warm every stage (connections, compiled search)
     reference, reference_ms = asyncio.run(in_process(args.jobs, 1))
     pids = cpu.platform_pids(ROOT)
+    idle = cpu.idle_rate(pids)
     before = cpu.sample(pids)
     one = asyncio.run(burst(token, args.jobs, args.clients, 1))
     after = cpu.sample(pids)
@@ -200,7 +202,9 @@ def main() -> None:
     if len(runs) > 1:
         print(f"# scale-out: 2 optimizers / 1 optimizer = {runs[1][1]['rate'] / one['rate']:.2f}x")
     print()
-    print(cpu.table(cpu.per_job(before, after, one["routed"]), reference_ms, after.at - before.at, one["routed"]))
+    costs = cpu.per_job(before, after, one["routed"])
+    print(cpu.table(costs, reference_ms, after.at - before.at, one["routed"], idle))
+    print(f"# load average during the run: {os.getloadavg()[0]:.1f} (a shared machine: read ratios, not rates)")
     if args.soak_seconds > 0:
         before, after, sent, failed = asyncio.run(soak(token, args.soak_rate, args.soak_seconds))
         print(f"\n# soak: {sent} imports at {args.soak_rate}/s for {args.soak_seconds:.0f} s, {failed} not accepted")
