@@ -111,7 +111,7 @@ def dispatcher(table: dict[type[Event], Handler]) -> Handler:
 
 
 def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
-    """An idempotent acks=all producer; a short linger lets a burst share produce requests.
+    """An idempotent acks=all producer (KAFKA_LINGER_MS to let a burst share produce requests).
 
     No FastStream Prometheus middleware: it wrapped every message consumed and published in a
     second set of series nobody reads (EVENTS_CONSUMED / EVENTS_PUBLISHED and the stages' own
