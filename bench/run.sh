@@ -12,3 +12,4 @@ echo; $PY -m bench.geocoder_lookups
 echo
 $PY -m bench.pipeline_burst
 echo; $PY -m bench.webhook_delivery
+echo; $PY -m bench.console_pages --jobs 1000

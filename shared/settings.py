@@ -108,6 +108,20 @@ def require_strong(environment: str, secrets: dict[str, SecretStr | None], local
             raise ValueError(f"{name} {why}; generate one with: openssl rand -base64 48")
 
 
+# The credential the console presents to the auth and status services' internal endpoints (never
+# routed by the edge). Same value in the three services; production must set a strong one.
+LOCAL_INTERNAL_TOKEN = "routemate-local-internal-token-not-for-production"
+
+
+def internal_token_or_default(environment: str, token: SecretStr | None) -> SecretStr:
+    """INTERNAL_TOKEN: the local default in local mode; strong and set in production."""
+    if environment == "local" and token is None:
+        token = SecretStr(LOCAL_INTERNAL_TOKEN)
+    require_strong(environment, {"INTERNAL_TOKEN": token}, frozenset({LOCAL_INTERNAL_TOKEN}))
+    assert token is not None
+    return token
+
+
 LOCAL_TOKEN_SIGNING_KEY = "routemate-local-token-signing-key-not-for-production"
 
 

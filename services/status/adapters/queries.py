@@ -25,6 +25,8 @@ class JobFilter:
     status: JobStatus | None = None
     updated_since: datetime | None = None
     driver_email: str | None = None
+    created_from: datetime | None = None  # the console's date filter: created in [from, before)
+    created_before: datetime | None = None
 
 
 def encode_cursor(job: JobRow) -> str:
@@ -78,6 +80,10 @@ class JobQueries:
                 query = query.where(JobRow.updated_at >= flt.updated_since)
             if flt.driver_email:
                 query = query.where(JobRow.driver_email == flt.driver_email.lower())
+            if flt.created_from:
+                query = query.where(JobRow.created_at >= flt.created_from)
+            if flt.created_before:
+                query = query.where(JobRow.created_at < flt.created_before)
             if cursor:
                 created, job_id = decode_cursor(cursor)
                 query = query.where(
