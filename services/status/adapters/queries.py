@@ -25,6 +25,7 @@ class JobFilter:
     status: JobStatus | None = None
     updated_since: datetime | None = None
     driver_email: str | None = None
+    driver: str | None = None  # jobs in which this driver has a route (a fleet job's, or a single-driver job)
 
 
 def encode_cursor(job: JobRow) -> str:
@@ -78,6 +79,9 @@ class JobQueries:
                 query = query.where(JobRow.updated_at >= flt.updated_since)
             if flt.driver_email:
                 query = query.where(JobRow.driver_email == flt.driver_email.lower())
+            if flt.driver:
+                on_a_route = select(StopRow.job_id).where(StopRow.driver_email == flt.driver.lower())
+                query = query.where(or_(JobRow.driver_email == flt.driver.lower(), JobRow.job_id.in_(on_a_route)))
             if cursor:
                 created, job_id = decode_cursor(cursor)
                 query = query.where(
