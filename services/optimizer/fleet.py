@@ -75,7 +75,7 @@ def windows_of(stop: RequestedStop, origin: datetime) -> tuple["vrp.Window", ...
     return None if given and not out else tuple(out)
 
 
-def _fleet(event: StopsGeocoded) -> list[VehicleSpec]:
+def vehicles_of(event: StopsGeocoded) -> list[VehicleSpec]:
     """The job's vehicles; a single-driver job (using the fleet's stop fields) is a fleet of one."""
     job = event.job
     if job.vehicles:
@@ -120,7 +120,7 @@ def build_plan(
     spec_places = {p.vehicle: p for p in event.vehicles}
     unrouted: dict[str, str] = {}
     ends: list[tuple[int, int | None, int | None, int | None]] = []  # (spec index, start, end, free start)
-    for i, vehicle in enumerate(_fleet(event)):
+    for i, vehicle in enumerate(vehicles_of(event)):
         given = spec_places.get(i)
         start = places.of(given.start if given else None) if vehicle.start else places.of(event.depot)
         if vehicle.start is not None and start is None:
@@ -137,7 +137,7 @@ def build_plan(
     if any(start is None for _, start, _, _ in ends):
         distances, durations, dummy = _with_dummy(matrix)
         ends = [(i, dummy if start is None else start, end, None) for i, start, end, _ in ends]
-    fleet = _fleet(event)
+    fleet = vehicles_of(event)
     vehicles = []
     for i, start, end, _ in ends:
         v = fleet[i]

@@ -22,7 +22,7 @@ class OptimizerSettings(LaneSettings):
     # SOLVER_MIN_SECONDS, SOLVER_MAX_SECONDS). Solves stop on effort first (deterministic); the cap
     # only bounds a huge job on a slow machine. Platform teams tune the three together.
     solver_min_seconds: float = Field(1.8, gt=0, description="the budget of the smallest jobs")
-    solver_seconds_per_100_stops: float = Field(5.0, ge=0, description="the budget grows by this per 100 stops")
+    solver_seconds_per_100_stops: float = Field(10.0, ge=0, description="the budget grows by this per 100 stops")
     solver_max_seconds: float = Field(30.0, gt=0, description="cap on any one solve, whatever its size")
     exact_max_stops: int = Field(8, ge=0, le=15, description="jobs this small are solved exactly")
     solver_poll_records: int = Field(4, ge=1, le=500, description="jobs taken per Kafka poll")
