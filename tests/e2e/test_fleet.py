@@ -302,5 +302,6 @@ async def test_a_fleet_solve_of_many_seconds_answers_202_and_the_optimizer_keeps
     assert set(groups) == {before}, f"the optimizer group changed during the solve: {groups}"
     assert slowest < 1.0, f"the optimizer took {slowest:.2f} s to answer /healthz while solving"
     print(
-        f"fleet solve: 500 stops, 12 vehicles: routed {solve_seconds:.1f} s after the import, {len(groups)} group checks"
+        f"fleet solve of 500 stops, 12 vehicles: routed {solve_seconds:.1f} s after the import; "
+        f"{len(groups)} group checks"
     )
