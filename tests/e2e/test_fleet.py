@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.optimizer.subscribers import GROUP
 from shared.testing.builders import at
@@ -223,6 +224,17 @@ async def test_stops_that_do_not_fit_are_unrouted_lowest_priority_first_with_the
     warned = {(w["code"], w["external_stop_id"]) for w in job["warnings"]}
     assert {(u["reason"], u["external_stop_id"]) for u in job["unrouted_stops"]} <= warned
     assert_routes_keep_their_rules(body, job)
+    # the optimizer counts them by reason, and the vehicles of every job
+    async with httpx.AsyncClient(base_url=service_url("optimizer"), timeout=5) as optimizer:
+        scraped = (await optimizer.get("/metrics")).text
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+    }
+    for reason in ("SKILLS", "SHIFT", "CAPACITY_EXCEEDED", "TIME_WINDOW_VIOLATION"):
+        assert samples[("routemate_unrouted_stops_total", (("reason", reason),))] >= 1
+    assert samples[("routemate_job_vehicles_sum", ())] >= 2
 
 
 async def test_bad_fleet_requests_get_problems_naming_the_field(tenant: Tenant):

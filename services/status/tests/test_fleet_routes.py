@@ -3,11 +3,15 @@ job view, assignment per route's driver, and the ?driver= filter."""
 
 from datetime import timedelta
 
+import pytest
+
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobFilter, JobQueries
+from services.status.changes import Replan, replan_job
 from services.status.handlers import JobSearch, PageSizes, find_jobs
 from services.status.views import job_view
 from shared.db import make_engine
+from shared.errors import Problem
 from shared.events import DriverRegistered, RouteOptimized, utcnow
 from shared.events.jobs import RouteStop, RouteTotals, SolverStats, TimeWindow, UnroutedStop, VehicleRoute, VehicleSpec
 from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
@@ -161,3 +165,15 @@ def test_a_single_driver_job_has_one_route_too(tmp_path):
     assert route["stops"] == ["S1", "S0"] and route["driver"]["email"] == "dana@example.com"
     assert route["optimization"]["total_distance_km"] == job["optimization"]["total_distance_km"]
     assert all(s["vehicle"] is None for s in job["stops"])
+
+
+async def test_a_fleet_job_is_not_replanned_as_one_drivers_route(tmp_path):
+    _, queries = projected(tmp_path, *DRIVERS)
+    published = []
+
+    async def publish(event):
+        published.append(event)
+
+    with pytest.raises(Problem) as refused:
+        await replan_job(queries, publish, "org_1", "job_1", Replan())
+    assert (refused.value.status, refused.value.code, published) == (409, "fleet_replan_unsupported", [])
