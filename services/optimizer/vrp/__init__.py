@@ -8,6 +8,9 @@ time cap of `Effort.max_seconds` / engine.default_cap_seconds is a safety net on
 """
 
 import time
+from dataclasses import replace
+
+import numpy as np
 
 from services.optimizer.vrp import check, engine, reasons
 from services.optimizer.vrp.model import Effort, Problem, Route, Solution, Vehicle, Visit, Window
@@ -32,6 +35,11 @@ def _repair(problem: Problem, vehicle: int, order: list[int]) -> list[int]:
 def solve(problem: Problem, effort: Effort | None = None) -> Solution:
     effort = effort or Effort()
     started = time.perf_counter()
+    problem = replace(
+        problem,
+        distances=np.asarray(problem.distances, dtype=np.int64),
+        durations=np.asarray(problem.durations, dtype=np.int64),
+    )
     routes: list[Route] = []
     iterations = 0
     if problem.visits and problem.vehicles:
