@@ -32,16 +32,16 @@ def old_path(inst: Instance) -> tuple[int, int, float]:
     dur = np.asarray(p.durations)[np.ix_(idx, idx)]
     windows = [(v.windows[0].start, v.windows[0].end) for v in p.visits]
     rp = RouteProblem(dist, dur, True, True, [v.service for v in p.visits], windows, [0] * n, None)
-    started = time.perf_counter()
+    started = time.thread_time()
     order, _, _ = ortools_route(rp, 9.0, 1.8)
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
     return check.schedule(p, 0, order).distance, len(order), elapsed
 
 
 def row(inst: Instance, with_old: bool) -> dict:
-    started = time.perf_counter()
+    started = time.thread_time()
     sol = solve(inst.problem)
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started  # CPU of the solving thread: the machine is shared
     if check.violations(inst.problem, sol.routes):
         raise AssertionError(f"{inst.name}: an infeasible route")
     out = {
@@ -72,7 +72,7 @@ def main() -> None:
     randoms = RANDOM[:2] if args.quick else RANDOM
     instances = [tsptw(f) for f in files] + [random_tsptw(n, seed, w) for n, w, seed in randoms]
     print(f"## TSPTW, one vehicle ({machine()})")
-    print("| instance | best known | ours | gap | served | time | previous path | gap | served |")
+    print("| instance | best known | ours | gap | served | CPU time | previous path | gap | served |")
     print("|---|---|---|---|---|---|---|---|---|")
     gaps, all_served = [], True
     for inst in instances:

@@ -212,7 +212,22 @@ def _may_all_fit(problem: Problem, visits: frozenset[int]) -> bool:
     return not (all(v.max_stops is not None for v in vehicles) and len(visits) > sum(v.max_stops for v in vehicles))
 
 
-def _criteria(effort: Effort, n: int):
+class FeasibleWithin:
+    """PyVRP stopping criterion for the all-served attempt: give up when no feasible solution
+    (every required visit served, every rule kept) has turned up in `iterations` iterations.
+    PyVRP hands the criterion the best solution's cost, which is infinite while it is infeasible."""
+
+    def __init__(self, iterations: int):
+        self.left = iterations
+
+    def __call__(self, best_cost: float) -> bool:
+        if best_cost < 1e18:
+            return False
+        self.left -= 1
+        return self.left < 0
+
+
+def _criteria(effort: Effort, n: int, *extra):
     no_improvement, cap_iterations = default_iterations(n)
     if effort.iterations is not None:
         cap_iterations = effort.iterations
@@ -220,7 +235,7 @@ def _criteria(effort: Effort, n: int):
     max_s = effort.max_seconds if effort.max_seconds is not None else default_cap_seconds(n)
     # The wall clock only as a last resort (3x), for a thread starved by the machine.
     return MultipleCriteria(
-        [NoImprovement(no_improvement), MaxIterations(cap_iterations), CpuCap(max_s), MaxRuntime(3 * max_s)]
+        [NoImprovement(no_improvement), MaxIterations(cap_iterations), CpuCap(max_s), MaxRuntime(3 * max_s), *extra]
     )
 
 
@@ -234,18 +249,35 @@ def run(problem: Problem, effort: Effort) -> tuple[list[tuple[int, list[int]]], 
     """
     n = len(problem.visits)
     servable = servable_alone(problem)
-    iterations = 0
+    iterations, start = 0, None
     if not servable:
         return [], 0
     if _may_all_fit(problem, servable):
         encoded = Encoded(problem, servable, required=servable)
-        result = pyvrp.solve(encoded.data, _criteria(effort, n), seed=effort.seed, collect_stats=False, display=False)
+        stop = _criteria(effort, n, FeasibleWithin(max(300, 5 * n)))
+        result = pyvrp.solve(encoded.data, stop, seed=effort.seed, collect_stats=False, display=False)
         iterations += result.num_iterations
         if result.best.is_feasible():
             return encoded.decode(result.best), iterations
+        start = result.best
     encoded = Encoded(problem, servable)
+    if start is not None:  # the same clients in the same order: the all-served attempt is the warm start
+        start = pyvrp.Solution(
+            encoded.data,
+            [
+                pyvrp.Route(encoded.data, [a.idx for a in r.schedule() if a.is_client()], r.vehicle_type())
+                for r in start.routes()
+            ],
+        )
     with warnings.catch_warnings():  # PyVRP warns when its penalties peak: expected when not all fits
         warnings.simplefilter("ignore")
-        result = pyvrp.solve(encoded.data, _criteria(effort, n), seed=effort.seed, collect_stats=False, display=False)
+        result = pyvrp.solve(
+            encoded.data,
+            _criteria(effort, n),
+            seed=effort.seed,
+            collect_stats=False,
+            display=False,
+            initial_solution=start,
+        )
     # An infeasible best is decoded all the same: the caller's check drops what breaks a rule.
     return encoded.decode(result.best), iterations + result.num_iterations
