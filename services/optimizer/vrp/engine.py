@@ -227,16 +227,17 @@ class FeasibleWithin:
         return self.left < 0
 
 
+WALL_FACTOR = 3.0  # the wall-clock cap, as a multiple of the CPU cap (a thread starved by the machine)
+
+
 def _criteria(effort: Effort, n: int, *extra):
     no_improvement, cap_iterations = default_iterations(n)
     if effort.iterations is not None:
         cap_iterations = effort.iterations
         no_improvement = min(no_improvement, effort.iterations)
     max_s = effort.max_seconds if effort.max_seconds is not None else default_cap_seconds(n)
-    # The wall clock only as a last resort (3x), for a thread starved by the machine.
-    return MultipleCriteria(
-        [NoImprovement(no_improvement), MaxIterations(cap_iterations), CpuCap(max_s), MaxRuntime(3 * max_s), *extra]
-    )
+    wall = MaxRuntime(WALL_FACTOR * max_s)  # last resort only: under it, the result does not depend on load
+    return MultipleCriteria([NoImprovement(no_improvement), MaxIterations(cap_iterations), CpuCap(max_s), wall, *extra])
 
 
 def run(problem: Problem, effort: Effort) -> tuple[list[tuple[int, list[int]]], int]:
