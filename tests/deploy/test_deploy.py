@@ -347,6 +347,11 @@ def test_compose_gives_each_service_only_its_own_secrets_and_users():
     edge_ip = compose["services"]["edge"]["networks"]["default"]["ipv4_address"]
     assert json.loads(auth["environment"]["TRUSTED_PROXIES"]) == [edge_ip]
     assert "--aclfile" in " ".join(compose["services"]["redis"]["entrypoint"])
+    postgres = compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert postgres.startswith("${POSTGRES_PASSWORD:?"), "a published database password"
+    for service in compose["services"].values():
+        url = (service.get("environment") or {}).get("DATABASE_URL", "")
+        assert not url or ":${POSTGRES_PASSWORD}@" in url, url
 
 
 def test_kubernetes_gives_each_service_only_its_own_secrets_and_keeps_admin_off_the_ingress():
