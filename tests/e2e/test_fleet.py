@@ -296,7 +296,9 @@ async def test_a_fleet_solve_of_many_seconds_answers_202_and_the_optimizer_keeps
     assert answer.headers["Location"] == f"{JOBS}/{answer.json()['job_id']}" and waited < 5
     job_id, groups, slowest = answer.json()["job_id"], [], 0.0
     async with httpx.AsyncClient(base_url=service_url("optimizer"), timeout=5) as optimizer:
-        deadline, routed = time.monotonic() + 90, None
+        # The engine caps the solve at 30 s of its thread's CPU, and 3x that on the wall clock
+        # when the machine starves it: about 35 s here when the machine is otherwise idle.
+        deadline, routed = time.monotonic() + 240, None
         while routed is None and time.monotonic() < deadline:
             probe = time.perf_counter()
             assert (await optimizer.get("/healthz")).status_code == 200
