@@ -7,6 +7,7 @@ zero-cost dummy. Times are seconds from the plan's origin: the job's start_time,
 earliest shift start, else the time the job was imported.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -101,10 +102,50 @@ class _Places:
 
 
 def _with_dummy(matrix: Matrix) -> tuple[np.ndarray, np.ndarray, int]:
-    """The matrices with one more location that is free to and from everywhere ("anywhere")."""
-    n = matrix.distance_m.shape[0]
-    grow = lambda m: np.pad(np.asarray(m, dtype=np.int64), ((0, 1), (0, 1)))  # noqa: E731
-    return grow(matrix.distance_m), grow(matrix.duration_s), n
+    """The matrices with one more location (the last) that is free to and from everywhere ("anywhere")."""
+
+    def grow(m: np.ndarray) -> np.ndarray:
+        return np.pad(np.asarray(m, dtype=np.int64), ((0, 1), (0, 1)))
+
+    return grow(matrix.distance_m), grow(matrix.duration_s), matrix.distance_m.shape[0]
+
+
+def _ends(event: StopsGeocoded, places: _Places) -> list[tuple[int, int | None, int | None]]:
+    """(spec index, start, end) of each vehicle whose start and end were placed; start None:
+    "anywhere" (no depot either), end None: an open route."""
+    given = {p.vehicle: p for p in event.vehicles}
+    out = []
+    for i, vehicle in enumerate(vehicles_of(event)):
+        placed = given.get(i)
+        start = places.of(placed.start if placed else None) if vehicle.start else places.of(event.depot)
+        if vehicle.start is not None and start is None:
+            continue  # its start could not be placed (the geocoder warned)
+        if vehicle.end is not None:
+            end = places.of(placed.end if placed else None)
+            if end is None:
+                continue
+        else:
+            end = places.of(event.depot) if event.job.return_to_depot and start is not None else None
+        out.append((i, start, end))
+    return out
+
+
+def _vehicle(v: VehicleSpec, start: int, end: int | None, origin: datetime) -> "vrp.Vehicle | None":
+    """The engine's vehicle, times from the plan's origin; None when its shift is over before it."""
+    shift_start = max(0, _offset(v.shift_start, origin) or 0)
+    shift_end = _offset(v.shift_end, origin)
+    if shift_end is not None and shift_end <= shift_start:
+        return None
+    return vrp.Vehicle(
+        start=start,
+        end=end,
+        capacity=v.capacity,
+        shift_start=shift_start,
+        shift_end=shift_end,
+        max_stops=v.max_stops,
+        max_duration=None if v.max_duration_minutes is None else int(v.max_duration_minutes * 60),
+        skills=frozenset(v.skills),
+    )
 
 
 def build_plan(
@@ -112,55 +153,19 @@ def build_plan(
     placed: list[RequestedStop],
     by_id: dict[str, Location],
     service_s: list[int],
-    build_matrix,
+    build_matrix: Callable[[list[tuple[float, float]]], tuple[Matrix, list[JobWarning]]],
 ) -> FleetPlan:
-    """The vrp Problem of a geocoded fleet job. `build_matrix(points) -> (Matrix, warnings)`."""
-    job, origin = event.job, plan_origin(event)
+    """The vrp Problem of a geocoded fleet job (the placed stops are matrix locations 0..n-1)."""
+    origin, fleet = plan_origin(event), vehicles_of(event)
     places = _Places([(by_id[s.stop_id].lat, by_id[s.stop_id].lng) for s in placed])
-    spec_places = {p.vehicle: p for p in event.vehicles}
-    unrouted: dict[str, str] = {}
-    ends: list[tuple[int, int | None, int | None, int | None]] = []  # (spec index, start, end, free start)
-    for i, vehicle in enumerate(vehicles_of(event)):
-        given = spec_places.get(i)
-        start = places.of(given.start if given else None) if vehicle.start else places.of(event.depot)
-        if vehicle.start is not None and start is None:
-            continue  # its start could not be placed (the geocoder warned)
-        if vehicle.end is not None:
-            end = places.of(given.end if given else None)
-            if end is None:
-                continue
-        else:
-            end = places.of(event.depot) if job.return_to_depot and start is not None else None
-        ends.append((i, start, end, None))
+    ends = _ends(event, places)
     matrix, warnings = build_matrix(places.points)
     distances, durations = matrix.distance_m, matrix.duration_s
-    if any(start is None for _, start, _, _ in ends):
-        distances, durations, dummy = _with_dummy(matrix)
-        ends = [(i, dummy if start is None else start, end, None) for i, start, end, _ in ends]
-    fleet = vehicles_of(event)
-    vehicles = []
-    for i, start, end, _ in ends:
-        v = fleet[i]
-        shift_start = max(0, _offset(v.shift_start, origin) or 0)
-        shift_end = _offset(v.shift_end, origin)
-        if shift_end is not None and shift_end <= shift_start:
-            continue  # the shift is over before the plan starts
-        vehicles.append(
-            (
-                i,
-                vrp.Vehicle(
-                    start=start,
-                    end=end,
-                    capacity=v.capacity,
-                    shift_start=shift_start,
-                    shift_end=shift_end,
-                    max_stops=v.max_stops,
-                    max_duration=None if v.max_duration_minutes is None else int(v.max_duration_minutes * 60),
-                    skills=frozenset(v.skills),
-                ),
-            )
-        )
-    visits, kept = [], []
+    if any(start is None for _, start, _ in ends):
+        distances, durations, anywhere = _with_dummy(matrix)
+        ends = [(i, anywhere if start is None else start, end) for i, start, end in ends]
+    vehicles = [(i, v) for i, start, end in ends if (v := _vehicle(fleet[i], start, end, origin)) is not None]
+    visits, kept, unrouted = [], [], {}
     for index, stop in enumerate(placed):
         windows = windows_of(stop, origin)
         if windows is None:
@@ -177,14 +182,8 @@ def build_plan(
                 priority=stop.priority,
             )
         )
-    problem = vrp.Problem(
-        distances=distances,
-        durations=durations,
-        visits=tuple(visits),
-        vehicles=tuple(v for _, v in vehicles),
-    )
     return FleetPlan(
-        problem=problem,
+        problem=vrp.Problem(distances, durations, tuple(visits), tuple(v for _, v in vehicles)),
         stops=kept,
         vehicles=[i for i, _ in vehicles],
         drivers=[fleet[i].driver_email or None for i, _ in vehicles],

@@ -138,7 +138,8 @@ def routed(s: Session, job: JobRow, stops: Stops, e: RouteOptimized) -> None:
         "matrix_provider": e.solver.matrix_provider,
         "solve_ms": e.solver.solve_ms,
     }
-    job.routes = [_route(r) for r in e.routes] or None
+    # A fleet job keeps its routes; a single-driver job planned as a fleet of one stays single-driver.
+    job.routes = [_route(r) for r in e.routes] or None if job.vehicles else None
     for loc in e.locations:
         row = stop_row(stops, job.job_id, loc.stop_id, loc.external_stop_id)
         if not (e.remaining_only and row.status in FINISHED_STOP):
@@ -146,7 +147,7 @@ def routed(s: Session, job: JobRow, stops: Stops, e: RouteOptimized) -> None:
             row.lat, row.lng = (row.lat, row.lng) if row.lat is not None else (loc.lat, loc.lng)
     offset = _finished_first(stops) if e.remaining_only else 0
     start = e.start_time or e.occurred_at
-    drivers = {r.vehicle: r.driver_email for r in e.routes}
+    drivers = {r.vehicle: r.driver_email for r in e.routes} if job.vehicles else {}
     for leg in e.route:
         row = stop_row(stops, job.job_id, leg.stop_id, leg.external_stop_id)
         if (e.remaining_only and row.status in FINISHED_STOP) or row.status == StopStatus.CANCELLED:
@@ -154,8 +155,8 @@ def routed(s: Session, job: JobRow, stops: Stops, e: RouteOptimized) -> None:
         row.sequence, row.lat, row.lng = offset + leg.sequence, leg.lat, leg.lng
         row.leg_distance_km, row.leg_duration_minutes = leg.leg_distance_km, leg.leg_duration_minutes
         row.eta = start + timedelta(minutes=leg.eta_offset_minutes)
-        row.vehicle, row.route_sequence = leg.vehicle, leg.route_sequence
-        row.driver_email = drivers.get(leg.vehicle) if leg.vehicle is not None else None
+        if leg.vehicle in drivers:
+            row.vehicle, row.route_sequence, row.driver_email = leg.vehicle, leg.route_sequence, drivers[leg.vehicle]
         if row.status == StopStatus.UNROUTABLE:
             row.status, row.reason = StopStatus.PENDING, None
     for gone in e.unrouted:

@@ -177,3 +177,20 @@ async def test_a_fleet_job_is_not_replanned_as_one_drivers_route(tmp_path):
     with pytest.raises(Problem) as refused:
         await replan_job(queries, publish, "org_1", "job_1", Replan())
     assert (refused.value.status, refused.value.code, published) == (409, "fleet_replan_unsupported", [])
+
+
+def test_a_single_driver_job_planned_as_a_fleet_of_one_stays_a_single_driver_job(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'one.db'}")
+    projection, queries = Projection(engine), JobQueries(engine)
+    projection.apply(DriverRegistered(org_id="org_1", email="dana@example.com", name="Dana"))
+    imported, _, route = fleet_events()
+    imported = imported.model_copy(
+        update={"job": imported.job.model_copy(update={"vehicles": (), "driver_email": "dana@example.com"})}
+    )
+    one = route.model_copy(update={"routes": route.routes[:1]})  # the engine's route names the job's driver
+    for event in (imported, one):
+        projection.apply(event)
+    job = view(queries)
+    assert job["status"] == JobStatus.ASSIGNED and job["driver"] == {"email": "dana@example.com", "name": "Dana"}
+    assert [r["driver"]["email"] for r in job["routes"]] == ["dana@example.com"]
+    assert {(s["vehicle"], s["driver_email"]) for s in job["stops"]} == {(None, None)}
