@@ -4,9 +4,11 @@ job view, assignment per route's driver, and the ?driver= filter."""
 from datetime import timedelta
 
 import pytest
+from sqlmodel import Session, select
 
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobFilter, JobQueries
+from services.status.adapters.tables import OutboxRow
 from services.status.changes import Replan, replan_job
 from services.status.handlers import JobSearch, PageSizes, find_jobs
 from services.status.views import job_view
@@ -194,3 +196,12 @@ def test_a_single_driver_job_planned_as_a_fleet_of_one_stays_a_single_driver_job
     assert job["status"] == JobStatus.ASSIGNED and job["driver"] == {"email": "dana@example.com", "name": "Dana"}
     assert [r["driver"]["email"] for r in job["routes"]] == ["dana@example.com"]
     assert {(s["vehicle"], s["driver_email"]) for s in job["stops"]} == {(None, None)}
+
+
+def test_the_webhook_payloads_of_a_fleet_job_carry_its_routes(tmp_path):
+    projection, _ = projected(tmp_path, *DRIVERS)
+    with Session(projection.engine) as s:
+        rows = s.exec(select(OutboxRow).where(OutboxRow.change_type == "job.routed")).all()
+    [routed] = rows
+    assert [r["stops"] for r in routed.data["routes"]] == [["S3", "S0"], ["S1", "S4"]]
+    assert routed.data["stops"][2]["driver_email"] == DRIVERS[1]
