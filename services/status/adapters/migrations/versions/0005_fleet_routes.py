@@ -1,14 +1,14 @@
 """Fleet jobs: the job's vehicles and per-vehicle route summaries; per stop, the vehicle and driver
 whose route it is on, its place on that route, and the fleet's stop fields (windows, skills, priority).
 
-Revision ID: 0004 (after 0003, the webhook outbox)
+Revision ID: 0005 (after 0004, webhook versions)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 
 STOP_COLUMNS = ("vehicle", "driver_email", "route_sequence", "time_windows", "skills", "priority")
 
