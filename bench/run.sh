@@ -15,6 +15,7 @@ else
   echo; nice $PY -m bench.tsptw_quality --quick
   echo; nice $PY -m bench.vrptw_quality --quick
 fi
+echo; $PY -m bench.cli_optimize
 echo; $PY -m bench.ingest_burst
 echo; $PY -m bench.geocoder_lookups
 echo
