@@ -38,6 +38,7 @@ class WarningCode(StrEnum):
     ROUTING_FALLBACK = "ROUTING_FALLBACK"
     DRIVER_NOT_FOUND = "DRIVER_NOT_FOUND"
     UPDATE_CONFLICT = "UPDATE_CONFLICT"
+    VEHICLE_GEOCODE_FAILED = "VEHICLE_GEOCODE_FAILED"
 
 
 class FailureCode(StrEnum):
@@ -54,6 +55,11 @@ class UnroutedReason(StrEnum):
     GEOCODE_FAILED = "GEOCODE_FAILED"
     TIME_WINDOW_VIOLATION = "TIME_WINDOW_VIOLATION"
     CAPACITY_EXCEEDED = "CAPACITY_EXCEEDED"
+    # Fleet routing (services/optimizer/vrp/reasons.py says when each applies):
+    SKILLS = "SKILLS"  # no vehicle has the skills the stop needs
+    SHIFT = "SHIFT"  # no vehicle can serve it within its shift end / maximum duration
+    MAX_STOPS = "MAX_STOPS"  # every vehicle that could serve it is at its stop limit
+    NO_VEHICLE = "NO_VEHICLE"  # a fleet job none of whose vehicles can be used (start, end or shift)
 
 
 # A job has its outcome: an import waiting for it can answer. It never leaves this set again.

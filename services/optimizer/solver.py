@@ -2,7 +2,9 @@
 
 - up to `exact_max` stops without constraints: exact dynamic programming (optimal, milliseconds);
 - larger jobs without time windows or capacity: iterated local search (2-opt, Or-opt, kicks);
-- time windows or capacity: OR-Tools routing, which can also leave stops unrouted.
+- time windows, or a capacity that binds: the fleet engine (services/optimizer/vrp, PyVRP behind it)
+  with one vehicle; it serves every stop some route can serve, stops on effort (the same job gets
+  the same route) and leaves the others unrouted with their reason.
 
 Node layout given to the solvers: stops 0..n-1, then the depot (when there is one), then a
 zero-cost dummy that stands for "anywhere" at the open start or end of a route.
@@ -13,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.optimizer import ils
+from services.optimizer import ils, vrp
+from services.optimizer.vrp import engine as vrp_engine
 from shared.vocabulary import UnroutedReason
 
 DROP_PENALTY = 10**10
@@ -159,6 +162,35 @@ def ortools_route(p: RouteProblem, ms_per_stop: float, max_s: float) -> tuple[li
     return order, set(range(p.n)) - set(order), arrivals if time_dim is not None else None
 
 
+def as_vrp(p: RouteProblem) -> vrp.Problem:
+    """The single-driver job as a one-vehicle fleet problem: stops 0..n-1, the depot (if any), then
+    a free dummy that stands for "anywhere" at an open start; an open end is the engine's own."""
+    dist, dur = _with_dummy(p.distance_m), _with_dummy(p.duration_s)
+    start, end = _ends(p)
+    visits = tuple(
+        vrp.Visit(
+            location=i,
+            demand=p.demands[i],
+            service=p.service_s[i],
+            windows=(vrp.Window(*p.windows[i]),) if p.windows[i] else (),
+        )
+        for i in range(p.n)
+    )
+    vehicle = vrp.Vehicle(start=start, end=end if end != dist.shape[0] - 1 else None, capacity=p.capacity)
+    return vrp.Problem(dist, dur, visits, (vehicle,))
+
+
+def vrp_route(p: RouteProblem, max_s: float) -> RouteSolution:
+    """A constrained single-driver job through the fleet engine; arrivals leave at the route's start."""
+    problem = as_vrp(p)
+    cap = max(max_s, vrp_engine.default_cap_seconds(p.n))
+    solution = vrp.solve(problem, vrp.Effort(max_seconds=cap))
+    order = list(solution.routes[0].visits) if solution.routes else []
+    arrivals = list(vrp.check.schedule(problem, 0, order, latest_departure=False).arrivals)
+    unrouted = {i: UnroutedReason(reason) for i, reason in sorted(solution.unassigned.items())}
+    return RouteSolution(order, arrivals, unrouted, solver="pyvrp")
+
+
 def _cycle(p: RouteProblem) -> tuple[np.ndarray, np.ndarray]:
     """(cost, nearness) over stops 0..n-1 plus an anchor n that closes the route into a cycle.
 
@@ -223,23 +255,15 @@ def walk_arrivals(p: RouteProblem, order: list[int]) -> list[int]:
     return out
 
 
-def _drop_reason(p: RouteProblem, i: int) -> UnroutedReason:
-    start, _ = _ends(p)
-    window = p.windows[i]
-    if window and (window[1] < 0 or int(_with_dummy(p.duration_s)[start, i]) > window[1]):
-        return UnroutedReason.TIME_WINDOW_VIOLATION
-    if p.capacity is not None and sum(p.demands) > p.capacity:
-        return UnroutedReason.CAPACITY_EXCEEDED
-    return UnroutedReason.TIME_WINDOW_VIOLATION if window else UnroutedReason.CAPACITY_EXCEEDED
-
-
 def solve(
     p: RouteProblem, ms_per_stop: float = 9.0, max_s: float = 1.8, exact_max: int = 8, kicks_per_stop: int = 150
 ) -> RouteSolution:
     """The best visiting order we can find for one driver; unroutable stops come back with a reason.
 
-    `ms_per_stop` (capped by `max_s`) is OR-Tools' time for a constrained job, which it always
-    spends; `kicks_per_stop` is the local search's effort, which it stops at unless `max_s` is hit.
+    `kicks_per_stop` is the local search's effort, which it stops at unless `max_s` is hit; a
+    constrained job stops on the fleet engine's effort, capped by the larger of `max_s` and the
+    engine's per-size cap (vrp.engine.default_cap_seconds). `ms_per_stop` only matters to
+    `ortools_route`, kept as the benchmark's record of the previous constrained path.
     """
     started = time.perf_counter()
     if p.n == 0:
@@ -252,12 +276,6 @@ def solve(
         order = local_search_route(p, kicks_per_stop, max_s)
         solution = RouteSolution(order, walk_arrivals(p, order), solver="local_search")
     else:
-        order, dropped, arrivals = ortools_route(p, ms_per_stop, max_s)
-        solution = RouteSolution(
-            order,
-            arrivals if arrivals is not None else walk_arrivals(p, order),
-            {i: _drop_reason(p, i) for i in sorted(dropped)},
-            solver="ortools",
-        )
+        solution = vrp_route(p, max_s)
     solution.solve_ms = (time.perf_counter() - started) * 1000
     return solution

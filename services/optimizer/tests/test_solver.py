@@ -5,7 +5,7 @@ import pytest
 
 from services.optimizer.adapters import great_circle
 from services.optimizer.settings import OptimizerSettings
-from services.optimizer.solver import RouteProblem, _ends, _with_dummy, held_karp, solve
+from services.optimizer.solver import RouteProblem, _ends, _with_dummy, held_karp, ortools_route, solve
 
 
 def brisbane(n: int, seed: int) -> list[tuple[float, float]]:
@@ -127,3 +127,28 @@ def test_capacity_drops_what_does_not_fit():
 def test_the_same_job_gives_the_same_route(n):
     p = problem(brisbane(n + 1, 11))
     assert solve(p).order == solve(p).order
+
+
+def dumas_n40w20() -> RouteProblem:
+    """Dumas et al.'s TSPTW instance n40w20.001 (bench/data/tsptw) in the optimizer's layout: its
+    integer travel times as given, stops 0..39, the depot last; the proven optimum is 500."""
+    from bench.vrp_data import DATA, tsptw
+
+    p = tsptw(DATA / "tsptw" / "n40w20.001.tsptw").problem
+    n = len(p.visits)
+    idx = [v.location for v in p.visits] + [0]
+    m = np.asarray(p.distances)[np.ix_(idx, idx)]
+    windows = [(v.windows[0].start, v.windows[0].end) for v in p.visits]
+    return RouteProblem(m, m, True, True, [0] * n, windows, [0] * n, None)
+
+
+def test_a_published_tsptw_is_served_whole_where_the_previous_path_gave_up_a_stop():
+    p = dumas_n40w20()
+    order, dropped, _ = ortools_route(p, 9.0, 1.8)  # the previous constrained path
+    assert len(dropped) == 1  # reported TIME_WINDOW_VIOLATION although a feasible tour exists
+    solution = solve(p)
+    assert solution.solver == "pyvrp" and not solution.unrouted and sorted(solution.order) == list(range(40))
+    assert length(p, solution.order) == 500  # the optimum
+    for stop, arrival in zip(solution.order, solution.arrival_s, strict=True):
+        assert p.windows[stop][0] <= arrival <= p.windows[stop][1]
+    assert solve(p).order == solution.order  # same job, same route: the search stops on effort
