@@ -115,7 +115,8 @@ def dispatcher(table: dict[type[Event], Handler]) -> Handler:
 def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
     """An idempotent acks=all producer, and consumers wired to Prometheus."""
     return KafkaBroker(
-        settings.kafka_bootstrap_servers,
+        # A list, one address each: FastStream would pass "a:9092,b:9092" on as one host name.
+        [server.strip() for server in settings.kafka_bootstrap_servers.split(",") if server.strip()],
         security=broker_security(settings),
         client_id=f"routemate-{service}",
         acks="all",

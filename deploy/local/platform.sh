@@ -38,6 +38,13 @@ SERVICES=(auth status geocoder optimizer ingest notifier)
 # name only AUTH_PORT: the admin port is derived from it (AUTH_PORT+10: 8091 by default).
 export AUTH_ADMIN_PORT="${AUTH_ADMIN_PORT:-$(( PORTS[auth] + 10 ))}"
 export VAR_DIR="$VAR"
+# KAFKA_BROKERS=3: a three-node KRaft cluster (deploy/kafka/kafka.sh names its ports); every
+# client bootstraps from all three and topics get replication 3 with min.insync.replicas=2.
+export KAFKA_BROKERS="${KAFKA_BROKERS:-1}"
+if [ "$KAFKA_BROKERS" = 3 ]; then
+  KAFKA_BOOTSTRAP_SERVERS="$(KAFKA_STATE_DIR="$VAR/kafka" "$ROOT/deploy/kafka/kafka.sh" bootstrap)"
+  export KAFKA_BOOTSTRAP_SERVERS TOPIC_REPLICATION=3 TOPIC_MIN_INSYNC_REPLICAS=2
+fi
 mkdir -p "$VAR/run" "$VAR/log" "$VAR/redis" "$VAR/nginx" "$VAR/edge"
 
 alive() { [ -f "$VAR/run/$1.pid" ] && kill -0 "$(cat "$VAR/run/$1.pid")" 2>/dev/null; }
