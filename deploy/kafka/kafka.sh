@@ -24,6 +24,8 @@ LOG="${KAFKA_LOG:-${VAR_DIR:-$ROOT/var}/log/kafka.log}"
 # arguments, e.g. --add-scram 'SCRAM-SHA-512=[name=ingest,password=...]' (users exist from the start).
 TEMPLATE="${KAFKA_PROPERTIES_TMPL:-$ROOT/deploy/kafka/server.properties.tmpl}"
 read -r -a FORMAT_ARGS <<< "${KAFKA_FORMAT_ARGS:-}"
+# More JVM options, e.g. -XX:TieredStopAtLevel=1 for a throwaway test cluster that must start fast.
+read -r -a JVM_OPTS <<< "${KAFKA_JVM_OPTS:-}"
 
 node_port() { case "$1" in 1) echo "$PORT" ;; *) echo $((PORT + $1)) ;; esac; }
 node_controller_port() { case "$1" in 1) echo "$CONTROLLER_PORT" ;; *) echo $((PORT + $1 + 2)) ;; esac; }
@@ -57,7 +59,7 @@ answering() { (exec 3<>"/dev/tcp/127.0.0.1/$(node_port "$1")") 2>/dev/null; }
 # The JVM, logging through deploy/kafka/log4j2.properties to the rotated file $1.
 java_cmd() {
   local log="$1"; shift
-  java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+  java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true ${JVM_OPTS[@]+"${JVM_OPTS[@]}"} \
        -Dlog4j2.configurationFile="$ROOT/deploy/kafka/log4j2.properties" -Dkafka.log.file="$log" \
        -cp "$LIBS/*" "$@"
 }
@@ -83,7 +85,7 @@ start_node() {  # N: render its properties, format its storage once, start its J
   fi
   # exec in the subshell so that the recorded pid is the JVM's own. Its stdout/stderr is only what
   # comes before log4j (or a crash): truncated per start, so it stays small.
-  ( exec java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+  ( exec java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true ${JVM_OPTS[@]+"${JVM_OPTS[@]}"} \
         -Dlog4j2.configurationFile="$ROOT/deploy/kafka/log4j2.properties" -Dkafka.log.file="$log" \
         -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" ) </dev/null >"${log%.log}.out" 2>&1 &
   echo $! > "$(pidfile "$i")"
@@ -91,12 +93,12 @@ start_node() {  # N: render its properties, format its storage once, start its J
 
 wait_node() {  # N
   local i="$1"
-  for _ in $(seq 1 180); do
+  for _ in $(seq 1 "$(( ${KAFKA_START_SECONDS:-90} * 2 ))"); do
     if answering "$i"; then echo "kafka: node $i up on 127.0.0.1:$(node_port "$i")"; return 0; fi
     running "$i" || { echo "kafka: node $i died on start, see $(node_log "$i")" >&2; tail -20 "$(node_log "$i")" "$(node_log "$i" | sed 's/\.log$/.out/')" >&2; return 1; }
     sleep 0.5
   done
-  echo "kafka: node $i not answering after 90 s, see $(node_log "$i")" >&2; return 1
+  echo "kafka: node $i not answering after ${KAFKA_START_SECONDS:-90} s, see $(node_log "$i")" >&2; return 1
 }
 
 start() {
