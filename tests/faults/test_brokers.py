@@ -38,6 +38,7 @@ PORTS = {"auth": EXTRA_PORT_BASE + 131, "status": EXTRA_PORT_BASE + 133, "geocod
 PORTS |= {"optimizer": EXTRA_PORT_BASE + 135, "ingest": EXTRA_PORT_BASE + 132}
 ADMIN_PORT = EXTRA_PORT_BASE + 141
 BOOTSTRAP = ",".join(f"127.0.0.1:{port}" for port in NODE_PORTS.values())
+LOG_CAP_BYTES = 32 * 1024
 STAGE_GROUPS = ("routemate-geocoder", "routemate-optimizer", "routemate-status")
 
 
@@ -89,7 +90,9 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
         "KAFKA_PORT": str(KAFKA_PORT),
         "KAFKA_CONTROLLER_PORT": str(KAFKA_PORT + 1),
         "KAFKA_LOG": str(state / "kafka.log"),
-        "KAFKA_JVM_OPTS": "-XX:TieredStopAtLevel=1",  # C1 only: a much cheaper start, plenty for a test
+        # C1 only: a much cheaper start, plenty for a test. Kafka's own log rotates at 32 KB here
+        # (20 MB by default), so the failovers' warnings show the rotation working.
+        "KAFKA_JVM_OPTS": f"-XX:TieredStopAtLevel=1 -Dkafka.log.max.size={LOG_CAP_BYTES}B",
         "KAFKA_START_SECONDS": "240",  # three JVMs starting at once on a loaded 2-core machine
     }
     cluster = Cluster(state, env)
@@ -383,6 +386,7 @@ async def test_losing_brokers_loses_and_doubles_no_job(cluster: Cluster, pipelin
         assert sorted(by_external) == sorted(client.accepted)
         assert all(by_external[ext] == [job_id] for ext, job_id in client.accepted.items())
         assert all(job["stop_count"] == 12 for job in jobs)
+    logs_rotated(cluster.state)
     routes = await routes_in_topic(settings)
     assert set(routes) == set(client.accepted.values())
     assert {job: ids for job, ids in routes.items() if len(ids) != 1} == {}
@@ -391,6 +395,16 @@ async def test_losing_brokers_loses_and_doubles_no_job(cluster: Cluster, pipelin
         f"controller leader {leader} -> {new_leader}; seconds per phase: "
         + ", ".join(f"{name} {seconds:.0f}" for name, seconds in timings.items())
     )
+
+
+def logs_rotated(state: Path) -> None:
+    """Kafka's log4j2 RollingFile: each node's log stays under its cap with at most 3 old files."""
+    files = sorted(state.glob("kafka-*.log*"))
+    assert any(f.name.endswith(".log.1") for f in files), [f.name for f in files]  # something rotated
+    assert not [f.name for f in files if f.name.endswith(".log.4")]  # LOG_BACKUPS old files at most
+    oversized = {f.name: f.stat().st_size for f in files if f.stat().st_size > LOG_CAP_BYTES + 16384}
+    assert oversized == {}  # the cap, give or take the line that crossed it
+    assert all(f.stat().st_size < 4096 for f in state.glob("kafka-*.out"))  # only the JVM's own output
 
 
 async def _at_least(client: Client, n: int, burst: asyncio.Task) -> bool:
