@@ -118,9 +118,16 @@ stop_node() {  # N [signal]
   rm -f "$(pidfile "$i")"
 }
 
-stop() {
-  local i
-  for i in $(nodes); do stop_node "$i"; done
+any_alive() { local p; for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+
+stop() {  # every node this state dir has running, whatever KAFKA_BROKERS says now; all at once
+  local f pids=()
+  for f in "$STATE/kafka.pid" "$STATE"/node-*/kafka.pid; do
+    [ -f "$f" ] && pids+=("$(cat "$f")") && rm -f "$f"
+  done
+  [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 1 60); do any_alive ${pids[@]+"${pids[@]}"} || break; sleep 0.5; done
+  [ ${#pids[@]} -gt 0 ] && kill -9 "${pids[@]}" 2>/dev/null || true
   echo "kafka: stopped"
 }
 
