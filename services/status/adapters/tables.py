@@ -95,12 +95,3 @@ class OutboxRow(SQLModel, table=True):
     occurred_at: datetime
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     sent_at: datetime | None = None
-
-
-class JobChangeCountRow(SQLModel, table=True):
-    """How many public changes a job has had: the `version` its webhooks carry, so receivers can
-    drop stale ones. (The job-lifecycle work's own job version can take its place.)"""
-
-    __tablename__ = "status_job_change_counts"
-    job_id: str = Field(primary_key=True)
-    changes: int = 0
