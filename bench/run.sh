@@ -22,3 +22,6 @@ echo
 $PY -m bench.pipeline_burst
 echo; $PY -m bench.webhook_delivery
 echo; $PY -m bench.console_pages --jobs 1000
+# A short soak (memory, fds and disk of every process at a steady rate); the 30-minute one is
+# `python -m bench.soak --minutes 30`. It exits 1 when it flags growth: the table says where.
+echo; $PY -m bench.soak --minutes "${SOAK_MINUTES:-2}" || echo "soak: growth flagged, see the table above"

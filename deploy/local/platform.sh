@@ -44,6 +44,13 @@ declare -A ADMIN_PORTS=([auth]="$AUTH_ADMIN_PORT" [notifier]="$NOTIFIER_ADMIN_PO
 export ADMIN_URL="${ADMIN_URL:-http://127.0.0.1:$AUTH_ADMIN_PORT}" STATUS_URL="${STATUS_URL:-http://127.0.0.1:${PORTS[status]}}"
 export NOTIFIER_ADMIN_URL="${NOTIFIER_ADMIN_URL:-http://127.0.0.1:$NOTIFIER_ADMIN_PORT}"
 export VAR_DIR="$VAR"
+# KAFKA_BROKERS=3: a three-node KRaft cluster (deploy/kafka/kafka.sh names its ports); every
+# client bootstraps from all three and topics get replication 3 with min.insync.replicas=2.
+export KAFKA_BROKERS="${KAFKA_BROKERS:-1}"
+if [ "$KAFKA_BROKERS" = 3 ]; then
+  KAFKA_BOOTSTRAP_SERVERS="$(KAFKA_STATE_DIR="$VAR/kafka" "$ROOT/deploy/kafka/kafka.sh" bootstrap)"
+  export KAFKA_BOOTSTRAP_SERVERS TOPIC_REPLICATION=3 TOPIC_MIN_INSYNC_REPLICAS=2
+fi
 mkdir -p "$VAR/run" "$VAR/log" "$VAR/redis" "$VAR/nginx" "$VAR/edge"
 
 alive() { [ -f "$VAR/run/$1.pid" ] && kill -0 "$(cat "$VAR/run/$1.pid")" 2>/dev/null; }

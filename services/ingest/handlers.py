@@ -34,6 +34,13 @@ def new_job_id() -> str:
     return str(uuid.uuid4())
 
 
+def import_event_id(job_id: str, digest: str) -> uuid.UUID:
+    """One job's import of one body is always the same event: a retry after a publish that timed
+    out but reached Kafka after all (a broker failing over) then carries the same id, which every
+    stage downstream recognises as a redelivery, instead of starting a second chain of events."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"routemate:import:{job_id}:{digest}")
+
+
 def parse_import(raw: Any, max_stops: int) -> tuple[ImportIn, list[JobWarning]]:
     """The validated import and its warnings, or a 422 problem listing every bad field."""
     if not isinstance(raw, dict):
@@ -287,6 +294,7 @@ async def _publish(
     logs.job_id.set(job_id)
     lane = await deps.lanes.admit(command.org_id, job_id)
     event = ImportRequested(
+        event_id=import_event_id(job_id, digest),
         lane=lane,
         org_id=command.org_id,
         job_id=job_id,

@@ -17,6 +17,7 @@ from services.geocoder.subscribers import GROUP as GEOCODER_GROUP
 from services.optimizer.subscribers import GROUP as OPTIMIZER_GROUP
 from shared.events import JOBS_GEOCODED, JOBS_GEOCODED_BULK, JOBS_REQUESTED, JOBS_REQUESTED_BULK
 from shared.lanes import bulk_group
+from shared.settings import PlatformSettings
 from shared.testing.stack import SERVICE_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -446,3 +447,20 @@ def test_the_durable_redis_never_evicts_and_only_the_cache_redis_does():
     for name in ("redis", "redis-cache"):
         args = statefulsets[name]["spec"]["template"]["spec"]["containers"][0]["args"]
         assert "--aclfile" in args, name
+
+
+def test_kubernetes_and_compose_say_the_documented_kafka_layout():
+    """README "Operating and scaling": 12 partitions per topic everywhere; Kubernetes runs three
+    brokers with replication 3 and min ISR 2; compose one broker with replication 1. No stage is
+    scaled past its partitions (an extra consumer would sit idle)."""
+    config = next(d for d in manifests() if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "routemate-config")
+    k8s = config["data"]
+    assert (k8s["TOPIC_PARTITIONS"], k8s["TOPIC_REPLICATION"], k8s["TOPIC_MIN_INSYNC_REPLICAS"]) == ("12", "3", "2")
+    PlatformSettings(**{k.lower(): v for k, v in k8s.items() if k.startswith("TOPIC_")})  # a valid combination
+    for scaled in (d for d in manifests() if d["kind"] == "ScaledObject"):
+        assert scaled["spec"]["maxReplicaCount"] <= int(k8s["TOPIC_PARTITIONS"])
+    compose = yaml.safe_load((DEPLOY / "compose/docker-compose.yml").read_text())
+    env = compose["x-env"]
+    assert (env["TOPIC_PARTITIONS"], env["TOPIC_REPLICATION"], env["TOPIC_MIN_INSYNC_REPLICAS"]) == ("12", "1", "1")
+    assert [name for name in compose["services"] if name.startswith("kafka")] == ["kafka"]  # so replication 1
+    assert "offsets.topic.replication.factor=1" in (DEPLOY / "compose/kafka-sasl.sh").read_text()
