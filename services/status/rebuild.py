@@ -8,11 +8,13 @@ from aiokafka import ConsumerRecord
 from services.status.adapters.outbox import Outbox
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries, holds_jobs
+from services.status.settings import StatusSettings
 from services.status.subscribers import ROUTES, TOPICS
 from shared.broker import is_transient
 from shared.db import make_engine
 from shared.events import Event, UndecodableEvent, decode_event
-from shared.settings import PlatformSettings
+from shared.pii import DataKeys
+from shared.service import make_redis
 from shared.topic_reader import read_to_end
 
 log = logging.getLogger(__name__)
@@ -46,8 +48,9 @@ def decode_all(records: list[ConsumerRecord]) -> tuple[list[Event], int]:
     return events, len(records) - len(events)
 
 
-async def rebuild(settings: PlatformSettings, database_url: str) -> RebuildReport:
-    """Every event of the read model's topics, in replay order, into the empty `database_url`."""
+async def rebuild(settings: StatusSettings, database_url: str) -> RebuildReport:
+    """Every event of the read model's topics, in replay order, into the empty `database_url`;
+    personal fields opened with the jobs' data keys (an erased job's stay erased)."""
     engine = make_engine(database_url)
     if holds_jobs(engine):
         raise NotEmpty(f"{database_url} already has a read model; rebuild into an empty database")
@@ -61,8 +64,14 @@ async def rebuild(settings: PlatformSettings, database_url: str) -> RebuildRepor
     events, skipped = decode_all(sorted(records, key=replay_order))
     taken = [event for event in events if type(event) in ROUTES]  # as the live consumer routes them
     rejected = 0
-    for start in range(0, len(taken), REBUILD_BATCH):
-        rejected += apply_as_live(projection, taken[start : start + REBUILD_BATCH])
+    redis = make_redis(settings)
+    keys = DataKeys(redis, settings.kek_material)
+    try:
+        for start in range(0, len(taken), REBUILD_BATCH):
+            batch = await keys.open_all(taken[start : start + REBUILD_BATCH])
+            rejected += apply_as_live(projection, batch)
+    finally:
+        await redis.aclose()
     Outbox(engine).mark_all_sent()  # the history replayed is not news: no webhook announces it again
     log.info(
         "rebuilt the read model from %d events (%d undecodable, %d rejected as the live consumer rejected them)",

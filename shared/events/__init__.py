@@ -12,6 +12,7 @@ from shared.events.auth import (
     DriverRemoved,
     IntegrationCreated,
     IntegrationRevoked,
+    OrgRetentionSet,
     SecretRotated,
     TokenIssued,
     WebhookEndpointDisabled,
@@ -28,6 +29,7 @@ from shared.events.jobs import (
     JOBS_REQUESTED_BULK,
     ImportRequested,
     JobCancelled,
+    JobErased,
     JobFailed,
     JobWarning,
     ReplanRequested,
@@ -57,6 +59,7 @@ AnyEvent = Annotated[
     | JobFailed
     | ReplanRequested
     | JobCancelled
+    | JobErased
     | StopStatusChanged
     | IntegrationCreated
     | SecretRotated
@@ -65,6 +68,7 @@ AnyEvent = Annotated[
     | DriverRegistered
     | DriverRemoved
     | WebhookEndpointDisabled
+    | OrgRetentionSet
     | JobChanged,
     Field(discriminator="event_type"),
 ]
@@ -108,6 +112,7 @@ __all__ = [
     "ImportRequested",
     "IntegrationCreated",
     "IntegrationRevoked",
+    "OrgRetentionSet",
     "JOBS_FAILED",
     "JOBS_GEOCODED",
     "JOBS_GEOCODED_BULK",
@@ -115,6 +120,7 @@ __all__ = [
     "JOBS_REQUESTED",
     "JOBS_REQUESTED_BULK",
     "JobCancelled",
+    "JobErased",
     "JobFailed",
     "JobWarning",
     "ReplanRequested",

@@ -56,3 +56,10 @@ class WebhookEndpointDisabled(AuthEvent):
     endpoint_id: str
     url_host: str
     reason: str
+
+
+class OrgRetentionSet(AuthEvent):
+    """The operator set how long the organization's finished jobs are kept (None: for ever)."""
+
+    event_type: Literal["OrgRetentionSet"] = "OrgRetentionSet"
+    job_retention_days: float | None = None

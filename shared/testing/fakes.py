@@ -77,6 +77,15 @@ class MemoryRedis:
             self.expiry.pop(key, None)
         return True
 
+    async def mget(self, keys: list[str]) -> list[bytes | None]:
+        self._check()
+        return [self.values[k] if self._live(k) else None for k in keys]
+
+    async def mset(self, mapping: dict[str, Any]) -> bool:
+        for key, value in mapping.items():
+            await self.set(key, value)
+        return True
+
     async def delete(self, *keys: str) -> int:
         self._check()
         gone = [k for k in keys if self._live(k)]

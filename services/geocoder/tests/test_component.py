@@ -56,6 +56,7 @@ async def geocoder_stage(redis: MemoryRedis | None = None, **deps) -> AsyncItera
     """The stage as `python -m services.geocoder` builds it, on a test broker, fakes passed in."""
     settings = GeocoderSettings(geocoder_providers="gazetteer")
     broker = make_broker(settings, "geocoder")
+    deps.setdefault("keys_redis", MemoryRedis())  # the durable Redis of the jobs' data keys
     app = create_app(settings, redis=redis or MemoryRedis(), broker=broker, **deps)
     stage = Stage(broker)
     for topic, seen in stage.out.items():
@@ -150,7 +151,7 @@ def test_the_cache_lives_in_the_evictable_redis_never_in_the_durable_one(monkeyp
     monkeypatch.setattr(wiring, "make_redis", lambda settings, url=None: opened.append(url) or MemoryRedis())
     settings = GeocoderSettings(redis_url="redis://durable:6379/0", cache_redis_url="redis://cache:6380/0")
     create_app(settings, broker=make_broker(settings, "geocoder"))
-    assert opened == ["redis://cache:6380/0"]
+    assert opened == ["redis://cache:6380/0", None]  # the cache, then the durable one for the data keys only
     assert GeocoderSettings().cache_redis_url == "redis://127.0.0.1:6380/0"
 
 

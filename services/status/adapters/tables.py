@@ -104,3 +104,22 @@ class JobChangeCountRow(SQLModel, table=True):
     __tablename__ = "status_job_change_counts"
     job_id: str = Field(primary_key=True)
     changes: int = 0
+
+
+class ErasedJobRow(SQLModel, table=True):
+    """A job that was erased: only that it was (no personal field), so an event of it arriving
+    late, or replayed by a rebuild, brings nothing of it back."""
+
+    __tablename__ = "status_erased_jobs"
+    job_id: str = Field(primary_key=True)
+    org_id: str = Field(index=True)
+    erased_at: datetime
+    reason: str
+
+
+class OrgRetentionRow(SQLModel, table=True):
+    """How long an organization's finished jobs are kept (None: for ever), as auth announced it."""
+
+    __tablename__ = "status_org_retention"
+    org_id: str = Field(primary_key=True)
+    job_retention_days: float | None = None
