@@ -46,7 +46,8 @@ PERSONAL: dict[str, tuple[tuple[str, ...], ...]] = {
         ("proof", "photo_urls", "*"),
     ),
     "JobCancelled": (("reason",),),
-    "JobChanged": (("sealed_data",),),
+    "DriverRegistered": (("email",), ("name",)),
+    "DriverRemoved": (("email",),),
 }
 
 
@@ -107,7 +108,18 @@ def _rewrite(event: Event, change: Callable[[str], str]) -> Event:
 
 
 def job_of(event: Event) -> str | None:
-    return getattr(event, "job_id", None) if event.event_type in PERSONAL else None
+    """Whose data key seals the event's personal fields: its job's, or for the driver directory
+    its organization's ("org:<org_id>", destroyed when the organization is erased)."""
+    if event.event_type not in PERSONAL:
+        return None
+    return getattr(event, "job_id", None) or f"{ORG_SUBJECT}{event.org_id}"
+
+
+ORG_SUBJECT = "org:"
+
+
+def org_subject(org_id: str) -> str:
+    return f"{ORG_SUBJECT}{org_id}"
 
 
 def seal_event(event: Event, key: bytes) -> Event:

@@ -13,11 +13,14 @@ from services.auth.adapters.tokens import TokenStore
 from services.auth.admin_handlers import Drivers, Integrations, Publisher
 from services.auth.handlers import LockoutPolicy, TokenIssuer
 from services.auth.mint_limit import RateLimitedTokens
+from services.auth.organizations import Organizations
+from services.auth.organizations import router as organizations_router
 from services.auth.routes import admin, public
 from services.auth.settings import AuthSettings
 from shared.broker import EventBus, make_broker
 from shared.db import make_engine
 from shared.http import install_request_ids
+from shared.pii import DataKeys, SealingBus
 from shared.ratelimit import RateLimiter
 from shared.service import document_body, make_redis, redis_check, service_app
 
@@ -46,7 +49,8 @@ def create_app(
     redis = redis or make_redis(settings)
     broker = broker or make_broker(settings, SERVICE)
     store = store or AuthStore(make_engine(settings.auth_database_url))
-    bus = bus or EventBus(broker, SERVICE)
+    keys = DataKeys(redis, settings.kek_material)
+    bus = bus or SealingBus(EventBus(broker, SERVICE), keys)  # the driver directory leaves sealed (org key)
     tokens, audit = TokenStore(redis, settings.signing_key), AuditTrail(bus)
     pepper = settings.secret_pepper.get_secret_value()
 
@@ -74,6 +78,8 @@ def create_app(
     install_request_ids(app)
     app.include_router(public)
     app.state.admin_app = admin_app(settings, app, Integrations(store, tokens, bus, pepper=pepper), Drivers(store, bus))
+    app.state.admin_app.state.organizations = Organizations(store, tokens, keys, bus)
+    app.state.admin_app.include_router(organizations_router)
     media = {"application/json": CREDENTIALS_SCHEMA, "application/x-www-form-urlencoded": CREDENTIALS_SCHEMA}
     document_body(app, "/v1/integration-token", media)
     return app

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import NAMESPACE_URL, uuid5
 
-from services.status.adapters.erasure import Erasure
+from services.status.adapters.erasure import ErasedJob, Erasure
 from services.status.adapters.outcomes import OutcomePublisher
 from services.status.handlers import Publish
 from services.status.metrics import ERASED_JOBS
@@ -61,12 +61,15 @@ async def erase_job(
     return bool(gone and gone.already)
 
 
-async def erase_organization_jobs(eraser: Eraser, org_id: str) -> int:
-    """Every job of the organization, erased as one DELETE each would; how many there were."""
-    jobs = await asyncio.to_thread(eraser.erasure.jobs_of, org_id)
-    for job_id in jobs:
-        await erase_job(eraser, org_id, job_id, "organization")
-    return len(jobs)
+async def forget_erased(eraser: Eraser, erased: list[ErasedJob]) -> None:
+    """After the projection erased jobs' rows (JobErased, OrganizationErased): their data keys and
+    Redis entries go too; an organization's jobs are announced one by one (the geocoder's cache)."""
+    await eraser.keys.destroy([gone.job_id for gone in erased])
+    for gone in erased:
+        await eraser.outcomes.forget(gone.org_id, gone.job_id, gone.external_job_id)
+        if gone.reason == "organization":
+            await eraser.publish(erased_event(gone.org_id, gone.job_id, gone.reason))
+            ERASED_JOBS.labels(gone.reason).inc()
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from services.status.adapters.erasure import ErasedJob
 from services.status.adapters.outcomes import OutcomePublisher
 from services.status.adapters.projection import Projection, Settles
 from services.status.adapters.queries import BadCursor, FoundJob, JobFilter, JobQueries, encode_cursor
@@ -48,6 +49,9 @@ class ReadModel:
     queries: JobQueries
     outcomes: OutcomePublisher
     keys: DataKeys | None = None
+    # Called with the jobs a batch erased (JobErased, OrganizationErased), once it is committed:
+    # their keys and Redis entries go, and an organization's jobs are announced as JobErased.
+    erased: Callable[[list[ErasedJob]], Awaitable[None]] | None = None
 
 
 async def project(
@@ -61,6 +65,8 @@ async def project(
     if reader.keys is not None:
         taken = await reader.keys.open_all(taken)
     batch = await asyncio.to_thread(projection.apply_batch, taken)
+    if batch.erased and reader.erased is not None:
+        await reader.erased(batch.erased)
     announced: list[JobSettled] = []
     for event, settles in zip(taken, batch.settled, strict=True):
         if (settled := await follow_up(event, settles, routes[type(event)], queries)) is not None:

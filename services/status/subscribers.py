@@ -25,6 +25,7 @@ from shared.events import (
     JobCancelled,
     JobErased,
     JobFailed,
+    OrganizationErased,
     OrgRetentionSet,
     RouteOptimized,
     StopsGeocoded,
@@ -60,6 +61,7 @@ ROUTES: dict[type[Event], frozenset[FollowUp]] = {
     DriverRemoved: frozenset(),
     JobErased: frozenset(),  # the job's rows go (the DELETE did it already; a rebuild does it here)
     OrgRetentionSet: frozenset(),  # the retention task reads it
+    OrganizationErased: frozenset(),  # its jobs, drivers and setting go; its jobs' keys too (ReadModel.erased)
 }
 
 

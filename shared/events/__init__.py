@@ -12,6 +12,7 @@ from shared.events.auth import (
     DriverRemoved,
     IntegrationCreated,
     IntegrationRevoked,
+    OrganizationErased,
     OrgRetentionSet,
     SecretRotated,
     TokenIssued,
@@ -52,6 +53,9 @@ ALL_TOPICS = (
     JOBS_REQUESTED_BULK,
 )
 
+# The topics the read model is rebuilt from: kept for ever (shared/topics.py).
+SOURCE_TOPICS = tuple(t for t in ALL_TOPICS if t not in (DEADLETTER, JOBS_CHANGES))
+
 AnyEvent = Annotated[
     ImportRequested
     | StopsGeocoded
@@ -69,6 +73,7 @@ AnyEvent = Annotated[
     | DriverRemoved
     | WebhookEndpointDisabled
     | OrgRetentionSet
+    | OrganizationErased
     | JobChanged,
     Field(discriminator="event_type"),
 ]
@@ -97,6 +102,7 @@ def decode_event(raw: bytes) -> Event:
 
 __all__ = [
     "ALL_TOPICS",
+    "SOURCE_TOPICS",
     "AUTH_EVENTS",
     "BULK_TOPICS",
     "CHANGE_TYPES",
@@ -113,6 +119,7 @@ __all__ = [
     "IntegrationCreated",
     "IntegrationRevoked",
     "OrgRetentionSet",
+    "OrganizationErased",
     "JOBS_FAILED",
     "JOBS_GEOCODED",
     "JOBS_GEOCODED_BULK",

@@ -107,3 +107,15 @@ def test_no_stage_can_make_an_erased_job_a_fresh_key():
     asyncio.run(keys.destroy(["j"]))
     late = asyncio.run(keys.seal(stop_changed(0, "completed", notes="left with Bob")))
     assert late.notes == pii.ERASED and asyncio.run(keys.key_for("j")) is None
+
+
+def test_the_driver_directory_is_sealed_under_its_organizations_key():
+    from shared.events import DriverRegistered
+
+    keys = pii.DataKeys(MemoryRedis(), KEK)
+    joined = DriverRegistered(org_id="o1", email="dana@example.com", name="Dana")
+    sealed = asyncio.run(keys.seal(joined))
+    assert b"dana@example.com" not in sealed.to_bytes() and b"Dana" not in sealed.to_bytes()
+    assert asyncio.run(keys.open_all([sealed])) == [joined]
+    asyncio.run(keys.destroy([pii.org_subject("o1")]))
+    assert asyncio.run(keys.open_all([sealed]))[0].email == pii.ERASED

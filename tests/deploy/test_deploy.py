@@ -316,13 +316,15 @@ def test_the_compose_edge_runs_in_real_nginx_over_tls_and_answers_problem_json(t
 # Which secret each service may see: the admin token and the pepper only auth; the token
 # signing key the services that mint or check tokens; a Redis/Kafka user of its own for each.
 SECRETS_OF = {
-    "auth": {"ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL"},
-    "ingest": {"TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD"},
-    "status": {"TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL"},
-    "geocoder": {"REDIS_URL", "CACHE_REDIS_URL", "KAFKA_SASL_PASSWORD"},
+    "auth": {"ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL"}
+    | {"DATA_KEY_ENCRYPTION_KEY"},
+    "ingest": {"TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATA_KEY_ENCRYPTION_KEY"},
+    "status": {"TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL", "DATA_KEY_ENCRYPTION_KEY"},
+    "geocoder": {"REDIS_URL", "CACHE_REDIS_URL", "KAFKA_SASL_PASSWORD", "DATA_KEY_ENCRYPTION_KEY"},
     "optimizer": {"KAFKA_SASL_PASSWORD"},
 }
 SECRET_NAMES = {
+    "DATA_KEY_ENCRYPTION_KEY",
     "ADMIN_TOKEN",
     "SECRET_PEPPER",
     "TOKEN_SIGNING_KEY",
@@ -359,7 +361,12 @@ def test_kubernetes_gives_each_service_only_its_own_secrets_and_keeps_admin_off_
         from_secret = {e["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
         refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
         assert refs == [f"routemate-{name}"], name  # its own Secret: REDIS_URL, KAFKA_SASL_PASSWORD, DATABASE_URL
-        assert from_secret == wanted & {"ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY"}, name
+        assert from_secret == wanted & {
+            "ADMIN_TOKEN",
+            "SECRET_PEPPER",
+            "TOKEN_SIGNING_KEY",
+            "DATA_KEY_ENCRYPTION_KEY",
+        }, name
         assert {"name": "KAFKA_SASL_USERNAME", "value": name} in container["env"]
     ingress = next(d for d in docs if d["kind"] == "Ingress")
     backends = [

@@ -14,7 +14,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from services.status.adapters.tables import (
+    DriverRow,
     ErasedJobRow,
+    ErasedOrgRow,
     JobChangeCountRow,
     JobRow,
     OrgRetentionRow,
@@ -34,13 +36,15 @@ class ErasedJob:
     job_id: str
     external_job_id: str | None
     already: bool
+    org_id: str = ""
+    reason: str = "request"
 
 
 def erase_rows(s: Session, org_id: str, job_id: str, at: datetime, reason: str) -> ErasedJob | None:
     """In the caller's transaction: the job's rows deleted, its tombstone written, the notifier told.
     None when the organization has no such job (nor had: another organization's job is not touched)."""
     if (gone := s.get(ErasedJobRow, job_id)) is not None:
-        return ErasedJob(job_id, None, already=True) if gone.org_id == org_id else None
+        return ErasedJob(job_id, None, already=True, org_id=org_id, reason=reason) if gone.org_id == org_id else None
     job = s.get(JobRow, job_id)
     if job is not None and job.org_id != org_id:
         return None
@@ -61,11 +65,25 @@ def erase_rows(s: Session, org_id: str, job_id: str, at: datetime, reason: str) 
             data={"job_id": job_id},
         )
     )
-    return ErasedJob(job_id, external, already=False)
+    return ErasedJob(job_id, external, already=False, org_id=org_id, reason=reason)
 
 
-def is_erased(s: Session, job_id: str) -> bool:
-    return s.get(ErasedJobRow, job_id) is not None
+def is_erased(s: Session, org_id: str, job_id: str | None) -> bool:
+    """Whether the event's job, or its whole organization, was erased."""
+    if s.get(ErasedOrgRow, org_id) is not None:
+        return True
+    return job_id is not None and s.get(ErasedJobRow, job_id) is not None
+
+
+def erase_organization_rows(s: Session, org_id: str, at: datetime) -> list[ErasedJob]:
+    """In the caller's transaction: every job of the organization erased, its drivers and its
+    retention setting deleted, and its tombstone written."""
+    jobs = s.exec(select(JobRow.job_id).where(JobRow.org_id == org_id)).all()
+    erased = [gone for job_id in jobs if (gone := erase_rows(s, org_id, job_id, at, "organization")) is not None]
+    s.exec(delete(DriverRow).where(col(DriverRow.org_id) == org_id))
+    s.exec(delete(OrgRetentionRow).where(col(OrgRetentionRow.org_id) == org_id))
+    s.merge(ErasedOrgRow(org_id=org_id, erased_at=at))
+    return [gone for gone in erased if not gone.already]
 
 
 class Erasure:

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from services.status.adapters import writers
-from services.status.adapters.erasure import erase_rows, is_erased
+from services.status.adapters.erasure import ErasedJob, erase_organization_rows, erase_rows, is_erased
 from services.status.adapters.outbox import Before, record_changes
 from services.status.adapters.schema import migrate
 from services.status.adapters.tables import AppliedEventRow, DriverRow, JobRow, OrgRetentionRow, StopRow
@@ -27,6 +27,7 @@ from shared.events import (
     JobCancelled,
     JobErased,
     JobFailed,
+    OrganizationErased,
     OrgRetentionSet,
     RouteOptimized,
     utcnow,
@@ -48,7 +49,7 @@ class Batch:
 
     settled: list[Settles | None] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)
-    erased: set[str] = field(default_factory=set)
+    erased: list[ErasedJob] = field(default_factory=list)  # the jobs this batch erased
 
 
 class Projection:
@@ -84,11 +85,17 @@ class Projection:
         """An erased job's events (late, or replayed) change nothing; JobErased erases."""
         job_id = getattr(event, "job_id", None)
         if isinstance(event, JobErased):
-            if erase_rows(s, event.org_id, event.job_id, event.occurred_at, event.reason) is not None:
-                batch.erased.add(event.job_id)
+            gone = erase_rows(s, event.org_id, event.job_id, event.occurred_at, event.reason)
+            if gone is not None and not gone.already:
+                batch.erased.append(gone)
                 batch.changed.discard(event.job_id)
             return None
-        if job_id is not None and is_erased(s, job_id):
+        if isinstance(event, OrganizationErased):
+            for gone in erase_organization_rows(s, event.org_id, event.occurred_at):
+                batch.erased.append(gone)
+                batch.changed.discard(gone.job_id)
+            return None
+        if is_erased(s, event.org_id, job_id):
             return None
         if isinstance(event, OrgRetentionSet):
             s.merge(OrgRetentionRow(org_id=event.org_id, job_retention_days=event.job_retention_days))

@@ -123,3 +123,11 @@ class OrgRetentionRow(SQLModel, table=True):
     __tablename__ = "status_org_retention"
     org_id: str = Field(primary_key=True)
     job_retention_days: float | None = None
+
+
+class ErasedOrgRow(SQLModel, table=True):
+    """An organization that was erased: an event of it arriving late brings nothing back."""
+
+    __tablename__ = "status_erased_orgs"
+    org_id: str = Field(primary_key=True)
+    erased_at: datetime

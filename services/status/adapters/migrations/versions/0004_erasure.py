@@ -1,4 +1,4 @@
-"""Erasure: the jobs erased (no personal field, only that they were), and each organization's
+"""Erasure: the jobs and organizations erased (no personal field, only that they were), and each organization's
 job retention as the auth service announced it.
 
 Revision ID: 0004_erasure (after 0003, the webhook outbox)
@@ -21,6 +21,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_status_erased_jobs_org_id", "status_erased_jobs", ["org_id"])
     op.create_table(
+        "status_erased_orgs",
+        sa.Column("org_id", sa.String(), primary_key=True),
+        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
         "status_org_retention",
         sa.Column("org_id", sa.String(), primary_key=True),
         sa.Column("job_retention_days", sa.Float()),
@@ -29,4 +34,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("status_org_retention")
+    op.drop_table("status_erased_orgs")
     op.drop_table("status_erased_jobs")
