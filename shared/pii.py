@@ -12,6 +12,7 @@ Which fields are personal is listed once, in PERSONAL below (and in the README).
 
 import base64
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -23,6 +24,7 @@ from redis.asyncio import Redis
 from shared.events import Event
 
 TOKEN = "pii1."  # a sealed value: "pii1." + base64url(nonce ‖ ciphertext ‖ tag)
+JSON_TOKEN = "pii1j."  # a sealed JSON value (a whole object, as a webhook's job view)
 ERASED = "[erased]"  # what a sealed value opens as once its job's data key is gone
 _SPEC = (
     ("job", "title"),
@@ -48,6 +50,7 @@ PERSONAL: dict[str, tuple[tuple[str, ...], ...]] = {
     "JobCancelled": (("reason",),),
     "DriverRegistered": (("email",), ("name",)),
     "DriverRemoved": (("email",),),
+    "JobChanged": (("data",),),  # the public job view a webhook carries, sealed whole
 }
 
 
@@ -66,29 +69,36 @@ def seal_text(key: bytes, job_id: str, text: str) -> str:
     return TOKEN + base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, text.encode(), _aad(job_id))).decode()
 
 
-def open_text(key: bytes | None, job_id: str, value: str) -> str:
-    """The plaintext of a sealed value; ERASED when the key is gone (or does not fit); a value
-    that is not sealed (an event written before sealing, schema_version 1) as it is."""
-    if not value.startswith(TOKEN):
+def seal_json(key: bytes, job_id: str, value: Any) -> str:
+    """A JSON value (an object) sealed whole under the job's data key."""
+    return JSON_TOKEN + seal_text(key, job_id, json.dumps(value, separators=(",", ":")))[len(TOKEN) :]
+
+
+def open_text(key: bytes | None, job_id: str, value: str) -> Any:
+    """The plaintext of a sealed value (a sealed JSON value parsed); ERASED when the key is gone
+    (or does not fit); a value that is not sealed (written before sealing) as it is."""
+    as_json = value.startswith(JSON_TOKEN)
+    if not (as_json or value.startswith(TOKEN)):
         return value
     if key is None:
         return ERASED
-    raw = base64.urlsafe_b64decode(value[len(TOKEN) :])
+    raw = base64.urlsafe_b64decode(value[len(JSON_TOKEN if as_json else TOKEN) :])
     try:
-        return AESGCM(key).decrypt(raw[:12], raw[12:], _aad(job_id)).decode()
+        text = AESGCM(key).decrypt(raw[:12], raw[12:], _aad(job_id)).decode()
     except InvalidTag:
         return ERASED
+    return json.loads(text) if as_json else text
 
 
 def is_sealed(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(TOKEN)
+    return isinstance(value, str) and value.startswith((TOKEN, JSON_TOKEN))
 
 
-def _walk(node: Any, path: tuple[str, ...], change: Callable[[str], str]) -> Any:
+def _walk(node: Any, path: tuple[str, ...], change: Callable[[Any], Any]) -> Any:
     if node is None:
         return None
     if not path:
-        return change(node) if isinstance(node, str) else node
+        return change(node) if isinstance(node, str | dict) else node
     head, rest = path[0], path[1:]
     if head == "*":
         return [_walk(item, rest, change) for item in node]
@@ -127,7 +137,13 @@ def seal_event(event: Event, key: bytes) -> Event:
     job_id = job_of(event)
     if job_id is None:
         return event
-    return _rewrite(event, lambda text: text if is_sealed(text) else seal_text(key, job_id, text))
+    return _rewrite(event, lambda value: _seal_value(key, job_id, value))
+
+
+def _seal_value(key: bytes, job_id: str, value: Any) -> str:
+    if isinstance(value, dict):
+        return seal_json(key, job_id, value)
+    return value if is_sealed(value) else seal_text(key, job_id, value)
 
 
 def personal_values(event: Event) -> list[str]:
@@ -147,7 +163,7 @@ def open_event(event: Event, key: bytes | None) -> Event:
     job_id = job_of(event)
     if job_id is None:
         return event
-    return _rewrite(event, lambda text: open_text(key, job_id, text))
+    return _rewrite(event, lambda value: open_text(key, job_id, value) if isinstance(value, str) else value)
 
 
 def erased(event: Event, key: bytes | None) -> bool:
@@ -218,7 +234,7 @@ class DataKeys:
             return event
         key = await self.key_for(job_id)
         if key is None:
-            return _rewrite(event, lambda text: text if is_sealed(text) else ERASED)
+            return _rewrite(event, lambda value: value if is_sealed(value) else ERASED)
         return seal_event(event, key)
 
     async def open(self, event: Event) -> tuple[Event, bool]:

@@ -181,6 +181,7 @@ async def schedule(store: DeliveryStore, changes: list[JobChanged]) -> int:
     if erased:  # the job was erased: what is pending for it is never sent, and no copy is kept
         await asyncio.to_thread(store.forget_jobs, erased)
         changes = [c for c in changes if c.job_id not in erased]
+    changes = [c for c in changes if isinstance(c.data, dict)]  # a job erased since: nothing to tell
     if not changes:
         return 0
     endpoints = await asyncio.to_thread(store.subscribers, {c.org_id for c in changes})

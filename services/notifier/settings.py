@@ -2,12 +2,12 @@
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import TokenVerifierSettings
+from shared.settings import DataKeySettings, TokenVerifierSettings
 
 LOCAL_SECRET_KEY = "local-only-webhook-secret-key-do-not-use-in-production"
 
 
-class NotifierSettings(TokenVerifierSettings):
+class NotifierSettings(TokenVerifierSettings, DataKeySettings):
     notifier_port: int = 8087
     # Encrypts the endpoints' signing secrets at rest (AES-GCM, a key derived from this). Required
     # and at least 32 characters in production; the local default only works locally.
