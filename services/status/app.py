@@ -13,6 +13,7 @@ from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries
 from services.status.erasing import Eraser, RetentionPolicy, RetentionTask
 from services.status.handlers import ReadModel
+from services.status.rebuild import SnapshotTask
 from services.status.relay import OutboxRelay
 from services.status.routes import database_unavailable, router
 from services.status.routes_changes import router as changes_router
@@ -52,12 +53,18 @@ def create_app(
     )
     policy = RetentionPolicy(settings.job_retention_days, settings.job_retention_max_days)
     retention = RetentionTask(eraser, policy, settings.job_retention_check_seconds)
+    every = settings.snapshot_interval_seconds
+    snapshotting = SnapshotTask(settings, engine, every) if every else None
 
     async def start_relay() -> None:
         relay.start()
         retention.start()
+        if snapshotting is not None:
+            snapshotting.start()
 
     async def stop_relay() -> None:
+        if snapshotting is not None:
+            await snapshotting.stop()
         await retention.stop()
         await relay.stop()
         await redis.aclose()
