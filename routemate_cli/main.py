@@ -40,6 +40,10 @@ status = typer.Typer(help="The status service's read model.", no_args_is_help=Tr
 app.add_typer(status, name="status")
 webhook = typer.Typer(help="Webhook endpoints of organizations.", no_args_is_help=True)
 app.add_typer(webhook, name="webhook")
+org = typer.Typer(
+    help="Organizations: how long their jobs are kept, and erasing them (offboarding).", no_args_is_help=True
+)
+app.add_typer(org, name="org")
 
 
 def _call(method: str, path: str, *, base: str | None = None, **kwargs: Any) -> Any:
@@ -155,6 +159,33 @@ def webhook_delete(org: Org, endpoint_id: str) -> None:
     """Delete an endpoint and its delivery log."""
     _notifier("DELETE", f"/{endpoint_id}", params={"org_id": _org_id(org)})
     _print({"deleted": endpoint_id})
+
+
+@org.command("retention")
+def org_retention(
+    name: Annotated[str, typer.Argument(help="organization name")],
+    days: Annotated[float | None, typer.Argument(help="days a finished job is kept; omit to keep for ever")] = None,
+) -> None:
+    """Set how long the organization's finished jobs are kept; the status service erases older ones."""
+    _print(_call("PUT", f"/admin/v1/orgs/{name}/retention", json={"job_retention_days": days}))
+
+
+@org.command("erase")
+def org_erase(
+    name: Annotated[str, typer.Argument(help="organization name")],
+    yes: Annotated[bool, typer.Option("--yes", help="confirm: this cannot be undone")] = False,
+) -> None:
+    """Erase everything of an organization: its jobs (as DELETE does), integrations, tokens, drivers,
+    webhook endpoints and their deliveries, and its driver directory in the event log."""
+    if not yes:
+        typer.echo(f"error: erasing {name!r} cannot be undone; repeat with --yes", err=True)
+        raise typer.Exit(2)
+    org_id = _org_id(name)
+    endpoints = _notifier("GET", "", params={"org_id": org_id}).get("endpoints", [])
+    for endpoint in endpoints:
+        _notifier("DELETE", f"/{endpoint['id']}", params={"org_id": org_id})
+    done = _call("POST", f"/admin/v1/orgs/{name}/erase")
+    _print({**done, "webhook_endpoints": len(endpoints)})
 
 
 @status.command("rebuild")

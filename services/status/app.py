@@ -1,5 +1,7 @@
 """Wiring of the status service: the projection consumer and the jobs endpoint in one process."""
 
+from functools import partial
+
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
@@ -11,7 +13,7 @@ from services.status.adapters.outbox import Outbox
 from services.status.adapters.outcomes import OutcomePublisher
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries
-from services.status.erasing import Eraser, RetentionPolicy, RetentionTask
+from services.status.erasing import Eraser, RetentionPolicy, RetentionTask, forget_erased
 from services.status.handlers import ReadModel
 from services.status.rebuild import SnapshotTask
 from services.status.relay import OutboxRelay
@@ -46,11 +48,12 @@ def create_app(
     keys = DataKeys(redis, settings.kek_material)
     bus = SealingBus(EventBus(broker, SERVICE), keys)  # stop reports and cancellations leave sealed
     relay = OutboxRelay(Outbox(engine), bus, idle_s=settings.outbox_poll_seconds)
-    reader = ReadModel(projection, queries, outcomes, keys)
-    subscribe_read_model(broker, bus, reader, settings.projection_batch_size, relay.poke, settings.status_group)
     eraser = Eraser(
         Erasure(engine), keys, outcomes, lambda event: publish_or_unavailable(bus, event, 10, "The erasure")
     )
+    # Jobs the projection erased (an organization's, a JobErased): their keys and Redis entries go too.
+    reader = ReadModel(projection, queries, outcomes, keys, partial(forget_erased, eraser))
+    subscribe_read_model(broker, bus, reader, settings.projection_batch_size, relay.poke, settings.status_group)
     policy = RetentionPolicy(settings.job_retention_days, settings.job_retention_max_days)
     retention = RetentionTask(eraser, policy, settings.job_retention_check_seconds)
     every = settings.snapshot_interval_seconds
