@@ -43,7 +43,7 @@ async def read_to_end(
                 consumer.seek(tp, wanted)
             elif wanted is not None and wanted < firsts[tp] and gaps is not None:
                 gaps.append(f"{tp.topic}[{tp.partition}] starts at {firsts[tp]}, after {wanted}")
-            elif wanted is None and firsts[tp] > 0 and start is not None and gaps is not None:
+            elif wanted is None and firsts[tp] > 0 and gaps is not None:
                 gaps.append(f"{tp.topic}[{tp.partition}] starts at {firsts[tp]}, not in the snapshot")
         ends = await consumer.end_offsets(partitions)
         records: list[ConsumerRecord] = []
