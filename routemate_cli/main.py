@@ -20,15 +20,27 @@ class CliSettings(BaseSettings):
     # from AUTH_URL's port + 10, as deploy/local/platform.sh derives AUTH_ADMIN_PORT.
     admin_url: str | None = None
     auth_url: str = "http://127.0.0.1:8081"
+    # The notifier's admin listener (NOTIFIER_ADMIN_PORT). Unset: NOTIFIER_URL's port + 10, as
+    # deploy/local/platform.sh derives NOTIFIER_ADMIN_PORT.
+    notifier_admin_url: str | None = None
     notifier_url: str = "http://127.0.0.1:8087"
     admin_token: SecretStr = SecretStr(LOCAL_ADMIN_TOKEN)
 
     @property
     def admin_base(self) -> str:
-        if self.admin_url:
-            return self.admin_url.rstrip("/")
-        url = httpx.URL(self.auth_url)
-        return str(url.copy_with(port=(url.port or 8081) + 10)).rstrip("/")
+        return _admin_listener(self.admin_url, self.auth_url, 8081)
+
+    @property
+    def notifier_admin_base(self) -> str:
+        return _admin_listener(self.notifier_admin_url, self.notifier_url, 8087)
+
+
+def _admin_listener(given: str | None, public_url: str, default_port: int) -> str:
+    """The admin listener's URL: as given, or the public listener's port + 10."""
+    if given:
+        return given.rstrip("/")
+    url = httpx.URL(public_url)
+    return str(url.copy_with(port=(url.port or default_port) + 10)).rstrip("/")
 
 
 app = typer.Typer(help="Operate a RouteMate platform.", no_args_is_help=True)
@@ -133,7 +145,7 @@ def _org_id(org: str) -> str:
 
 
 def _notifier(method: str, path: str, **kwargs: Any) -> Any:
-    return _call(method, "/admin/v1/webhooks" + path, base=CliSettings().notifier_url, **kwargs)
+    return _call(method, "/admin/v1/webhooks" + path, base=CliSettings().notifier_admin_base, **kwargs)
 
 
 @webhook.command("list")

@@ -24,8 +24,8 @@ def extra_process(service: str, port: int, **env: str) -> Iterator[str]:
     """One more process of `service` on `port`, sharing the platform's Kafka, Redis and database;
     yields its URL once it is healthy. Its log goes to var/log/SERVICE-PORT.log."""
     log = ROOT / f"var/log/{service}-{port}.log"
-    if service == "auth":  # its admin listener too, clear of the platform's (which is AUTH_PORT+10)
-        env = {"AUTH_ADMIN_PORT": str(port + 10), **env}
+    if service in ("auth", "notifier"):  # its admin listener too, clear of the platform's (PORT+10)
+        env = {f"{service.upper()}_ADMIN_PORT": str(port + 10), **env}
     with running_service(f"services.{service}", port, log=log, **{f"{service.upper()}_PORT": str(port), **env}) as url:
         yield url
 

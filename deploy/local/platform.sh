@@ -37,6 +37,9 @@ SERVICES=(auth status geocoder optimizer ingest notifier)
 # The auth admin API listens on its own port, never routed by the edge. The ports-*.env files
 # name only AUTH_PORT: the admin port is derived from it (AUTH_PORT+10: 8091 by default).
 export AUTH_ADMIN_PORT="${AUTH_ADMIN_PORT:-$(( PORTS[auth] + 10 ))}"
+# The notifier's admin API (the `routemate webhook` CLI) likewise: NOTIFIER_PORT+10, 8097 by default.
+export NOTIFIER_ADMIN_PORT="${NOTIFIER_ADMIN_PORT:-$(( PORTS[notifier] + 10 ))}"
+declare -A ADMIN_PORTS=([auth]="$AUTH_ADMIN_PORT" [notifier]="$NOTIFIER_ADMIN_PORT")
 export VAR_DIR="$VAR"
 mkdir -p "$VAR/run" "$VAR/log" "$VAR/redis" "$VAR/nginx" "$VAR/edge"
 
@@ -77,15 +80,16 @@ redis_cache_up() { redis_up redis-cache "$REDIS_CACHE_PORT" "$REDIS_CACHE_MAXMEM
 
 service_up() {
   local name="$1" port="${PORTS[$1]}"
-  if alive "$name" && healthy "$port" && { [ "$name" != auth ] || healthy "$AUTH_ADMIN_PORT"; }; then return 0; fi
+  local admin="${ADMIN_PORTS[$name]:-}"
+  if alive "$name" && healthy "$port" && { [ -z "$admin" ] || healthy "$admin"; }; then return 0; fi
   alive "$name" && kill "$(cat "$VAR/run/$name.pid")" 2>/dev/null && sleep 1
   # The service writes (and rotates) its own log; the .out file catches only what comes before
   # logging is set up (an import error, a crash of the interpreter).
   (cd "$ROOT" && LOG_FILE="$VAR/log/$name.log" exec nohup "$PY" -m "services.$name" </dev/null >"$VAR/log/$name.out" 2>&1) &
   echo $! > "$VAR/run/$name.pid"
   wait_healthy "$name" "$port" 60 || return 1
-  if [ "$name" = auth ]; then
-    wait_healthy auth "$AUTH_ADMIN_PORT" 20 && echo "auth: admin API up on $HOST:$AUTH_ADMIN_PORT (not on the edge)"
+  if [ -n "$admin" ]; then
+    wait_healthy "$name" "$admin" 20 && echo "$name: admin API up on $HOST:$admin (not on the edge)"
   fi
   echo "$name: up on $HOST:$port"
 }
@@ -197,6 +201,7 @@ status() {
   KAFKA_STATE_DIR="$VAR/kafka" "$ROOT/deploy/kafka/kafka.sh" status >/dev/null 2>&1 && echo "kafka     up" || { echo "kafka     down"; rc=1; }
   for s in "${SERVICES[@]}"; do healthy "${PORTS[$s]}" && printf '%-9s up\n' "$s" || { printf '%-9s down\n' "$s"; rc=1; }; done
   healthy "$AUTH_ADMIN_PORT" && echo "admin     up" || { echo "admin     down"; rc=1; }
+  healthy "$NOTIFIER_ADMIN_PORT" && echo "n-admin   up" || { echo "n-admin   down"; rc=1; }
   healthy "$EDGE_PORT" && echo "edge      up" || { echo "edge      down"; rc=1; }
   tls_healthy && echo "edge-tls  up" || { echo "edge-tls  down"; rc=1; }
   return $rc

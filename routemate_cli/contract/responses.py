@@ -185,7 +185,14 @@ class StopStatusAccepted(Described):
 
 
 WebhookEvent = Literal[
-    "job.routed", "job.failed", "job.assigned", "job.in_progress", "job.completed", "stop.status_changed"
+    "job.routed",
+    "job.failed",
+    "job.assigned",
+    "job.in_progress",
+    "job.completed",
+    "job.updated",
+    "job.cancelled",
+    "stop.status_changed",
 ]
 
 

@@ -1,4 +1,4 @@
-"""`python -m services.notifier`: run the webhook notifier (change consumer, delivery worker, API)."""
+"""`python -m services.notifier`: run the webhook notifier (public listener and admin listener)."""
 
 from services.notifier.app import SERVICE, create_app
 from services.notifier.settings import NotifierSettings
@@ -6,4 +6,5 @@ from shared.service import serve
 
 if __name__ == "__main__":
     settings = NotifierSettings()
-    serve(create_app(settings), SERVICE, settings, settings.notifier_port)
+    app = create_app(settings)
+    serve(app, SERVICE, settings, settings.notifier_port, admin=(app.state.admin_app, settings.notifier_admin_port))

@@ -19,7 +19,7 @@ from shared.broker import EventBus, make_broker
 from shared.db import make_engine
 from shared.http import install_request_ids
 from shared.pii import DataKeys
-from shared.service import consumer_stage_app, make_redis, redis_check
+from shared.service import consumer_stage_app, make_redis, redis_check, service_app
 
 SERVICE = "notifier"
 
@@ -83,5 +83,19 @@ def create_app(
     app.state.health_checks["redis"] = redis_check(redis)
     install_request_ids(app)
     app.include_router(router)
+    app.state.admin_app = admin_app(app)
+    return app
+
+
+def admin_app(public_app: FastAPI) -> FastAPI:
+    """The operators' API on its own listener (NOTIFIER_ADMIN_PORT): never routed by the edge,
+    absent from the public OpenAPI. It runs in the public app's process and lifespan, sharing its
+    adapters, as the auth service's admin API does."""
+    app = service_app(SERVICE, title="RouteMate notifier admin")
+    shared = public_app.state
+    app.state.settings, app.state.store, app.state.box = shared.settings, shared.store, shared.box
+    app.state.policy, app.state.resolver = shared.policy, shared.resolver
+    app.state.health_checks = shared.health_checks
+    install_request_ids(app)
     app.include_router(admin)
     return app

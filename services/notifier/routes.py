@@ -20,7 +20,7 @@ from shared.inputs import SafeText
 from shared.tokens import CurrentIntegration
 
 router = APIRouter(tags=["webhooks"])
-# The operators' API (the `routemate webhook` CLI): private, not routed by the edge.
+# The operators' API (the `routemate webhook` CLI): on its own listener (app.admin_app).
 admin = APIRouter(prefix="/admin/v1/webhooks", include_in_schema=False)
 BASE = "/v1/integration-webhooks"
 

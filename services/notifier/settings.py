@@ -9,6 +9,9 @@ LOCAL_SECRET_KEY = "local-only-webhook-secret-key-do-not-use-in-production"
 
 class NotifierSettings(TokenVerifierSettings, DataKeySettings):
     notifier_port: int = 8087
+    # The operators' admin API (the `routemate webhook` CLI) has its own listener, never routed by
+    # the edge; bound to `host` like the public one (deploy/local/platform.sh: NOTIFIER_PORT+10).
+    notifier_admin_port: int = 8097
     # Encrypts the endpoints' signing secrets at rest (AES-GCM, a key derived from this). Required
     # and at least 32 characters in production; the local default only works locally.
     webhook_secret_key: str = Field(LOCAL_SECRET_KEY, min_length=16, repr=False)
@@ -29,6 +32,8 @@ class NotifierSettings(TokenVerifierSettings, DataKeySettings):
 
     @model_validator(mode="after")
     def _production_needs_a_real_key(self) -> "NotifierSettings":
+        if self.notifier_admin_port == self.notifier_port:
+            raise ValueError("NOTIFIER_ADMIN_PORT must differ from NOTIFIER_PORT: the admin API has its own listener")
         if self.environment == "production":
             if self.admin_token.get_secret_value() == "routemate-local-admin":
                 raise ValueError("ADMIN_TOKEN must be set in production")

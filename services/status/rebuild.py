@@ -64,7 +64,9 @@ def decode_all(records: list[ConsumerRecord]) -> tuple[list[Event], int]:
     return events, len(records) - len(events)
 
 
-async def rebuild(settings: StatusSettings, database_url: str, from_snapshot: bool = True) -> RebuildReport:
+async def rebuild(
+    settings: StatusSettings, database_url: str, from_snapshot: bool = True, redis: Redis | None = None
+) -> RebuildReport:
     """The newest snapshot (unless `from_snapshot` is off) restored into the empty `database_url`,
     then every event of the read model's topics after its offsets, in replay order; personal
     fields opened with the jobs' data keys (an erased job's stay erased); then every job's version
@@ -73,7 +75,8 @@ async def rebuild(settings: StatusSettings, database_url: str, from_snapshot: bo
     if holds_jobs(engine):
         raise NotEmpty(f"{database_url} already has a read model; rebuild into an empty database")
     projection = Projection(engine)
-    redis = make_redis(settings)
+    own_redis = redis is None
+    redis = redis or make_redis(settings)  # the durable one: the data keys and the jobs' heads
     keys = DataKeys(redis, settings.kek_material)
     report = RebuildReport()
     try:
@@ -101,7 +104,8 @@ async def rebuild(settings: StatusSettings, database_url: str, from_snapshot: bo
         report.seconds = time.perf_counter() - started
         report.versions_aligned = await align_versions(engine, redis)
     finally:
-        await redis.aclose()
+        if own_redis:
+            await redis.aclose()
     Outbox(engine).mark_all_sent()  # the history replayed is not news: no webhook announces it again
     for gap in report.gaps:
         log.warning("events lost before the rebuild read them: %s", gap)

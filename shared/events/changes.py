@@ -10,14 +10,15 @@ from shared.events.jobs import JobEvent
 
 JOBS_CHANGES = "routemate.jobs.changes"
 
-# The change types a webhook endpoint can subscribe to. The job-lifecycle work adds job.updated
-# and job.cancelled here (and in services/status/adapters/outbox.py) when those statuses exist.
+# The change types a webhook endpoint can subscribe to (services/status/adapters/outbox.py writes them).
 CHANGE_TYPES = (
     "job.routed",
     "job.failed",
     "job.assigned",
     "job.in_progress",
     "job.completed",
+    "job.updated",
+    "job.cancelled",
     "stop.status_changed",
 )
 

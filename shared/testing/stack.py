@@ -31,6 +31,9 @@ SERVICE_PORTS = {
 # The auth admin API's own listener: AUTH_ADMIN_PORT, or AUTH_PORT+10 as deploy/local/platform.sh derives it.
 AUTH_ADMIN_PORT = int(os.environ.get("AUTH_ADMIN_PORT", SERVICE_PORTS["auth"] + 10))
 ADMIN_URL = f"http://127.0.0.1:{AUTH_ADMIN_PORT}"
+# The notifier's admin API (the `routemate webhook` CLI) likewise: NOTIFIER_ADMIN_PORT or NOTIFIER_PORT+10.
+NOTIFIER_ADMIN_PORT = int(os.environ.get("NOTIFIER_ADMIN_PORT", SERVICE_PORTS["notifier"] + 10))
+NOTIFIER_ADMIN_URL = f"http://127.0.0.1:{NOTIFIER_ADMIN_PORT}"
 # Extra processes a test starts beside the platform (a second replica, a short-TTL auth): ports
 # kept clear of the platform's and of a shifted second platform's.
 EXTRA_PORT_BASE = int(os.environ.get("ROUTEMATE_EXTRA_PORT_BASE", "7000"))

@@ -346,9 +346,15 @@ def test_compose_gives_each_service_only_its_own_secrets_and_users():
             assert env["REDIS_URL"].startswith(f"redis://{name}:${{REDIS_{name.upper()}_PASSWORD")
     auth = compose["services"]["auth"]
     assert auth["ports"] == ["127.0.0.1:8091:8091"]  # admin on the host's loopback only; public via the edge
+    assert compose["services"]["notifier"]["ports"] == ["127.0.0.1:8097:8097"]  # the same for the notifier's
     edge_ip = compose["services"]["edge"]["networks"]["default"]["ipv4_address"]
     assert json.loads(auth["environment"]["TRUSTED_PROXIES"]) == [edge_ip]
     assert "--aclfile" in " ".join(compose["services"]["redis"]["entrypoint"])
+    postgres = compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert postgres.startswith("${POSTGRES_PASSWORD:?"), "a published database password"
+    for service in compose["services"].values():
+        url = (service.get("environment") or {}).get("DATABASE_URL", "")
+        assert not url or ":${POSTGRES_PASSWORD}@" in url, url
 
 
 def test_kubernetes_gives_each_service_only_its_own_secrets_and_keeps_admin_off_the_ingress():
@@ -375,11 +381,13 @@ def test_kubernetes_gives_each_service_only_its_own_secrets_and_keeps_admin_off_
         for p in r["http"]["paths"]
     ]
     assert ("auth", {"name": "http"}) in backends and not [b for b in backends if b[0] == "auth-admin"]
-    admin = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "auth-admin")
-    assert admin["spec"]["ports"] == [{"name": "admin", "port": 8091, "targetPort": "admin"}]
-    policy = next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "auth")
-    admin_rule = next(r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == 8091)
-    assert admin_rule["from"] == [{"podSelector": {"matchLabels": {"routemate.io/admin-client": "true"}}}]
+    assert not [b for b in backends if b[0] == "notifier-admin"]
+    for service, port in (("auth", 8091), ("notifier", 8097)):
+        admin = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == f"{service}-admin")
+        assert admin["spec"]["ports"] == [{"name": "admin", "port": port, "targetPort": "admin"}]
+        policy = next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == service)
+        admin_rule = next(r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == port)
+        assert admin_rule["from"] == [{"podSelector": {"matchLabels": {"routemate.io/admin-client": "true"}}}]
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
     assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" and "REDIS_URL" not in config
 

@@ -157,6 +157,7 @@ def test_a_production_process_refuses_to_start_with_a_weak_or_missing_secret(ser
     strong = {name: secrets.token_hex(32) for name in ("ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY")}
     env = {**os.environ, **strong, **weak, "ENVIRONMENT": "production", "LOG_FILE": ""}
     env.update({f"{service.upper()}_PORT": str(extra_port(service)), "AUTH_ADMIN_PORT": str(extra_port("auth") + 10)})
+    env["NOTIFIER_ADMIN_PORT"] = str(extra_port("notifier") + 10)
     env = {k: v for k, v in env.items() if v != ""}
     done = subprocess.run(
         [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60

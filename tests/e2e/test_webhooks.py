@@ -25,7 +25,16 @@ from shared.testing.stack import extra_port
 from shared.testing.waiting import async_wait_until
 from tests.conftest import Tenant
 
-ALL_EVENTS = ["job.routed", "job.failed", "job.assigned", "job.in_progress", "job.completed", "stop.status_changed"]
+ALL_EVENTS = [
+    "job.routed",
+    "job.failed",
+    "job.assigned",
+    "job.in_progress",
+    "job.completed",
+    "job.updated",
+    "job.cancelled",
+    "stop.status_changed",
+]
 
 
 class NotifierProcess:
@@ -36,6 +45,7 @@ class NotifierProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             "NOTIFIER_PORT": str(self.port),
+            "NOTIFIER_ADMIN_PORT": str(self.port + 10),
             "VAR_DIR": str(var_dir),
             "NOTIFIER_GROUP": f"e2e-webhooks-{uuid.uuid4().hex[:8]}",
             "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
@@ -135,6 +145,39 @@ async def test_every_event_type_arrives_signed_and_in_order(notifier2, tenant: T
     stop_change = next(p for p in payloads if p["type"] == "stop.status_changed")["data"]
     assert stop_change["stop"]["status"] == "completed" and stop_change["external_job_id"] == job["external_job_id"]
     assert len(set(receiver.ids())) == len(receiver.ids())
+
+
+async def test_an_update_and_a_cancel_arrive_signed_with_the_jobs_etag_versions(
+    notifier2, tenant: Tenant, receiver: Receiver
+):
+    endpoint = await register(tenant, notifier2.url, receiver.url)
+    body = tenant.job()
+    imported = await tenant.import_job(body)
+    assert imported.status_code == 201, imported.text
+    job_id = imported.json()["job_id"]
+    body["title"] = "two more parcels for the last stop"
+    body["stops"][-1] = {**body["stops"][-1], "parcel_count": 3}
+    update = await tenant.import_job(body, **{"If-Match": imported.headers["ETag"]})
+    assert update.status_code == 200, update.text
+    cancel = await tenant.http.post(
+        f"/v1/integration-jobs/{job_id}/cancel", json={"reason": "customer called"}, headers=tenant.auth
+    )
+    assert cancel.status_code == 202, cancel.text
+    await arrived(receiver, lambda r: "job.cancelled" in by_type(verified(r, endpoint["secret"]), job_id), 60)
+
+    payloads = [p for p in verified(receiver, endpoint["secret"]) if p["data"].get("job_id") == job_id]
+    types = [p["type"] for p in payloads]
+    assert types[:2] == ["job.routed", "job.assigned"] and types[-1] == "job.cancelled"
+    updated = payloads[types.index("job.updated")]["data"]
+    assert updated["spec_version"] == 2 and updated["title"] == body["title"]
+    assert types.index("job.updated") < types.index("job.routed", 2)  # the new route follows the update
+    versions = [p["data"]["version"] for p in payloads]
+    assert versions == sorted(set(versions))  # strictly increasing per job
+    assert updated["version"] > int(imported.headers["ETag"].strip('"'))
+    cancelled = payloads[-1]["data"]
+    assert cancelled["status"] == "cancelled" and cancelled["cancellation"]["reason"] == "customer called"
+    now = await tenant.get_job(job_id)
+    assert now.headers["ETag"] == f'"{cancelled["version"]}"'  # the webhook's version is the job's ETag
 
 
 async def test_500_then_200_is_retried_with_the_same_webhook_id(notifier2, tenant: Tenant, receiver: Receiver):
@@ -264,12 +307,15 @@ def test_the_cli_creates_lists_and_deletes_an_organizations_endpoints(platform):
     import subprocess
     import sys
 
-    from shared.testing.stack import service_url
+    from shared.testing.stack import NOTIFIER_ADMIN_URL, service_url
     from tests.conftest import routemate
 
     org = f"test-{uuid.uuid4().hex[:10]}"
     routemate("integration", "create", "--org", org)
-    env = {**os.environ, "NOTIFIER_URL": service_url("notifier")}
+    env = {**os.environ, "NOTIFIER_URL": service_url("notifier")}  # its admin listener: NOTIFIER_PORT+10
+    public = httpx.get(f"{service_url('notifier')}/admin/v1/webhooks", params={"org_id": org}, timeout=10)
+    assert public.status_code == 404  # the admin API is not on the public listener
+    assert httpx.get(f"{NOTIFIER_ADMIN_URL}/admin/v1/webhooks", params={"org_id": org}, timeout=10).status_code == 401
 
     def cli(*args: str) -> dict:
         done = subprocess.run(

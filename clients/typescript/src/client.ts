@@ -1,6 +1,13 @@
 // The RouteMate client: one cached token, safe retries honouring Retry-After, typed answers.
 import { ConnectionFailedError, JobWaitTimeout, NotFoundError, AuthenticationError, errorFrom, retryAfter } from "./errors.js";
 import type {
+  ReplanOptions,
+  WebhookDeliveryPage,
+  WebhookDeliveryScheduled,
+  WebhookEndpoint,
+  WebhookEndpointChange,
+  WebhookEndpointWithSecret,
+  WebhookEvent,
   ImportAccepted,
   ImportJob,
   Job,
@@ -17,6 +24,19 @@ export const VERSION = "0.1.0";
 const TOKEN_PATH = "/v1/integration-token";
 const IMPORT_PATH = "/v1/integration-import";
 const JOBS_PATH = "/v1/integration-jobs";
+const WEBHOOKS_PATH = "/v1/integration-webhooks";
+
+/** An ETag as the platform sends it ('"7"'), from the tag itself or the job's `version`. */
+const etag = (version: string | number) => {
+  const text = String(version).trim();
+  return text.startsWith('"') || text.startsWith("W/") ? text : `"${text}"`;
+};
+const versionOf = (tag: string | number) => Number(String(tag).replace(/^W\//, "").replace(/"/g, "")) || 0;
+/** After a change from version `base`: the job moved on and every stop still to visit has its place. */
+const replanned = (job: Job, base: number) =>
+  SETTLED.has(job.status) &&
+  (job.version ?? 0) > base &&
+  job.stops.every((s) => s.sequence !== null && s.sequence !== undefined || s.status !== "pending");
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 
 export interface RetryInfo {
@@ -154,9 +174,100 @@ export class Client {
     return (await this.json("POST", path, { body })) as StopStatusAccepted;
   }
 
+  /** The job's next version: the changed body under the same external_job_id, sent with If-Match
+   * of the ETag (or `version`) you read; resolves to the job on its new route. Throws
+   * PreconditionFailed (412) when the job changed since: its `currentEtag` is the one to use. */
+  async updateJob(job: ImportJob, options: { ifMatch: string | number } & Omit<ImportOptions, "wait">): Promise<Job> {
+    const tag = etag(options.ifMatch);
+    const answer = await this.send("POST", IMPORT_PATH, { body: job, headers: { "If-Match": tag } });
+    if (answer.status === 200 || answer.status === 201) return (await answer.json()) as Job;
+    if (answer.status !== 202) throw await errorFrom(answer);
+    const accepted = (await answer.json()) as ImportAccepted;
+    const location = answer.headers.get("location") ?? accepted.links.job;
+    const base = versionOf(tag);
+    return this.waitUntil(location, (j) => replanned(j, base), options.waitTimeoutMs ?? 120_000, options.pollIntervalMs ?? 1000);
+  }
+
+  /** Cancel a job (terminal): its pending stops become cancelled. Cancelling again is safe.
+   * Resolves to the job once the cancellation shows. */
+  async cancelJob(jobId: string, options: { reason?: string; ifMatch?: string | number } = {}): Promise<Job> {
+    const path = `${JOBS_PATH}/${encodeURIComponent(jobId)}`;
+    const headers: Record<string, string> = options.ifMatch !== undefined ? { "If-Match": etag(options.ifMatch) } : {};
+    const body = options.reason !== undefined ? { reason: options.reason } : {};
+    await this.json("POST", `${path}/cancel`, { body, headers });
+    return this.waitUntil(path, (j) => j.status === "cancelled", 60_000, 500);
+  }
+
+  /** Re-plan the stops still to visit from `currentLocation` at `at`; finished stops keep their
+   * place. Resolves to the job on its new route. */
+  async reoptimizeJob(
+    jobId: string,
+    options: ReplanOptions & { ifMatch?: string | number; waitTimeoutMs?: number; pollIntervalMs?: number } = {},
+  ): Promise<Job> {
+    const path = `${JOBS_PATH}/${encodeURIComponent(jobId)}`;
+    const body: Record<string, unknown> = {};
+    if (options.currentLocation) body.current_location = options.currentLocation;
+    if (options.at !== undefined) body.at = options.at instanceof Date ? options.at.toISOString() : options.at;
+    const headers: Record<string, string> = options.ifMatch !== undefined ? { "If-Match": etag(options.ifMatch) } : {};
+    const before = await this.send("GET", path);
+    const base = before.status === 200 ? versionOf(before.headers.get("etag") ?? "0") : 0;
+    await before.body?.cancel();
+    await this.json("POST", `${path}/reoptimize`, { body, headers });
+    return this.waitUntil(path, (j) => replanned(j, base), options.waitTimeoutMs ?? 120_000, options.pollIntervalMs ?? 1000);
+  }
+
+  // --- webhook endpoints --------------------------------------------------------------------
+
+  /** A new endpoint; the answer's `secret` (whsec_…) is shown this once. */
+  async createWebhook(url: string, events: WebhookEvent[], description?: string): Promise<WebhookEndpointWithSecret> {
+    const body = description === undefined ? { url, events } : { url, events, description };
+    return (await this.json("POST", WEBHOOKS_PATH, { body })) as WebhookEndpointWithSecret;
+  }
+
+  async listWebhooks(): Promise<WebhookEndpoint[]> {
+    return ((await this.json("GET", WEBHOOKS_PATH)) as { endpoints: WebhookEndpoint[] }).endpoints;
+  }
+
+  async getWebhook(endpointId: string): Promise<WebhookEndpoint> {
+    return (await this.json("GET", `${WEBHOOKS_PATH}/${encodeURIComponent(endpointId)}`)) as WebhookEndpoint;
+  }
+
+  async updateWebhook(endpointId: string, change: WebhookEndpointChange): Promise<WebhookEndpoint> {
+    const path = `${WEBHOOKS_PATH}/${encodeURIComponent(endpointId)}`;
+    return (await this.json("PATCH", path, { body: change })) as WebhookEndpoint;
+  }
+
+  async deleteWebhook(endpointId: string): Promise<void> {
+    const answer = await this.send("DELETE", `${WEBHOOKS_PATH}/${encodeURIComponent(endpointId)}`);
+    if (answer.status >= 300) throw await errorFrom(answer);
+  }
+
+  /** A new secret, shown once; during the grace both the old and the new one sign. */
+  async rotateWebhookSecret(endpointId: string, graceSeconds?: number): Promise<WebhookEndpointWithSecret> {
+    const path = `${WEBHOOKS_PATH}/${encodeURIComponent(endpointId)}/rotate-secret`;
+    const body = graceSeconds === undefined ? {} : { grace_seconds: graceSeconds };
+    return (await this.json("POST", path, { body })) as WebhookEndpointWithSecret;
+  }
+
+  /** Send a webhook.test event to the endpoint now. */
+  async testWebhook(endpointId: string): Promise<WebhookDeliveryScheduled> {
+    const path = `${WEBHOOKS_PATH}/${encodeURIComponent(endpointId)}/test`;
+    return (await this.json("POST", path)) as WebhookDeliveryScheduled;
+  }
+
+  /** One page of the endpoint's delivery log. */
+  async webhookDeliveries(endpointId: string, cursor?: string): Promise<WebhookDeliveryPage> {
+    const path = `${WEBHOOKS_PATH}/${encodeURIComponent(endpointId)}/deliveries`;
+    return (await this.json("GET", path, { query: { cursor } })) as WebhookDeliveryPage;
+  }
+
   // --- plumbing ---------------------------------------------------------------------------
 
-  private async waitUntilSettled(location: string, timeoutMs: number, pollMs: number): Promise<Job> {
+  private waitUntilSettled(location: string, timeoutMs: number, pollMs: number): Promise<Job> {
+    return this.waitUntil(location, (job) => SETTLED.has(job.status), timeoutMs, pollMs);
+  }
+
+  private async waitUntil(location: string, done: (job: Job) => boolean, timeoutMs: number, pollMs: number): Promise<Job> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       let job: Job | null = null;
@@ -165,7 +276,7 @@ export class Client {
       } catch (error) {
         if (!(error instanceof NotFoundError)) throw error; // accepted, not on the jobs endpoint yet
       }
-      if (job && SETTLED.has(job.status)) return job;
+      if (job && done(job)) return job;
       if (Date.now() >= deadline) {
         throw new JobWaitTimeout(`${location} is still ${job?.status ?? "not visible yet"}`, {
           status: 202,

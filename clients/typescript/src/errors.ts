@@ -44,6 +44,10 @@ export class InvalidRequestError extends RouteMateError {}
 export class NotFoundError extends RouteMateError {}
 /** 409: `idempotency_conflict` or `illegal_transition`. */
 export class ConflictError extends RouteMateError {}
+/** 412: the If-Match ETag is stale; `currentEtag` is the job's ETag now. */
+export class PreconditionFailed extends RouteMateError {
+  currentEtag?: string;
+}
 /** 429, still refused after the retries. */
 export class RateLimitedError extends RouteMateError {}
 /** 503 or another 5xx, still failing after the retries. */
@@ -59,6 +63,7 @@ const BY_STATUS: Record<number, typeof RouteMateError> = {
   403: AuthenticationError,
   404: NotFoundError,
   409: ConflictError,
+  412: PreconditionFailed,
   413: InvalidRequestError,
   415: InvalidRequestError,
   422: InvalidRequestError,
@@ -85,7 +90,7 @@ export async function errorFrom(response: Response): Promise<RouteMateError> {
   const text = (key: string) => (typeof body[key] === "string" ? (body[key] as string) : undefined);
   const Kind = BY_STATUS[response.status] ?? (response.status >= 500 ? UnavailableError : RouteMateError);
   const message = text("detail") ?? text("error_description") ?? text("title") ?? response.statusText;
-  return new Kind(message, {
+  const error = new Kind(message, {
     status: response.status,
     code: text("code") ?? text("error"),
     errors: Array.isArray(body.errors) ? (body.errors as FieldError[]) : [],
@@ -93,4 +98,9 @@ export async function errorFrom(response: Response): Promise<RouteMateError> {
     retryAfter: retryAfter(response),
     problem: body,
   });
+  if (error instanceof PreconditionFailed) {
+    const version = body.current_version;
+    error.currentEtag = response.headers.get("etag") ?? (version !== undefined ? `"${String(version)}"` : undefined);
+  }
+  return error;
 }

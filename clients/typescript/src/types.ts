@@ -171,3 +171,83 @@ export interface ListJobsOptions {
   driverEmail?: string;
   pageSize?: number;
 }
+
+// --- webhook endpoints (/v1/integration-webhooks) ----------------------------------------------
+
+export type WebhookEvent =
+  | "job.routed" | "job.failed" | "job.assigned" | "job.in_progress" | "job.completed"
+  | "job.updated" | "job.cancelled" | "stop.status_changed";
+
+/** An endpoint as listed and read; its secret is never shown again. */
+export interface WebhookEndpoint {
+  id: string;
+  url: string;
+  events: WebhookEvent[];
+  description?: string | null;
+  status: "active" | "disabled";
+  disabled_reason?: string | null;
+  created_at: string;
+  updated_at: string;
+  previous_secret_valid_until?: string | null;
+}
+
+/** The answer of create and rotate-secret: the only place the signing secret (whsec_…) appears. */
+export interface WebhookEndpointWithSecret {
+  id: string;
+  url: string;
+  events: WebhookEvent[];
+  description?: string | null;
+  status: "active" | "disabled";
+  disabled_reason?: string | null;
+  created_at: string;
+  updated_at: string;
+  previous_secret_valid_until?: string | null;
+  secret: string;
+}
+
+export interface WebhookAttempt {
+  at: string;
+  status_code?: number | null;
+  latency_ms: number;
+  error?: string | null;
+  response?: string | null;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  webhook_id: string;
+  event_type: string;
+  job_id?: string | null;
+  status: "pending" | "succeeded" | "failed";
+  attempt_count: number;
+  next_attempt_at?: string | null;
+  created_at: string;
+  payload: Record<string, unknown>;
+  attempts: WebhookAttempt[];
+}
+
+export interface WebhookDeliveryPage {
+  deliveries: WebhookDelivery[];
+  next_cursor?: string | null;
+}
+
+export interface WebhookDeliveryScheduled {
+  delivery_id: string;
+  webhook_id: string;
+  event_type?: string | null;
+  status?: string | null;
+}
+
+export interface WebhookEndpointChange {
+  url?: string;
+  events?: WebhookEvent[];
+  description?: string | null;
+  status?: "active" | "disabled";
+}
+
+export interface ReplanOptions {
+  /** where the driver is now */
+  currentLocation?: { lat: number; lng: number };
+  /** when the remaining route starts (default now) */
+  at?: Date | string;
+}

@@ -12,7 +12,10 @@ const PAIRS = {
   ImportJob: "ImportIn", ImportStop: "StopIn", Depot: "DepotIn", TimeWindow: "TimeWindowIn", Token: "TokenResponse",
   Job: "Job", Stop: "Stop", Driver: "Driver", Optimization: "Optimization", ProofOfDelivery: "ProofOfDelivery",
   UnroutedStop: "UnroutedStop", JobWarning: "JobWarning", JobPage: "JobPage", ImportAccepted: "ImportAccepted",
-  StopStatusAccepted: "StopStatusAccepted",
+  StopStatusAccepted: "StopStatusAccepted", WebhookEndpoint: "WebhookEndpoint",
+  WebhookEndpointWithSecret: "WebhookEndpointWithSecret", WebhookAttempt: "WebhookAttempt",
+  WebhookDelivery: "WebhookDelivery", WebhookDeliveryPage: "WebhookDeliveryPage",
+  WebhookDeliveryScheduled: "WebhookDeliveryScheduled",
 };
 
 function interfaces() {

@@ -7,7 +7,7 @@ Geocoder here, so the chain and the cache are put together the same way everywhe
 from redis.asyncio import Redis
 
 from services.geocoder.adapters.cache import GeocodeCache, NoCache
-from services.geocoder.adapters.gazetteer import australia
+from services.geocoder.adapters.gazetteer import World
 from services.geocoder.adapters.providers import build_chain
 from services.geocoder.handlers import AddressCache, Geocoder, Provider
 from services.geocoder.settings import GeocoderSettings
@@ -24,7 +24,7 @@ def build_geocoder(
         else NoCache()
     )
     return Geocoder(
-        chain or build_chain(settings, australia()),
+        chain or build_chain(settings, World(settings.country_bias)),
         cache,
         settings.lookup_concurrency,
         settings.job_budget_seconds,

@@ -10,9 +10,8 @@ from geopy.adapters import AioHTTPAdapter
 from geopy.geocoders import get_geocoder_for_service
 
 from services.geocoder import metrics
-from services.geocoder.adapters.gazetteer import Gazetteer
+from services.geocoder.adapters.gazetteer import World
 from services.geocoder.handlers import Found, Provider, ProviderDown
-from services.geocoder.normalize import parse
 from services.geocoder.settings import GeocoderSettings
 
 log = logging.getLogger(__name__)
@@ -129,19 +128,19 @@ class GeopyProvider:
 class GazetteerProvider:
     name = "gazetteer"
 
-    def __init__(self, gazetteer: Gazetteer) -> None:
+    def __init__(self, gazetteer: World) -> None:
         self.gazetteer = gazetteer
 
     async def close(self) -> None:
         pass
 
     async def lookup(self, address: str) -> Found | None:
-        place, ambiguous = self.gazetteer.locate(parse(address))
+        place, ambiguous = self.gazetteer.locate(address)
         metrics.LOOKUPS.labels(self.name, "found" if place else "not_found").inc()
         return Found(place.lat, place.lng, place.precision, self.name, ambiguous) if place else None
 
 
-def build_chain(settings: GeocoderSettings, gazetteer: Gazetteer) -> list[Provider]:
+def build_chain(settings: GeocoderSettings, gazetteer: World) -> list[Provider]:
     """Providers named in GEOCODER_PROVIDERS, in order, always ending with the offline gazetteer."""
     chain: list[Provider] = []
     for name in [n.strip().lower() for n in settings.geocoder_providers.split(",") if n.strip()]:

@@ -1,7 +1,7 @@
 """The Geocoder use-case on fake providers and an in-memory cache: placement, fallbacks, warnings."""
 
 from services.geocoder.adapters import build_geocoder
-from services.geocoder.adapters.gazetteer import australia
+from services.geocoder.adapters.gazetteer import World
 from services.geocoder.adapters.providers import GazetteerProvider
 from services.geocoder.handlers import Found, Geocoder, ProviderDown
 from services.geocoder.settings import GeocoderSettings
@@ -30,7 +30,7 @@ class CountingProvider:
 def geocoder(*providers) -> Geocoder:
     """The service's geocoder with `providers` ahead of the gazetteer, on an in-memory cache."""
     settings = GeocoderSettings(lookup_concurrency=4, job_budget_seconds=5, outlier_km=150)
-    return build_geocoder(settings, MemoryRedis(), [*providers, GazetteerProvider(australia())])
+    return build_geocoder(settings, MemoryRedis(), [*providers, GazetteerProvider(World())])
 
 
 async def test_given_coordinates_win_and_are_marked_provided():
@@ -97,7 +97,7 @@ async def test_a_redelivered_import_yields_the_very_same_event():
 
 async def test_without_redis_every_job_asks_the_providers_again():
     nominatim = CountingProvider("nominatim", {"1 Queen St, Brisbane QLD 4000": (-27.47, 153.02)})
-    g = build_geocoder(GeocoderSettings(), chain=[nominatim, GazetteerProvider(australia())])
+    g = build_geocoder(GeocoderSettings(), chain=[nominatim, GazetteerProvider(World())])
     for _ in range(2):
         out = await g.geocode(job(stop(1, "1 Queen St, Brisbane QLD 4000")))
         assert out.locations[0].provider == "nominatim"

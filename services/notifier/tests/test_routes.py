@@ -1,5 +1,6 @@
 """The webhooks API through create_app: tenant-scoped, secrets shown once, problems with pointers."""
 
+import httpx
 import pytest
 
 from services.notifier.tests.conftest import DNS, OTHER_ORG, Notifier, auth, settings
@@ -154,15 +155,28 @@ def _strict(tmp_path, **over):
     return running()
 
 
-async def test_the_admin_api_needs_the_admin_token_and_scopes_by_organization(notifier: Notifier):
+async def test_the_admin_api_is_on_its_own_listener_needs_the_admin_token_and_scopes_by_organization(
+    notifier: Notifier,
+):
     admin = {"Authorization": "Bearer routemate-local-admin"}
     body = {"org_id": "org_1", "url": URL, "events": ["job.routed"]}
-    assert (await notifier.http.post("/admin/v1/webhooks", json=body, headers=auth())).status_code == 401
-    created = await notifier.http.post("/admin/v1/webhooks", json=body, headers=admin)
-    assert created.status_code == 201 and created.json()["secret"].startswith("whsec_")
-    listed = await notifier.http.get("/v1/integration-webhooks", headers=auth())
-    assert [e["id"] for e in listed.json()["endpoints"]] == [created.json()["id"]]
-    other = await notifier.http.delete(f"/admin/v1/webhooks/{created.json()['id']}?org_id=org_2", headers=admin)
-    assert other.status_code == 404
-    gone = await notifier.http.delete(f"/admin/v1/webhooks/{created.json()['id']}?org_id=org_1", headers=admin)
-    assert gone.status_code == 204
+    public = await notifier.http.post("/admin/v1/webhooks", json=body, headers=admin)
+    assert public.status_code == 404  # not on the public listener, whatever the token
+    transport = httpx.ASGITransport(app=notifier.app.state.admin_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://notifier-admin") as http:
+        assert (await http.post("/admin/v1/webhooks", json=body, headers=auth())).status_code == 401
+        created = await http.post("/admin/v1/webhooks", json=body, headers=admin)
+        assert created.status_code == 201 and created.json()["secret"].startswith("whsec_")
+        listed = await notifier.http.get("/v1/integration-webhooks", headers=auth())
+        assert [e["id"] for e in listed.json()["endpoints"]] == [created.json()["id"]]
+        other = await http.delete(f"/admin/v1/webhooks/{created.json()['id']}?org_id=org_2", headers=admin)
+        assert other.status_code == 404
+        gone = await http.delete(f"/admin/v1/webhooks/{created.json()['id']}?org_id=org_1", headers=admin)
+        assert gone.status_code == 204
+        assert (await http.get("/v1/integration-webhooks", headers=auth())).status_code == 404
+        assert (await http.get("/healthz")).status_code == 200
+
+
+def test_the_admin_port_must_differ_from_the_public_one():
+    with pytest.raises(ValueError, match="NOTIFIER_ADMIN_PORT"):
+        settings(notifier_port=9000, notifier_admin_port=9000)

@@ -17,7 +17,6 @@ from services.status.adapters.tables import (
     DriverRow,
     ErasedJobRow,
     ErasedOrgRow,
-    JobChangeCountRow,
     JobRow,
     OrgRetentionRow,
     OutboxRow,
@@ -49,7 +48,7 @@ def erase_rows(s: Session, org_id: str, job_id: str, at: datetime, reason: str) 
     if job is not None and job.org_id != org_id:
         return None
     external = job.external_job_id if job is not None else None
-    for table in (StopRow, OutboxRow, JobChangeCountRow):
+    for table in (StopRow, OutboxRow):
         s.exec(delete(table).where(col(table.job_id) == job_id))
     if job is not None:
         s.delete(job)

@@ -10,19 +10,19 @@ from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from services.status.adapters.tables import JobChangeCountRow, JobRow, OutboxRow, StopRow
+from services.status.adapters.tables import JobRow, OutboxRow, StopRow
 from services.status.views import job_view, stop_view
 from shared.events import JobChanged, utcnow
 from shared.vocabulary import JobStatus
 
-# The job status a change type announces (when the job reaches it, once imported). The
-# job-lifecycle work adds JobStatus.CANCELLED -> "job.cancelled" here; a new version of an
-# updated job becomes "job.updated" through `Before.version_changed` below.
+# The job status a change type announces (when the job reaches it, once imported). A new spec
+# of an imported job (an update by re-import) is "job.updated", see `record_changes`.
 STATUS_CHANGES: dict[str, str] = {
     JobStatus.ASSIGNED: "job.assigned",
     JobStatus.FAILED: "job.failed",
     JobStatus.IN_PROGRESS: "job.in_progress",
     JobStatus.COMPLETED: "job.completed",
+    JobStatus.CANCELLED: "job.cancelled",
 }
 
 
@@ -34,10 +34,13 @@ class Before:
     routed: bool
     status: str
     stops: dict[str, datetime | None]  # stop_id -> its status_at
+    version: int  # the job's ETag version: every change announced after it carries a greater one
+    spec_version: int
 
     @classmethod
     def of(cls, job: JobRow, stops: dict[str, StopRow]) -> "Before":
-        return cls(job.imported, job.routed, job.status, {k: row.status_at for k, row in stops.items()})
+        statuses = {k: row.status_at for k, row in stops.items()}
+        return cls(job.imported, job.routed, job.status, statuses, job.version, job.spec_version)
 
 
 def outbox_id(source_event_id: UUID, change_type: str, job_id: str, stop: str | None = None) -> str:
@@ -50,10 +53,28 @@ def outbox_id(source_event_id: UUID, change_type: str, job_id: str, stop: str | 
 def record_changes(
     s: Session, source_id: UUID, job: JobRow, stops: dict[str, StopRow], before: Before, at: datetime
 ) -> list[OutboxRow]:
-    """The outbox rows for what `job` became since `before`, in the order a receiver should see them."""
+    """The outbox rows for what `job` became since `before`, in the order a receiver should see them.
+
+    Each row carries a version of its own, strictly greater than any announced before for this
+    job; the job's version (its ETag) moves up to the last of them, so a receiver can compare a
+    webhook's `version` with the ETag of GET /v1/integration-jobs/{id}."""
     if not job.imported:
         return []  # nothing is public before the import is: the first changes come with it
+    types = _change_types(job, stops, before)
+    if not types:
+        return []
+    job.version = max(job.version, before.version + len(types))
+    first = job.version - len(types) + 1
+    return [
+        _write(s, source_id, change_type, job, stops, stop, at, first + n)
+        for n, (change_type, stop) in enumerate(types)
+    ]
+
+
+def _change_types(job: JobRow, stops: dict[str, StopRow], before: Before) -> list[tuple[str, StopRow | None]]:
     types: list[tuple[str, StopRow | None]] = []
+    if before.imported and job.spec_version != before.spec_version:
+        types.append(("job.updated", None))  # the new spec; its new route follows as job.routed
     if job.routed and not (before.imported and before.routed):
         types.append(("job.routed", None))
     for stop_id, row in stops.items():
@@ -62,7 +83,7 @@ def record_changes(
     change = STATUS_CHANGES.get(job.status)
     if change and not (before.imported and before.status == job.status):
         types.append((change, None))
-    return [_write(s, source_id, change_type, job, stops, stop, at) for change_type, stop in types]
+    return types
 
 
 def _write(
@@ -73,12 +94,10 @@ def _write(
     stops: dict[str, StopRow],
     stop: StopRow | None,
     at: datetime,
+    version: int,
 ) -> OutboxRow:
-    counter = s.get(JobChangeCountRow, job.job_id) or JobChangeCountRow(job_id=job.job_id)
-    counter.changes += 1
-    s.add(counter)
     view = job_view(job, list(stops.values()))
-    view["version"] = counter.changes
+    view["version"] = version
     data: dict[str, Any] = view
     if stop is not None:
         data = {
@@ -86,7 +105,7 @@ def _write(
             "external_job_id": job.external_job_id,
             "stop": stop_view(stop),
             "job_status": job.status,
-            "version": counter.changes,
+            "version": version,
             "updated_at": view["updated_at"],
         }
     row = OutboxRow(
@@ -94,7 +113,7 @@ def _write(
         org_id=job.org_id,
         job_id=job.job_id,
         change_type=change_type,
-        version=counter.changes,
+        version=version,
         occurred_at=at,
         data=data,
     )

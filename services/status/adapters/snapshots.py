@@ -23,7 +23,6 @@ from services.status.adapters.tables import (
     DriverRow,
     ErasedJobRow,
     ErasedOrgRow,
-    JobChangeCountRow,
     JobRow,
     OrgRetentionRow,
     StopRow,
@@ -47,7 +46,6 @@ TABLES: list[Table] = [
         ErasedJobRow,
         ErasedOrgRow,
         OrgRetentionRow,
-        JobChangeCountRow,
         AppliedEventRow,
     )
 ]
@@ -152,8 +150,6 @@ def open_rows(rows: dict[str, list[dict[str, Any]]], keys: dict[str, bytes | Non
                     row[column] = open_text(keys[who], who, row[column])
             kept.append(row)
         rows[table] = kept
-    for table in ("status_job_change_counts",):
-        rows[table] = [row for row in rows.get(table, []) if row["job_id"] not in gone]
 
 
 def restore(engine: Engine, rows: dict[str, list[dict[str, Any]]]) -> int:

@@ -97,15 +97,6 @@ class OutboxRow(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
-class JobChangeCountRow(SQLModel, table=True):
-    """How many public changes a job has had: the `version` its webhooks carry, so receivers can
-    drop stale ones. (The job-lifecycle work's own job version can take its place.)"""
-
-    __tablename__ = "status_job_change_counts"
-    job_id: str = Field(primary_key=True)
-    changes: int = 0
-
-
 class ErasedJobRow(SQLModel, table=True):
     """A job that was erased: only that it was (no personal field), so an event of it arriving
     late, or replayed by a rebuild, brings nothing of it back."""

@@ -10,9 +10,11 @@ from sqlmodel import Session, select
 
 from services.status.adapters.outbox import Outbox
 from services.status.adapters.projection import Projection
+from services.status.adapters.queries import JobQueries
 from services.status.adapters.tables import OutboxRow
 from services.status.relay import OutboxRelay
 from services.status.tests.test_projection import T0, events
+from services.status.views import job_view
 from shared.broker import EventBus, make_broker
 from shared.db import make_engine
 from shared.events import JOBS_CHANGES, DriverRegistered, JobChanged, JobFailed, decode_event
@@ -45,11 +47,17 @@ def test_each_public_change_of_a_job_is_one_row_in_order(tmp_path):
         "stop.status_changed",
         "job.completed",
     ]
-    assert [r.version for r in written] == [1, 2, 3, 4, 5, 6]
+    versions = [r.version for r in written]
+    assert versions == sorted(set(versions))  # strictly increasing, one per change
+    assert (
+        written[-1].version
+        == written[-1].data["version"]
+        == job_view(*JobQueries(p.engine).job("org_1", job_id="job_1"))["version"]
+    )
     routed_view = written[0].data
     assert routed_view["job_id"] == "job_1" and routed_view["optimization"]["total_distance_km"] > 0
     assert [s["external_stop_id"] for s in routed_view["stops"]] == ["S1", "S0"]
-    assert routed_view["version"] == 1 and routed_view["updated_at"]
+    assert routed_view["version"] == versions[0] and routed_view["updated_at"]
     stop_change = written[4].data
     assert stop_change["stop"]["external_stop_id"] == "S0" and stop_change["stop"]["status"] == "failed"
     assert stop_change["job_status"] == "completed" and stop_change["external_job_id"] == "EXT-job_1"
@@ -120,3 +128,43 @@ async def test_the_relay_publishes_every_change_once_in_order_and_marks_it_sent(
     assert [e.change_type for e in received] == [r.change_type for r in rows(p.engine)]
     assert [str(e.event_id) for e in received] == [r.change_id for r in rows(p.engine)]
     assert all(r.sent_at is not None for r in rows(p.engine))
+
+
+def test_an_update_and_a_cancel_are_announced_with_the_jobs_own_versions(tmp_path):
+    from services.status.tests.test_versions import IDS, started, update, view
+    from shared.events import JobCancelled
+
+    projection, queries = started(tmp_path)
+    etag = view(queries)["version"]
+    projection.apply(update(base_version=etag))
+    updated = rows(projection.engine)[-1]
+    assert updated.change_type == "job.updated" and updated.data["spec_version"] == 2
+    assert updated.version == updated.data["version"] == view(queries)["version"] > etag
+    projection.apply(JobCancelled(**IDS, reason="customer called"))
+    changes = [r for r in rows(projection.engine) if r.seq > updated.seq]
+    # the update's route has not come: its stops were never announced as planned, the job is
+    assert [r.change_type for r in changes] == ["job.cancelled"]
+    assert [s["status"] for s in changes[-1].data["stops"]] == ["completed", "cancelled", "cancelled"]
+    assert changes[-1].data["cancellation"]["reason"] == "customer called"
+    versions = [r.version for r in rows(projection.engine)]
+    assert versions == sorted(set(versions)) and versions[-1] == view(queries)["version"]
+
+
+def test_a_cancel_of_a_routed_job_announces_each_cancelled_stop_then_the_job(tmp_path):
+    from services.status.tests.test_versions import IDS, started, view
+    from shared.events import JobCancelled
+
+    projection, queries = started(tmp_path)
+    before = len(rows(projection.engine))
+    projection.apply(JobCancelled(**IDS, reason="customer called"))
+    changes = rows(projection.engine)[before:]
+    assert [(r.change_type, r.data.get("stop", {}).get("external_stop_id")) for r in changes] == [
+        ("stop.status_changed", "S1"),
+        ("stop.status_changed", "S2"),
+        ("job.cancelled", None),
+    ]
+    assert [r.version for r in changes] == [
+        view(queries)["version"] - 2,
+        view(queries)["version"] - 1,
+        view(queries)["version"],
+    ]

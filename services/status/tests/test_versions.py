@@ -47,12 +47,14 @@ def update(base_version: int, spec_version: int = 2, keep=("S0",)):
 
 def test_every_change_counts_one_version_and_a_redelivery_none(tmp_path):
     projection, queries = started(tmp_path)
-    assert view(queries)["version"] == 4  # imported, geocoded, routed, S0 completed
+    # imported 1, geocoded 2, routed 3-4 (job.routed, job.assigned), S0 completed 5-6 (its stop
+    # change, job.in_progress): each announced change takes a version of its own
+    assert view(queries)["version"] == 6
     again = stop_changed(0, StopStatus.COMPLETED, T0 + timedelta(minutes=5), **IDS)
     projection.apply(again.model_copy(update={"event_id": projection_event_id(queries)}))
-    assert view(queries)["version"] == 4
+    assert view(queries)["version"] == 6
     projection.apply(stop_changed(1, StopStatus.SKIPPED, T0 + timedelta(minutes=9), **IDS))
-    assert view(queries)["version"] == 5 and view(queries)["status_counts"] == {
+    assert view(queries)["version"] == 7 and view(queries)["status_counts"] == {
         "completed": 1,
         "skipped": 1,
         "pending": 1,
@@ -71,14 +73,14 @@ def projection_event_id(queries: JobQueries):
 
 def test_an_update_onto_the_current_version_replaces_the_spec_and_keeps_finished_stops(tmp_path):
     projection, queries = started(tmp_path)
-    assert projection.apply_batch([update(base_version=4)]).settled[0] is None  # its route answers it
+    assert projection.apply_batch([update(base_version=6)]).settled[0] is None  # its route answers it
     v = view(queries)
-    assert (v["spec_version"], v["version"], v["status"]) == (2, 5, JobStatus.IN_PROGRESS)
+    assert (v["spec_version"], v["version"], v["status"]) == (2, 7, JobStatus.IN_PROGRESS)
     by_id = {s["external_stop_id"]: s for s in v["stops"]}
     assert set(by_id) == {"S0", "S1", "S3"}  # S2 dropped
     assert by_id["S0"]["status"] == "completed" and by_id["S0"]["sequence"] == 1
     assert by_id["S1"]["address"] == "1 Ann St" and by_id["S1"]["lat"] is None  # to be geocoded again
-    spec = update(base_version=4).job
+    spec = update(base_version=6).job
     places = zip(spec.stops, ((-27.40, 153.0), (-27.45, 153.0), (-27.43, 153.0)), strict=True)
     locations = tuple(
         Location(stop_id=s.stop_id, external_stop_id=s.external_stop_id, lat=lat, lng=lng) for s, (lat, lng) in places
@@ -100,18 +102,18 @@ def test_an_update_onto_the_current_version_replaces_the_spec_and_keeps_finished
 def test_an_update_from_a_stale_version_is_refused_with_a_warning_and_announced(tmp_path):
     projection, queries = started(tmp_path)
     before = view(queries)
-    batch = projection.apply_batch([update(base_version=3)])
+    batch = projection.apply_batch([update(base_version=5)])
     assert batch.settled[0].rejected_spec_version == 2
     after = view(queries)
     assert after["spec_version"] == 1 and after["stops"] == before["stops"]
-    assert after["version"] == 5 and after["warnings"][-1]["code"] == WarningCode.UPDATE_CONFLICT
+    assert after["version"] == 7 and after["warnings"][-1]["code"] == WarningCode.UPDATE_CONFLICT
 
 
 def test_an_older_spec_arriving_late_is_ignored(tmp_path):
     projection, queries = started(tmp_path)
-    projection.apply(update(base_version=4, spec_version=3))
-    projection.apply(update(base_version=5, spec_version=2))
-    assert view(queries)["spec_version"] == 3 and view(queries)["version"] == 5
+    projection.apply(update(base_version=6, spec_version=3))
+    projection.apply(update(base_version=7, spec_version=2))
+    assert view(queries)["spec_version"] == 3 and view(queries)["version"] == 7
 
 
 def test_a_cancelled_job_keeps_its_finished_stops_and_ignores_later_routes_and_reports(tmp_path):
@@ -131,4 +133,4 @@ def test_the_head_lists_finished_stops_last_finished_last(tmp_path):
     projection.apply(stop_changed(2, StopStatus.FAILED, T0 + timedelta(minutes=9), **IDS))
     [(job, stops)] = queries.heads(["job_1"])
     head = job_head(job, stops)
-    assert (head.org_id, head.version, head.status, head.finished) == ("org_1", 5, "in_progress", ("S0", "S2"))
+    assert (head.org_id, head.version, head.status, head.finished) == ("org_1", 7, "in_progress", ("S0", "S2"))

@@ -20,7 +20,31 @@ log = logging.getLogger("routemate_client")
 TOKEN_PATH = "/v1/integration-token"
 IMPORT_PATH = "/v1/integration-import"
 JOBS_PATH = "/v1/integration-jobs"
+WEBHOOKS_PATH = "/v1/integration-webhooks"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def etag(version: str | int) -> str:
+    """An ETag as the platform sends it (`"7"`), from the tag itself or the job's `version`."""
+    text = str(version).strip()
+    return text if text.startswith(('"', "W/")) else f'"{text}"'
+
+
+def replanned(job: Any, base: int) -> bool:
+    """After an update (or a re-plan) from version `base`: the job moved on, and every stop still
+    to visit has its place on the new route (or was found unroutable)."""
+    if not job.settled or (job.version or 0) <= base:
+        return False
+    return all(s.sequence is not None or s.status != "pending" for s in job.stops)
+
+
+def version_of(tag: str | int) -> int:
+    text = str(tag).removeprefix("W/").strip('"')
+    return int(text) if text.isdigit() else 0
+
+
+def webhook_body(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 class Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Literal, overload
 
@@ -153,6 +153,103 @@ class Client:
         path = f"{_core.JOBS_PATH}/{job_id}/stops/{external_stop_id}/status"
         return StopStatusAccepted.model_validate(self._json("POST", path, json=body))
 
+    def update_job(
+        self,
+        job: ImportJob | dict[str, Any],
+        *,
+        if_match: str | int,
+        wait_timeout: float = 120.0,
+        poll_interval: float = 1.0,
+    ) -> Job:
+        """The job's next version: the changed body under the same `external_job_id`, sent with
+        `If-Match` of the ETag (or `version`) you read. Returns the job on its new route.
+        `PreconditionFailed` (412) when the job changed since: its `current_etag` is the one to use."""
+        tag = _core.etag(if_match)
+        answer = self._send("POST", _core.IMPORT_PATH, json=_core.dump(job), headers={"If-Match": tag})
+        if answer.status_code in (200, 201):
+            return Job.model_validate(answer.json())
+        if answer.status_code != 202:
+            raise error_from(answer)
+        location = answer.headers.get("location") or ImportAccepted.model_validate(answer.json()).links.job
+        base = _core.version_of(tag)
+        return self._wait_until_settled(location, wait_timeout, poll_interval, lambda j: _core.replanned(j, base))
+
+    def cancel_job(self, job_id: str, *, reason: str | None = None, if_match: str | int | None = None) -> Job:
+        """Cancel a job (terminal): its pending stops become `cancelled`. Cancelling again is safe.
+        Returns the job as it reads once the cancellation is applied."""
+        headers = {"If-Match": _core.etag(if_match)} if if_match is not None else {}
+        path = f"{_core.JOBS_PATH}/{job_id}"
+        self._json("POST", f"{path}/cancel", json=_core.webhook_body(reason=reason), headers=headers)
+        return self._wait_until_settled(path, 60.0, 0.5, lambda j: j.status == "cancelled")
+
+    def reoptimize_job(
+        self,
+        job_id: str,
+        *,
+        current_location: tuple[float, float] | None = None,
+        at: datetime | None = None,
+        if_match: str | int | None = None,
+        wait_timeout: float = 120.0,
+        poll_interval: float = 1.0,
+    ) -> Job:
+        """Re-plan the stops still to visit from `current_location` (lat, lng) at `at`; finished
+        stops keep their place. Returns the job on its new route."""
+        body: dict[str, Any] = {}
+        if current_location is not None:
+            body["current_location"] = {"lat": current_location[0], "lng": current_location[1]}
+        if at is not None:
+            body["at"] = at.isoformat()
+        headers = {"If-Match": _core.etag(if_match)} if if_match is not None else {}
+        path = f"{_core.JOBS_PATH}/{job_id}"
+        before = self._send("GET", path)
+        base = _core.version_of(before.headers.get("etag", "0")) if before.status_code == 200 else 0
+        self._json("POST", f"{path}/reoptimize", json=body, headers=headers)
+        return self._wait_until_settled(path, wait_timeout, poll_interval, lambda j: _core.replanned(j, base))
+
+    # --- webhook endpoints --------------------------------------------------------------------
+
+    def create_webhook(self, url: str, events: list[str], *, description: str | None = None) -> dict[str, Any]:
+        """A new endpoint; the answer's `secret` (whsec_…) is shown this once: keep it to verify deliveries."""
+        body = _core.webhook_body(url=url, events=events, description=description)
+        return self._json("POST", _core.WEBHOOKS_PATH, json=body)
+
+    def list_webhooks(self) -> list[dict[str, Any]]:
+        return self._json("GET", _core.WEBHOOKS_PATH)["endpoints"]
+
+    def get_webhook(self, endpoint_id: str) -> dict[str, Any]:
+        return self._json("GET", f"{_core.WEBHOOKS_PATH}/{endpoint_id}")
+
+    def update_webhook(
+        self,
+        endpoint_id: str,
+        *,
+        url: str | None = None,
+        events: list[str] | None = None,
+        description: str | None = None,
+        status: Literal["active", "disabled"] | None = None,
+    ) -> dict[str, Any]:
+        body = _core.webhook_body(url=url, events=events, description=description, status=status)
+        return self._json("PATCH", f"{_core.WEBHOOKS_PATH}/{endpoint_id}", json=body)
+
+    def delete_webhook(self, endpoint_id: str) -> None:
+        answer = self._send("DELETE", f"{_core.WEBHOOKS_PATH}/{endpoint_id}")
+        if answer.status_code >= 300:
+            raise error_from(answer)
+
+    def rotate_webhook_secret(self, endpoint_id: str, *, grace_seconds: int | None = None) -> dict[str, Any]:
+        """A new secret, shown once; during the grace both the old and the new one sign."""
+        body = _core.webhook_body(grace_seconds=grace_seconds)
+        return self._json("POST", f"{_core.WEBHOOKS_PATH}/{endpoint_id}/rotate-secret", json=body)
+
+    def test_webhook(self, endpoint_id: str) -> dict[str, Any]:
+        """Send a `webhook.test` event to the endpoint now."""
+        return self._json("POST", f"{_core.WEBHOOKS_PATH}/{endpoint_id}/test")
+
+    def webhook_deliveries(self, endpoint_id: str, *, cursor: str | None = None) -> dict[str, Any]:
+        """One page of the endpoint's delivery log (`deliveries`, `next_cursor`)."""
+        params = {"cursor": cursor} if cursor else None
+        return self._json("GET", f"{_core.WEBHOOKS_PATH}/{endpoint_id}/deliveries", params=params)
+
     def close(self) -> None:
         self._http.close()
 
@@ -164,14 +261,16 @@ class Client:
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _wait_until_settled(self, location: str, wait_timeout: float, poll_interval: float) -> Job:
+    def _wait_until_settled(
+        self, location: str, wait_timeout: float, poll_interval: float, done: Callable[[Job], bool] | None = None
+    ) -> Job:
         deadline = time.monotonic() + wait_timeout
         while True:
             try:
                 job: Job | None = Job.model_validate(self._json("GET", location))
             except NotFoundError:  # accepted, but not on the jobs endpoint yet: keep waiting
                 job = None
-            if job is not None and job.settled:
+            if job is not None and (done(job) if done else job.settled):
                 return job
             if time.monotonic() >= deadline:
                 state = job.status if job else "not visible yet"

@@ -51,6 +51,18 @@ class ConflictError(RouteMateError):
     """409: `idempotency_conflict` (another body under the same external_job_id) or `illegal_transition`."""
 
 
+class PreconditionFailed(RouteMateError):
+    """412: the job changed since the ETag you sent (`If-Match`); `current_etag` is its ETag now:
+    read the job again, apply your change to it, and send it with that ETag."""
+
+    @property
+    def current_etag(self) -> str | None:
+        version = self.problem.get("current_version")
+        return self._etag or (f'"{version}"' if version is not None else None)
+
+    _etag: str | None = None
+
+
 class RateLimitedError(RouteMateError):
     """429, still refused after the retries; `retry_after` says how long to wait."""
 
@@ -73,6 +85,7 @@ _BY_STATUS: dict[int, type[RouteMateError]] = {
     403: AuthenticationError,
     404: NotFoundError,
     409: ConflictError,
+    412: PreconditionFailed,
     413: InvalidRequestError,
     415: InvalidRequestError,
     422: InvalidRequestError,
@@ -100,7 +113,7 @@ def error_from(response: httpx.Response) -> RouteMateError:
     code = body.get("code") or body.get("error")
     message = body.get("detail") or body.get("error_description") or body.get("title") or response.reason_phrase
     kind = _BY_STATUS.get(response.status_code, UnavailableError if response.status_code >= 500 else RouteMateError)
-    return kind(
+    error = kind(
         str(message),
         status=response.status_code,
         code=code,
@@ -109,3 +122,6 @@ def error_from(response: httpx.Response) -> RouteMateError:
         retry_after=retry_after(response),
         problem=body,
     )
+    if isinstance(error, PreconditionFailed):
+        error._etag = response.headers.get("etag")
+    return error

@@ -1,14 +1,14 @@
 """Erasure: the jobs and organizations erased (no personal field, only that they were), and each organization's
 job retention as the auth service announced it.
 
-Revision ID: 0004_erasure (after 0003, the webhook outbox)
+Revision ID: 0005 (after 0004, webhook versions)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_erasure"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 
 
 def upgrade() -> None:
