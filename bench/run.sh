@@ -6,6 +6,7 @@ cd "$ROOT"
 PY=.venv/bin/python
 bash deploy/local/platform.sh up >/dev/null
 echo; $PY -m bench.optimizer_quality "$@"
+echo; $PY -m bench.cli_optimize
 echo; $PY -m bench.ingest_burst
 echo; $PY -m bench.geocoder_lookups
 echo

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from services.optimizer import ils
 from shared.vocabulary import UnroutedReason
@@ -116,6 +115,8 @@ def ortools_route(p: RouteProblem, ms_per_stop: float, max_s: float) -> tuple[li
     pad = _with_dummy if _needs_dummy(p) else (lambda m: m.astype(np.int64))
     dist, dur = pad(p.distance_m), pad(p.duration_s)
     start, end = _ends(p)
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2  # constrained jobs only: 0.1-0.3 s to import
+
     manager = pywrapcp.RoutingIndexManager(dist.shape[0], 1, [start], [end])
     routing = pywrapcp.RoutingModel(manager)
     arc = routing.RegisterTransitMatrix(dist.tolist())
