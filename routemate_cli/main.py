@@ -57,6 +57,10 @@ webhook = typer.Typer(help="Webhook endpoints of organizations.", no_args_is_hel
 app.add_typer(webhook, name="webhook")
 user = typer.Typer(help="Console members of organizations.", no_args_is_help=True)
 app.add_typer(user, name="user")
+org = typer.Typer(
+    help="Organizations: how long their jobs are kept, and erasing them (offboarding).", no_args_is_help=True
+)
+app.add_typer(org, name="org")
 
 
 def _call(method: str, path: str, *, base: str | None = None, **kwargs: Any) -> Any:
@@ -204,31 +208,81 @@ def webhook_delete(org: Org, endpoint_id: str) -> None:
     _print({"deleted": endpoint_id})
 
 
+@org.command("retention")
+def org_retention(
+    name: Annotated[str, typer.Argument(help="organization name")],
+    days: Annotated[float | None, typer.Argument(help="days a finished job is kept; omit to keep for ever")] = None,
+) -> None:
+    """Set how long the organization's finished jobs are kept; the status service erases older ones."""
+    _print(_call("PUT", f"/admin/v1/orgs/{name}/retention", json={"job_retention_days": days}))
+
+
+@org.command("erase")
+def org_erase(
+    name: Annotated[str, typer.Argument(help="organization name")],
+    yes: Annotated[bool, typer.Option("--yes", help="confirm: this cannot be undone")] = False,
+) -> None:
+    """Erase everything of an organization: its jobs (as DELETE does), integrations, tokens, drivers,
+    webhook endpoints and their deliveries, and its driver directory in the event log."""
+    if not yes:
+        typer.echo(f"error: erasing {name!r} cannot be undone; repeat with --yes", err=True)
+        raise typer.Exit(2)
+    org_id = _org_id(name)
+    endpoints = _notifier("GET", "", params={"org_id": org_id}).get("endpoints", [])
+    for endpoint in endpoints:
+        _notifier("DELETE", f"/{endpoint['id']}", params={"org_id": org_id})
+    done = _call("POST", f"/admin/v1/orgs/{name}/erase")
+    _print({**done, "webhook_endpoints": len(endpoints)})
+
+
 @status.command("rebuild")
 def status_rebuild(
     database_url: Annotated[
         str, typer.Option("--database-url", help="an EMPTY database to rebuild into (SQLite or PostgreSQL URL)")
     ],
+    from_scratch: Annotated[
+        bool, typer.Option("--from-scratch", help="replay every event instead of starting from the newest snapshot")
+    ] = False,
 ) -> None:
-    """Replay every topic from the start into an empty read model (then point the service at it)."""
+    """Restore the newest snapshot into an empty read model and replay the topics from its offsets
+    (or, --from-scratch, every event from the start); then point the service at it."""
     import asyncio
 
     from services.status.rebuild import NotEmpty, rebuild
     from services.status.settings import StatusSettings
 
     try:
-        report = asyncio.run(rebuild(StatusSettings(), database_url))
+        report = asyncio.run(rebuild(StatusSettings(), database_url, from_snapshot=not from_scratch))
     except NotEmpty as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     _print(
         {
             "database_url": database_url,
+            "snapshot": report.snapshot,
+            "rows_restored": report.restored,
             "events_applied": report.events,
             "undecodable_skipped": report.skipped,
             "jobs": report.jobs,
+            "replay_seconds": round(report.seconds, 3),
+            "events_per_second": round(report.events / report.seconds) if report.seconds else None,
+            "versions_aligned": report.versions_aligned,
+            "gaps": report.gaps,
         }
     )
+
+
+@status.command("snapshot")
+def status_snapshot() -> None:
+    """Write a snapshot of the live read model and the offsets it reflects (the rebuild starts there)."""
+    import asyncio
+
+    from services.status.rebuild import take_snapshot
+    from services.status.settings import StatusSettings
+
+    taken = asyncio.run(take_snapshot(StatusSettings()))
+    offsets = [{"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(taken.offsets.items())]
+    _print({"path": str(taken.path), "taken_at": taken.taken_at, "rows": taken.rows, "offsets": offsets})
 
 
 @app.command("optimize")

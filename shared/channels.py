@@ -1,5 +1,6 @@
 """Redis pub/sub channels between services (Kafka carries the events; these carry only nudges)."""
 
+import hashlib
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -51,3 +52,9 @@ def inflight_key(org_id: str) -> str:
     ingest adds a job before it publishes it (and picks its lane from its rank), status removes
     it when the job settles."""
     return f"rm:inflight:{org_id}"
+
+
+def reservation_key(org_id: str, external_job_id: str) -> str:
+    """Ingest's idempotency reservation of an external_job_id (which job it made, the body's hash);
+    erasing the job deletes it, so the external id may be imported afresh."""
+    return f"rm:idem:{org_id}:{hashlib.sha256(external_job_id.encode()).hexdigest()}"

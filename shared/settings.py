@@ -149,3 +149,29 @@ class TokenVerifierSettings(PlatformSettings):
     def signing_key(self) -> bytes:
         assert self.token_signing_key is not None
         return self.token_signing_key.get_secret_value().encode()
+
+
+LOCAL_DATA_KEY_ENCRYPTION_KEY = "routemate-local-data-key-encryption-key-not-for-production"
+
+
+class DataKeySettings(PlatformSettings):
+    """Settings of a service that seals or opens the personal fields of job events (shared/pii.py):
+    the key-encryption key that wraps every job's data key in the durable Redis."""
+
+    data_key_encryption_key: SecretStr | None = Field(None, repr=False)
+
+    @model_validator(mode="after")
+    def _data_key_encryption_key(self) -> "DataKeySettings":
+        if self.environment == "local" and self.data_key_encryption_key is None:
+            object.__setattr__(self, "data_key_encryption_key", SecretStr(LOCAL_DATA_KEY_ENCRYPTION_KEY))
+        require_strong(
+            self.environment,
+            {"DATA_KEY_ENCRYPTION_KEY": self.data_key_encryption_key},
+            frozenset({LOCAL_DATA_KEY_ENCRYPTION_KEY}),
+        )
+        return self
+
+    @property
+    def kek_material(self) -> str:
+        assert self.data_key_encryption_key is not None
+        return self.data_key_encryption_key.get_secret_value()

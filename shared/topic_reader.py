@@ -13,10 +13,14 @@ async def read_to_end(
     keep: Callable[[ConsumerRecord], bool] = lambda record: True,
     client_id: str = "routemate-reader",
     security: Mapping[str, Any] | None = None,
+    start: Mapping[tuple[str, int], int] | None = None,
+    gaps: list[str] | None = None,
 ) -> list[ConsumerRecord]:
     """Every record of `topics` (that `keep` accepts) up to each partition's end at the start of
-    the call, oldest first per partition. No consumer group: nothing is committed. `security`:
-    the settings' `kafka_client_security()` where Kafka wants SASL."""
+    the call, oldest first per partition; from `start`'s offset where it names the partition (a
+    snapshot's), else from the beginning. No consumer group: nothing is committed. `security`:
+    the settings' `kafka_client_security()` where Kafka wants SASL. `gaps` collects the partitions
+    whose log now starts after the offset asked for (records deleted before they were read)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         group_id=None,
@@ -32,9 +36,20 @@ async def read_to_end(
             return []
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
+        firsts = await consumer.beginning_offsets(partitions)
+        for tp in partitions:
+            wanted = (start or {}).get((tp.topic, tp.partition))
+            if wanted is not None and wanted > firsts[tp]:
+                consumer.seek(tp, wanted)
+            elif wanted is not None and wanted < firsts[tp] and gaps is not None:
+                gaps.append(f"{tp.topic}[{tp.partition}] starts at {firsts[tp]}, after {wanted}")
+            elif wanted is None and firsts[tp] > 0 and gaps is not None:
+                gaps.append(f"{tp.topic}[{tp.partition}] starts at {firsts[tp]}, not in the snapshot")
         ends = await consumer.end_offsets(partitions)
         records: list[ConsumerRecord] = []
-        remaining = {tp for tp, end in ends.items() if end > 0}
+        remaining = {
+            tp for tp, end in ends.items() if end > max(firsts[tp], (start or {}).get((tp.topic, tp.partition), 0))
+        }
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
             for tp, rows in batch.items():

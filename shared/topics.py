@@ -8,10 +8,26 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
-from shared.events import ALL_TOPICS, DEADLETTER
+from shared.events import ALL_TOPICS, DEADLETTER, JOBS_CHANGES, SOURCE_TOPICS
 from shared.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
+
+
+DAY_MS = 24 * 3600 * 1000
+# Retention, deliberately (README, "The event log"). The job and auth topics are the source of
+# truth the read model is rebuilt from: kept for ever (-1), by time and by size, never by a
+# broker default; erasure does not need them to expire, because every personal field in them is
+# sealed under a key that erasing destroys (shared/pii.py), and snapshots (status) bound how much
+# of them a rebuild replays. The derived, transient channels are kept only as long as a reader
+# can need them: jobs.changes is the webhooks' feed, made again by status's outbox, and read by
+# the notifier within seconds (a week covers an outage of it); the dead letters are for an
+# operator to inspect within a fortnight, and are copies of events the source topics keep.
+RETENTION_MS: dict[str, int] = {
+    **dict.fromkeys(SOURCE_TOPICS, -1),
+    JOBS_CHANGES: 7 * DAY_MS,
+    DEADLETTER: 14 * DAY_MS,
+}
 
 
 def topic_configs(settings: PlatformSettings, name: str) -> dict[str, str]:
@@ -19,6 +35,9 @@ def topic_configs(settings: PlatformSettings, name: str) -> dict[str, str]:
     return {
         "max.message.bytes": str(settings.kafka_max_message_bytes),
         "min.insync.replicas": str(settings.topic_min_insync_replicas),
+        "cleanup.policy": "delete",
+        "retention.ms": str(RETENTION_MS[name]),
+        "retention.bytes": "-1",
     }
 
 

@@ -1,6 +1,7 @@
 """Fixtures for the end-to-end suite: the real platform, started by the project's own script."""
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -13,7 +14,7 @@ import pytest
 import redis
 
 from shared.testing.processes import running_service
-from shared.testing.stack import EDGE, REDIS_URL
+from shared.testing.stack import EDGE, REDIS_URL, service_url
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = json.loads((ROOT / "deploy/examples/brisbane-job.json").read_text())
@@ -41,8 +42,15 @@ def platform() -> str:
 
 def routemate(*args: str, timeout: float = 60) -> dict:
     """Run the real `routemate` CLI and parse its JSON."""
+    # The notifier of the platform under test (a shifted one's too), not the default port's.
+    env = {**os.environ, "NOTIFIER_URL": os.environ.get("NOTIFIER_URL", service_url("notifier"))}
     done = subprocess.run(
-        [sys.executable, "-m", "routemate_cli.main", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "routemate_cli.main", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)

@@ -34,12 +34,15 @@ from shared.events import (
     IntegrationRevoked,
     JobCancelled,
     JobChanged,
+    JobErased,
     JobFailed,
     MemberInvited,
     MemberPasswordSet,
     MemberRemoved,
     MemberRoleChanged,
     MemberSignedIn,
+    OrganizationErased,
+    OrgRetentionSet,
     ReplanRequested,
     RouteOptimized,
     SecretRotated,
@@ -56,6 +59,7 @@ KAFKA_BINDING = "0.5.0"
 EVENTS: list[type[Event]] = [
     ImportRequested,
     JobCancelled,
+    JobErased,
     StopsGeocoded,
     ReplanRequested,
     RouteOptimized,
@@ -73,13 +77,15 @@ EVENTS: list[type[Event]] = [
     MemberRemoved,
     MemberPasswordSet,
     MemberSignedIn,
+    OrgRetentionSet,
+    OrganizationErased,
     JobChanged,
 ]
 # topic -> (channel id, what flows there, producing services, consuming services)
 TOPICS: dict[str, tuple[str, str, list[str], list[str]]] = {
     JOBS_REQUESTED: (
         "jobsRequested",
-        "Validated imports and updates (ingest), cancellations (status)",
+        "Validated imports and updates (ingest), cancellations and erasures (status)",
         ["ingest", "status"],
         ["geocoder", "status"],
     ),
@@ -94,7 +100,7 @@ TOPICS: dict[str, tuple[str, str, list[str], list[str]]] = {
     STOPS_STATUS: ("stopsStatus", "Delivery progress of single stops", ["status"], ["status"]),
     AUTH_EVENTS: (
         "authEvents",
-        "Audit trail of integrations and webhook endpoints, and the driver directory",
+        "Audit trail of integrations and webhook endpoints, the driver directory, organizations' retention and erasure",
         ["auth", "notifier"],
         ["status"],
     ),
@@ -125,6 +131,9 @@ SUMMARIES = {
     "RouteOptimized": "Stops in visiting order with legs and ETA offsets, unrouted stops, totals, solver stats",
     "JobFailed": "The stage that gave up on a job, a machine code and a message",
     "JobCancelled": "A job was cancelled (terminal): its pending stops are cancelled, finished ones keep their status",
+    "JobErased": "The job was erased: its data key is destroyed; consumers drop its rows, cache entries and webhooks",
+    "OrgRetentionSet": "How long the organization's finished jobs are kept (days; null: for ever)",
+    "OrganizationErased": "The organization was erased (offboarding): its jobs, drivers and settings go everywhere",
     "ReplanRequested": "Re-order a started route's remaining stops from a start point and time; finished stops stay",
     "StopStatusChanged": "A stop's new status, when it happened, the reason and proof of delivery",
     "IntegrationCreated": "An integration was created for an organization",
@@ -278,8 +287,11 @@ def build() -> dict[str, Any]:
                 "The Kafka topics the RouteMate services talk through. Every event is a JSON object on one envelope "
                 "(`event_id`, `event_type`, `schema_version`, `occurred_at`, `correlation_id`, `org_id`, and `job_id` "
                 "for job events), keyed by `job_id` (auth events by `org_id`). Delivery is at least once; consumers "
-                "are idempotent on `event_id`. A breaking change bumps `schema_version`. Generated from shared/events "
-                "by routemate_cli.contract.asyncapi."
+                "are idempotent on `event_id`. A breaking change bumps `schema_version`. Personal fields (addresses, "
+                "labels, notes, phones, emails, titles, recipient names, proof-of-delivery URLs, the driver directory) "
+                "travel sealed (`pii1.` + AES-256-GCM under the job's, or for drivers the organization's, data key; "
+                "shared/pii.py): erasing the job destroys the key, and every copy of them stops opening. Generated "
+                "from shared/events by routemate_cli.contract.asyncapi."
             ),
         },
         "defaultContentType": "application/json",

@@ -52,6 +52,7 @@ OPERATIONS = {  # (path, method) -> operationId, answers beyond the success ones
     ("/v1/integration-import", "post"): ("importJob", (400, 401, 409, 412, 413, 415, 422, 429, 503)),
     ("/v1/integration-jobs", "get"): ("listJobs", (400, 401, 404, 422, 503)),
     ("/v1/integration-jobs/{job_id}", "get"): ("getJob", (401, 404, 422, 503)),
+    ("/v1/integration-jobs/{job_id}", "delete"): ("eraseJob", (401, 404, 422, 429, 503)),
     ("/v1/integration-jobs/{job_id}/cancel", "post"): ("cancelJob", (400, 401, 404, 409, 412, 422, 429, 503)),
     ("/v1/integration-jobs/{job_id}/reoptimize", "post"): (
         "reoptimizeJob",
@@ -145,6 +146,13 @@ def success_answers(operation_id: str) -> dict[str, dict]:
         page_or_job = {"anyOf": [ref("JobPage"), job]}
         return {
             "200": json_answer("A page of jobs (newest first), or one job with `job_id`/`external_job_id`", page_or_job)
+        }
+    if operation_id == "eraseJob":
+        return {
+            "204": {
+                "description": "Erased (now, or before: idempotent). The job is gone from the API, and its personal "
+                "data can no longer be read anywhere, the event log and snapshots included (its data key is destroyed)"
+            }
         }
     if operation_id == "deleteWebhook":
         return {"204": {"description": "Deleted, with its delivery log"}}

@@ -14,12 +14,15 @@ from services.auth.admin_handlers import Drivers, Integrations, Publisher
 from services.auth.handlers import LockoutPolicy, TokenIssuer
 from services.auth.members import Members
 from services.auth.mint_limit import RateLimitedTokens
+from services.auth.organizations import Organizations
+from services.auth.organizations import router as organizations_router
 from services.auth.routes import admin, public
 from services.auth.routes_internal import internal, members_admin
 from services.auth.settings import AuthSettings
 from shared.broker import EventBus, make_broker
 from shared.db import make_engine
 from shared.http import install_request_ids
+from shared.pii import DataKeys, SealingBus
 from shared.ratelimit import RateLimiter
 from shared.service import document_body, make_redis, redis_check, service_app
 
@@ -48,7 +51,8 @@ def create_app(
     redis = redis or make_redis(settings)
     broker = broker or make_broker(settings, SERVICE)
     store = store or AuthStore(make_engine(settings.auth_database_url))
-    bus = bus or EventBus(broker, SERVICE)
+    keys = DataKeys(redis, settings.kek_material)
+    bus = bus or SealingBus(EventBus(broker, SERVICE), keys)  # the driver directory leaves sealed (org key)
     tokens, audit = TokenStore(redis, settings.signing_key), AuditTrail(bus)
     pepper = settings.secret_pepper.get_secret_value()
 
@@ -82,6 +86,8 @@ def create_app(
     )
     admin_state = app.state.admin_app.state
     admin_state.members, admin_state.tokens, admin_state.store = members, tokens, store
+    admin_state.organizations = Organizations(store, tokens, keys, bus)  # not recorded: the activity is erased too
+    app.state.admin_app.include_router(organizations_router)
     media = {"application/json": CREDENTIALS_SCHEMA, "application/x-www-form-urlencoded": CREDENTIALS_SCHEMA}
     document_body(app, "/v1/integration-token", media)
     return app

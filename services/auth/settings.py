@@ -2,13 +2,13 @@
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import TokenVerifierSettings, internal_token_or_default, require_strong
+from shared.settings import DataKeySettings, TokenVerifierSettings, internal_token_or_default, require_strong
 
 LOCAL_ADMIN_TOKEN = "routemate-local-admin"
 LOCAL_PEPPER = "routemate-local-pepper-not-for-production"
 
 
-class AuthSettings(TokenVerifierSettings):
+class AuthSettings(TokenVerifierSettings, DataKeySettings):
     auth_port: int = 8081
     # The admin API's own listener (never routed by the edge); bound to `host` like the public one.
     auth_admin_port: int = 8091

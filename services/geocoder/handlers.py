@@ -48,7 +48,9 @@ class ProviderDown(Exception):
 class AddressCache(Protocol):
     async def get(self, address: str) -> Found | None | object: ...
 
-    async def put(self, address: str, found: Found | None) -> None: ...
+    async def put(self, address: str, found: Found | None, job_id: str | None = None) -> None: ...
+
+    async def forget_job(self, job_id: str) -> int: ...
 
 
 class Geocoder:
@@ -65,7 +67,7 @@ class Geocoder:
         for provider in self.chain:
             await provider.close()
 
-    async def place(self, address: str, deadline: float) -> tuple[Found | None, Source]:
+    async def place(self, address: str, deadline: float, job_id: str | None = None) -> tuple[Found | None, Source]:
         """Where the address is, and whether the cache knew it or a provider was asked."""
         cached = await self.cache.get(address)
         if cached is not MISS:
@@ -84,7 +86,7 @@ class Geocoder:
             if found:
                 break
         if found or not any_down:  # don't cache a miss caused by an outage
-            await self.cache.put(address, found)
+            await self.cache.put(address, found, job_id)  # the job's entry: erasing the job deletes it
         return found, "provider"
 
     async def geocode(self, event: ImportRequested) -> StopsGeocoded | JobFailed:
@@ -101,7 +103,7 @@ class Geocoder:
 
         async def one(address: str) -> tuple[Found | None, Source]:
             async with gate:
-                return await self.place(address, deadline)
+                return await self.place(address, deadline, event.job_id)
 
         keys = list(addresses)
         results = dict(zip(keys, await asyncio.gather(*(one(addresses[k]) for k in keys)), strict=False))
@@ -153,6 +155,10 @@ class Geocoder:
             keep=event.keep,  # finished stops: the optimizer routes the others, from the last of these
             vehicles=vehicles,
         )
+
+    async def forget(self, job_id: str) -> int:
+        """An erased job: delete the cache entries its addresses created."""
+        return await self.cache.forget_job(job_id)
 
     def _outliers(self, locations: list[Location]) -> list[JobWarning]:
         placed = [loc for loc in locations if loc.lat is not None]

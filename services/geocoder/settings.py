@@ -3,9 +3,10 @@
 from pydantic import Field
 
 from shared.lanes import LaneSettings
+from shared.settings import DataKeySettings
 
 
-class GeocoderSettings(LaneSettings):
+class GeocoderSettings(LaneSettings, DataKeySettings):
     geocoder_port: int = 8084
     # The geocode cache lives in its own Redis, one that may evict (allkeys-lru): addresses are
     # chosen by callers, and filling that instance must never push out a token or a lockout.

@@ -2,7 +2,6 @@
 is shared.ratelimit's, the same bucket as the other services')."""
 
 import asyncio
-import hashlib
 import json
 import logging
 import time
@@ -15,7 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.background import Background
-from shared.channels import JOB_OUTCOME, JobHead, JobSettled, inflight_key, jobhead_key, outcome_key
+from shared.channels import JOB_OUTCOME, JobHead, JobSettled, inflight_key, jobhead_key, outcome_key, reservation_key
 from shared.events.jobs import Lane
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,7 @@ class Reservations:
 
     @staticmethod
     def key(org_id: str, external_job_id: str) -> str:
-        return f"rm:idem:{org_id}:{hashlib.sha256(external_job_id.encode()).hexdigest()}"
+        return reservation_key(org_id, external_job_id)
 
     def _value(self, job_id: str, digest: str, accepted: bool, since: float, spec_version: int = 1) -> str:
         value = {"job_id": job_id, "hash": digest, "accepted": accepted, "since": since}

@@ -13,6 +13,7 @@ from services.ingest.routes import router
 from services.ingest.settings import IngestSettings
 from shared.broker import EventBus, make_broker
 from shared.http import install_request_ids
+from shared.pii import DataKeys, SealingBus
 from shared.ratelimit import RateLimiter
 from shared.service import document_body, make_redis, redis_check, service_app
 
@@ -46,7 +47,8 @@ def create_app(
     app.state.imports = ImportDependencies(
         reservations=Reservations(redis, settings.idempotency_ttl_seconds),
         outcomes=outcomes,
-        bus=EventBus(broker, SERVICE),
+        # The import makes the job's data key; every personal field leaves sealed under it.
+        bus=SealingBus(EventBus(broker, SERVICE), DataKeys(redis, settings.kek_material)),
         lanes=Lanes(redis, settings.fair_share_jobs, settings.inflight_ttl_seconds),
         max_stops=settings.max_stops,
         publish_timeout_s=settings.publish_timeout_seconds,

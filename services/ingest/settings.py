@@ -2,10 +2,10 @@
 
 from pydantic import Field
 
-from shared.settings import TokenVerifierSettings
+from shared.settings import DataKeySettings, TokenVerifierSettings
 
 
-class IngestSettings(TokenVerifierSettings):
+class IngestSettings(TokenVerifierSettings, DataKeySettings):
     ingest_port: int = 8082
     ingest_wait_seconds: float = Field(25.0, ge=0, le=120, description="how long an import waits for its route")
     max_stops: int = Field(500, ge=1, le=10_000)

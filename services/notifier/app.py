@@ -18,6 +18,7 @@ from services.notifier.worker import DeliveryWorker
 from shared.broker import EventBus, make_broker
 from shared.db import make_engine
 from shared.http import install_request_ids
+from shared.pii import DataKeys
 from shared.service import consumer_stage_app, make_redis, redis_check, service_app
 
 SERVICE = "notifier"
@@ -65,7 +66,8 @@ def create_app(
         poll_s=settings.webhook_poll_seconds,
         timeout_s=settings.webhook_timeout_seconds,
     )
-    subscribe_changes(broker, bus, store, worker.poke, settings.notifier_group)
+    keys = DataKeys(redis, settings.kek_material)  # the changes' job views travel sealed
+    subscribe_changes(broker, bus, store, worker.poke, settings.notifier_group, keys)
 
     async def start_worker() -> None:
         worker.start()

@@ -19,6 +19,8 @@ from shared.errors import Problem
 from shared.events import CHANGE_TYPES, JobChanged, utcnow
 from shared.vocabulary import as_utc
 
+ERASED_CHANGE = "job.erased"  # status's outbox announces an erased job (services/status/adapters/erasure.py)
+
 TEST_EVENT = "webhook.test"
 MAX_GRACE = timedelta(days=7)
 
@@ -175,6 +177,11 @@ def delivery_for(endpoint: EndpointRow, change_id: str, job_id: str, event_type:
 async def schedule(store: DeliveryStore, changes: list[JobChanged]) -> int:
     """Durably schedule one delivery per change and subscribed endpoint of its organization
     (before the changes' offsets are committed); a change seen before adds nothing."""
+    erased = [c.job_id for c in changes if c.change_type == ERASED_CHANGE]
+    if erased:  # the job was erased: what is pending for it is never sent, and no copy is kept
+        await asyncio.to_thread(store.forget_jobs, erased)
+        changes = [c for c in changes if c.job_id not in erased]
+    changes = [c for c in changes if isinstance(c.data, dict)]  # a job erased since: nothing to tell
     if not changes:
         return 0
     endpoints = await asyncio.to_thread(store.subscribers, {c.org_id for c in changes})

@@ -2,12 +2,12 @@
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import LOCAL_INTERNAL_TOKEN, TokenVerifierSettings, internal_token_or_default
+from shared.settings import LOCAL_INTERNAL_TOKEN, DataKeySettings, TokenVerifierSettings, internal_token_or_default
 
 LOCAL_SECRET_KEY = "local-only-webhook-secret-key-do-not-use-in-production"
 
 
-class NotifierSettings(TokenVerifierSettings):
+class NotifierSettings(TokenVerifierSettings, DataKeySettings):
     notifier_port: int = 8087
     # The operators' admin API (the `routemate webhook` CLI) has its own listener, never routed by
     # the edge; bound to `host` like the public one (deploy/local/platform.sh: NOTIFIER_PORT+10).

@@ -3,24 +3,37 @@
 from collections.abc import Callable
 
 from faststream.kafka import KafkaBroker
+from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
 from services.notifier import handlers
 from services.notifier.adapters.store import DeliveryStore
 from shared.broker import EventBus, TransientError, subscribe_batch
 from shared.events import JOBS_CHANGES, Event, JobChanged
+from shared.pii import DataKeys
 
 GROUP = "routemate-notifier"  # the default of settings.notifier_group
 TOPICS = (JOBS_CHANGES,)
 
 
 def subscribe_changes(
-    broker: KafkaBroker, bus: EventBus, store: DeliveryStore, scheduled: Callable[[], None], group: str = GROUP
+    broker: KafkaBroker,
+    bus: EventBus,
+    store: DeliveryStore,
+    scheduled: Callable[[], None],
+    group: str = GROUP,
+    keys: DataKeys | None = None,
 ) -> None:
-    """Each poll's changes become deliveries in one transaction before the offsets are committed."""
+    """Each poll's changes become deliveries in one transaction before the offsets are committed.
+    Their job views are opened with the jobs' data keys (None: taken as they come, in tests)."""
 
     async def on_events(events: list[Event]) -> None:
         changes = [e for e in events if isinstance(e, JobChanged)]
+        try:
+            if keys is not None:
+                changes = await keys.open_all(changes)  # type: ignore[assignment]
+        except (RedisError, ConnectionError) as exc:  # the data keys cannot be read: retry, never dead-letter
+            raise TransientError(f"data keys unavailable: {exc}") from exc
         try:
             added = await handlers.schedule(store, changes)
         except OperationalError as exc:  # the database is down or locked: retry, never dead-letter

@@ -1,24 +1,31 @@
 """Wiring of the status service: the projection consumer and the jobs endpoint in one process."""
 
+from functools import partial
+
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from services.status.adapters.erasure import Erasure
 from services.status.adapters.outbox import Outbox
 from services.status.adapters.outcomes import OutcomePublisher
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries
+from services.status.erasing import Eraser, RetentionPolicy, RetentionTask, forget_erased
+from services.status.handlers import ReadModel
+from services.status.rebuild import SnapshotTask
 from services.status.relay import OutboxRelay
 from services.status.routes import database_unavailable, router
 from services.status.routes_changes import router as changes_router
 from services.status.routes_internal import internal
 from services.status.settings import StatusSettings
-from services.status.subscribers import GROUP, subscribe_read_model
+from services.status.subscribers import subscribe_read_model
 from shared.broker import EventBus, make_broker
 from shared.db import make_engine
-from shared.http import install_request_ids
+from shared.http import install_request_ids, publish_or_unavailable
+from shared.pii import DataKeys, SealingBus
 from shared.ratelimit import RateLimiter
 from shared.service import consumer_stage_app, make_redis
 
@@ -39,19 +46,35 @@ def create_app(
     engine = engine or make_engine(settings.status_database_url)
     projection, queries = Projection(engine), JobQueries(engine)  # the projection migrates the tables
     outcomes = OutcomePublisher(redis, settings.outcome_ttl_seconds)
-    bus = EventBus(broker, SERVICE)
+    keys = DataKeys(redis, settings.kek_material)
+    bus = SealingBus(EventBus(broker, SERVICE), keys)  # stop reports and cancellations leave sealed
     relay = OutboxRelay(Outbox(engine), bus, idle_s=settings.outbox_poll_seconds)
-    subscribe_read_model(broker, bus, projection, queries, outcomes, settings.projection_batch_size, relay.poke)
+    eraser = Eraser(
+        Erasure(engine), keys, outcomes, lambda event: publish_or_unavailable(bus, event, 10, "The erasure")
+    )
+    # Jobs the projection erased (an organization's, a JobErased): their keys and Redis entries go too.
+    reader = ReadModel(projection, queries, outcomes, keys, partial(forget_erased, eraser))
+    subscribe_read_model(broker, bus, reader, settings.projection_batch_size, relay.poke, settings.status_group)
+    policy = RetentionPolicy(settings.job_retention_days, settings.job_retention_max_days)
+    retention = RetentionTask(eraser, policy, settings.job_retention_check_seconds)
+    every = settings.snapshot_interval_seconds
+    snapshotting = SnapshotTask(settings, engine, every) if every else None
 
     async def start_relay() -> None:
         relay.start()
+        retention.start()
+        if snapshotting is not None:
+            snapshotting.start()
 
     async def stop_relay() -> None:
+        if snapshotting is not None:
+            await snapshotting.stop()
+        await retention.stop()
         await relay.stop()
         await redis.aclose()
 
-    app = consumer_stage_app(SERVICE, settings, broker, GROUP, stop_relay, start_relay)
-    app.state.redis, app.state.bus = redis, bus
+    app = consumer_stage_app(SERVICE, settings, broker, settings.status_group, stop_relay, start_relay)
+    app.state.redis, app.state.bus, app.state.eraser = redis, bus, eraser
     app.state.queries, app.state.relay = queries, relay
     app.state.limiters = {
         "read": RateLimiter(redis, settings.job_reads_per_second, settings.job_read_burst, "rm:rl:read:"),

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from services.status.adapters.erasure import ErasedJob
 from services.status.adapters.outcomes import OutcomePublisher
 from services.status.adapters.projection import Projection, Settles
 from services.status.adapters.queries import BadCursor, FoundJob, JobFilter, JobQueries, encode_cursor
@@ -23,6 +24,7 @@ from shared.errors import Problem
 from shared.events import Event, RouteOptimized, StopStatusChanged, utcnow
 from shared.events.stops import ProofOfDelivery, StopOutcome
 from shared.inputs import REPORT_FUTURE, REPORT_PAST, within
+from shared.pii import DataKeys
 from shared.ratelimit import RateLimiter
 from shared.vocabulary import JobStatus, StopStatus, as_utc
 
@@ -38,17 +40,33 @@ class FollowUp(Enum):
     ANNOUNCE_SETTLED = "announce_settled"  # the outcome of the job the event settled
 
 
+@dataclass(frozen=True)
+class ReadModel:
+    """What projecting needs: the projection, its queries, the Redis mirror, and the data keys
+    that open the events' personal fields (None: events are taken as they come, in tests)."""
+
+    projection: Projection
+    queries: JobQueries
+    outcomes: OutcomePublisher
+    keys: DataKeys | None = None
+    # Called with the jobs a batch erased (JobErased, OrganizationErased), once it is committed:
+    # their keys and Redis entries go, and an organization's jobs are announced as JobErased.
+    erased: Callable[[list[ErasedJob]], Awaitable[None]] | None = None
+
+
 async def project(
-    events: list[Event],
-    routes: Mapping[type[Event], frozenset[FollowUp]],
-    projection: Projection,
-    queries: JobQueries,
-    outcomes: OutcomePublisher,
+    events: list[Event], routes: Mapping[type[Event], frozenset[FollowUp]], reader: ReadModel
 ) -> list[str | None]:
     """Apply the events `routes` names in one transaction, then each one's follow-ups, and mirror
-    the head of every job the batch changed; per event applied, the id of the job it settled."""
+    the head of every job the batch changed; per event applied, the id of the job it settled.
+    Personal fields are opened first: an erased job's read ERASED (and its tombstone drops them)."""
+    projection, queries, outcomes = reader.projection, reader.queries, reader.outcomes
     taken = [event for event in events if type(event) in routes]
+    if reader.keys is not None:
+        taken = await reader.keys.open_all(taken)
     batch = await asyncio.to_thread(projection.apply_batch, taken)
+    if batch.erased and reader.erased is not None:
+        await reader.erased(batch.erased)
     announced: list[JobSettled] = []
     for event, settles in zip(taken, batch.settled, strict=True):
         if (settled := await follow_up(event, settles, routes[type(event)], queries)) is not None:

@@ -15,3 +15,8 @@ RATE_LIMITED = Counter(
     "Job reads and stop updates refused by the per-integration rate limits",
     ["kind"],
 )
+ERASED_JOBS = Counter(
+    "routemate_jobs_erased_total",
+    "Jobs erased (data key destroyed, rows deleted), by why: request, retention, organization",
+    ["reason"],
+)

@@ -2,13 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from services.status import changes
+from services.status import changes, erasing
 from services.status.handlers import Publish
-from services.status.routes import PUBLISH_SECONDS, JobId, Queries
+from services.status.routes import PUBLISH_SECONDS, JobId, Queries, UpdateAdmitted
 from shared import logs
 from shared.http import publish_or_unavailable
 from shared.inputs import SafeText
@@ -91,3 +91,24 @@ async def reoptimize_job(
         "links": {"job": _location(job_id)["Location"]},
     }
     return JSONResponse(answer, status_code=202, headers=_location(job_id))
+
+
+def _eraser(request: Request) -> erasing.Eraser:
+    return request.app.state.eraser
+
+
+@router.delete(
+    "/v1/integration-jobs/{job_id}",
+    status_code=204,
+    summary="Erase a job: it disappears, and its personal data is unreadable everywhere, also in the event log",
+    responses={204: {"description": "Erased (now, or before: the request is idempotent)"}, 401: {}, 404: {}, 503: {}},
+)
+async def erase_job(
+    job_id: JobId,
+    admitted: UpdateAdmitted,
+    eraser: Annotated[erasing.Eraser, Depends(_eraser)],
+    who: CurrentIntegration,
+) -> Response:
+    """The job's data key is destroyed, its rows, cache entries and pending webhooks deleted."""
+    await erasing.erase_job(eraser, who.org_id, job_id, "request", logs.correlation_id.get())
+    return Response(status_code=204, headers=admitted)

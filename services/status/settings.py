@@ -2,10 +2,10 @@
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import TokenVerifierSettings, internal_token_or_default
+from shared.settings import DataKeySettings, TokenVerifierSettings, internal_token_or_default
 
 
-class StatusSettings(TokenVerifierSettings):
+class StatusSettings(TokenVerifierSettings, DataKeySettings):
     status_port: int = 8083
     page_size_default: int = Field(50, ge=1, le=500)
     page_size_max: int = Field(200, ge=1, le=1000)
@@ -24,6 +24,18 @@ class StatusSettings(TokenVerifierSettings):
     outbox_poll_seconds: float = Field(
         0.5, gt=0, le=60, description="how often the webhook outbox relay looks for changes it was not told of"
     )
+
+    # Retention of finished jobs (README, "Erasing and retaining"). Each organization's own setting
+    # comes from the auth admin API (`routemate org retention`); these are the operator's: an
+    # override for every organization, and a cap no organization's setting may pass. Unset: kept.
+    job_retention_days: float | None = Field(None, gt=0, description="platform-wide override, days")
+    job_retention_max_days: float | None = Field(None, gt=0, description="cap on any organization's setting, days")
+    job_retention_check_seconds: float = Field(60.0, gt=0, description="how often the retention task runs")
+    status_group: str = Field("routemate-status", description="the projection's consumer group")
+    # Snapshots of the read model that `routemate status rebuild` starts from (README, "The event log").
+    snapshot_dir: str | None = Field(None, description="default: VAR_DIR/snapshots")
+    snapshot_interval_seconds: float | None = Field(None, gt=0, description="unset: only `routemate status snapshot`")
+    snapshots_kept: int = Field(3, ge=1, le=100)
 
     # The console's credential for the internal read endpoints (/internal/v1, not routed by the edge).
     internal_token: SecretStr | None = None

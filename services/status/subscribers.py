@@ -3,13 +3,11 @@
 from collections.abc import Callable
 
 from faststream.kafka import KafkaBroker
+from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
 from services.status import handlers
-from services.status.adapters.outcomes import OutcomePublisher
-from services.status.adapters.projection import Projection
-from services.status.adapters.queries import JobQueries
-from services.status.handlers import FollowUp
+from services.status.handlers import FollowUp, ReadModel
 from shared.broker import EventBus, TransientError, subscribe_batch
 from shared.events import (
     AUTH_EVENTS,
@@ -25,7 +23,10 @@ from shared.events import (
     Event,
     ImportRequested,
     JobCancelled,
+    JobErased,
     JobFailed,
+    OrganizationErased,
+    OrgRetentionSet,
     RouteOptimized,
     StopsGeocoded,
     StopStatusChanged,
@@ -58,29 +59,33 @@ ROUTES: dict[type[Event], frozenset[FollowUp]] = {
     StopStatusChanged: frozenset(),
     DriverRegistered: frozenset(),
     DriverRemoved: frozenset(),
+    JobErased: frozenset(),  # the job's rows go (the DELETE did it already; a rebuild does it here)
+    OrgRetentionSet: frozenset(),  # the retention task reads it
+    OrganizationErased: frozenset(),  # its jobs, drivers and setting go; its jobs' keys too (ReadModel.erased)
 }
 
 
 def subscribe_read_model(
     broker: KafkaBroker,
     bus: EventBus,
-    projection: Projection,
-    queries: JobQueries,
-    outcomes: OutcomePublisher,
+    reader: ReadModel,
     batch_size: int,
     changed: Callable[[], None] = lambda: None,
+    group: str = GROUP,
 ) -> None:
-    """The projection consumer: every topic of the read model, in consumer group GROUP."""
+    """The projection consumer: every topic of the read model, in consumer group `group`."""
 
     async def on_events(events: list[Event]) -> None:
         try:
-            await handlers.project(events, ROUTES, projection, queries, outcomes)
+            await handlers.project(events, ROUTES, reader)
         except OperationalError as exc:  # the database is down or locked: retry, never dead-letter
             raise TransientError(f"database unavailable: {exc.orig}") from exc
+        except (RedisError, ConnectionError) as exc:  # the data keys cannot be read: retry, never dead-letter
+            raise TransientError(f"data keys unavailable: {exc}") from exc
         changed()  # the outbox relay publishes what the batch changed
 
     async def on_event(event: Event) -> None:
         await on_events([event])
 
     # A poll's events in one transaction and one Kafka commit: the projection keeps up with bursts.
-    subscribe_batch(broker, bus, TOPICS, GROUP, on_events, on_event, max_records=batch_size)
+    subscribe_batch(broker, bus, TOPICS, group, on_events, on_event, max_records=batch_size)

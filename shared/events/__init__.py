@@ -17,6 +17,8 @@ from shared.events.auth import (
     MemberRemoved,
     MemberRoleChanged,
     MemberSignedIn,
+    OrganizationErased,
+    OrgRetentionSet,
     SecretRotated,
     TokenIssued,
     WebhookEndpointDisabled,
@@ -33,6 +35,7 @@ from shared.events.jobs import (
     JOBS_REQUESTED_BULK,
     ImportRequested,
     JobCancelled,
+    JobErased,
     JobFailed,
     JobWarning,
     ReplanRequested,
@@ -55,6 +58,9 @@ ALL_TOPICS = (
     JOBS_REQUESTED_BULK,
 )
 
+# The topics the read model is rebuilt from: kept for ever (shared/topics.py).
+SOURCE_TOPICS = tuple(t for t in ALL_TOPICS if t not in (DEADLETTER, JOBS_CHANGES))
+
 AnyEvent = Annotated[
     ImportRequested
     | StopsGeocoded
@@ -62,6 +68,7 @@ AnyEvent = Annotated[
     | JobFailed
     | ReplanRequested
     | JobCancelled
+    | JobErased
     | StopStatusChanged
     | IntegrationCreated
     | SecretRotated
@@ -75,6 +82,8 @@ AnyEvent = Annotated[
     | MemberRemoved
     | MemberPasswordSet
     | MemberSignedIn
+    | OrgRetentionSet
+    | OrganizationErased
     | JobChanged,
     Field(discriminator="event_type"),
 ]
@@ -103,6 +112,7 @@ def decode_event(raw: bytes) -> Event:
 
 __all__ = [
     "ALL_TOPICS",
+    "SOURCE_TOPICS",
     "AUTH_EVENTS",
     "BULK_TOPICS",
     "CHANGE_TYPES",
@@ -123,6 +133,8 @@ __all__ = [
     "ImportRequested",
     "IntegrationCreated",
     "IntegrationRevoked",
+    "OrgRetentionSet",
+    "OrganizationErased",
     "JOBS_FAILED",
     "JOBS_GEOCODED",
     "JOBS_GEOCODED_BULK",
@@ -130,6 +142,7 @@ __all__ = [
     "JOBS_REQUESTED",
     "JOBS_REQUESTED_BULK",
     "JobCancelled",
+    "JobErased",
     "JobFailed",
     "JobWarning",
     "ReplanRequested",

@@ -95,3 +95,18 @@ class MemberSignedIn(AuthEvent):
     event_type: Literal["MemberSignedIn"] = "MemberSignedIn"
     member_id: str
     email: str
+
+
+class OrgRetentionSet(AuthEvent):
+    """The operator set how long the organization's finished jobs are kept (None: for ever)."""
+
+    event_type: Literal["OrgRetentionSet"] = "OrgRetentionSet"
+    job_retention_days: float | None = None
+
+
+class OrganizationErased(AuthEvent):
+    """The operator erased the organization (offboarding): its integrations, tokens and drivers
+    are gone at auth, its organization key (the driver directory's) is destroyed, and every
+    consumer erases its jobs and whatever else it keeps of it."""
+
+    event_type: Literal["OrganizationErased"] = "OrganizationErased"

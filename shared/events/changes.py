@@ -5,6 +5,7 @@ from uuid import UUID, uuid5
 
 from pydantic import Field
 
+from shared.events.envelope import UPCASTERS, sealed_from_now_on
 from shared.events.jobs import JobEvent
 
 JOBS_CHANGES = "routemate.jobs.changes"
@@ -32,7 +33,10 @@ class JobChanged(JobEvent):
 
     TOPIC: ClassVar[str] = JOBS_CHANGES
     event_type: Literal["JobChanged"] = "JobChanged"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2  # 2: `data` travels sealed under the job's data key (shared/pii.py)
     change_type: str
     version: int = 0
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] | str = Field(default_factory=dict)  # a str: sealed (or "[erased]" once opened)
+
+
+UPCASTERS[("JobChanged", 1)] = sealed_from_now_on

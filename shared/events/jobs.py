@@ -1,5 +1,9 @@
 """Job events: requested, geocoded, optimized, failed, re-plan requested, cancelled; and the values they carry.
 
+Version 2 of the events that carry personal fields (ImportRequested, StopsGeocoded, JobCancelled,
+StopStatusChanged) seals those fields per job (shared/pii.py); a version 1 event's are plaintext,
+which opening passes through as they are, so its upcaster only renumbers it.
+
 Lifecycle fields are additive (schema_version unchanged): an event written before them decodes
 with their defaults (`spec_version` 1, nothing kept), which is what it meant.
 """
@@ -9,7 +13,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from shared.events.envelope import Event, Value
+from shared.events.envelope import UPCASTERS, Event, Value, sealed_from_now_on
 
 JOBS_REQUESTED = "routemate.jobs.requested"
 JOBS_GEOCODED = "routemate.jobs.geocoded"
@@ -194,7 +198,7 @@ class ImportRequested(JobEvent):
 
     TOPIC: ClassVar[str] = JOBS_REQUESTED
     event_type: Literal["ImportRequested"] = "ImportRequested"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2  # 2: personal fields sealed (shared/pii.py)
     integration_id: str
     job: JobSpec
     warnings: tuple[JobWarning, ...] = ()
@@ -206,7 +210,7 @@ class ImportRequested(JobEvent):
 class StopsGeocoded(JobEvent):
     TOPIC: ClassVar[str] = JOBS_GEOCODED
     event_type: Literal["StopsGeocoded"] = "StopsGeocoded"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2  # 2: personal fields sealed (shared/pii.py)
     job: JobSpec
     locations: tuple[Location, ...]
     depot: Location | None = None
@@ -282,5 +286,19 @@ class JobCancelled(JobEvent):
 
     TOPIC: ClassVar[str] = JOBS_REQUESTED
     event_type: Literal["JobCancelled"] = "JobCancelled"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2  # 2: personal fields sealed (shared/pii.py)
     reason: str | None = None
+
+
+class JobErased(JobEvent):
+    """The job was erased (DELETE, retention, an organization's erasure): its data key is gone, and
+    every consumer drops what it kept of it (read model rows, geocode cache entries, webhooks)."""
+
+    TOPIC: ClassVar[str] = JOBS_REQUESTED
+    event_type: Literal["JobErased"] = "JobErased"
+    schema_version: Literal[1] = 1
+    reason: Literal["request", "retention", "organization"] = "request"
+
+
+for _name in ("ImportRequested", "StopsGeocoded", "JobCancelled"):
+    UPCASTERS[(_name, 1)] = sealed_from_now_on

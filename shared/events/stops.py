@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from shared.events.envelope import Value
+from shared.events.envelope import UPCASTERS, Value, sealed_from_now_on
 from shared.events.jobs import JobEvent
 
 STOPS_STATUS = "routemate.stops.status"
@@ -20,7 +20,7 @@ class ProofOfDelivery(Value):
 class StopStatusChanged(JobEvent):
     TOPIC: ClassVar[str] = STOPS_STATUS
     event_type: Literal["StopStatusChanged"] = "StopStatusChanged"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2  # 2: personal fields sealed (shared/pii.py)
     stop_id: str
     external_stop_id: str
     status: StopOutcome
@@ -28,3 +28,6 @@ class StopStatusChanged(JobEvent):
     reason: str | None = None
     notes: str | None = None
     proof: ProofOfDelivery | None = None
+
+
+UPCASTERS[("StopStatusChanged", 1)] = sealed_from_now_on

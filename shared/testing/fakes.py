@@ -78,7 +78,13 @@ class MemoryRedis:
         return True
 
     async def mget(self, keys: list[str]) -> list[bytes | None]:
-        return [await self.get(k) for k in keys]
+        self._check()
+        return [self.values[k] if self._live(k) else None for k in keys]
+
+    async def mset(self, mapping: dict[str, Any]) -> bool:
+        for key, value in mapping.items():
+            await self.set(key, value)
+        return True
 
     async def delete(self, *keys: str) -> int:
         self._check()

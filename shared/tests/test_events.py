@@ -84,7 +84,7 @@ def test_lifecycle_fields_are_additive_and_old_events_decode_with_their_meaning(
     for field in ("spec_version", "base_version", "keep"):
         old.pop(field)
     decoded = decode_event(json.dumps(old).encode())
-    assert (decoded.schema_version, decoded.spec_version, decoded.base_version, decoded.keep) == (1, 1, None, ())
+    assert (decoded.schema_version, decoded.spec_version, decoded.base_version, decoded.keep) == (2, 1, None, ())
     update = _import(spec_version=3, base_version=7, keep=("A",))
     assert decode_event(update.to_bytes()) == update
 

@@ -12,6 +12,7 @@ PUBLIC = {
     ("/v1/integration-import", "post"): "importJob",
     ("/v1/integration-jobs", "get"): "listJobs",
     ("/v1/integration-jobs/{job_id}", "get"): "getJob",
+    ("/v1/integration-jobs/{job_id}", "delete"): "eraseJob",
     ("/v1/integration-jobs/{job_id}/cancel", "post"): "cancelJob",
     ("/v1/integration-jobs/{job_id}/reoptimize", "post"): "reoptimizeJob",
     ("/v1/integration-jobs/{job_id}/stops/{external_stop_id}/status", "post"): "recordStopStatus",

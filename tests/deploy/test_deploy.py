@@ -327,13 +327,22 @@ SECRETS_OF = {
         "REDIS_URL",
         "KAFKA_SASL_PASSWORD",
         "DATABASE_URL",
+        "DATA_KEY_ENCRYPTION_KEY",
     },  # fmt: skip
-    "ingest": {"TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD"},
-    "status": {"TOKEN_SIGNING_KEY", "INTERNAL_TOKEN", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL"},
-    "geocoder": {"REDIS_URL", "CACHE_REDIS_URL", "KAFKA_SASL_PASSWORD"},
+    "ingest": {"TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATA_KEY_ENCRYPTION_KEY"},
+    "status": {
+        "TOKEN_SIGNING_KEY",
+        "INTERNAL_TOKEN",
+        "REDIS_URL",
+        "KAFKA_SASL_PASSWORD",
+        "DATABASE_URL",
+        "DATA_KEY_ENCRYPTION_KEY",
+    },  # fmt: skip
+    "geocoder": {"REDIS_URL", "CACHE_REDIS_URL", "KAFKA_SASL_PASSWORD", "DATA_KEY_ENCRYPTION_KEY"},
     "optimizer": {"KAFKA_SASL_PASSWORD"},
 }
 SECRET_NAMES = {
+    "DATA_KEY_ENCRYPTION_KEY",
     "ADMIN_TOKEN",
     "SECRET_PEPPER",
     "TOKEN_SIGNING_KEY",
@@ -380,7 +389,13 @@ def test_kubernetes_gives_each_service_only_its_own_secrets_and_keeps_admin_off_
         from_secret = {e["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
         refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
         assert refs == [f"routemate-{name}"], name  # its own Secret: REDIS_URL, KAFKA_SASL_PASSWORD, DATABASE_URL
-        assert from_secret == wanted & {"ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY", "INTERNAL_TOKEN"}, name
+        assert from_secret == wanted & {
+            "ADMIN_TOKEN",
+            "SECRET_PEPPER",
+            "TOKEN_SIGNING_KEY",
+            "INTERNAL_TOKEN",
+            "DATA_KEY_ENCRYPTION_KEY",
+        }, name
         assert {"name": "KAFKA_SASL_USERNAME", "value": name} in container["env"]
     ingress = next(d for d in docs if d["kind"] == "Ingress")
     backends = [

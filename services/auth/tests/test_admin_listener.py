@@ -36,12 +36,30 @@ def test_wrong_admin_tokens_are_throttled_per_address(auth, settings):
         ({"admin_token": STRONG, "secret_pepper": "changeme", "token_signing_key": STRONG}, "SECRET_PEPPER"),
         ({"admin_token": STRONG, "secret_pepper": STRONG, "token_signing_key": LOCAL_TOKEN_SIGNING_KEY}, "SIGNING"),
         ({"admin_token": STRONG, "secret_pepper": STRONG}, "TOKEN_SIGNING_KEY must be set"),
+        (
+            {
+                "admin_token": STRONG,
+                "secret_pepper": STRONG,
+                "token_signing_key": STRONG,
+                "data_key_encryption_key": None,
+            },
+            "DATA_KEY_ENCRYPTION_KEY must be set",
+        ),
     ],
-    ids=["none", "replace-me", "local-default", "short", "weak-pepper", "local-signing-key", "no-signing-key"],
+    ids=[
+        "none",
+        "replace-me",
+        "local-default",
+        "short",
+        "weak-pepper",
+        "local-signing-key",
+        "no-signing-key",
+        "no-kek",
+    ],
 )
 def test_production_refuses_to_start_with_a_missing_weak_or_known_secret(env, says):
     with pytest.raises(ValidationError) as refused:
-        AuthSettings(environment="production", **env)
+        AuthSettings(environment="production", **{"data_key_encryption_key": STRONG, **env})
     assert says in str(refused.value)
 
 
@@ -52,6 +70,7 @@ def test_production_starts_with_strong_secrets_and_local_mode_with_its_defaults(
         secret_pepper=STRONG,
         token_signing_key=STRONG,
         internal_token=STRONG,
+        data_key_encryption_key=STRONG,
     )
     assert strong.signing_key == STRONG.encode()
     assert AuthSettings().admin_token.get_secret_value() == LOCAL_ADMIN_TOKEN

@@ -5,7 +5,8 @@ import asyncio
 import httpx
 import pytest
 
-from services.auth.settings import LOCAL_ADMIN_TOKEN
+from services.auth.settings import LOCAL_ADMIN_TOKEN, AuthSettings
+from shared import pii
 from shared.settings import LOCAL_TOKEN_SIGNING_KEY
 from shared.testing.waiting import wait_until
 from shared.tokens import verify_token
@@ -46,6 +47,11 @@ def create(auth, **body) -> dict:
     answer = auth.admin.post("/admin/v1/integrations", json={"org": "acme", **body}, headers=ADMIN)
     assert answer.status_code == 201, answer.text
     return answer.json()
+
+
+def opened(auth, event):
+    """The event with its personal fields opened by the organization's data key."""
+    return asyncio.run(pii.DataKeys(auth.redis, AuthSettings().kek_material).open_all([event]))[0]
 
 
 def wait_for_event(auth, event_type: str):
@@ -145,13 +151,15 @@ def test_drivers_are_added_listed_and_removed_by_lower_case_email(auth):
         "name": "Dana",
         "active": True,
     }
-    assert wait_for_event(auth, "DriverRegistered").email == "dana@example.com"
+    joined = wait_for_event(auth, "DriverRegistered")
+    assert pii.is_sealed(joined.email) and pii.is_sealed(joined.name)  # the log holds the directory sealed
+    assert opened(auth, joined).email == "dana@example.com"
     listed = auth.admin.get("/admin/v1/drivers", params={"org": "acme"}, headers=ADMIN)
     assert listed.json() == {"drivers": [{"email": "dana@example.com", "name": "Dana", "active": True}]}
     params = {"org": "acme", "email": "DANA@example.com"}
     removed = auth.admin.delete("/admin/v1/drivers", params=params, headers=ADMIN)
     assert removed.json() == {"org": "acme", "email": "dana@example.com", "removed": True}
-    assert wait_for_event(auth, "DriverRemoved").email == "dana@example.com"
+    assert opened(auth, wait_for_event(auth, "DriverRemoved")).email == "dana@example.com"
     assert auth.admin.get("/admin/v1/drivers", params={"org": "acme"}, headers=ADMIN).json() == {"drivers": []}
     assert_problem(auth.admin.delete("/admin/v1/drivers", params=params, headers=ADMIN), 404, "not_found")
 

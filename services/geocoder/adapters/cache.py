@@ -32,12 +32,29 @@ class GeocodeCache:
         data = json.loads(raw)
         return Found(**data) if data else None
 
-    async def put(self, address: str, found: Found | None) -> None:
+    @staticmethod
+    def job_key(job_id: str) -> str:
+        """The cache keys one job's addresses created: what erasing the job deletes."""
+        return f"rm:geojob:{job_id}"
+
+    async def put(self, address: str, found: Found | None, job_id: str | None = None) -> None:
         value = json.dumps(found.__dict__ if found else {})
+        ttl = self.ttl_s if found else self.failure_ttl_s
         try:
-            await self.redis.set(self.key(address), value, ex=self.ttl_s if found else self.failure_ttl_s)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.set(self.key(address), value, ex=ttl)
+                if job_id is not None:
+                    pipe.sadd(self.job_key(job_id), self.key(address))
+                    pipe.expire(self.job_key(job_id), self.ttl_s)  # outlives every entry it names
+                await pipe.execute()
         except (RedisError, OSError):
             log.warning("geocode cache unavailable; result not cached")
+
+    async def forget_job(self, job_id: str) -> int:
+        """Delete the entries the job's addresses created; how many there were."""
+        names = [n.decode() if isinstance(n, bytes) else n for n in await self.redis.smembers(self.job_key(job_id))]
+        await self.redis.delete(*names, self.job_key(job_id))
+        return len(names)
 
 
 class NoCache:
@@ -46,5 +63,8 @@ class NoCache:
     async def get(self, address: str) -> object:
         return MISS
 
-    async def put(self, address: str, found: Found | None) -> None:
+    async def put(self, address: str, found: Found | None, job_id: str | None = None) -> None:
         return None
+
+    async def forget_job(self, job_id: str) -> int:
+        return 0

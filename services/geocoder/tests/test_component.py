@@ -56,6 +56,7 @@ async def geocoder_stage(redis: MemoryRedis | None = None, **deps) -> AsyncItera
     """The stage as `python -m services.geocoder` builds it, on a test broker, fakes passed in."""
     settings = GeocoderSettings(geocoder_providers="gazetteer")
     broker = make_broker(settings, "geocoder")
+    deps.setdefault("keys_redis", MemoryRedis())  # the durable Redis of the jobs' data keys
     app = create_app(settings, redis=redis or MemoryRedis(), broker=broker, **deps)
     stage = Stage(broker)
     for topic, seen in stage.out.items():
@@ -150,7 +151,7 @@ def test_the_cache_lives_in_the_evictable_redis_never_in_the_durable_one(monkeyp
     monkeypatch.setattr(wiring, "make_redis", lambda settings, url=None: opened.append(url) or MemoryRedis())
     settings = GeocoderSettings(redis_url="redis://durable:6379/0", cache_redis_url="redis://cache:6380/0")
     create_app(settings, broker=make_broker(settings, "geocoder"))
-    assert opened == ["redis://cache:6380/0"]
+    assert opened == ["redis://cache:6380/0", None]  # the cache, then the durable one for the data keys only
     assert GeocoderSettings().cache_redis_url == "redis://127.0.0.1:6380/0"
 
 
@@ -169,3 +170,32 @@ async def test_both_lanes_are_geocoded_and_each_job_stays_in_its_lane():
     assert [e.job_id for e in stage.out[JOBS_GEOCODED]] == ["j_normal"]  # no bulk job in the normal lane
     assert dead.headers["source_topic"] == JOBS_REQUESTED_BULK
     assert 'routemate_lane_wait_seconds_count{service="geocoder"}' in metrics
+
+
+async def test_sealed_addresses_are_opened_resealed_and_an_erased_jobs_cache_entries_deleted():
+    """The import's addresses travel sealed: the geocoder opens them with the job's key, its
+    StopsGeocoded leaves sealed, the cache remembers which entries the job created, and JobErased
+    deletes them; an erased job's import is dropped."""
+    from shared import pii
+    from shared.events import JobErased
+
+    cache, durable = MemoryRedis(), MemoryRedis()
+    keys = pii.DataKeys(durable, GeocoderSettings().kek_material)
+    sealed = await keys.seal(import_requested(stop(1, "9 Unique Lane, Brisbane QLD 4000"), job_id="j1"))
+    async with geocoder_stage(redis=cache, keys_redis=durable) as stage:
+        await stage.send(sealed)
+        out = await stage.next_on(JOBS_GEOCODED)
+        assert out.locations[0].lat is not None  # the address was read
+        assert pii.is_sealed(out.job.stops[0].address)  # and left sealed
+        entries = await cache.smembers("rm:geojob:j1")
+        assert len(entries) == 1 and await cache.get(next(iter(entries)).decode()) is not None
+        await stage.send(JobErased(org_id="o", job_id="j1"))
+
+        async def forgotten() -> bool:
+            return not await cache.exists("rm:geojob:j1", next(iter(entries)).decode())
+
+        await async_wait_until(forgotten, seconds=5, every=0.01, what="the job's cache entries deleted")
+        gone = await keys.seal(import_requested(stop(1, QUEEN_ST), job_id="j2"))
+        await keys.destroy(["j2"])  # erased while its import was on its way
+        await stage.send(gone)
+    assert len(stage.out[JOBS_GEOCODED]) == 1 and not stage.out[JOBS_FAILED]  # it produced nothing

@@ -69,6 +69,17 @@ class DeliveryStore:
             s.exec(delete(EndpointRow).where(col(EndpointRow.id) == endpoint_id))
             s.commit()
 
+    def forget_jobs(self, job_ids: list[str]) -> int:
+        """Erased jobs: their deliveries (pending or not: each body is a copy of the job) and their attempts."""
+        if not job_ids:
+            return 0
+        with Session(self.engine) as s:
+            ids = select(DeliveryRow.id).where(col(DeliveryRow.job_id).in_(job_ids))
+            s.exec(delete(AttemptRow).where(col(AttemptRow.delivery_id).in_(ids)))
+            gone = s.exec(delete(DeliveryRow).where(col(DeliveryRow.job_id).in_(job_ids))).rowcount
+            s.commit()
+            return gone
+
     def subscribers(self, org_ids: Iterable[str]) -> list[EndpointRow]:
         """The active endpoints of these organizations (each filters change types itself)."""
         with Session(self.engine) as s:

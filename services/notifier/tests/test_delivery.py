@@ -159,3 +159,14 @@ async def test_during_a_rotation_deliveries_verify_with_the_old_secret_and_the_n
     got = receiver.received[0]
     Webhook(endpoint["secret"]).verify(got.body, got.headers)
     Webhook(rotated.json()["secret"]).verify(got.body, got.headers)
+
+
+async def test_an_erased_jobs_deliveries_are_dropped_pending_or_not(notifier: Notifier, receiver: Receiver):
+    """status's outbox announces job.erased after the job's last change: nothing pending for it is
+    sent any more, and no copy of its view stays in the delivery log."""
+    endpoint = await notifier.endpoint(receiver.url, ["job.routed", "job.completed"])
+    await notifier.publish(change("job_1", "job.routed"), change("job_2", "job.routed"))
+    await received(receiver, 2)
+    await notifier.publish(change("job_1", "job.erased"))
+    log = await notifier.deliveries(endpoint["id"])
+    assert [d["job_id"] for d in log] == ["job_2"]

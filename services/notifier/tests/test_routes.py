@@ -74,6 +74,7 @@ async def test_production_requires_https(tmp_path):
         "webhook_secret_key": "k" * 40,
         "admin_token": "a" * 40,
         "token_signing_key": "Zk3q9VbX2mN7pL4tR8wY1cH6jD0sF5gA",
+        "data_key_encryption_key": "Qw8eR4tY2uI6oP0aS3dF7gH1jK5lZ9xC",
     }
     async with _strict(tmp_path, **production) as prod:
         answer = await prod.http.post(
@@ -86,7 +87,11 @@ async def test_production_requires_https(tmp_path):
 
 
 def test_production_refuses_the_local_secret_key_and_private_targets():
-    signed = {"environment": "production", "token_signing_key": "Zk3q9VbX2mN7pL4tR8wY1cH6jD0sF5gA"}
+    signed = {
+        "environment": "production",
+        "token_signing_key": "Zk3q9VbX2mN7pL4tR8wY1cH6jD0sF5gA",
+        "data_key_encryption_key": "Qw8eR4tY2uI6oP0aS3dF7gH1jK5lZ9xC",
+    }
     with pytest.raises(ValueError, match="ADMIN_TOKEN"):
         settings(**signed, webhook_allow_private_targets=False, webhook_secret_key="k" * 40)
     with pytest.raises(ValueError, match="WEBHOOK_SECRET_KEY"):
@@ -94,7 +99,12 @@ def test_production_refuses_the_local_secret_key_and_private_targets():
     with pytest.raises(ValueError, match="local testing only"):
         settings(**signed, webhook_secret_key="k" * 40, admin_token="a" * 40)
     with pytest.raises(ValueError, match="TOKEN_SIGNING_KEY"):
-        settings(environment="production", webhook_secret_key="k" * 40, admin_token="a" * 40)
+        settings(
+            environment="production",
+            webhook_secret_key="k" * 40,
+            admin_token="a" * 40,
+            data_key_encryption_key="Qw8eR4tY2uI6oP0aS3dF7gH1jK5lZ9xC",
+        )
 
 
 async def test_no_token_is_401_and_a_bad_cursor_400(notifier: Notifier):

@@ -6,7 +6,7 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.channels import JOB_OUTCOME, JobHead, JobSettled, inflight_key, jobhead_key, outcome_key
+from shared.channels import JOB_OUTCOME, JobHead, JobSettled, inflight_key, jobhead_key, outcome_key, reservation_key
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +48,14 @@ class OutcomePublisher:
                 len(settled),
                 exc,
             )
+
+    async def forget(self, org_id: str, job_id: str, external_job_id: str | None) -> None:
+        """An erased job: its head, its kept outcome (the job's public view), its place among the
+        jobs in flight, and ingest's reservation of its external id (which may be imported afresh)."""
+        names = [jobhead_key(job_id), outcome_key(job_id)]
+        if external_job_id is not None:
+            names.append(reservation_key(org_id, external_job_id))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*names)
+            pipe.zrem(inflight_key(org_id), job_id)
+            await pipe.execute()

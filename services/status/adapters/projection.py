@@ -15,9 +15,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from services.status.adapters import writers
+from services.status.adapters.erasure import ErasedJob, erase_organization_rows, erase_rows, is_erased
 from services.status.adapters.outbox import Before, record_changes
 from services.status.adapters.schema import migrate
-from services.status.adapters.tables import AppliedEventRow, DriverRow, JobRow, StopRow
+from services.status.adapters.tables import AppliedEventRow, DriverRow, JobRow, OrgRetentionRow, StopRow
 from services.status.lifecycle import JobFacts, advanced, derived_status, driver_not_found, settles
 from shared.events import (
     DriverRegistered,
@@ -25,7 +26,10 @@ from shared.events import (
     Event,
     ImportRequested,
     JobCancelled,
+    JobErased,
     JobFailed,
+    OrganizationErased,
+    OrgRetentionSet,
     RouteOptimized,
     utcnow,
 )
@@ -46,6 +50,7 @@ class Batch:
 
     settled: list[Settles | None] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)
+    erased: list[ErasedJob] = field(default_factory=list)  # the jobs this batch erased
 
 
 class Projection:
@@ -71,11 +76,32 @@ class Projection:
                 if s.get(AppliedEventRow, str(event.event_id)) is not None:
                     batch.settled.append(None)
                     continue
-                batch.settled.append(self._apply(s, event, batch.changed))
+                batch.settled.append(self._apply_unless_erased(s, event, batch))
                 s.add(AppliedEventRow(event_id=str(event.event_id), applied_at=utcnow()))
                 s.flush()  # the next event of the batch reads what this one wrote
             s.commit()
         return batch
+
+    def _apply_unless_erased(self, s: Session, event: Event, batch: Batch) -> Settles | None:
+        """An erased job's events (late, or replayed) change nothing; JobErased erases."""
+        job_id = getattr(event, "job_id", None)
+        if isinstance(event, JobErased):
+            gone = erase_rows(s, event.org_id, event.job_id, event.occurred_at, event.reason)
+            if gone is not None and not gone.already:
+                batch.erased.append(gone)
+                batch.changed.discard(event.job_id)
+            return None
+        if isinstance(event, OrganizationErased):
+            for gone in erase_organization_rows(s, event.org_id, event.occurred_at):
+                batch.erased.append(gone)
+                batch.changed.discard(gone.job_id)
+            return None
+        if is_erased(s, event.org_id, job_id):
+            return None
+        if isinstance(event, OrgRetentionSet):
+            s.merge(OrgRetentionRow(org_id=event.org_id, job_retention_days=event.job_retention_days))
+            return None
+        return self._apply(s, event, batch.changed)
 
     def _apply(self, s: Session, event: Event, changed: set[str]) -> Settles | None:
         if isinstance(event, DriverRegistered):

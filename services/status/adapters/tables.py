@@ -106,3 +106,30 @@ class OutboxRow(SQLModel, table=True):
     occurred_at: datetime
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     sent_at: datetime | None = None
+
+
+class ErasedJobRow(SQLModel, table=True):
+    """A job that was erased: only that it was (no personal field), so an event of it arriving
+    late, or replayed by a rebuild, brings nothing of it back."""
+
+    __tablename__ = "status_erased_jobs"
+    job_id: str = Field(primary_key=True)
+    org_id: str = Field(index=True)
+    erased_at: datetime
+    reason: str
+
+
+class OrgRetentionRow(SQLModel, table=True):
+    """How long an organization's finished jobs are kept (None: for ever), as auth announced it."""
+
+    __tablename__ = "status_org_retention"
+    org_id: str = Field(primary_key=True)
+    job_retention_days: float | None = None
+
+
+class ErasedOrgRow(SQLModel, table=True):
+    """An organization that was erased: an event of it arriving late brings nothing back."""
+
+    __tablename__ = "status_erased_orgs"
+    org_id: str = Field(primary_key=True)
+    erased_at: datetime

@@ -15,9 +15,15 @@ from services.status.views import job_view
 from shared.db import make_engine
 from shared.events import DriverRegistered, DriverRemoved, Event, TokenIssued, utcnow
 from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
+from shared.testing.fakes import MemoryRedis
 from shared.vocabulary import JobStatus, StopStatus
 
 T0 = utcnow()
+
+
+def offline_settings(tmp_path) -> StatusSettings:
+    """No snapshot to start from (an empty directory of its own)."""
+    return StatusSettings(snapshot_dir=str(tmp_path / "snapshots"))
 
 
 def history() -> list[Event]:
@@ -58,7 +64,7 @@ async def test_a_rebuild_replays_in_time_order_into_the_same_rows(tmp_path, monk
 
     monkeypatch.setattr(rebuild_module, "read_to_end", read_to_end)
     url = f"sqlite:///{tmp_path / 'rebuilt.db'}"
-    report = await rebuild(StatusSettings(), url)
+    report = await rebuild(offline_settings(tmp_path), url, redis=MemoryRedis())
     assert asked == [TOPICS]
     assert (report.events, report.skipped, report.jobs) == (len(events), 1, 1)
 
@@ -70,7 +76,9 @@ async def test_a_rebuild_replays_in_time_order_into_the_same_rows(tmp_path, monk
     assert rebuilt["status"] == JobStatus.IN_PROGRESS and rebuilt["driver"]["name"] == "Dana"
     assert rebuilt["stops"][0]["status"] == StopStatus.FAILED
     with pytest.raises(NotEmpty):
-        await rebuild(StatusSettings(), url)  # never into a database that holds a read model
+        await rebuild(
+            offline_settings(tmp_path), url, redis=MemoryRedis()
+        )  # never into a database that holds a read model
 
 
 async def test_an_event_the_live_consumer_rejected_is_left_out_not_fatal(tmp_path, monkeypatch):
@@ -84,7 +92,7 @@ async def test_an_event_the_live_consumer_rejected_is_left_out_not_fatal(tmp_pat
 
     monkeypatch.setattr(rebuild_module, "read_to_end", read_to_end)
     url = f"sqlite:///{tmp_path / 'rebuilt.db'}"
-    report = await rebuild(StatusSettings(), url)
+    report = await rebuild(offline_settings(tmp_path), url, redis=MemoryRedis())
     assert (report.events, report.skipped, report.jobs) == (len(events), 2, 1)
     rebuilt = job_view(*JobQueries(make_engine(url)).job("org_1", job_id="job_1"))
     assert rebuilt["stops"][0]["status"] == StopStatus.FAILED and rebuilt["status"] == JobStatus.IN_PROGRESS

@@ -1,0 +1,272 @@
+"""Personal data in the event log, sealed per job (crypto-shredding).
+
+The log is append-only and kept for ever (shared/topics.py), so erasing a job cannot mean
+rewriting it. Instead every personal field of a job's events travels sealed (AES-256-GCM) under
+a data key of that job alone; the data keys live in the durable Redis, each wrapped under the
+key-encryption key (DATA_KEY_ENCRYPTION_KEY). Erasing the job destroys its data key: every copy
+of its personal fields (the topics, their replicas, a snapshot, a backup of any of them) turns
+into ciphertext nobody can open, which is what `open_event` then reports as erased.
+
+Which fields are personal is listed once, in PERSONAL below (and in the README).
+"""
+
+import base64
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from redis.asyncio import Redis
+
+from shared.events import Event
+
+TOKEN = "pii1."  # a sealed value: "pii1." + base64url(nonce ‖ ciphertext ‖ tag)
+JSON_TOKEN = "pii1j."  # a sealed JSON value (a whole object, as a webhook's job view)
+ERASED = "[erased]"  # what a sealed value opens as once its job's data key is gone
+_SPEC = (
+    ("job", "title"),
+    ("job", "driver_email"),
+    ("job", "stops", "*", "address"),
+    ("job", "stops", "*", "label"),
+    ("job", "stops", "*", "notes"),
+    ("job", "stops", "*", "phone"),
+    ("job", "stops", "*", "email"),
+    ("job", "depot", "address"),
+    ("job", "vehicles", "*", "driver_email"),  # a fleet's drivers, and where they start and end (often home)
+    ("job", "vehicles", "*", "start", "address"),
+    ("job", "vehicles", "*", "end", "address"),
+)
+# event_type -> the paths of its personal string fields ("*": every item of a sequence).
+PERSONAL: dict[str, tuple[tuple[str, ...], ...]] = {
+    "ImportRequested": _SPEC,
+    "StopsGeocoded": _SPEC,
+    "StopStatusChanged": (
+        ("reason",),
+        ("notes",),
+        ("proof", "recipient_name"),
+        ("proof", "signature_url"),
+        ("proof", "photo_urls", "*"),
+    ),
+    "JobCancelled": (("reason",),),
+    "RouteOptimized": (("routes", "*", "driver_email"),),  # copied sealed from the import by the optimizer
+    "DriverRegistered": (("email",), ("name",)),
+    "DriverRemoved": (("email",),),
+    "JobChanged": (("data",),),  # the public job view a webhook carries, sealed whole
+}
+
+
+def data_key_name(job_id: str) -> str:
+    """Where a job's wrapped data key is kept in the durable Redis."""
+    return f"rm:datakey:{job_id}"
+
+
+def _aad(job_id: str) -> bytes:
+    return b"rm-pii-v1:" + job_id.encode()  # a value sealed for one job never opens as another's
+
+
+def seal_text(key: bytes, job_id: str, text: str) -> str:
+    """`text` sealed under the job's data key."""
+    nonce = os.urandom(12)
+    return TOKEN + base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, text.encode(), _aad(job_id))).decode()
+
+
+def seal_json(key: bytes, job_id: str, value: Any) -> str:
+    """A JSON value (an object) sealed whole under the job's data key."""
+    return JSON_TOKEN + seal_text(key, job_id, json.dumps(value, separators=(",", ":")))[len(TOKEN) :]
+
+
+def open_text(key: bytes | None, job_id: str, value: str) -> Any:
+    """The plaintext of a sealed value (a sealed JSON value parsed); ERASED when the key is gone
+    (or does not fit); a value that is not sealed (written before sealing) as it is."""
+    as_json = value.startswith(JSON_TOKEN)
+    if not (as_json or value.startswith(TOKEN)):
+        return value
+    if key is None:
+        return ERASED
+    raw = base64.urlsafe_b64decode(value[len(JSON_TOKEN if as_json else TOKEN) :])
+    try:
+        text = AESGCM(key).decrypt(raw[:12], raw[12:], _aad(job_id)).decode()
+    except InvalidTag:
+        return ERASED
+    return json.loads(text) if as_json else text
+
+
+def is_sealed(value: object) -> bool:
+    return isinstance(value, str) and value.startswith((TOKEN, JSON_TOKEN))
+
+
+def _walk(node: Any, path: tuple[str, ...], change: Callable[[Any], Any]) -> Any:
+    if node is None:
+        return None
+    if not path:
+        return change(node) if isinstance(node, str | dict) else node
+    head, rest = path[0], path[1:]
+    if head == "*":
+        return [_walk(item, rest, change) for item in node]
+    if isinstance(node, dict) and head in node:
+        node[head] = _walk(node[head], rest, change)
+    return node
+
+
+def _rewrite(event: Event, change: Callable[[str], str]) -> Event:
+    paths = PERSONAL.get(event.event_type)
+    if not paths:
+        return event
+    raw = event.model_dump()
+    for path in paths:
+        raw = _walk(raw, path, change)
+    return type(event).model_validate(raw)
+
+
+def job_of(event: Event) -> str | None:
+    """Whose data key seals the event's personal fields: its job's, or for the driver directory
+    its organization's ("org:<org_id>", destroyed when the organization is erased)."""
+    if event.event_type not in PERSONAL:
+        return None
+    return getattr(event, "job_id", None) or f"{ORG_SUBJECT}{event.org_id}"
+
+
+ORG_SUBJECT = "org:"
+
+
+def org_subject(org_id: str) -> str:
+    return f"{ORG_SUBJECT}{org_id}"
+
+
+def seal_event(event: Event, key: bytes) -> Event:
+    """The event with its personal fields sealed under the job's data key (sealed ones stay as they are)."""
+    job_id = job_of(event)
+    if job_id is None:
+        return event
+    return _rewrite(event, lambda value: _seal_value(key, job_id, value))
+
+
+def _seal_value(key: bytes, job_id: str, value: Any) -> str:
+    if isinstance(value, dict):
+        return seal_json(key, job_id, value)
+    return value if is_sealed(value) else seal_text(key, job_id, value)
+
+
+def personal_values(event: Event) -> list[str]:
+    """The personal field values the event carries (sealed or not): what a test looks for."""
+    found: list[str] = []
+
+    def keep(text: str) -> str:
+        found.append(text)
+        return text
+
+    _rewrite(event, keep)
+    return found
+
+
+def open_event(event: Event, key: bytes | None) -> Event:
+    """The event with its personal fields in plaintext, or ERASED where its key is gone."""
+    job_id = job_of(event)
+    if job_id is None:
+        return event
+    return _rewrite(event, lambda value: open_text(key, job_id, value) if isinstance(value, str) else value)
+
+
+def erased(event: Event, key: bytes | None) -> bool:
+    """Whether the event holds sealed personal data that can no longer be opened."""
+    return key is None and any(is_sealed(v) for v in personal_values(event))
+
+
+class KeyWrap:
+    """Wraps data keys under the key-encryption key, so a copy of Redis alone opens nothing."""
+
+    def __init__(self, kek_material: str) -> None:
+        self._aead = AESGCM(hashlib.sha256(kek_material.encode()).digest())
+
+    def wrap(self, job_id: str, key: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, key, b"rm-datakey-v1:" + job_id.encode())
+
+    def unwrap(self, job_id: str, blob: bytes) -> bytes | None:
+        try:
+            return self._aead.decrypt(blob[:12], blob[12:], b"rm-datakey-v1:" + job_id.encode())
+        except InvalidTag:
+            return None  # wrapped under another key-encryption key: unreadable, as if erased
+
+
+ERASED_MARK = b"erased"  # what stays of a destroyed data key: no key can be made for the job again
+
+
+class DataKeys:
+    """The jobs' data keys in the durable Redis: made at import, read to open, destroyed at erase.
+
+    Destroying overwrites the key with ERASED_MARK instead of deleting it, so a stage that
+    publishes for the job a moment after its erasure cannot make it a fresh key (it seals
+    ERASED instead): an erased job never regains readable personal data."""
+
+    def __init__(self, redis: Redis, kek_material: str) -> None:
+        self.redis, self.wrap = redis, KeyWrap(kek_material)
+
+    def _unwrap(self, job_id: str, blob: bytes | None) -> bytes | None:
+        return None if blob is None or blob == ERASED_MARK else self.wrap.unwrap(job_id, blob)
+
+    async def key_for(self, job_id: str) -> bytes | None:
+        """The job's data key, made now if it never had one; None once the job was erased."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(data_key_name(job_id), self.wrap.wrap(job_id, AESGCM.generate_key(256)), nx=True)
+            pipe.get(data_key_name(job_id))
+            _, blob = await pipe.execute()
+        return self._unwrap(job_id, blob)
+
+    async def keys(self, job_ids: Iterable[str]) -> dict[str, bytes | None]:
+        """Each job's data key, None where it was destroyed (the job was erased)."""
+        ids = sorted(set(job_ids))
+        if not ids:
+            return {}
+        blobs = await self.redis.mget([data_key_name(j) for j in ids])
+        return {j: self._unwrap(j, b) for j, b in zip(ids, blobs, strict=True)}
+
+    async def destroy(self, job_ids: Iterable[str]) -> None:
+        """Erase: every personal field ever sealed under these jobs' keys becomes unreadable."""
+        if names := [data_key_name(j) for j in job_ids]:
+            await self.redis.mset(dict.fromkeys(names, ERASED_MARK))
+
+    async def seal(self, event: Event) -> Event:
+        """The event as it may be published: its personal fields sealed under its job's key (made
+        now if the job has none: its import, or a job imported before sealing); an erased job's
+        event carries ERASED where its personal fields were."""
+        job_id = job_of(event)
+        if job_id is None:
+            return event
+        key = await self.key_for(job_id)
+        if key is None:
+            return _rewrite(event, lambda value: value if is_sealed(value) else ERASED)
+        return seal_event(event, key)
+
+    async def open(self, event: Event) -> tuple[Event, bool]:
+        """The event opened, and whether its job was erased (its sealed fields could not be opened)."""
+        job_id = job_of(event)
+        if job_id is None:
+            return event, False
+        key = (await self.keys([job_id]))[job_id]
+        return open_event(event, key), erased(event, key)
+
+    async def open_all(self, events: list[Event]) -> list[Event]:
+        """The events with their personal fields opened (ERASED where the job was erased); one Redis call."""
+        # Only the jobs whose events hold sealed values need their keys (no Redis call otherwise).
+        keys = await self.keys(
+            j for e in events if (j := job_of(e)) is not None and any(map(is_sealed, personal_values(e)))
+        )
+        return [open_event(e, keys.get(j)) if (j := job_of(e)) is not None else e for e in events]
+
+
+class SealingBus:
+    """An EventBus that seals the personal fields of what it publishes (everything else is the
+    bus's own): the services publish plain events and never forget to seal one."""
+
+    def __init__(self, bus: Any, keys: DataKeys) -> None:
+        self.bus, self.keys = bus, keys
+
+    async def publish(self, event: Event) -> None:
+        await self.bus.publish(await self.keys.seal(event))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.bus, name)

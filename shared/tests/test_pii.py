@@ -1,0 +1,121 @@
+"""Crypto-shredding of the personal fields of job events (shared/pii.py)."""
+
+import asyncio
+import json
+
+from shared import pii
+from shared.events import JobCancelled, StopStatusChanged, decode_event
+from shared.events.jobs import Depot
+from shared.events.stops import ProofOfDelivery
+from shared.testing.builders import import_requested, stop, stop_changed
+from shared.testing.fakes import MemoryRedis
+
+KEK = "a-test-key-encryption-key-of-some-length"
+
+
+def _job():
+    return import_requested(
+        stop(
+            0,
+            "1 Secret Lane, Brisbane",
+            label="Mrs Private",
+            notes="gate 1234",
+            phone="+61400000000",
+            email="p@example.com",
+        ),
+        stop(1, lat=-27.4, lng=153.0),
+        depot=Depot(address="9 Depot Road"),
+        title="Round of Mrs Private",
+        driver_email="driver@example.com",
+    )
+
+
+def test_the_log_carries_no_personal_field_in_clear_and_the_key_opens_them_again():
+    keys = pii.DataKeys(MemoryRedis(), KEK)
+    event = _job()
+    sealed = asyncio.run(keys.seal(event))
+    wire = sealed.to_bytes().decode()
+    for secret in (
+        "Secret Lane",
+        "Mrs Private",
+        "gate 1234",
+        "+61400000000",
+        "p@example.com",
+        "Depot Road",
+        "driver@example.com",
+    ):
+        assert secret not in wire
+    decoded = decode_event(sealed.to_bytes())
+    assert decoded.schema_version == 2
+    (opened,) = asyncio.run(keys.open_all([decoded]))
+    assert opened == event  # every field back, the ids and the rest untouched
+
+
+def test_an_erased_jobs_events_open_as_erased_and_other_jobs_are_untouched():
+    keys = pii.DataKeys(MemoryRedis(), KEK)
+    mine, other = _job(), import_requested(stop(0, "2 Kept Street"), job_id="k")
+    sealed = [asyncio.run(keys.seal(mine)), asyncio.run(keys.seal(other))]
+    asyncio.run(keys.destroy(["j"]))
+    opened = asyncio.run(keys.open_all(sealed))
+    assert opened[0].job.stops[0].address == pii.ERASED and opened[0].job.title == pii.ERASED
+    assert opened[0].job.stops[1].lat == -27.4  # coordinates and ids are not sealed
+    assert opened[1].job.stops[0].address == "2 Kept Street"
+    assert pii.erased(sealed[0], None) and not pii.erased(sealed[1], b"k" * 32)
+
+
+def test_a_value_sealed_for_one_job_does_not_open_as_another_jobs():
+    key = b"k" * 32
+    token = pii.seal_text(key, "job-a", "address")
+    assert pii.open_text(key, "job-a", token) == "address"
+    assert pii.open_text(key, "job-b", token) == pii.ERASED
+
+
+def test_stop_reports_and_cancellations_seal_their_free_text_and_proof():
+    keys = pii.DataKeys(MemoryRedis(), KEK)
+    report = stop_changed(
+        0,
+        "completed",
+        notes="left with Bob",
+        reason="door code 99",
+        proof=ProofOfDelivery(recipient_name="Bob", signature_url="https://x/s.png", photo_urls=("https://x/p.png",)),
+    )
+    cancel = JobCancelled(org_id="o", job_id="j", reason="customer Bob moved")
+    sealed = [asyncio.run(keys.seal(report)), asyncio.run(keys.seal(cancel))]
+    wire = b"".join(e.to_bytes() for e in sealed).decode()
+    assert "Bob" not in wire and "x/s.png" not in wire and "door code" not in wire
+    assert asyncio.run(keys.open_all(sealed)) == [report, cancel]
+
+
+def test_a_version_1_event_in_plaintext_still_decodes_and_opens_as_it_was():
+    raw = json.loads(stop_changed(0, "failed", notes="dog").to_bytes())
+    raw["schema_version"] = 1
+    old = decode_event(json.dumps(raw).encode())
+    assert isinstance(old, StopStatusChanged) and old.schema_version == 2
+    assert pii.open_event(old, None).notes == "dog"
+
+
+def test_a_data_key_wrapped_under_another_kek_reads_as_gone():
+    redis = MemoryRedis()
+    asyncio.run(pii.DataKeys(redis, KEK).key_for("j"))
+    assert asyncio.run(pii.DataKeys(redis, KEK + "-other").keys(["j"])) == {"j": None}
+
+
+def test_no_stage_can_make_an_erased_job_a_fresh_key():
+    """A stop report published a moment after the erasure must not seal its notes under a new key."""
+    keys = pii.DataKeys(MemoryRedis(), KEK)
+    asyncio.run(keys.key_for("j"))
+    asyncio.run(keys.destroy(["j"]))
+    late = asyncio.run(keys.seal(stop_changed(0, "completed", notes="left with Bob")))
+    assert late.notes == pii.ERASED and asyncio.run(keys.key_for("j")) is None
+
+
+def test_the_driver_directory_is_sealed_under_its_organizations_key():
+    from shared.events import DriverRegistered
+
+    keys = pii.DataKeys(MemoryRedis(), KEK)
+    joined = DriverRegistered(org_id="o1", email="dana@example.com", name="Dana")
+    sealed = asyncio.run(keys.seal(joined))
+    assert b"dana@example.com" not in sealed.to_bytes() and b"Dana" not in sealed.to_bytes()
+    assert asyncio.run(keys.open_all([sealed])) == [joined]
+    asyncio.run(keys.destroy([pii.org_subject("o1")]))
+    assert asyncio.run(keys.open_all([sealed]))[0].email == pii.ERASED
