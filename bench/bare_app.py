@@ -1,5 +1,6 @@
 """The burst benchmark's reference: a bare FastAPI endpoint on the same server stack as ingest."""
 
+import os
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,4 +24,4 @@ async def healthz() -> dict:
 
 
 if __name__ == "__main__":
-    serve(app, "bare", PlatformSettings(log_level="WARNING"), 18090)
+    serve(app, "bare", PlatformSettings(log_level="WARNING"), int(os.environ.get("BARE_PORT", "18090")))

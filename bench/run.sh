@@ -6,6 +6,7 @@ cd "$ROOT"
 PY=.venv/bin/python
 bash deploy/local/platform.sh up >/dev/null
 echo; $PY -m bench.optimizer_quality "$@"
+echo; $PY -m bench.cli_optimize
 # Constrained routing (issue 18): TSPTW and VRPTW against published best-known values. The quick
 # forms keep `make bench` bounded; BENCH_FULL=1 runs every shipped instance (about 25 minutes).
 if [ "${BENCH_FULL:-0}" = 1 ]; then

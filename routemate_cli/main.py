@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +38,8 @@ def _admin_listener(given: str | None, public_url: str, default_port: int) -> st
     """The admin listener's URL: as given, or the public listener's port + 10."""
     if given:
         return given.rstrip("/")
+    import httpx  # here: `routemate optimize` never calls an API, and httpx costs a quarter second to import
+
     url = httpx.URL(public_url)
     return str(url.copy_with(port=(url.port or default_port) + 10)).rstrip("/")
 
@@ -55,6 +56,8 @@ app.add_typer(webhook, name="webhook")
 
 
 def _call(method: str, path: str, *, base: str | None = None, **kwargs: Any) -> Any:
+    import httpx  # here: `routemate optimize` never calls an API, and httpx costs a quarter second to import
+
     settings = CliSettings()
     base = base or settings.admin_base  # auth's admin listener unless another admin API is named
     headers = {"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"}

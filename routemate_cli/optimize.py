@@ -5,10 +5,16 @@ offline gazetteer by default), ordered by the optimizer, and projected by the st
 projection into a throwaway SQLite file, so the answer has the import response's shape. A
 `solver` object says which engine ran, for how long, and the objective it minimised. No driver
 is assigned (there is no driver directory offline): the job's status stays `unassigned`.
+
+`solver.time_ms` is the solve alone: the compiled local search is loaded (or compiled) before
+the clock starts, as the optimizer service does at start-up, and that load is `solver.load_ms`.
+Heavy modules (OR-Tools, geopy, Redis, httpx, FastAPI) are imported only on the paths that need
+them, so a 20-stop job answers in well under a second of wall time.
 """
 
 import asyncio
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,11 +23,13 @@ from services.geocoder.adapters import build_geocoder
 from services.geocoder.settings import GeocoderSettings
 from services.ingest import handlers as ingest
 from services.ingest.settings import IngestSettings
+from services.optimizer import ils
 from services.optimizer.adapters import matrix_provider
 from services.optimizer.handlers import optimize
 from services.optimizer.settings import OptimizerSettings
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries
+from services.status.adapters.schema import create_tables
 from services.status.views import job_view
 from shared.db import make_engine
 from shared.events import ImportRequested, JobFailed, RouteOptimized
@@ -55,13 +63,17 @@ def run(raw: Any) -> dict[str, Any]:
     events: list[Any] = [imported]
     geocoded = asyncio.run(_geocode(imported, GeocoderSettings()))
     events.append(geocoded)
+    load_ms = 0.0
     if not isinstance(geocoded, JobFailed):
         settings = OptimizerSettings()
+        started = time.perf_counter()
+        ils.warm_up()  # load the compiled search before the solve's clock starts
+        load_ms = (time.perf_counter() - started) * 1000
         events.append(optimize(geocoded, settings, matrix_provider(settings)))
     with tempfile.TemporaryDirectory(prefix="routemate-optimize-") as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'job.db'}")
         try:
-            Projection(engine).apply_many(events)
+            Projection(engine, prepare=create_tables).apply_many(events)
             view = job_view(*JobQueries(engine).job(ORG, job_id=job_id))
         finally:
             engine.dispose()
@@ -72,6 +84,7 @@ def run(raw: Any) -> dict[str, Any]:
         {
             "engine": routed.solver.solver,
             "time_ms": routed.solver.solve_ms,
+            "load_ms": round(load_ms, 2),
             "objective": routed.solver.objective_m,
             "objective_unit": "metres driven",
             "matrix_provider": routed.solver.matrix_provider,

@@ -1,12 +1,15 @@
 """RFC 9457 problem+json: one exception type for the services and the handlers that render it."""
 
-import logging
-from typing import Any
+from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # FastAPI only when a service renders problems: `routemate optimize` raises them without it
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ class Problem(Exception):
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+    from fastapi.responses import JSONResponse
+
     return JSONResponse(
         problem.body(instance), status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
     )
@@ -110,6 +115,9 @@ async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
 
 def install_problem_handlers(app: FastAPI) -> None:
     """Every error leaves the service as problem+json; no stack trace reaches a client."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
     app.add_exception_handler(Problem, _problem_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)

@@ -7,12 +7,12 @@ import logging
 import uuid
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
-
 from shared import logs
 from shared.errors import Problem, problem_response
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # FastAPI in annotations only: `routemate optimize` imports ingest's handlers without it
+    from fastapi import FastAPI, Request
+
     from shared.broker import EventBus
     from shared.events import Event
 
@@ -97,11 +97,11 @@ class RejectNul:
         await self.app(scope, receive, send)
 
 
-def install_request_ids(app: FastAPI) -> None:
+def install_request_ids(app: "FastAPI") -> None:
     app.add_middleware(RequestIds)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: "Request", limit: int) -> bytes:
     """The request body, or a 413 problem as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -134,7 +134,7 @@ def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None, trus
     return address is not None and any(address in network for network in _networks(trusted))
 
 
-def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
+def client_address(request: "Request", trusted_proxies: tuple[str, ...]) -> str:
     """The caller's address. Forwarding headers are believed only from a configured proxy (an
     address or CIDR network in `trusted_proxies`): its X-Real-IP, else the right-most
     X-Forwarded-For hop that is not itself a trusted proxy. Anyone else is taken at its word

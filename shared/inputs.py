@@ -45,23 +45,35 @@ def parse_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
 
 
 def _check(root: Any, max_depth: int) -> None:
-    """Iterative walk (a recursive one is what deep input attacks)."""
-    stack: list[tuple[Any, str, int]] = [(root, "", 0)]
+    """Iterative walk (a recursive one is what deep input attacks). The JSON pointer of a node is
+    spelled out only when it is reported: each node carries its parent's path and its own key."""
+    stack: list[tuple[Any, Any, int]] = [(root, None, 0)]
     while stack:
-        value, pointer, depth = stack.pop()
+        value, path, depth = stack.pop()
         if isinstance(value, str):
             if "\x00" in value:
-                raise InvalidJson("invalid_text", "Text may not contain NUL characters.", pointer)
+                raise InvalidJson("invalid_text", "Text may not contain NUL characters.", _pointer(path))
             continue
         if not isinstance(value, dict | list):
             continue
         if depth >= max_depth:
-            raise InvalidJson("json_too_deep", f"The request body nests deeper than {max_depth} levels.", pointer)
+            raise InvalidJson(
+                "json_too_deep", f"The request body nests deeper than {max_depth} levels.", _pointer(path)
+            )
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             if isinstance(key, str) and "\x00" in key:
-                raise InvalidJson("invalid_text", "Keys may not contain NUL characters.", pointer)
-            stack.append((item, f"{pointer}/{_escape(key)}", depth + 1))
+                raise InvalidJson("invalid_text", "Keys may not contain NUL characters.", _pointer(path))
+            stack.append((item, (path, key), depth + 1))
+
+
+def _pointer(path: Any) -> str:
+    """The JSON pointer of a (parent path, key) chain; None is the root."""
+    keys = []
+    while path is not None:
+        path, key = path
+        keys.append(key)
+    return "".join(f"/{_escape(key)}" for key in reversed(keys))
 
 
 def _escape(key: object) -> str:

@@ -1,10 +1,12 @@
 """Prometheus metrics every service exposes, with bounded label values only."""
 
 import time
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Response
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-from starlette.routing import Match
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -73,6 +75,8 @@ class HttpMetrics:
 
 
 def _route_of(scope) -> str:
+    from starlette.routing import Match
+
     app = scope.get("app")
     for route in getattr(getattr(app, "router", None), "routes", []):
         match, _ = route.matches(scope)
@@ -81,8 +85,10 @@ def _route_of(scope) -> str:
     return "unmatched"
 
 
-def install_http_metrics(app: FastAPI, service: str) -> None:
+def install_http_metrics(app: "FastAPI", service: str) -> None:
     """Request metrics for every route, and the /metrics endpoint itself."""
+    from fastapi import Response  # here, not at the top: one-off commands import these metrics without FastAPI
+
     app.add_middleware(HttpMetrics, service=service)
 
     @app.get("/metrics", include_in_schema=False)

@@ -16,11 +16,13 @@ router = APIRouter()
 JSON_TYPES = ("application/json",)
 
 
-def _settings(request: Request) -> IngestSettings:
+# async, though they do not wait for anything: FastAPI runs a plain `def` dependency on a worker
+# thread, two thread hand-offs per import for reading two attributes (bench/ingest_burst.py).
+async def _settings(request: Request) -> IngestSettings:
     return request.app.state.settings
 
 
-def _dependencies(request: Request) -> handlers.ImportDependencies:
+async def _dependencies(request: Request) -> handlers.ImportDependencies:
     return request.app.state.imports
 
 

@@ -19,6 +19,7 @@ from shared.service import service_app
         ),
         (b'{"stops":[{"address":"1 Queen St\\u0000"}]}', "invalid_text", "/stops/0/address"),
         (b'{"ke\\u0000y": 1}', "invalid_text", ""),
+        (b'{"a/b":[{"c~d":"x\\u0000"}]}', "invalid_text", "/a~1b/0/c~0d"),  # RFC 6901 escapes
         (b"{not json", "invalid_json", ""),
     ],
 )

@@ -90,3 +90,35 @@ def test_an_invalid_import_names_every_bad_field_and_exits_1():
 def test_a_file_that_is_not_json_exits_1_with_the_reason():
     done = optimize("not json")
     assert done.returncode == 1 and "is not JSON" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_20_stop_optimize_reports_the_solve_alone_and_loads_no_web_or_network_stack(tmp_path):
+    """`solver.time_ms` is the solve, not loading the compiled search (`load_ms`, apart); the command
+    imports no web framework, migration tool, network geocoder or OR-Tools for a job that needs none."""
+    rng = random.Random(20)
+    body = {
+        "external_job_id": "CLI-20",
+        "title": "twenty stops",
+        "stops": [
+            {
+                "external_stop_id": f"S{i}",
+                "lat": -27.47 + rng.uniform(-0.1, 0.1),
+                "lng": 153.02 + rng.uniform(-0.1, 0.1),
+            }
+            for i in range(20)
+        ],
+    }
+    (tmp_path / "job.json").write_text(json.dumps(body))
+    probe = (
+        "import json, sys; import routemate_cli.main; from routemate_cli.optimize import run; "
+        f"view = run(json.loads(open({str(tmp_path / 'job.json')!r}).read())); "
+        "heavy = sorted(m for m in ('fastapi', 'starlette', 'alembic', 'geopy', 'aiohttp', 'ortools', 'httpx') "
+        "if m in sys.modules); print(json.dumps({'heavy': heavy, 'solver': view['solver']}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["heavy"] == []
+    solver = out["solver"]
+    assert solver["engine"] == "local_search" and solver["stops"] == 20
+    assert 0 < solver["time_ms"] < solver["load_ms"]  # loading the compiled search is outside the solve's clock

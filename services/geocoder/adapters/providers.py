@@ -5,10 +5,6 @@ import logging
 import time
 from typing import Any
 
-from geopy import exc as geopy_exc
-from geopy.adapters import AioHTTPAdapter
-from geopy.geocoders import get_geocoder_for_service
-
 from services.geocoder import metrics
 from services.geocoder.adapters.gazetteer import World
 from services.geocoder.handlers import Found, Provider, ProviderDown
@@ -82,6 +78,8 @@ class GeopyProvider:
             await session.close()
 
     async def lookup(self, address: str) -> Found | None:
+        from geopy import exc as geopy_exc  # loaded with the provider (build_chain)
+
         metrics.CIRCUIT_OPEN.labels(self.name).set(1 if self.breaker.open else 0)
         if self.breaker.open:
             metrics.LOOKUPS.labels(self.name, "circuit_open").inc()
@@ -146,6 +144,11 @@ def build_chain(settings: GeocoderSettings, gazetteer: World) -> list[Provider]:
     for name in [n.strip().lower() for n in settings.geocoder_providers.split(",") if n.strip()]:
         if name == "gazetteer":
             continue
+        # geopy (and aiohttp under it) only when a network provider is configured: the gazetteer
+        # alone, as `routemate optimize` runs by default, starts without them.
+        from geopy.adapters import AioHTTPAdapter
+        from geopy.geocoders import get_geocoder_for_service
+
         cls = get_geocoder_for_service(name)
         options: dict[str, Any] = {"timeout": settings.provider_timeout_seconds, "adapter_factory": AioHTTPAdapter}
         if name == "nominatim":

@@ -4,7 +4,6 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
 import numpy as np
 
 from shared.geo import EARTH_RADIUS_KM
@@ -58,6 +57,8 @@ class OsrmTable:
     def build(self, points: list[tuple[float, float]]) -> Matrix:
         coords = ";".join(f"{lng:.6f},{lat:.6f}" for lat, lng in points)
         url = f"{self.base_url}/table/v1/{self.profile}/{coords}"
+        import httpx  # only OSRM needs it; the great-circle fallback and the CLI start without
+
         try:
             answer = httpx.get(url, params={"annotations": "distance,duration"}, timeout=self.timeout_s)
             body = answer.json()

@@ -6,6 +6,7 @@ Every change of a job's public view counts one up in its `version` (its ETag), i
 transaction as the change.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -50,9 +51,9 @@ class Batch:
 class Projection:
     """Writes events into the read model; brings its tables up to date when built."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, prepare: Callable[[Engine], None] = migrate) -> None:
         self.engine = engine
-        migrate(engine)
+        prepare(engine)
 
     def apply(self, event: Event) -> str | None:
         """Apply one event; returns the job id when this event settled the job (to announce it)."""

@@ -1,0 +1,99 @@
+"""CPU seconds of the platform's own processes, read from /proc, to charge a burst per job.
+
+Each process's utime+stime (all its threads) plus those of its live child processes (nginx's
+workers) plus cutime+cstime (children that ended). The pids come from the pid files the local
+platform keeps: var/run/<name>.pid for the services, Redis and nginx, var/kafka*/**/kafka*.pid
+for the broker(s).
+"""
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVICES = ("auth", "ingest", "geocoder", "optimizer", "status", "notifier")
+STORES = ("redis", "redis-cache", "nginx")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    return raw[raw.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime+stime+cutime+cstime of `pid` and, recursively, of its live children."""
+    try:
+        fields = _stat(pid)
+        own = sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICK  # utime stime cutime cstime
+        return own + sum(cpu_seconds(child) for child in _children(pid))
+    except (OSError, ValueError):
+        return 0.0
+
+
+def platform_pids(root: Path) -> dict[str, int]:
+    """name -> pid of every platform process that has a live pid file."""
+    found: dict[str, int] = {}
+    for name in SERVICES + STORES:
+        pidfile = root / "var/run" / f"{name}.pid"
+        if pidfile.exists():
+            found[name] = int(pidfile.read_text().split()[0])
+    kafka = sorted(p for p in (root / "var").glob("kafka*/**/kafka*.pid"))
+    for i, pidfile in enumerate(kafka):
+        found["kafka" if len(kafka) == 1 else f"kafka-{i + 1}"] = int(pidfile.read_text().split()[0])
+    return {name: pid for name, pid in found.items() if Path(f"/proc/{pid}").exists()}
+
+
+@dataclass
+class Sample:
+    at: float
+    cpu: dict[str, float]
+
+
+def sample(pids: dict[str, int]) -> Sample:
+    return Sample(time.perf_counter(), {name: cpu_seconds(pid) for name, pid in pids.items()})
+
+
+def idle_rate(pids: dict[str, int], seconds: float = 5.0) -> dict[str, float]:
+    """CPU seconds per second each process spends with no jobs (polls, heartbeats, lag monitor)."""
+    before = sample(pids)
+    time.sleep(seconds)
+    after = sample(pids)
+    wall = after.at - before.at
+    return {name: (after.cpu[name] - before.cpu[name]) / wall for name in before.cpu if name in after.cpu}
+
+
+def per_job(before: Sample, after: Sample, jobs: int) -> dict[str, float]:
+    """CPU milliseconds per job of each process between two samples."""
+    return {name: (after.cpu[name] - before.cpu[name]) * 1000 / jobs for name in before.cpu if name in after.cpu}
+
+
+def table(
+    costs: dict[str, float], in_process_ms: float, wall_s: float, jobs: int, idle: dict[str, float] | None = None
+) -> str:
+    """The CPU-per-job table, most expensive first, next to the in-process geocode+solve cost.
+    `idle` (CPU s/s with no jobs): the share of each cost the process would have spent anyway
+    over the burst's wall time, shown apart, since on a loaded machine a slower burst costs more idle."""
+    idle = idle or {}
+    background = {name: idle.get(name, 0.0) * wall_s * 1000 / jobs for name in costs}
+    total, total_idle = sum(costs.values()), sum(background.values())
+    lines = [
+        f"# CPU per job over the burst ({jobs} jobs, {wall_s:.1f} s wall; /proc utime+stime, children included)",
+        "| process | CPU ms/job | of which idle-rate ms/job | share of platform | × in-process |",
+        "|---|---|---|---|---|",
+    ]
+    for name, ms in sorted(costs.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {name} | {ms:.1f} | {background[name]:.1f} | {ms / total:.0%} | {ms / in_process_ms:.2f} |")
+    lines.append(f"| **platform total** | **{total:.1f}** | {total_idle:.1f} | 100% | {total / in_process_ms:.2f} |")
+    lines.append(f"| in-process geocode + solve (reference) | {in_process_ms:.1f} | | | 1.00 |")
+    return "\n".join(lines)
