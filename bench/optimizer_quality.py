@@ -49,7 +49,7 @@ def ours(settings: OptimizerSettings) -> Engine:
         return solve(
             p,
             settings.solver_ms_per_stop,
-            settings.solver_max_seconds,
+            settings.solver_budget(p.n),  # the service's per-size budget
             settings.exact_max_stops,
             settings.solver_kicks_per_stop,
         ).order

@@ -6,7 +6,6 @@ cd "$ROOT"
 PY=.venv/bin/python
 bash deploy/local/platform.sh up >/dev/null
 echo; $PY -m bench.optimizer_quality "$@"
-echo; $PY -m bench.cli_optimize
 # Constrained routing (issue 18): TSPTW and VRPTW against published best-known values. The quick
 # forms keep `make bench` bounded; BENCH_FULL=1 runs every shipped instance (about 25 minutes).
 if [ "${BENCH_FULL:-0}" = 1 ]; then
@@ -16,8 +15,13 @@ else
   echo; nice $PY -m bench.tsptw_quality --quick
   echo; nice $PY -m bench.vrptw_quality --quick
 fi
+echo; $PY -m bench.cli_optimize
 echo; $PY -m bench.ingest_burst
 echo; $PY -m bench.geocoder_lookups
 echo
 $PY -m bench.pipeline_burst
 echo; $PY -m bench.webhook_delivery
+echo; $PY -m bench.console_pages --jobs 1000
+# A short soak (memory, fds and disk of every process at a steady rate); the 30-minute one is
+# `python -m bench.soak --minutes 30`. It exits 1 when it flags growth: the table says where.
+echo; $PY -m bench.soak --minutes "${SOAK_MINUTES:-2}" || echo "soak: growth flagged, see the table above"

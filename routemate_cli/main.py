@@ -23,6 +23,8 @@ class CliSettings(BaseSettings):
     # deploy/local/platform.sh derives NOTIFIER_ADMIN_PORT.
     notifier_admin_url: str | None = None
     notifier_url: str = "http://127.0.0.1:8087"
+    # Where members open the console (the edge's base URL): set-up links are built on it.
+    routemate_base_url: str = "https://127.0.0.1:8443"
     admin_token: SecretStr = SecretStr(LOCAL_ADMIN_TOKEN)
 
     @property
@@ -53,6 +55,8 @@ status = typer.Typer(help="The status service's read model.", no_args_is_help=Tr
 app.add_typer(status, name="status")
 webhook = typer.Typer(help="Webhook endpoints of organizations.", no_args_is_help=True)
 app.add_typer(webhook, name="webhook")
+user = typer.Typer(help="Console members of organizations.", no_args_is_help=True)
+app.add_typer(user, name="user")
 
 
 def _call(method: str, path: str, *, base: str | None = None, **kwargs: Any) -> Any:
@@ -132,6 +136,34 @@ def driver_remove(org: Org, email: Annotated[str, typer.Option("--email")]) -> N
 def driver_list(org: Org) -> None:
     """List an organization's drivers."""
     _print(_call("GET", "/admin/v1/drivers", params={"org": org}))
+
+
+@user.command("add")
+def user_add(
+    org: Org,
+    email: Annotated[str, typer.Option("--email")],
+    role: Annotated[str, typer.Option("--role", help="admin, developer or viewer")] = "admin",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
+) -> None:
+    """Add a console member; prints a one-time set-up link (72 h), or sets the password from stdin."""
+    body: dict[str, Any] = {"org": org, "email": email, "role": role}
+    if password_stdin:
+        body["password"] = sys.stdin.readline().rstrip("\n")
+    added = _call("POST", "/admin/v1/members", json=body)
+    if added.get("setup_token"):
+        base = CliSettings().routemate_base_url.rstrip("/")
+        added["setup_link"] = f"{base}/setup?token={added.pop('setup_token')}"
+    _print(added)
+
+
+@user.command("set-password")
+def user_set_password(email: Annotated[str, typer.Option("--email")]) -> None:
+    """Set a member's password, read from stdin (the set-up link, if any, stops working)."""
+    _print(
+        _call(
+            "POST", "/admin/v1/members/password", json={"email": email, "password": sys.stdin.readline().rstrip("\n")}
+        )
+    )
 
 
 def _org_id(org: str) -> str:

@@ -117,7 +117,8 @@ def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
     second set of series nobody reads (EVENTS_CONSUMED / EVENTS_PUBLISHED and the stages' own
     histograms are the platform's), at several per cent of each stage's CPU (bench/cpu.py)."""
     return KafkaBroker(
-        settings.kafka_bootstrap_servers,
+        # A list, one address each: FastStream would pass "a:9092,b:9092" on as one host name.
+        [server.strip() for server in settings.kafka_bootstrap_servers.split(",") if server.strip()],
         security=broker_security(settings),
         client_id=f"routemate-{service}",
         acks="all",

@@ -49,7 +49,7 @@ class RequestIds:
 
 # Paths whose answers carry personal data or credentials: the public API (tokens, imports, jobs,
 # stop updates) and auth's private admin API (client secrets).
-PERSONAL_PREFIXES = ("/v1/", "/admin/")
+PERSONAL_PREFIXES = ("/v1/", "/admin/", "/internal/")
 
 
 class SecurityHeaders:

@@ -24,6 +24,9 @@ class PlatformSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_partitions: int = Field(12, ge=1, le=1000)
     topic_replication: int = Field(1, ge=1, le=7)
+    # With replication 3, 2: an acks=all write is on two nodes before it is acknowledged, and
+    # producing goes on while any one node is down.
+    topic_min_insync_replicas: int = Field(1, ge=1, le=7)
     kafka_max_message_bytes: int = Field(KAFKA_MAX_MESSAGE_BYTES, ge=1024 * 1024, le=64 * 1024 * 1024)
     # How long a producer holds a record for others bound to the same partition leader. 0: the
     # stages await each event's ack before taking the next message, so a linger is added to every
@@ -55,6 +58,8 @@ class PlatformSettings(BaseSettings):
     def _sasl_complete(self) -> "PlatformSettings":
         if self.kafka_security_protocol != "PLAINTEXT" and not (self.kafka_sasl_username and self.kafka_sasl_password):
             raise ValueError("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with SASL")
+        if self.topic_min_insync_replicas > self.topic_replication:
+            raise ValueError("TOPIC_MIN_INSYNC_REPLICAS cannot exceed TOPIC_REPLICATION (every write would be refused)")
         return self
 
     def kafka_client_security(self) -> dict[str, object]:
@@ -106,6 +111,20 @@ def require_strong(environment: str, secrets: dict[str, SecretStr | None], local
             raise ValueError(f"{name} must be set in production")
         if why := weak_secret(secret.get_secret_value(), local_defaults):
             raise ValueError(f"{name} {why}; generate one with: openssl rand -base64 48")
+
+
+# The credential the console presents to the auth and status services' internal endpoints (never
+# routed by the edge). Same value in the three services; production must set a strong one.
+LOCAL_INTERNAL_TOKEN = "routemate-local-internal-token-not-for-production"
+
+
+def internal_token_or_default(environment: str, token: SecretStr | None) -> SecretStr:
+    """INTERNAL_TOKEN: the local default in local mode; strong and set in production."""
+    if environment == "local" and token is None:
+        token = SecretStr(LOCAL_INTERNAL_TOKEN)
+    require_strong(environment, {"INTERNAL_TOKEN": token}, frozenset({LOCAL_INTERNAL_TOKEN}))
+    assert token is not None
+    return token
 
 
 LOCAL_TOKEN_SIGNING_KEY = "routemate-local-token-signing-key-not-for-production"

@@ -16,7 +16,23 @@ log = logging.getLogger(__name__)
 
 def topic_configs(settings: PlatformSettings, name: str) -> dict[str, str]:
     """The dynamic configs a topic must carry (AlterConfigs replaces them all, so all are here)."""
-    return {"max.message.bytes": str(settings.kafka_max_message_bytes)}
+    return {
+        "max.message.bytes": str(settings.kafka_max_message_bytes),
+        "min.insync.replicas": str(settings.topic_min_insync_replicas),
+    }
+
+
+async def wait_for_brokers(admin: AIOKafkaAdminClient, wanted: int, seconds: float = 60) -> None:
+    """Topics with replication N can only be created once N brokers have registered (a cluster's
+    nodes come up one by one)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        brokers = len((await admin.describe_cluster())["brokers"])
+        if brokers >= wanted:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"{brokers} Kafka broker(s) registered, {wanted} needed for TOPIC_REPLICATION")
+        await asyncio.sleep(0.5)
 
 
 async def ensure_topics(settings: PlatformSettings, attempts: int = 60) -> list[str]:
@@ -35,6 +51,7 @@ async def ensure_topics(settings: PlatformSettings, attempts: int = 60) -> list[
                 raise
             await asyncio.sleep(1)
     try:
+        await wait_for_brokers(admin, settings.topic_replication)
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(

@@ -38,6 +38,7 @@ class WarningCode(StrEnum):
     ROUTING_FALLBACK = "ROUTING_FALLBACK"
     DRIVER_NOT_FOUND = "DRIVER_NOT_FOUND"
     UPDATE_CONFLICT = "UPDATE_CONFLICT"
+    VEHICLE_GEOCODE_FAILED = "VEHICLE_GEOCODE_FAILED"
 
 
 class FailureCode(StrEnum):
@@ -58,6 +59,7 @@ class UnroutedReason(StrEnum):
     SKILLS = "SKILLS"  # no vehicle has the skills the stop needs
     SHIFT = "SHIFT"  # no vehicle can serve it within its shift end / maximum duration
     MAX_STOPS = "MAX_STOPS"  # every vehicle that could serve it is at its stop limit
+    NO_VEHICLE = "NO_VEHICLE"  # a fleet job none of whose vehicles can be used (start, end or shift)
 
 
 # A job has its outcome: an import waiting for it can answer. It never leaves this set again.

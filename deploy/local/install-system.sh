@@ -10,7 +10,7 @@ command -v curl >/dev/null || need+=(curl)
 command -v jq >/dev/null || need+=(jq)
 command -v openssl >/dev/null || need+=(openssl)   # the local CA and the edge's certificate (deploy/local/tls.sh)
 command -v npm >/dev/null || need+=(nodejs npm)   # the TypeScript client and the /docs assets
-command -v chromedriver >/dev/null || need+=(chromium chromium-driver)   # browser tests of /docs
+command -v chromedriver >/dev/null || need+=(chromium chromium-driver)   # browser tests of /docs and the console
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v promtool >/dev/null || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -32,15 +32,25 @@ REDIS_CACHE_MAXMEMORY="${REDIS_CACHE_MAXMEMORY:-128mb}"
 export CACHE_REDIS_URL="${CACHE_REDIS_URL:-redis://127.0.0.1:$REDIS_CACHE_PORT/0}"
 declare -A PORTS=([auth]="${AUTH_PORT:-8081}" [ingest]="${INGEST_PORT:-8082}" [status]="${STATUS_PORT:-8083}"
                   [geocoder]="${GEOCODER_PORT:-8084}" [optimizer]="${OPTIMIZER_PORT:-8085}"
-                  [notifier]="${NOTIFIER_PORT:-8087}")
-SERVICES=(auth status geocoder optimizer ingest notifier)
+                  [notifier]="${NOTIFIER_PORT:-8087}" [console]="${CONSOLE_PORT:-8086}")
+SERVICES=(auth status geocoder optimizer ingest notifier console)
 # The auth admin API listens on its own port, never routed by the edge. The ports-*.env files
 # name only AUTH_PORT: the admin port is derived from it (AUTH_PORT+10: 8091 by default).
 export AUTH_ADMIN_PORT="${AUTH_ADMIN_PORT:-$(( PORTS[auth] + 10 ))}"
 # The notifier's admin API (the `routemate webhook` CLI) likewise: NOTIFIER_PORT+10, 8097 by default.
 export NOTIFIER_ADMIN_PORT="${NOTIFIER_ADMIN_PORT:-$(( PORTS[notifier] + 10 ))}"
 declare -A ADMIN_PORTS=([auth]="$AUTH_ADMIN_PORT" [notifier]="$NOTIFIER_ADMIN_PORT")
+# The console reaches auth's admin listener and status directly (internal endpoints, not the edge).
+export ADMIN_URL="${ADMIN_URL:-http://127.0.0.1:$AUTH_ADMIN_PORT}" STATUS_URL="${STATUS_URL:-http://127.0.0.1:${PORTS[status]}}"
+export NOTIFIER_ADMIN_URL="${NOTIFIER_ADMIN_URL:-http://127.0.0.1:$NOTIFIER_ADMIN_PORT}"
 export VAR_DIR="$VAR"
+# KAFKA_BROKERS=3: a three-node KRaft cluster (deploy/kafka/kafka.sh names its ports); every
+# client bootstraps from all three and topics get replication 3 with min.insync.replicas=2.
+export KAFKA_BROKERS="${KAFKA_BROKERS:-1}"
+if [ "$KAFKA_BROKERS" = 3 ]; then
+  KAFKA_BOOTSTRAP_SERVERS="$(KAFKA_STATE_DIR="$VAR/kafka" "$ROOT/deploy/kafka/kafka.sh" bootstrap)"
+  export KAFKA_BOOTSTRAP_SERVERS TOPIC_REPLICATION=3 TOPIC_MIN_INSYNC_REPLICAS=2
+fi
 mkdir -p "$VAR/run" "$VAR/log" "$VAR/redis" "$VAR/nginx" "$VAR/edge"
 
 alive() { [ -f "$VAR/run/$1.pid" ] && kill -0 "$(cat "$VAR/run/$1.pid")" 2>/dev/null; }
@@ -143,7 +153,8 @@ edge_config() {
         -e "s#@EDGE_SERVER_NAME@#$EDGE_SERVER_NAME#g" -e "s#@EDGE_HTTP_REDIRECT@#$EDGE_HTTP_REDIRECT#g" \
         -e "s#@EDGE_TLS_CERT@#$TLS_CERT#g" -e "s#@EDGE_TLS_KEY@#$TLS_KEY#g" \
         -e "s#@AUTH_PORT@#${PORTS[auth]}#g" -e "s#@INGEST_PORT@#${PORTS[ingest]}#g" \
-        -e "s#@STATUS_PORT@#${PORTS[status]}#g" -e "s#@NOTIFIER_PORT@#${PORTS[notifier]}#g" -e "s#@ROOT@#$ROOT#g" "$ROOT/deploy/local/$name.tmpl" > "$VAR/nginx/$name"
+        -e "s#@STATUS_PORT@#${PORTS[status]}#g" -e "s#@NOTIFIER_PORT@#${PORTS[notifier]}#g" \
+        -e "s#@CONSOLE_PORT@#${PORTS[console]}#g" -e "s#@ROOT@#$ROOT#g" "$ROOT/deploy/local/$name.tmpl" > "$VAR/nginx/$name"
   done
 }
 
@@ -186,7 +197,7 @@ up() {
 
 down() {
   if alive nginx; then /usr/sbin/nginx -e stderr -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" -s quit 2>/dev/null || stop_pid nginx; fi
-  for s in notifier ingest optimizer geocoder status auth; do stop_pid "$s"; done
+  for s in console notifier ingest optimizer geocoder status auth; do stop_pid "$s"; done
   KAFKA_STATE_DIR="$VAR/kafka" "$ROOT/deploy/kafka/kafka.sh" stop
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   redis-cli -p "$REDIS_CACHE_PORT" shutdown nosave >/dev/null 2>&1 || true

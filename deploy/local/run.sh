@@ -18,6 +18,10 @@ bash deploy/local/platform.sh up
 
 creds="$("$RM" integration create --org demo --name "demo integration")"
 "$RM" driver add --org demo --email driver@example.com --name "Dana Driver" >/dev/null
+# A local admin for the console, with a fresh password each run (set again when it exists already).
+admin_email="admin@demo.example"; admin_password="$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
+"$RM" user add --org demo --email "$admin_email" --role admin --password-stdin <<<"$admin_password" >/dev/null 2>&1 \
+  || "$RM" user set-password --email "$admin_email" <<<"$admin_password" >/dev/null
 client_id="$(jq -r .client_id <<<"$creds")"; client_secret="$(jq -r .client_secret <<<"$creds")"
 token="$(curl -fsS -X POST "$BASE/v1/integration-token" -H 'Content-Type: application/json' \
          -d "{\"client_id\":\"$client_id\",\"client_secret\":\"$client_secret\"}" | jq -r .access_token)"
@@ -32,7 +36,12 @@ job_id="$(jq -r .job_id <<<"$answer")"
 
 cat <<EOT
 
-The platform is up at $BASE/v1 (Ctrl-C stops it). Try:
+The platform is up at $BASE/v1 (Ctrl-C stops it).
+
+Console (the customers' dashboard): $BASE/
+  sign in as $admin_email with the password $admin_password
+
+Try the API:
 
   $TRUST
   curl -s -X POST $BASE/v1/integration-token -H 'Content-Type: application/json' \\

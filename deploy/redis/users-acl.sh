@@ -4,11 +4,11 @@
 # Passwords come from the environment (compose: the redis container's env; Kubernetes: the
 # routemate-redis-acl Secret is this script's output). POSIX sh: it runs in the redis image.
 #   REDIS_AUTH_PASSWORD REDIS_INGEST_PASSWORD REDIS_STATUS_PASSWORD REDIS_GEOCODER_PASSWORD
-#   REDIS_NOTIFIER_PASSWORD
+#   REDIS_NOTIFIER_PASSWORD REDIS_CONSOLE_PASSWORD
 # Each service then connects as REDIS_URL=redis://<service>:<password>@redis:6379/0.
 set -eu
 : "${REDIS_AUTH_PASSWORD:?}" "${REDIS_INGEST_PASSWORD:?}" "${REDIS_STATUS_PASSWORD:?}" "${REDIS_GEOCODER_PASSWORD:?}"
-: "${REDIS_NOTIFIER_PASSWORD:?}"
+: "${REDIS_NOTIFIER_PASSWORD:?}" "${REDIS_CONSOLE_PASSWORD:?}"
 BASE="resetkeys resetchannels -@all +@connection +ping"
 # Tokens are signed by auth (shared/tokens.py); ingest and status may only read them (%R~), so
 # a compromised gateway can neither forge nor delete one.
@@ -21,4 +21,6 @@ echo "user auth on >$REDIS_AUTH_PASSWORD $BASE +get +set +incr +incrby +expire +
 echo "user ingest on >$REDIS_INGEST_PASSWORD $BASE +get +set +hgetall $BUCKET $TX +subscribe +unsubscribe +zadd +zrank +zrem +zremrangebyscore $TOKENS_READ ~rm:idem:* ~rm:rl:* ~rm:inflight:* %R~rm:outcome:* %R~rm:jobhead:* &rm:job-outcome"
 echo "user status on >$REDIS_STATUS_PASSWORD $BASE +get +set +hgetall +publish +zrem $BUCKET $TX $TOKENS_READ ~rm:outcome:* ~rm:jobhead:* ~rm:inflight:* ~rm:rl:read:* ~rm:rl:update:* &rm:job-outcome"
 echo "user notifier on >$REDIS_NOTIFIER_PASSWORD $BASE +get +hgetall $TOKENS_READ"
+# The console's sessions: opaque ids, kept as SHA-256 digests with their idle expiry.
+echo "user console on >$REDIS_CONSOLE_PASSWORD $BASE +get +set +expire +del ~rm:console:*"
 echo "user geocoder on >$REDIS_GEOCODER_PASSWORD $BASE +get +set ~rm:geo:*"

@@ -35,6 +35,11 @@ from shared.events import (
     JobCancelled,
     JobChanged,
     JobFailed,
+    MemberInvited,
+    MemberPasswordSet,
+    MemberRemoved,
+    MemberRoleChanged,
+    MemberSignedIn,
     ReplanRequested,
     RouteOptimized,
     SecretRotated,
@@ -63,6 +68,11 @@ EVENTS: list[type[Event]] = [
     DriverRegistered,
     DriverRemoved,
     WebhookEndpointDisabled,
+    MemberInvited,
+    MemberRoleChanged,
+    MemberRemoved,
+    MemberPasswordSet,
+    MemberSignedIn,
     JobChanged,
 ]
 # topic -> (channel id, what flows there, producing services, consuming services)
@@ -124,6 +134,11 @@ SUMMARIES = {
     "DriverRegistered": "A driver joined (or changed in) the organization's directory",
     "DriverRemoved": "A driver left the organization's directory",
     "WebhookEndpointDisabled": "A webhook endpoint was disabled (it answered 410 or failed for too long)",
+    "MemberInvited": "A member was added to an organization with a role; they set a password through a set-up link",
+    "MemberRoleChanged": "A member's role changed (admin, developer, viewer)",
+    "MemberRemoved": "A member was removed from the organization; their console sessions end",
+    "MemberPasswordSet": "A member set their password (from a set-up link, or by the operator)",
+    "MemberSignedIn": "A member signed in to the console",
     "JobChanged": "One public change of a job (job.routed, job.assigned, stop.status_changed...): the public view",
 }
 DEAD_LETTER_SCHEMA = {

@@ -89,6 +89,30 @@ class Stop(Described):
     reason: str | None = None
     notes: str | None = None
     proof_of_delivery: ProofOfDelivery | None = None
+    time_windows: list[TimeWindow] | None = None
+    skills: list[str] | None = None
+    priority: int | None = None
+    vehicle: int | None = None
+    driver_email: str | None = None
+    route_sequence: int | None = None
+
+
+class RouteTotals(Described):
+    total_distance_km: float
+    total_duration_minutes: int
+    total_duration_seconds: int | None = None
+
+
+class Route(Described):
+    """One vehicle's route: its driver, its stops' external_stop_ids in visiting order, its totals."""
+
+    vehicle: int
+    driver: Driver | None = None
+    stops: list[str]
+    parcels: int | None = None
+    optimization: RouteTotals
+    start_time: str | None = None
+    end_time: str | None = None
 
 
 class UnroutedStop(Described):
@@ -118,6 +142,8 @@ class Job(Described):
     status_counts: dict[str, int]
     optimization: Optimization | None = None
     stops: list[Stop]
+    routes: list[Route] = []
+    vehicles: list[dict] | None = None
     unrouted_stops: list[UnroutedStop] = []
     warnings: list[JobWarning] = []
     failure: dict | None = None

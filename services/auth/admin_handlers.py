@@ -72,7 +72,9 @@ class Integrations:
     def __init__(self, store: AuthStore, tokens: TokenStore, bus: Publisher, *, pepper: str) -> None:
         self.store, self.tokens, self.bus, self.pepper = store, tokens, bus, pepper
 
-    async def create(self, org_name: str, name: str | None, correlation_id: str) -> IssuedSecret:
+    async def create(
+        self, org_name: str, name: str | None, correlation_id: str, actor: str | None = None
+    ) -> IssuedSecret:
         org = await asyncio.to_thread(self.store.organization, org_name)
         assert org is not None
         secret = new_secret()
@@ -85,12 +87,14 @@ class Integrations:
         )
         await asyncio.to_thread(self.store.add_integration, row)
         event = IntegrationCreated(
-            org_id=org.org_id, client_id=row.client_id, name=row.name, correlation_id=correlation_id
+            org_id=org.org_id, client_id=row.client_id, name=row.name, correlation_id=correlation_id, actor=actor
         )
         await publish_all(self.bus, [event])
         return IssuedSecret(row.client_id, secret, org.org_id, org.name, row.name)
 
-    async def rotate(self, client_id: str, grace_seconds: int, correlation_id: str) -> IssuedSecret:
+    async def rotate(
+        self, client_id: str, grace_seconds: int, correlation_id: str, actor: str | None = None
+    ) -> IssuedSecret:
         """A new secret; the old one works for `grace_seconds` more (0: stops at once, with its tokens)."""
         row, now, secret = await self._live(client_id), utcnow(), new_secret()
         until = now + timedelta(seconds=grace_seconds) if grace_seconds > 0 else None
@@ -101,19 +105,24 @@ class Integrations:
         if not until:  # a rotation without grace is a compromise response: live tokens go too
             await self.tokens.revoke_all(client_id)
         event = SecretRotated(
-            org_id=row.org_id, client_id=client_id, old_secret_valid_until=until, correlation_id=correlation_id
+            org_id=row.org_id,
+            client_id=client_id,
+            old_secret_valid_until=until,
+            correlation_id=correlation_id,
+            actor=actor,
         )
         await publish_all(self.bus, [event])
         return IssuedSecret(client_id, secret, row.org_id, "", row.name, until)
 
-    async def revoke(self, client_id: str, correlation_id: str) -> Revocation:
+    async def revoke(self, client_id: str, correlation_id: str, actor: str | None = None) -> Revocation:
         """The integration authenticates no more and its live tokens end at once."""
         row = await self._live(client_id)
         row.revoked_at = utcnow()
         await asyncio.to_thread(self.store.save_integration, row)
         revoked = await self.tokens.revoke_all(client_id)
         await publish_all(
-            self.bus, [IntegrationRevoked(org_id=row.org_id, client_id=client_id, correlation_id=correlation_id)]
+            self.bus,
+            [IntegrationRevoked(org_id=row.org_id, client_id=client_id, correlation_id=correlation_id, actor=actor)],
         )
         return Revocation(client_id, row.revoked_at, revoked)
 
@@ -138,22 +147,27 @@ class Drivers:
         self.store, self.bus = store, bus
 
     async def register(
-        self, org_name: str, email: str, name: str | None, active: bool, correlation_id: str
+        self, org_name: str, email: str, name: str | None, active: bool, correlation_id: str, actor: str | None = None
     ) -> dict[str, object]:
         org = await asyncio.to_thread(self.store.organization, org_name)
         assert org is not None
         row = await asyncio.to_thread(self.store.upsert_driver, org.org_id, email.lower(), name, active)
         event = DriverRegistered(
-            org_id=org.org_id, email=row.email, name=row.name, active=row.active, correlation_id=correlation_id
+            org_id=org.org_id,
+            email=row.email,
+            name=row.name,
+            active=row.active,
+            correlation_id=correlation_id,
+            actor=actor,
         )
         await publish_all(self.bus, [event])
         return {"org_id": org.org_id, "org": org.name, "email": row.email, "name": row.name, "active": row.active}
 
-    async def remove(self, org_name: str, email: str, correlation_id: str) -> None:
+    async def remove(self, org_name: str, email: str, correlation_id: str, actor: str | None = None) -> None:
         org = await asyncio.to_thread(self.store.organization, org_name, False)
         if org is None or not await asyncio.to_thread(self.store.remove_driver, org.org_id, email.lower()):
             raise NotFound(f"no driver {email.lower()} in {org_name}")
-        event = DriverRemoved(org_id=org.org_id, email=email.lower(), correlation_id=correlation_id)
+        event = DriverRemoved(org_id=org.org_id, email=email.lower(), correlation_id=correlation_id, actor=actor)
         await publish_all(self.bus, [event])
 
     async def listed(self, org_name: str) -> list[DriverRow]:

@@ -6,14 +6,16 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
-from services.auth.adapters.audit import AuditTrail
+from services.auth.adapters.audit import AuditTrail, RecordedBus
 from services.auth.adapters.lockout import AdminThrottle, Lockout
 from services.auth.adapters.store import AuthStore
 from services.auth.adapters.tokens import TokenStore
 from services.auth.admin_handlers import Drivers, Integrations, Publisher
 from services.auth.handlers import LockoutPolicy, TokenIssuer
+from services.auth.members import Members
 from services.auth.mint_limit import RateLimitedTokens
 from services.auth.routes import admin, public
+from services.auth.routes_internal import internal, members_admin
 from services.auth.settings import AuthSettings
 from shared.broker import EventBus, make_broker
 from shared.db import make_engine
@@ -73,7 +75,13 @@ def create_app(
     app.state.health_checks["redis"] = redis_check(redis)
     install_request_ids(app)
     app.include_router(public)
-    app.state.admin_app = admin_app(settings, app, Integrations(store, tokens, bus, pepper=pepper), Drivers(store, bus))
+    recorded = RecordedBus(bus, store)  # changes also go to the organization's activity (the console)
+    members = Members(store, recorded, Lockout(redis), lockout_policy(settings), setup_hours=settings.setup_link_hours)
+    app.state.admin_app = admin_app(
+        settings, app, Integrations(store, tokens, recorded, pepper=pepper), Drivers(store, recorded)
+    )
+    admin_state = app.state.admin_app.state
+    admin_state.members, admin_state.tokens, admin_state.store = members, tokens, store
     media = {"application/json": CREDENTIALS_SCHEMA, "application/x-www-form-urlencoded": CREDENTIALS_SCHEMA}
     document_body(app, "/v1/integration-token", media)
     return app
@@ -90,6 +98,8 @@ def admin_app(settings: AuthSettings, public_app: FastAPI, integrations: Integra
     app.state.health_checks = public_app.state.health_checks
     install_request_ids(app)
     app.include_router(admin)
+    app.include_router(members_admin)
+    app.include_router(internal)  # the console's: INTERNAL_TOKEN, scoped to an organization
     return app
 
 

@@ -7,8 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.auth.adapters.lockout import AdminThrottle
+from services.auth.adapters.store import AuthStore
+from services.auth.adapters.tokens import TokenStore
 from services.auth.admin_handlers import Drivers, Integrations
 from services.auth.handlers import TokenIssuer
+from services.auth.members import Members
 from services.auth.settings import AuthSettings
 from shared import logs
 from shared.errors import Problem
@@ -29,6 +32,31 @@ async def _integrations(request: Request) -> Integrations:
 
 async def _drivers(request: Request) -> Drivers:
     return request.app.state.drivers
+
+
+async def _members(request: Request) -> Members:
+    return request.app.state.members
+
+
+async def _tokens(request: Request) -> TokenStore:
+    return request.app.state.tokens
+
+
+async def _store(request: Request) -> AuthStore:
+    return request.app.state.store
+
+
+async def _require_internal(request: Request) -> None:
+    """The console's internal credential (INTERNAL_TOKEN), compared in constant time."""
+    settings: AuthSettings = request.app.state.settings
+    assert settings.internal_token is not None
+    scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
+    expected = settings.internal_token.get_secret_value()
+    if scheme.lower() == "bearer" and hmac.compare_digest(
+        hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    ):
+        return
+    raise Problem(401, "invalid_internal_token", "A valid internal token is required.")
 
 
 async def _correlation_id() -> str:
@@ -73,3 +101,7 @@ IntegrationsDep = Annotated[Integrations, Depends(_integrations)]
 DriversDep = Annotated[Drivers, Depends(_drivers)]
 CorrelationId = Annotated[str, Depends(_correlation_id)]
 AdminOnly = Annotated[None, Depends(_require_admin)]
+MembersDep = Annotated[Members, Depends(_members)]
+TokensDep = Annotated[TokenStore, Depends(_tokens)]
+StoreDep = Annotated[AuthStore, Depends(_store)]
+InternalOnly = Annotated[None, Depends(_require_internal)]

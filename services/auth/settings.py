@@ -2,7 +2,7 @@
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import TokenVerifierSettings, require_strong
+from shared.settings import TokenVerifierSettings, internal_token_or_default, require_strong
 
 LOCAL_ADMIN_TOKEN = "routemate-local-admin"
 LOCAL_PEPPER = "routemate-local-pepper-not-for-production"
@@ -32,6 +32,9 @@ class AuthSettings(TokenVerifierSettings):
     max_token_request_bytes: int = 8192
     token_mint_per_minute: float = Field(30.0, gt=0, description="tokens one client_id may mint a minute, sustained")
     token_mint_burst: int = Field(10, ge=1, description="tokens one client_id may mint at once")
+    # The console's credential for the internal endpoints on the admin listener (/internal/v1).
+    internal_token: SecretStr | None = None
+    setup_link_hours: int = Field(72, ge=1, le=720, description="how long a member's set-up link works")
 
     @model_validator(mode="after")
     def _local_defaults(self) -> "AuthSettings":
@@ -43,6 +46,7 @@ class AuthSettings(TokenVerifierSettings):
             {"ADMIN_TOKEN": self.admin_token, "SECRET_PEPPER": self.secret_pepper},
             frozenset({LOCAL_ADMIN_TOKEN, LOCAL_PEPPER}),
         )
+        object.__setattr__(self, "internal_token", internal_token_or_default(self.environment, self.internal_token))
         if self.auth_admin_port == self.auth_port:
             raise ValueError("AUTH_ADMIN_PORT must differ from AUTH_PORT: the admin API has its own listener")
         return self

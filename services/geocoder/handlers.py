@@ -10,7 +10,7 @@ from typing import Protocol
 from services.geocoder import metrics
 from services.geocoder.normalize import normalize
 from shared.events import ImportRequested, JobFailed, JobWarning, StopsGeocoded, caused_by
-from shared.events.jobs import Location, Source
+from shared.events.jobs import Location, Source, VehiclePlaces
 from shared.geo import haversine_km
 from shared.vocabulary import FailureCode, WarningCode
 
@@ -95,8 +95,9 @@ class Geocoder:
         for s in job.stops:
             if s.lat is None and s.address:
                 addresses.setdefault(normalize(s.address), s.address)
-        if job.depot and job.depot.lat is None and job.depot.address:
-            addresses.setdefault(normalize(job.depot.address), job.depot.address)
+        for place in (job.depot, *_vehicle_places(job)):
+            if place and place.lat is None and place.address:
+                addresses.setdefault(normalize(place.address), place.address)
 
         async def one(address: str) -> tuple[Found | None, Source]:
             async with gate:
@@ -130,6 +131,7 @@ class Geocoder:
                 )
             else:
                 depot = _location("depot", "depot", found, source)
+        vehicles = _vehicles(job, results, warnings)
         warnings += self._outliers(locations)
         if not any(loc.lat is not None for loc in locations):
             return JobFailed(
@@ -149,6 +151,7 @@ class Geocoder:
             warnings=tuple(warnings),
             spec_version=event.spec_version,
             keep=event.keep,  # finished stops: the optimizer routes the others, from the last of these
+            vehicles=vehicles,
         )
 
     def _outliers(self, locations: list[Location]) -> list[JobWarning]:
@@ -166,6 +169,39 @@ class Geocoder:
             for loc in placed
             if (d := haversine_km(lat, lng, loc.lat, loc.lng)) > self.outlier_km
         ]
+
+
+def _vehicle_places(job) -> list:
+    return [place for v in job.vehicles for place in (v.start, v.end)]
+
+
+def _placed(place, results: dict) -> tuple[Found | None, Source | None]:
+    if place.lat is not None:
+        return Found(place.lat, place.lng, "provided", "client"), "client"
+    return results.get(normalize(place.address or ""), (None, None))
+
+
+def _vehicles(job, results: dict, warnings: list[JobWarning]) -> tuple[VehiclePlaces, ...]:
+    """Each fleet vehicle's start and end, placed like a depot; a vehicle whose start or end
+    cannot be placed is warned about (the optimizer leaves it out of the plan)."""
+    out = []
+    for i, vehicle in enumerate(job.vehicles):
+        ends = {}
+        for which in ("start", "end"):
+            place = getattr(vehicle, which)
+            if place is None:
+                continue
+            found, source = _placed(place, results)
+            if found is None:
+                warnings.append(
+                    JobWarning(
+                        code=WarningCode.VEHICLE_GEOCODE_FAILED,
+                        message=f"/vehicles/{i}/{which} could not be placed; that vehicle gets no route.",
+                    )
+                )
+            ends[which] = _location(f"vehicle.{i}.{which}", f"vehicle.{i}.{which}", found, source)
+        out.append(VehiclePlaces(vehicle=i, **ends))
+    return tuple(out)
 
 
 def _location(stop_id: str, external_stop_id: str, found: Found | None, source: Source | None) -> Location:

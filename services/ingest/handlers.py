@@ -16,12 +16,12 @@ from redis.exceptions import RedisError
 
 from services.ingest.adapters import JobHeads, Lanes, Outcomes, Reservation, Reservations
 from services.ingest.metrics import LANE_PUBLISHED, RATE_LIMITED
-from services.ingest.models import ImportIn, unknown_fields
+from services.ingest.models import ImportIn, fleet_errors, unknown_fields
 from shared import logs, ratelimit
 from shared.channels import JobSettled
 from shared.errors import Problem, field_errors
 from shared.events import Event, ImportRequested, JobWarning
-from shared.events.jobs import Depot, JobSpec, RequestedStop, TimeWindow
+from shared.events.jobs import Depot, JobSpec, RequestedStop, TimeWindow, VehicleSpec
 from shared.http import publish_or_unavailable
 from shared.ratelimit import RateLimiter
 from shared.vocabulary import JobStatus, WarningCode
@@ -32,6 +32,13 @@ log = logging.getLogger(__name__)
 def new_job_id() -> str:
     """A job's id: a UUID, as the public docs show it (ids of older jobs, `job_…`, keep working)."""
     return str(uuid.uuid4())
+
+
+def import_event_id(job_id: str, digest: str) -> uuid.UUID:
+    """One job's import of one body is always the same event: a retry after a publish that timed
+    out but reached Kafka after all (a broker failing over) then carries the same id, which every
+    stage downstream recognises as a redelivery, instead of starting a second chain of events."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"routemate:import:{job_id}:{digest}")
 
 
 def parse_import(raw: Any, max_stops: int) -> tuple[ImportIn, list[JobWarning]]:
@@ -69,6 +76,7 @@ def parse_import(raw: Any, max_stops: int) -> tuple[ImportIn, list[JobWarning]]:
                 }
             )
         seen.setdefault(stop.external_stop_id, index)
+    errors += fleet_errors(model)
     if errors:
         raise Problem(422, "validation_failed", "The import has invalid fields.", errors=errors)
     warnings = [
@@ -117,10 +125,13 @@ def job_spec(model: ImportIn, job_id: str, digest: str, spec_version: int = 1) -
             notes=s.notes,
             phone=s.phone,
             email=str(s.email) if s.email else None,
+            time_windows=tuple(TimeWindow(start=w.start, end=w.end) for w in s.time_windows or ()),
+            skills=tuple(s.skills or ()),
+            priority=s.priority or 0,
         )
         for i, s in enumerate(model.stops)
     )
-    depot = Depot(address=model.depot.address, lat=model.depot.lat, lng=model.depot.lng) if model.depot else None
+    depot = _place(model.depot)
     return JobSpec(
         external_job_id=model.external_job_id,
         title=model.title,
@@ -131,6 +142,25 @@ def job_spec(model: ImportIn, job_id: str, digest: str, spec_version: int = 1) -
         start_time=model.start_time,
         vehicle_capacity=model.vehicle_capacity,
         payload_hash=digest,
+        vehicles=tuple(_vehicle(v) for v in model.vehicles or ()),
+    )
+
+
+def _place(place: Any) -> Depot | None:
+    return Depot(address=place.address, lat=place.lat, lng=place.lng) if place else None
+
+
+def _vehicle(v: Any) -> VehicleSpec:
+    return VehicleSpec(
+        driver_email=str(v.driver_email).lower(),
+        capacity=v.capacity,
+        shift_start=v.shift_start,
+        shift_end=v.shift_end,
+        start=_place(v.start),
+        end=_place(v.end),
+        max_stops=v.max_stops,
+        max_duration_minutes=v.max_duration_minutes,
+        skills=tuple(v.skills or ()),
     )
 
 
@@ -264,6 +294,7 @@ async def _publish(
     logs.job_id.set(job_id)
     lane = await deps.lanes.admit(command.org_id, job_id)
     event = ImportRequested(
+        event_id=import_event_id(job_id, digest),
         lane=lane,
         org_id=command.org_id,
         job_id=job_id,

@@ -11,6 +11,10 @@ Text = Annotated[str, Field(min_length=1, max_length=1000)]
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Lng = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Skill = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Skills = Annotated[list[Skill], Field(max_length=20)]
+MAX_VEHICLES = 50
+MAX_WINDOWS = 2
 
 
 def _aware(value: datetime | None, name: str) -> None:
@@ -60,6 +64,10 @@ class StopIn(Placeable):
     label: Annotated[str, Field(max_length=500)] | None = None
     parcel_count: Annotated[int, Field(ge=0, le=10_000)] = 1
     time_window: TimeWindowIn | None = None
+    # The list form: up to two windows (a morning and an afternoon); not together with time_window.
+    time_windows: Annotated[list[TimeWindowIn], Field(min_length=1, max_length=MAX_WINDOWS)] | None = None
+    skills: Skills | None = None
+    priority: Annotated[int, Field(ge=0, le=1000)] | None = None
     service_minutes: Annotated[float, Field(ge=0, le=1440, allow_inf_nan=False)] | None = None
     notes: Annotated[str, Field(max_length=2000)] | None = None
     phone: Annotated[str, Field(max_length=50)] | None = None
@@ -68,6 +76,32 @@ class StopIn(Placeable):
 
 class DepotIn(Placeable):
     WHAT: ClassVar[str] = "the depot"
+
+
+class VehiclePlaceIn(Placeable):
+    WHAT: ClassVar[str] = "a vehicle's start or end"
+
+
+class VehicleIn(Open):
+    """One vehicle of a fleet import; every limit is optional."""
+
+    driver_email: EmailStr
+    capacity: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    shift_start: datetime | None = None
+    shift_end: datetime | None = None
+    start: VehiclePlaceIn | None = None
+    end: VehiclePlaceIn | None = None
+    max_stops: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    max_duration_minutes: Annotated[float, Field(gt=0, le=7 * 1440, allow_inf_nan=False)] | None = None
+    skills: Skills | None = None
+
+    @model_validator(mode="after")
+    def _shift(self) -> "VehicleIn":
+        _aware(self.shift_start, "shift_start")
+        _aware(self.shift_end, "shift_end")
+        if self.shift_start and self.shift_end and self.shift_end <= self.shift_start:
+            raise ValueError("the shift ends before it starts")
+        return self
 
 
 class ImportIn(Open):
@@ -79,6 +113,8 @@ class ImportIn(Open):
     return_to_depot: bool = False
     start_time: datetime | None = None
     vehicle_capacity: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    # Additive: a fleet, instead of driver_email (one route per vehicle).
+    vehicles: Annotated[list[VehicleIn], Field(min_length=1, max_length=MAX_VEHICLES)] | None = None
 
     @field_validator("start_time")
     @classmethod
@@ -91,6 +127,40 @@ class ImportIn(Open):
         if self.return_to_depot and self.depot is None:
             raise ValueError("return_to_depot needs a depot")
         return self
+
+
+def _error(pointer: str, reason: str, kind: str) -> dict[str, str]:
+    return {"pointer": pointer, "reason": reason, "type": kind}
+
+
+def fleet_errors(model: ImportIn) -> list[dict[str, str]]:
+    """The fleet fields' rules across fields, each with the pointer of the field to change."""
+    errors: list[dict[str, str]] = []
+    if model.vehicles is not None:
+        if model.driver_email is not None:
+            errors.append(_error("/vehicles", "send either driver_email or vehicles, not both", "conflict"))
+        if model.vehicle_capacity is not None:
+            errors.append(_error("/vehicle_capacity", "with vehicles, set each vehicle's capacity", "conflict"))
+        drivers: dict[str, int] = {}
+        for i, vehicle in enumerate(model.vehicles):
+            email = str(vehicle.driver_email).lower()
+            if email in drivers:
+                errors.append(
+                    _error(f"/vehicles/{i}/driver_email", f"duplicates /vehicles/{drivers[email]}", "duplicate")
+                )
+            drivers.setdefault(email, i)
+            if vehicle.start is None and model.depot is None:
+                errors.append(_error(f"/vehicles/{i}/start", "a vehicle needs a start, or the job a depot", "missing"))
+    for i, stop in enumerate(model.stops):
+        if stop.time_windows is None:
+            continue
+        if stop.time_window is not None:
+            errors.append(_error(f"/stops/{i}/time_windows", "send time_window or time_windows, not both", "conflict"))
+        for w in range(1, len(stop.time_windows)):
+            if stop.time_windows[w].start < stop.time_windows[w - 1].end:
+                reason = "windows must be in order and must not overlap"
+                errors.append(_error(f"/stops/{i}/time_windows/{w}/start", reason, "overlap"))
+    return errors
 
 
 def unknown_fields(model: BaseModel, pointer: str = "") -> list[str]:

@@ -171,10 +171,13 @@ async def redeliver(
 
 
 async def _require_admin(request: Request) -> None:
-    expected = request.app.state.settings.admin_token.get_secret_value()
+    """ADMIN_TOKEN (the operator's CLI) or INTERNAL_TOKEN (the console's webhooks page)."""
+    settings = request.app.state.settings
+    accepted = [t.get_secret_value() for t in (settings.admin_token, settings.internal_token) if t is not None]
     scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
-    same = hmac.compare_digest(hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest())
-    if scheme.lower() != "bearer" or not same:
+    digest = hashlib.sha256(given.encode()).digest()
+    same = [hmac.compare_digest(digest, hashlib.sha256(t.encode()).digest()) for t in accepted]
+    if scheme.lower() != "bearer" or not any(same):
         raise Problem(401, "invalid_admin_token", "A valid admin token is required.")
 
 

@@ -2,7 +2,7 @@
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import TokenVerifierSettings
+from shared.settings import LOCAL_INTERNAL_TOKEN, TokenVerifierSettings, internal_token_or_default
 
 LOCAL_SECRET_KEY = "local-only-webhook-secret-key-do-not-use-in-production"
 
@@ -29,9 +29,16 @@ class NotifierSettings(TokenVerifierSettings):
     page_size: int = Field(50, ge=1, le=500)
     # The operators' admin API (the CLI); the same ADMIN_TOKEN as the auth service's.
     admin_token: SecretStr = SecretStr("routemate-local-admin")
+    # The console's credential (INTERNAL_TOKEN) for the same admin API: its webhooks page. Unset in
+    # production: the console has no webhooks page there.
+    internal_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _production_needs_a_real_key(self) -> "NotifierSettings":
+        if self.environment == "local" and self.internal_token is None:
+            object.__setattr__(self, "internal_token", SecretStr(LOCAL_INTERNAL_TOKEN))
+        if self.internal_token is not None:
+            internal_token_or_default(self.environment, self.internal_token)
         if self.notifier_admin_port == self.notifier_port:
             raise ValueError("NOTIFIER_ADMIN_PORT must differ from NOTIFIER_PORT: the admin API has its own listener")
         if self.environment == "production":

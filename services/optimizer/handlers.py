@@ -3,8 +3,9 @@
 import logging
 from datetime import datetime
 
+from services.optimizer import fleet, vrp
 from services.optimizer.adapters import great_circle
-from services.optimizer.adapters.matrix import MatrixProvider, RoutingUnavailable
+from services.optimizer.adapters.matrix import Matrix, MatrixProvider, RoutingUnavailable
 from services.optimizer.settings import OptimizerSettings
 from services.optimizer.solver import RouteProblem, solve
 from shared.events import JobFailed, JobWarning, ReplanRequested, RouteOptimized, StopsGeocoded, caused_by
@@ -45,36 +46,58 @@ def _departure(event: StopsGeocoded, by_id: dict[str, Location]) -> Location | N
     return event.depot
 
 
-def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: MatrixProvider) -> RouteOptimized | JobFailed:
-    """Order the placed stops; stops without coordinates stay unrouted (the geocoder already warned).
-    Finished stops (`keep`, an update of a started job) are not routed again: the rest are, from
-    the last finished one."""
-    job, warnings = event.job, list(event.warnings)
+def build_matrix(
+    points: list[tuple[float, float]], settings: OptimizerSettings, matrices: MatrixProvider
+) -> tuple[Matrix, list[JobWarning]]:
+    """The matrix over these points, from the routing service or (it failed) great-circle estimates."""
+    try:
+        return matrices.build(points), []
+    except RoutingUnavailable as exc:
+        log.warning("routing service failed (%s); using great-circle distances", exc)
+        warning = JobWarning(
+            code=WarningCode.ROUTING_FALLBACK,
+            message="The road routing service was unavailable; distances and times are great-circle estimates.",
+        )
+        return great_circle(settings).build(points), [warning]
+
+
+def _placed(event: StopsGeocoded) -> tuple[list[RequestedStop], list[UnroutedStop], dict[str, Location]]:
+    """The stops to route that were placed; the rest unrouted (the geocoder already warned)."""
     by_id = {loc.stop_id: loc for loc in event.locations}
     keep = set(event.keep)
-    todo = [s for s in job.stops if s.external_stop_id not in keep]
+    todo = [s for s in event.job.stops if s.external_stop_id not in keep]
     placed = [s for s in todo if (loc := by_id.get(s.stop_id)) and loc.lat is not None]
     unrouted = [
         UnroutedStop(stop_id=s.stop_id, external_stop_id=s.external_stop_id, reason=UnroutedReason.GEOCODE_FAILED)
         for s in todo
         if s not in placed
     ]
+    return placed, unrouted, by_id
+
+
+def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: MatrixProvider) -> RouteOptimized | JobFailed:
+    """A fleet job (vehicles, or the fleet's stop fields) goes to the fleet engine; any other to
+    the single-driver portfolio."""
+    if event.job.fleet:
+        return optimize_fleet(event, settings, matrices)
+    return optimize_single(event, settings, matrices)
+
+
+def optimize_single(
+    event: StopsGeocoded, settings: OptimizerSettings, matrices: MatrixProvider
+) -> RouteOptimized | JobFailed:
+    """Order the placed stops; stops without coordinates stay unrouted (the geocoder already warned).
+    Finished stops (`keep`, an update of a started job) are not routed again: the rest are, from
+    the last finished one."""
+    job, warnings = event.job, list(event.warnings)
+    placed, unrouted, by_id = _placed(event)
     points = [(by_id[s.stop_id].lat, by_id[s.stop_id].lng) for s in placed]
     origin = _departure(event, by_id)
     has_depot = origin is not None
     if has_depot:
         points.append((origin.lat, origin.lng))
-    try:
-        matrix = matrices.build(points)
-    except RoutingUnavailable as exc:
-        log.warning("routing service failed (%s); using great-circle distances", exc)
-        warnings.append(
-            JobWarning(
-                code=WarningCode.ROUTING_FALLBACK,
-                message="The road routing service was unavailable; distances and times are great-circle estimates.",
-            )
-        )
-        matrix = great_circle(settings).build(points)
+    matrix, fallback = build_matrix(points, settings, matrices)
+    warnings += fallback
     start = route_start(event)
     windows = [
         (int((s.time_window.start - start).total_seconds()), int((s.time_window.end - start).total_seconds()))
@@ -95,7 +118,7 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
     solution = solve(
         problem,
         settings.solver_ms_per_stop,
-        settings.solver_max_seconds,
+        settings.solver_budget(len(placed)),
         settings.exact_max_stops,
         settings.solver_kicks_per_stop,
     )
@@ -128,14 +151,7 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
         total_m += int(matrix.distance_m[prev, len(placed)])
         end_s += int(matrix.duration_s[prev, len(placed)])
     if not route:
-        return JobFailed(
-            **caused_by(event, "JobFailed"),
-            job_id=event.job_id,
-            stage="optimizer",
-            code=FailureCode.NO_ROUTABLE_STOPS,
-            message="No stop could be placed on the route.",
-            warnings=tuple(warnings),
-        )
+        return no_route(event, warnings)
     return RouteOptimized(
         **caused_by(event, "RouteOptimized"),
         job_id=event.job_id,
@@ -158,7 +174,76 @@ def optimize(event: StopsGeocoded, settings: OptimizerSettings, matrices: Matrix
             objective_m=total_m,
         ),
         spec_version=event.spec_version,
-        remaining_only=bool(keep),
+        remaining_only=bool(event.keep),
+    )
+
+
+def no_route(event: StopsGeocoded, warnings: list[JobWarning]) -> JobFailed:
+    return JobFailed(
+        **caused_by(event, "JobFailed"),
+        job_id=event.job_id,
+        stage="optimizer",
+        code=FailureCode.NO_ROUTABLE_STOPS,
+        message="No stop could be placed on the route.",
+        warnings=tuple(warnings),
+    )
+
+
+def optimize_fleet(
+    event: StopsGeocoded, settings: OptimizerSettings, matrices: MatrixProvider
+) -> RouteOptimized | JobFailed:
+    """One route per vehicle from the fleet engine; stops that fit no vehicle stay unrouted, with
+    the engine's reason (lowest priority first)."""
+    warnings = list(event.warnings)
+    placed, unrouted, by_id = _placed(event)
+    service = [service_seconds(s, settings) for s in placed]
+    plan = fleet.build_plan(event, placed, by_id, service, lambda points: build_matrix(points, settings, matrices))
+    warnings += plan.warnings
+    effort = vrp.Effort(max_seconds=settings.solver_budget(len(plan.stops)), seed=1)
+    if plan.problem.visits and plan.problem.vehicles:
+        solution = vrp.solve(plan.problem, effort)
+    else:
+        solution = None
+    reasons = {**plan.unrouted}
+    if solution is None:
+        reasons.update({s.stop_id: UnroutedReason.NO_VEHICLE for s in plan.stops})
+    else:
+        reasons.update({plan.stops[i].stop_id: str(reason) for i, reason in solution.unassigned.items()})
+    for stop in placed:
+        if (reason := reasons.get(stop.stop_id)) is not None:
+            unrouted.append(UnroutedStop(stop_id=stop.stop_id, external_stop_id=stop.external_stop_id, reason=reason))
+            warnings.append(
+                JobWarning(code=reason, external_stop_id=stop.external_stop_id, message=fleet.reason_text(reason))
+            )
+    if solution is None or not solution.routes:
+        return no_route(event, warnings)
+    legs, routes = fleet.routes_of(event.job, plan, solution, by_id)
+    return RouteOptimized(
+        **caused_by(event, "RouteOptimized"),
+        job_id=event.job_id,
+        external_job_id=event.job.external_job_id,
+        route=legs,
+        routes=routes,
+        unrouted=tuple(unrouted),
+        start_time=plan.origin,
+        warnings=tuple(warnings),
+        locations=event.locations,
+        totals=RouteTotals(
+            total_distance_km=round(solution.distance / 1000, 2),
+            total_duration_minutes=round(solution.duration / 60, 1),
+            total_duration_seconds=int(solution.duration),
+        ),
+        solver=SolverStats(
+            solver=solution.engine,
+            matrix_provider=plan.matrix.provider,
+            solve_ms=round(solution.solve_ms, 2),
+            stop_count=len(placed),
+            objective_m=int(solution.distance),
+            vehicles=len(event.job.vehicles) or 1,
+            iterations=solution.iterations,
+        ),
+        spec_version=event.spec_version,
+        remaining_only=bool(event.keep),
     )
 
 

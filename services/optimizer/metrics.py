@@ -1,4 +1,5 @@
-"""Optimizer metrics: solve time by engine and job size, stops per route, stops left unrouted."""
+"""Optimizer metrics: solve time by engine and job size, stops per route, vehicles per job, stops
+left unrouted by reason."""
 
 from prometheus_client import Counter, Histogram
 
@@ -12,6 +13,9 @@ SOLVE_SECONDS = Histogram(
 )
 ROUTE_STOPS = Histogram("routemate_route_stops", "Stops per optimized route", buckets=(1, 5, 10, 25, 50, 100, 200, 500))
 UNROUTED = Counter("routemate_unrouted_stops_total", "Stops left off a route, by reason", ["reason"])
+VEHICLES = Histogram(
+    "routemate_job_vehicles", "Vehicles per optimized job (1 for a single-driver job)", buckets=(1, 2, 3, 5, 10, 20, 50)
+)
 SIZES = ((8, "1-8"), (25, "9-25"), (50, "26-50"), (100, "51-100"), (200, "101-200"), (500, "201-500"))
 
 
@@ -24,6 +28,8 @@ def observe_route(route: RouteOptimized) -> None:
     """Record one optimized route's solve time, length and unrouted stops."""
     solver = route.solver
     SOLVE_SECONDS.labels(solver.solver, size_bucket(solver.stop_count)).observe(solver.solve_ms / 1000)
-    ROUTE_STOPS.observe(len(route.route))
+    VEHICLES.observe(solver.vehicles or 1)
+    for stops in [len(r.external_stop_ids) for r in route.routes] or [len(route.route)]:
+        ROUTE_STOPS.observe(stops)
     for stop in route.unrouted:
         UNROUTED.labels(stop.reason).inc()

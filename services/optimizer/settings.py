@@ -18,6 +18,16 @@ class OptimizerSettings(LaneSettings):
         150, ge=0, le=100_000, description="local search effort per stop (jobs without windows or capacity)"
     )
     solver_ms_per_stop: float = Field(9.0, gt=0, description="OR-Tools time per stop (jobs with windows or capacity)")
-    solver_max_seconds: float = Field(1.8, gt=0, description="cap on any one solve")
+    # The per-size budget: a hard cap on one solve of n stops, clamp(n / 100 x SOLVER_SECONDS_PER_100_STOPS,
+    # SOLVER_MIN_SECONDS, SOLVER_MAX_SECONDS). Solves stop on effort first (deterministic); the cap
+    # only bounds a huge job on a slow machine. Platform teams tune the three together.
+    solver_min_seconds: float = Field(1.8, gt=0, description="the budget of the smallest jobs")
+    solver_seconds_per_100_stops: float = Field(10.0, ge=0, description="the budget grows by this per 100 stops")
+    solver_max_seconds: float = Field(30.0, gt=0, description="cap on any one solve, whatever its size")
     exact_max_stops: int = Field(8, ge=0, le=15, description="jobs this small are solved exactly")
     solver_poll_records: int = Field(4, ge=1, le=500, description="jobs taken per Kafka poll")
+
+    def solver_budget(self, stops: int) -> float:
+        """The hard cap on one solve of this many stops (the per-size budget)."""
+        scaled = self.solver_seconds_per_100_stops * stops / 100
+        return min(self.solver_max_seconds, max(self.solver_min_seconds, scaled))

@@ -60,8 +60,10 @@ def include_subscribers(
 
     dispatch = dispatcher(table)
 
-    # A solve takes up to SOLVER_MAX_SECONDS: take a few jobs per poll, so a new process joining
-    # the group gets its partitions within seconds, and allow several times the longest batch.
+    # A solve takes up to SOLVER_MAX_SECONDS (a fleet job's budget): take a few jobs per poll, so a
+    # new process joining the group gets its partitions within seconds, and allow several times the
+    # longest batch between polls. Membership meanwhile rests on aiokafka's heartbeat task, which
+    # runs on the event loop while the solve runs on the worker thread (session.timeout.ms applies).
     batch = settings.solver_poll_records
     subscribe_lanes(
         broker,

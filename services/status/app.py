@@ -13,6 +13,7 @@ from services.status.adapters.queries import JobQueries
 from services.status.relay import OutboxRelay
 from services.status.routes import database_unavailable, router
 from services.status.routes_changes import router as changes_router
+from services.status.routes_internal import internal
 from services.status.settings import StatusSettings
 from services.status.subscribers import GROUP, subscribe_read_model
 from shared.broker import EventBus, make_broker
@@ -60,4 +61,5 @@ def create_app(
     app.add_exception_handler(OperationalError, database_unavailable)
     app.include_router(router)
     app.include_router(changes_router)
+    app.include_router(internal)  # the console's reads: INTERNAL_TOKEN, not routed by the edge
     return app

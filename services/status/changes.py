@@ -95,6 +95,9 @@ async def replan_job(
     if job.status in TERMINAL or not job.routed:
         detail = f"The job is {job.status}; only a routed job that is not over can be re-planned."
         raise Problem(409, "illegal_transition", detail, job_status=job.status)
+    if job.vehicles:  # the re-plan's ReplanRequested carries one start point: one driver's route
+        detail = "A fleet job (vehicles) cannot be re-planned yet; update it by re-import with If-Match instead."
+        raise Problem(409, "fleet_replan_unsupported", detail, job_status=job.status)
     at = _start_time(replan.at)
     remaining = [_remaining(row) for row in sorted(stops, key=lambda r: r.position) if _left(row)]
     if not remaining:

@@ -203,7 +203,8 @@ async def find_jobs(queries: JobQueries, org_id: str, search: JobSearch, sizes: 
         chunk = rows[start : start + STOPS_READ_AT_ONCE]
         stops = await asyncio.to_thread(queries.stops_of, [row.job_id for row in chunk])
         for row in chunk:
-            view = job_view(row, stops[row.job_id])
+            driver = search.filter.driver.lower() if search.filter.driver else None
+            view = job_view(row, stops[row.job_id], driver)
             weight = len(json.dumps(view, default=str))
             if views and used + weight > sizes.max_bytes:
                 # Full by size: the next page starts at exactly this job.

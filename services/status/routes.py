@@ -83,11 +83,15 @@ async def list_jobs(
     status: JobStatus | None = None,
     updated_since: datetime | None = None,
     driver_email: Annotated[str | None, Query(max_length=320)] = None,
+    driver: Annotated[
+        str | None,
+        Query(max_length=320, description="jobs in which this driver has a route; each job shows only their route"),
+    ] = None,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
     if_none_match: IfNoneMatch = None,
 ) -> Any:
-    search = JobSearch(job_id, external_job_id, JobFilter(status, updated_since, driver_email), limit, cursor)
+    search = JobSearch(job_id, external_job_id, JobFilter(status, updated_since, driver_email, driver), limit, cursor)
     found = await handlers.find_jobs(queries, who.org_id, search, sizes)
     if isinstance(found, Page):
         jobs = {"jobs": found.jobs, "next_cursor": found.next_cursor}

@@ -1,8 +1,8 @@
 """Status service settings."""
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import TokenVerifierSettings
+from shared.settings import TokenVerifierSettings, internal_token_or_default
 
 
 class StatusSettings(TokenVerifierSettings):
@@ -24,6 +24,14 @@ class StatusSettings(TokenVerifierSettings):
     outbox_poll_seconds: float = Field(
         0.5, gt=0, le=60, description="how often the webhook outbox relay looks for changes it was not told of"
     )
+
+    # The console's credential for the internal read endpoints (/internal/v1, not routed by the edge).
+    internal_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _internal_token(self) -> "StatusSettings":
+        object.__setattr__(self, "internal_token", internal_token_or_default(self.environment, self.internal_token))
+        return self
 
     @property
     def status_database_url(self) -> str:

@@ -1,6 +1,6 @@
 """Read-model rows -> the public jobs shape (the same shape the import call answers with)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.status.adapters.tables import JobRow, StopRow
@@ -33,6 +33,12 @@ def stop_view(row: StopRow) -> dict[str, Any]:
         "reason": row.reason,
         "notes": row.notes,
         "proof_of_delivery": row.proof,
+        "time_windows": row.time_windows,
+        "skills": row.skills,
+        "priority": row.priority,
+        "vehicle": row.vehicle,
+        "driver_email": row.driver_email,
+        "route_sequence": row.route_sequence,
     }
 
 
@@ -60,6 +66,52 @@ def optimization_view(optimization: dict[str, Any] | None) -> dict[str, Any] | N
     }
 
 
+def _totals(distance_km: float, seconds: int) -> dict[str, Any]:
+    return {
+        "total_distance_km": distance_km,
+        "total_duration_minutes": round(seconds / 60),
+        "total_duration_seconds": seconds,
+    }
+
+
+def routes_view(job: JobRow, ordered: list[StopRow], driver: str | None = None) -> list[dict[str, Any]]:
+    """One route per vehicle that got stops (a routed single-driver job has one): its driver, its
+    stops in visiting order, its totals and times. With `driver`, only that driver's route."""
+    if job.routes:
+        routes = [
+            {
+                "vehicle": r["vehicle"],
+                "driver": {"email": r["driver_email"], "name": r.get("driver_name")},
+                "stops": [s.external_stop_id for s in ordered if s.vehicle == r["vehicle"]],
+                "parcels": r.get("parcels"),
+                "optimization": _totals(r["total_distance_km"], int(r["total_duration_seconds"])),
+                "start_time": iso(datetime.fromisoformat(r["start_time"])),
+                "end_time": iso(datetime.fromisoformat(r["end_time"])),
+            }
+            for r in job.routes
+        ]
+    elif job.routed and job.optimization:
+        on_route = [s for s in ordered if s.sequence is not None]
+        totals = optimization_view(job.optimization)
+        start = as_utc(job.start_time)
+        routes = [
+            {
+                "vehicle": 0,
+                "driver": {"email": job.driver_email, "name": job.driver_name} if job.driver_email else None,
+                "stops": [s.external_stop_id for s in on_route],
+                "parcels": sum(s.parcel_count for s in on_route),
+                "optimization": _totals(totals["total_distance_km"], totals["total_duration_seconds"]),
+                "start_time": iso(start),
+                "end_time": iso(start + timedelta(seconds=totals["total_duration_seconds"])) if start else None,
+            }
+        ]
+    else:
+        return []
+    if driver is not None:
+        routes = [r for r in routes if r["driver"] and r["driver"]["email"] == driver]
+    return routes
+
+
 def etag(job: JobRow) -> str:
     """The job's strong entity tag: its version, quoted (RFC 9110)."""
     return f'"{job.version}"'
@@ -76,9 +128,16 @@ def _warning_order(warning: dict[str, Any]) -> tuple[str, str, str]:
     return (warning.get("external_stop_id") or "", warning["code"], warning["message"])
 
 
-def job_view(job: JobRow, stops: list[StopRow]) -> dict[str, Any]:
-    """The public shape of one job, as the jobs endpoint and the import call answer it."""
+def drives(job: JobRow, row: StopRow, driver: str) -> bool:
+    """Whether this stop is on `driver`'s route."""
+    return row.driver_email == driver if job.routes else job.driver_email == driver
+
+
+def job_view(job: JobRow, stops: list[StopRow], driver: str | None = None) -> dict[str, Any]:
+    """The public shape of one job, as the jobs endpoint and the import call answer it. With
+    `driver` (the jobs list's ?driver=), `routes` and `stops` hold only that driver's route."""
     ordered = route_order(stops)
+    mine = ordered if driver is None else [r for r in ordered if drives(job, r, driver)]
     return {
         "job_id": job.job_id,
         "external_job_id": job.external_job_id,
@@ -91,7 +150,9 @@ def job_view(job: JobRow, stops: list[StopRow]) -> dict[str, Any]:
         "stop_count": len(stops),
         "status_counts": status_counts(stops),
         "optimization": optimization_view(job.optimization),
-        "stops": [stop_view(r) for r in ordered if r.status != StopStatus.UNROUTABLE],
+        "stops": [stop_view(r) for r in mine if r.status != StopStatus.UNROUTABLE],
+        "routes": routes_view(job, ordered, driver),
+        "vehicles": job.vehicles,
         "unrouted_stops": [
             {"external_stop_id": r.external_stop_id, "reason": r.reason, "address": r.address}
             for r in ordered

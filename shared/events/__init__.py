@@ -12,6 +12,11 @@ from shared.events.auth import (
     DriverRemoved,
     IntegrationCreated,
     IntegrationRevoked,
+    MemberInvited,
+    MemberPasswordSet,
+    MemberRemoved,
+    MemberRoleChanged,
+    MemberSignedIn,
     SecretRotated,
     TokenIssued,
     WebhookEndpointDisabled,
@@ -65,6 +70,11 @@ AnyEvent = Annotated[
     | DriverRegistered
     | DriverRemoved
     | WebhookEndpointDisabled
+    | MemberInvited
+    | MemberRoleChanged
+    | MemberRemoved
+    | MemberPasswordSet
+    | MemberSignedIn
     | JobChanged,
     Field(discriminator="event_type"),
 ]
@@ -99,6 +109,11 @@ __all__ = [
     "JOBS_CHANGES",
     "JobChanged",
     "WebhookEndpointDisabled",
+    "MemberInvited",
+    "MemberRoleChanged",
+    "MemberRemoved",
+    "MemberPasswordSet",
+    "MemberSignedIn",
     "change_id",
     "AuthEvent",
     "DEADLETTER",

@@ -11,6 +11,8 @@ AUTH_EVENTS = "routemate.auth.events"
 class AuthEvent(Event):
     TOPIC: ClassVar[str] = AUTH_EVENTS
     schema_version: Literal[1] = 1
+    # Who made the change: a console member's email; None for the operator's CLI and the system.
+    actor: str | None = None
 
 
 class IntegrationCreated(AuthEvent):
@@ -56,3 +58,40 @@ class WebhookEndpointDisabled(AuthEvent):
     endpoint_id: str
     url_host: str
     reason: str
+
+
+MemberRole = Literal["admin", "developer", "viewer"]
+
+
+class MemberInvited(AuthEvent):
+    """A member was added to an organization; they choose a password through a set-up link."""
+
+    event_type: Literal["MemberInvited"] = "MemberInvited"
+    member_id: str
+    email: str
+    role: MemberRole
+
+
+class MemberRoleChanged(AuthEvent):
+    event_type: Literal["MemberRoleChanged"] = "MemberRoleChanged"
+    member_id: str
+    email: str
+    role: MemberRole
+
+
+class MemberRemoved(AuthEvent):
+    event_type: Literal["MemberRemoved"] = "MemberRemoved"
+    member_id: str
+    email: str
+
+
+class MemberPasswordSet(AuthEvent):
+    event_type: Literal["MemberPasswordSet"] = "MemberPasswordSet"
+    member_id: str
+    email: str
+
+
+class MemberSignedIn(AuthEvent):
+    event_type: Literal["MemberSignedIn"] = "MemberSignedIn"
+    member_id: str
+    email: str

@@ -32,6 +32,10 @@ class TimeWindow(Value):
 
 
 class RequestedStop(Value):
+    """A stop as the import described it. The fleet fields are additive: `time_windows` holds
+    the list form (up to two windows; `time_window` keeps the single form), `skills` a vehicle
+    must have, `priority` (higher is dropped later when not every stop fits)."""
+
     stop_id: str
     external_stop_id: str
     address: str | None = None
@@ -44,12 +48,33 @@ class RequestedStop(Value):
     notes: str | None = None
     phone: str | None = None
     email: str | None = None
+    time_windows: tuple[TimeWindow, ...] = ()
+    skills: tuple[str, ...] = ()
+    priority: int = 0
+
+    def windows(self) -> tuple[TimeWindow, ...]:
+        """Every window the stop may be served in (either form); empty: any time."""
+        return self.time_windows or ((self.time_window,) if self.time_window else ())
 
 
 class Depot(Value):
     address: str | None = None
     lat: float | None = None
     lng: float | None = None
+
+
+class VehicleSpec(Value):
+    """One vehicle of a fleet import, driven by `driver_email` (times are absolute)."""
+
+    driver_email: str
+    capacity: int | None = None
+    shift_start: datetime | None = None
+    shift_end: datetime | None = None
+    start: Depot | None = None  # None: the job's depot
+    end: Depot | None = None  # None: the depot when the job returns there, else the route ends at its last stop
+    max_stops: int | None = None
+    max_duration_minutes: float | None = None
+    skills: tuple[str, ...] = ()
 
 
 class JobSpec(Value):
@@ -64,6 +89,12 @@ class JobSpec(Value):
     start_time: datetime | None = None
     vehicle_capacity: int | None = None
     payload_hash: str
+    vehicles: tuple[VehicleSpec, ...] = ()  # additive: a fleet job (then driver_email is None)
+
+    @property
+    def fleet(self) -> bool:
+        """Planned by the fleet engine: several vehicles, or stops using the fleet fields."""
+        return bool(self.vehicles) or any(s.time_windows or s.skills or s.priority for s in self.stops)
 
 
 class JobWarning(Value):
@@ -91,16 +122,26 @@ class Location(Value):
     source: Source | None = None
 
 
+class VehiclePlaces(Value):
+    """Where geocoding placed one vehicle's start and end (None: not given, or not placed)."""
+
+    vehicle: int
+    start: Location | None = None
+    end: Location | None = None
+
+
 class RouteStop(Value):
     stop_id: str
     external_stop_id: str
-    sequence: int
+    sequence: int  # in the flat list, route by route
     lat: float
     lng: float
     leg_distance_km: float
     leg_duration_minutes: float
     eta_offset_minutes: float
     service_minutes: float = 0.0
+    vehicle: int | None = None  # additive (fleet jobs): index into the spec's vehicles
+    route_sequence: int | None = None  # the position within its vehicle's route, from 1
 
 
 class UnroutedStop(Value):
@@ -115,12 +156,26 @@ class RouteTotals(Value):
     total_duration_seconds: int | None = None  # additive: the precise figure behind the minutes
 
 
+class VehicleRoute(Value):
+    """One vehicle's route of a fleet job: its stops are the flat route's stops with this `vehicle`."""
+
+    vehicle: int
+    driver_email: str
+    external_stop_ids: tuple[str, ...]
+    totals: RouteTotals
+    start_time: datetime  # leaving its start
+    end_time: datetime  # arriving at its end (or the last service's end on an open route)
+    parcels: int = 0
+
+
 class SolverStats(Value):
     solver: str
     matrix_provider: str
     solve_ms: float
     stop_count: int
     objective_m: int | None = None  # metres driven on the route, the quantity the solver minimises
+    vehicles: int | None = None  # additive: the fleet's size (fleet jobs)
+    iterations: int | None = None  # additive: the fleet engine's effort spent
 
 
 class JobEvent(Event):
@@ -158,6 +213,7 @@ class StopsGeocoded(JobEvent):
     warnings: tuple[JobWarning, ...] = ()
     spec_version: int = 1
     keep: tuple[str, ...] = ()  # finished stops, last finished last: the route starts at the last one
+    vehicles: tuple[VehiclePlaces, ...] = ()  # additive (fleet jobs): each vehicle's start and end
 
 
 class RouteOptimized(JobEvent):
@@ -174,6 +230,7 @@ class RouteOptimized(JobEvent):
     locations: tuple[Location, ...] = Field(default=(), description="geocoding result per stop")
     spec_version: int = 1  # the spec this route orders; an older one than the job's is ignored
     remaining_only: bool = False  # the route orders only the unfinished stops (an update or a re-plan)
+    routes: tuple[VehicleRoute, ...] = ()  # additive (fleet jobs): one per vehicle that got stops
 
 
 class JobFailed(JobEvent):

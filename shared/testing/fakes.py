@@ -77,6 +77,9 @@ class MemoryRedis:
             self.expiry.pop(key, None)
         return True
 
+    async def mget(self, keys: list[str]) -> list[bytes | None]:
+        return [await self.get(k) for k in keys]
+
     async def delete(self, *keys: str) -> int:
         self._check()
         gone = [k for k in keys if self._live(k)]

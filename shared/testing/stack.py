@@ -26,6 +26,7 @@ SERVICE_PORTS = {
         ("geocoder", 8084),
         ("optimizer", 8085),
         ("notifier", 8087),
+        ("console", 8086),
     )
 }
 # The auth admin API's own listener: AUTH_ADMIN_PORT, or AUTH_PORT+10 as deploy/local/platform.sh derives it.

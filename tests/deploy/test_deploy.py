@@ -17,6 +17,7 @@ from services.geocoder.subscribers import GROUP as GEOCODER_GROUP
 from services.optimizer.subscribers import GROUP as OPTIMIZER_GROUP
 from shared.events import JOBS_GEOCODED, JOBS_GEOCODED_BULK, JOBS_REQUESTED, JOBS_REQUESTED_BULK
 from shared.lanes import bulk_group
+from shared.settings import PlatformSettings
 from shared.testing.stack import SERVICE_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +67,7 @@ def test_kubernetes_manifests_match_the_api_schema(doc):
 def test_every_service_is_probed_sized_protected_and_scraped():
     docs = manifests()
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
-    assert set(deployments) == {"auth", "ingest", "status", "geocoder", "optimizer", "notifier"}
+    assert set(deployments) == {"auth", "ingest", "status", "geocoder", "optimizer", "notifier", "console"}
     pdbs = {d["metadata"]["name"] for d in docs if d["kind"] == "PodDisruptionBudget"}
     assert pdbs == set(deployments)
     for name, d in deployments.items():
@@ -146,7 +147,7 @@ def test_the_compose_file_matches_the_compose_spec():
         str(DEPLOY / "compose/docker-compose.yml"),
     )
     compose = yaml.safe_load((DEPLOY / "compose/docker-compose.yml").read_text())
-    for target in ("auth", "ingest", "status", "geocoder", "optimizer", "notifier"):
+    for target in ("auth", "ingest", "status", "geocoder", "optimizer", "notifier", "console"):
         assert compose["services"][target]["build"]["target"] == target
         assert f"FROM base AS {target}" in (DEPLOY / "compose/Dockerfile").read_text()
     edge = compose["services"]["edge"]
@@ -241,7 +242,9 @@ def test_the_compose_edge_runs_in_real_nginx_over_tls_and_answers_problem_json(t
     conf = (DEPLOY / "compose/nginx.conf").read_text()
     conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{plain};")
     conf = conf.replace("listen 8443 ssl;", f"listen 127.0.0.1:{secure} ssl;")
-    conf = re.sub(r"http://(auth|ingest|status|notifier):\d+", "http://127.0.0.1:9", conf)  # discard port: refused
+    conf = re.sub(
+        r"http://(auth|ingest|status|notifier|console):\d+", "http://127.0.0.1:9", conf
+    )  # discard port: refused
     conf = conf.replace("/etc/nginx/tls/", f"{tmp_path / 'tls'}/")
     temp = " ".join(
         f"{kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -316,9 +319,17 @@ def test_the_compose_edge_runs_in_real_nginx_over_tls_and_answers_problem_json(t
 # Which secret each service may see: the admin token and the pepper only auth; the token
 # signing key the services that mint or check tokens; a Redis/Kafka user of its own for each.
 SECRETS_OF = {
-    "auth": {"ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL"},
+    "auth": {
+        "ADMIN_TOKEN",
+        "SECRET_PEPPER",
+        "TOKEN_SIGNING_KEY",
+        "INTERNAL_TOKEN",
+        "REDIS_URL",
+        "KAFKA_SASL_PASSWORD",
+        "DATABASE_URL",
+    },  # fmt: skip
     "ingest": {"TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD"},
-    "status": {"TOKEN_SIGNING_KEY", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL"},
+    "status": {"TOKEN_SIGNING_KEY", "INTERNAL_TOKEN", "REDIS_URL", "KAFKA_SASL_PASSWORD", "DATABASE_URL"},
     "geocoder": {"REDIS_URL", "CACHE_REDIS_URL", "KAFKA_SASL_PASSWORD"},
     "optimizer": {"KAFKA_SASL_PASSWORD"},
 }
@@ -326,6 +337,7 @@ SECRET_NAMES = {
     "ADMIN_TOKEN",
     "SECRET_PEPPER",
     "TOKEN_SIGNING_KEY",
+    "INTERNAL_TOKEN",
     "REDIS_URL",
     "CACHE_REDIS_URL",
     "KAFKA_SASL_PASSWORD",
@@ -348,6 +360,9 @@ def test_compose_gives_each_service_only_its_own_secrets_and_users():
     edge_ip = compose["services"]["edge"]["networks"]["default"]["ipv4_address"]
     assert json.loads(auth["environment"]["TRUSTED_PROXIES"]) == [edge_ip]
     assert "--aclfile" in " ".join(compose["services"]["redis"]["entrypoint"])
+    console = compose["services"]["console"]["environment"]  # no Kafka, no database: sessions and the internal token
+    assert set(console) & SECRET_NAMES == {"REDIS_URL", "INTERNAL_TOKEN"}
+    assert console["REDIS_URL"].startswith("redis://console:${REDIS_CONSOLE_PASSWORD")
     postgres = compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
     assert postgres.startswith("${POSTGRES_PASSWORD:?"), "a published database password"
     for service in compose["services"].values():
@@ -365,7 +380,7 @@ def test_kubernetes_gives_each_service_only_its_own_secrets_and_keeps_admin_off_
         from_secret = {e["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
         refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
         assert refs == [f"routemate-{name}"], name  # its own Secret: REDIS_URL, KAFKA_SASL_PASSWORD, DATABASE_URL
-        assert from_secret == wanted & {"ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY"}, name
+        assert from_secret == wanted & {"ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY", "INTERNAL_TOKEN"}, name
         assert {"name": "KAFKA_SASL_USERNAME", "value": name} in container["env"]
     ingress = next(d for d in docs if d["kind"] == "Ingress")
     backends = [
@@ -374,6 +389,9 @@ def test_kubernetes_gives_each_service_only_its_own_secrets_and_keeps_admin_off_
         for p in r["http"]["paths"]
     ]
     assert ("auth", {"name": "http"}) in backends and not [b for b in backends if b[0] == "auth-admin"]
+    console = deployments["console"]["spec"]["template"]
+    assert console["metadata"]["labels"]["routemate.io/admin-client"] == "true"  # reaches the admin listeners
+    assert ("console", {"name": "http"}) in backends
     assert not [b for b in backends if b[0] == "notifier-admin"]
     for service, port in (("auth", 8091), ("notifier", 8097)):
         admin = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == f"{service}-admin")
@@ -429,3 +447,20 @@ def test_the_durable_redis_never_evicts_and_only_the_cache_redis_does():
     for name in ("redis", "redis-cache"):
         args = statefulsets[name]["spec"]["template"]["spec"]["containers"][0]["args"]
         assert "--aclfile" in args, name
+
+
+def test_kubernetes_and_compose_say_the_documented_kafka_layout():
+    """README "Operating and scaling": 12 partitions per topic everywhere; Kubernetes runs three
+    brokers with replication 3 and min ISR 2; compose one broker with replication 1. No stage is
+    scaled past its partitions (an extra consumer would sit idle)."""
+    config = next(d for d in manifests() if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "routemate-config")
+    k8s = config["data"]
+    assert (k8s["TOPIC_PARTITIONS"], k8s["TOPIC_REPLICATION"], k8s["TOPIC_MIN_INSYNC_REPLICAS"]) == ("12", "3", "2")
+    PlatformSettings(**{k.lower(): v for k, v in k8s.items() if k.startswith("TOPIC_")})  # a valid combination
+    for scaled in (d for d in manifests() if d["kind"] == "ScaledObject"):
+        assert scaled["spec"]["maxReplicaCount"] <= int(k8s["TOPIC_PARTITIONS"])
+    compose = yaml.safe_load((DEPLOY / "compose/docker-compose.yml").read_text())
+    env = compose["x-env"]
+    assert (env["TOPIC_PARTITIONS"], env["TOPIC_REPLICATION"], env["TOPIC_MIN_INSYNC_REPLICAS"]) == ("12", "1", "1")
+    assert [name for name in compose["services"] if name.startswith("kafka")] == ["kafka"]  # so replication 1
+    assert "offsets.topic.replication.factor=1" in (DEPLOY / "compose/kafka-sasl.sh").read_text()

@@ -47,11 +47,12 @@ async def test_prometheus_sees_the_pipeline_move(tenant: Tenant, tmp_path):
                 await asyncio.sleep(0.2)
             for _ in range(60):  # service discovery hands the targets over after a few seconds
                 targets = (await http.get(f"{PROM}/api/v1/targets")).json()["data"]["activeTargets"]
-                if len(targets) == 6 and all(t["health"] == "up" for t in targets):
+                if len(targets) == 7 and all(t["health"] == "up" for t in targets):
                     break
                 await asyncio.sleep(0.5)
             assert sorted(t["labels"]["service"] for t in targets if t["health"] == "up") == [
                 "auth",
+                "console",
                 "geocoder",
                 "ingest",
                 "notifier",

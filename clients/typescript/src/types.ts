@@ -26,6 +26,9 @@ export interface ImportStop {
   notes?: string | null;
   phone?: string | null;
   email?: string | null;
+  time_windows?: TimeWindow[] | null;
+  skills?: string[] | null;
+  priority?: number | null;
   [extra: string]: unknown;
 }
 
@@ -33,6 +36,19 @@ export interface Depot {
   address?: string | null;
   lat?: number | null;
   lng?: number | null;
+}
+
+/** One vehicle of a fleet import (instead of `driver_email`). */
+export interface Vehicle {
+  driver_email: string;
+  capacity?: number | null;
+  shift_start?: string | null;
+  shift_end?: string | null;
+  start?: Depot | null;
+  end?: Depot | null;
+  max_stops?: number | null;
+  max_duration_minutes?: number | null;
+  skills?: string[] | null;
 }
 
 export interface ImportJob {
@@ -44,6 +60,7 @@ export interface ImportJob {
   return_to_depot?: boolean;
   start_time?: string | null;
   vehicle_capacity?: number | null;
+  vehicles?: Vehicle[] | null;
   [extra: string]: unknown;
 }
 
@@ -91,6 +108,29 @@ export interface Stop {
   reason?: string | null;
   notes?: string | null;
   proof_of_delivery?: ProofOfDelivery | null;
+  time_windows?: TimeWindow[] | null;
+  skills?: string[] | null;
+  priority?: number | null;
+  vehicle?: number | null;
+  driver_email?: string | null;
+  route_sequence?: number | null;
+}
+
+export interface RouteTotals {
+  total_distance_km: number;
+  total_duration_minutes: number;
+  total_duration_seconds?: number | null;
+}
+
+/** One vehicle's route: its driver, its stops' external_stop_ids in visiting order, its totals. */
+export interface Route {
+  vehicle: number;
+  driver?: Driver | null;
+  stops: string[];
+  parcels?: number | null;
+  optimization: RouteTotals;
+  start_time?: string | null;
+  end_time?: string | null;
 }
 
 export interface UnroutedStop {
@@ -118,6 +158,8 @@ export interface Job {
   status_counts: Record<string, number>;
   optimization?: Optimization | null;
   stops: Stop[];
+  routes?: Route[];
+  vehicles?: Record<string, unknown>[] | null;
   unrouted_stops?: UnroutedStop[];
   warnings?: JobWarning[];
   failure?: Record<string, unknown> | null;

@@ -15,7 +15,7 @@ const PAIRS = {
   StopStatusAccepted: "StopStatusAccepted", WebhookEndpoint: "WebhookEndpoint",
   WebhookEndpointWithSecret: "WebhookEndpointWithSecret", WebhookAttempt: "WebhookAttempt",
   WebhookDelivery: "WebhookDelivery", WebhookDeliveryPage: "WebhookDeliveryPage",
-  WebhookDeliveryScheduled: "WebhookDeliveryScheduled",
+  WebhookDeliveryScheduled: "WebhookDeliveryScheduled", Vehicle: "VehicleIn", Route: "Route", RouteTotals: "RouteTotals",
 };
 
 function interfaces() {

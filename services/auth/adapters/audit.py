@@ -3,6 +3,7 @@
 import asyncio
 import logging
 
+from services.auth.adapters.tables import AuditRow
 from shared.events import Event
 
 log = logging.getLogger(__name__)
@@ -30,3 +31,29 @@ class AuditTrail:
         """Wait for the events still on their way (at shutdown)."""
         for task in list(self.pending):
             await task
+
+
+def subject_of(event: Event) -> str:
+    """What a change was about, for the activity page: an integration, a driver or a member."""
+    subject = str(getattr(event, "client_id", None) or getattr(event, "email", None) or "")
+    role = getattr(event, "role", None)
+    return f"{subject} ({role})" if role else subject
+
+
+class RecordedBus:
+    """Publishes each change and keeps it in the organization's activity (the console shows it).
+    The row is written first: a change the console made is on its page even if Kafka is down."""
+
+    def __init__(self, bus, store) -> None:
+        self.bus, self.store = bus, store
+
+    async def publish(self, event: Event) -> None:
+        row = AuditRow(
+            org_id=event.org_id,
+            at=event.occurred_at,
+            event_type=event.event_type,
+            actor=getattr(event, "actor", None),
+            subject=subject_of(event),
+        )
+        await asyncio.to_thread(self.store.add_audit, row)
+        await self.bus.publish(event)

@@ -1,12 +1,13 @@
-"""The auth database adapter: organizations, integrations and drivers over SQLModel."""
+"""The auth database adapter: organizations, integrations, drivers, members and activity over SQLModel."""
 
 import secrets
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
-from services.auth.adapters.tables import DriverRow, IntegrationRow, OrganizationRow
+from services.auth.adapters.schema import migrate
+from services.auth.adapters.tables import AuditRow, DriverRow, IntegrationRow, MemberRow, OrganizationRow
 from shared.events import utcnow
 
 
@@ -15,9 +16,7 @@ class AuthStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(
-            engine, tables=[OrganizationRow.__table__, IntegrationRow.__table__, DriverRow.__table__]
-        )
+        migrate(engine)
 
     def _session(self) -> Session:
         # Rows outlive their session (they are handed back to the event loop thread).
@@ -85,3 +84,59 @@ class AuthStore:
             return list(
                 session.exec(select(DriverRow).where(DriverRow.org_id == org_id).order_by(DriverRow.email)).all()
             )
+
+    def organization_by_id(self, org_id: str) -> OrganizationRow | None:
+        with self._session() as session:
+            return session.get(OrganizationRow, org_id)
+
+    def add_member(self, row: MemberRow) -> bool:
+        """Store a new member; False when the email belongs to a member already."""
+        with self._session() as session:
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                return False
+            return True
+
+    def member(self, member_id: str) -> MemberRow | None:
+        with self._session() as session:
+            return session.get(MemberRow, member_id)
+
+    def member_by_email(self, email: str) -> MemberRow | None:
+        with self._session() as session:
+            query = select(MemberRow).where(MemberRow.email == email)
+            return session.exec(query).first()
+
+    def member_by_setup(self, digest: str) -> MemberRow | None:
+        with self._session() as session:
+            query = select(MemberRow).where(MemberRow.setup_digest == digest)
+            return session.exec(query).first()
+
+    def members(self, org_id: str) -> list[MemberRow]:
+        with self._session() as session:
+            query = select(MemberRow).where(MemberRow.org_id == org_id)
+            return list(session.exec(query.order_by(MemberRow.email)).all())
+
+    def save_member(self, row: MemberRow) -> None:
+        with self._session() as session:
+            session.merge(row)
+            session.commit()
+
+    def forget_member(self, row: MemberRow) -> None:
+        """A removed member's row goes, so the email can be invited again."""
+        with self._session() as session:
+            found = session.get(MemberRow, row.member_id)
+            if found is not None:
+                session.delete(found)
+                session.commit()
+
+    def add_audit(self, row: AuditRow) -> None:
+        with self._session() as session:
+            session.add(row)
+            session.commit()
+
+    def activity(self, org_id: str, limit: int) -> list[AuditRow]:
+        with self._session() as session:
+            query = select(AuditRow).where(AuditRow.org_id == org_id)
+            return list(session.exec(query.order_by(AuditRow.id.desc()).limit(limit)).all())

@@ -3,7 +3,11 @@
 from redis.asyncio import Redis
 
 from services.auth.adapters import redis_outage_as_connection_error as outage
+from shared.events import utcnow
 from shared.tokens import Principal, current_epoch, revoke_tokens, store_token
+
+LAST_USED = "rm:lastused:"
+LAST_USED_DAYS = 90
 
 
 class TokenStore:
@@ -20,6 +24,15 @@ class TokenStore:
     @outage
     async def keep(self, token: str, principal: Principal, ttl_seconds: int, epoch: int) -> None:
         await store_token(self.redis, token, principal, ttl_seconds, key=self.signing_key, epoch=epoch)
+        await self.redis.set(LAST_USED + principal.client_id, utcnow().isoformat(), ex=LAST_USED_DAYS * 86_400)
+
+    @outage
+    async def last_used(self, client_ids: list[str]) -> dict[str, str]:
+        """When each integration last got a token (within LAST_USED_DAYS), for the console's list."""
+        if not client_ids:
+            return {}
+        values = await self.redis.mget([LAST_USED + c for c in client_ids])
+        return {c: v.decode() for c, v in zip(client_ids, values, strict=True) if v}
 
     @outage
     async def revoke_all(self, client_id: str) -> int:

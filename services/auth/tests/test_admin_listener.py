@@ -46,7 +46,13 @@ def test_production_refuses_to_start_with_a_missing_weak_or_known_secret(env, sa
 
 
 def test_production_starts_with_strong_secrets_and_local_mode_with_its_defaults():
-    strong = AuthSettings(environment="production", admin_token=STRONG, secret_pepper=STRONG, token_signing_key=STRONG)
+    strong = AuthSettings(
+        environment="production",
+        admin_token=STRONG,
+        secret_pepper=STRONG,
+        token_signing_key=STRONG,
+        internal_token=STRONG,
+    )
     assert strong.signing_key == STRONG.encode()
     assert AuthSettings().admin_token.get_secret_value() == LOCAL_ADMIN_TOKEN
 

@@ -123,3 +123,21 @@ async def test_an_update_asks_a_provider_only_for_its_changed_stops_and_passes_t
     assert out.locations[0].provider == "nominatim"  # who placed it stays the public geocode_provider
     assert nominatim.calls[-1] == "9 Ann St, Brisbane QLD 4000" and len(nominatim.calls) == 3
     assert (out.spec_version, out.keep) == (2, ("S1",))
+
+
+async def test_a_fleet_vehicles_start_and_end_are_placed_or_warned_about():
+    from shared.events.jobs import VehicleSpec
+
+    vehicles = (
+        VehicleSpec(driver_email="a@x.test", start=Depot(address="Albion QLD 4010"), end=Depot(lat=-27.4, lng=153.1)),
+        VehicleSpec(driver_email="b@x.test", start=Depot(address="nowhere at all")),
+        VehicleSpec(driver_email="c@x.test"),
+    )
+    out = await geocoder().geocode(job(stop(1, "1 Queen St, Brisbane QLD 4000"), vehicles=vehicles))
+    first, second, third = out.vehicles
+    assert (first.start.precision, first.end.precision, first.end.lat) == ("postcode", "provided", -27.4)
+    assert second.start.lat is None and second.end is None
+    assert third.start is None and third.end is None
+    assert [w.message for w in out.warnings if w.code == "VEHICLE_GEOCODE_FAILED"] == [
+        "/vehicles/1/start could not be placed; that vehicle gets no route."
+    ]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import false, inspect
+from sqlalchemy import false, inspect, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -158,6 +158,9 @@ def view_changed(s: Session, job: JobRow, stops: writers.Stops) -> bool:
 
 
 def _assign(s: Session, job: JobRow) -> None:
+    if job.routes:
+        _assign_routes(s, job)
+        return
     driver = s.get(DriverRow, (job.org_id, job.driver_email)) if job.driver_email else None
     job.driver_assigned = bool(driver and driver.active)
     job.driver_name = driver.name if driver else None
@@ -165,19 +168,41 @@ def _assign(s: Session, job: JobRow) -> None:
         writers.merge_warnings(job, (driver_not_found(job.driver_email),))
 
 
+def _assign_routes(s: Session, job: JobRow) -> None:
+    """A fleet job is assigned once every route's driver is an active driver of its organization;
+    each route names its driver (and whether they are known), and each missing one is warned about."""
+    routes, missing = [], []
+    for route in job.routes or ():
+        driver = s.get(DriverRow, (job.org_id, route["driver_email"]))
+        known = bool(driver and driver.active)
+        routes.append({**route, "driver_name": driver.name if driver else None, "driver_assigned": known})
+        if not known:
+            missing.append(route["driver_email"])
+    job.routes, job.driver_assigned = routes, not missing
+    job.warnings = [w for w in job.warnings if w["code"] != WarningCode.DRIVER_NOT_FOUND]
+    for email in missing:
+        writers.merge_warnings(job, (driver_not_found(email),))
+
+
 def _assign_waiting_jobs(s: Session, event: DriverRegistered) -> set[str]:
     """A driver registered after their jobs were routed takes them over: unassigned -> assigned."""
+    on_a_route = select(StopRow.job_id).where(StopRow.driver_email == event.email)  # fleet jobs
     waiting = s.exec(
         select(JobRow).where(
-            JobRow.org_id == event.org_id, JobRow.driver_email == event.email, JobRow.driver_assigned == false()
+            JobRow.org_id == event.org_id,
+            or_(JobRow.driver_email == event.email, JobRow.job_id.in_(on_a_route)),
+            JobRow.driver_assigned == false(),
         )
     ).all()
     for job in waiting:
         stops = {row.external_stop_id: row for row in s.exec(select(StopRow).where(StopRow.job_id == job.job_id))}
         seen = Before.of(job, stops)
-        job.driver_assigned, job.driver_name = True, event.name
-        job.warnings = [w for w in job.warnings if w["code"] != WarningCode.DRIVER_NOT_FOUND]
-        if job.status == JobStatus.UNASSIGNED:
+        if job.routes:
+            _assign_routes(s, job)
+        else:
+            job.driver_assigned, job.driver_name = True, event.name
+            job.warnings = [w for w in job.warnings if w["code"] != WarningCode.DRIVER_NOT_FOUND]
+        if job.status == JobStatus.UNASSIGNED and job.driver_assigned:
             job.status = JobStatus.ASSIGNED
         job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
         job.version += 1

@@ -25,6 +25,9 @@ class JobFilter:
     status: JobStatus | None = None
     updated_since: datetime | None = None
     driver_email: str | None = None
+    created_from: datetime | None = None  # the console's date filter: created in [from, before)
+    created_before: datetime | None = None
+    driver: str | None = None  # jobs in which this driver has a route (a fleet job's, or a single-driver job)
 
 
 def encode_cursor(job: JobRow) -> str:
@@ -78,6 +81,13 @@ class JobQueries:
                 query = query.where(JobRow.updated_at >= flt.updated_since)
             if flt.driver_email:
                 query = query.where(JobRow.driver_email == flt.driver_email.lower())
+            if flt.created_from:
+                query = query.where(JobRow.created_at >= flt.created_from)
+            if flt.created_before:
+                query = query.where(JobRow.created_at < flt.created_before)
+            if flt.driver:
+                on_a_route = select(StopRow.job_id).where(StopRow.driver_email == flt.driver.lower())
+                query = query.where(or_(JobRow.driver_email == flt.driver.lower(), JobRow.job_id.in_(on_a_route)))
             if cursor:
                 created, job_id = decode_cursor(cursor)
                 query = query.where(

@@ -33,6 +33,10 @@ class JobRow(SQLModel, table=True):
     spec_version: int = 1
     cancellation: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     depot: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # where it was placed
+    # Fleet jobs: the vehicles as imported, and one summary per vehicle route (its stops are the
+    # stop rows with its `vehicle`).
+    vehicles: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    routes: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(index=True)
     updated_at: datetime = Field(index=True)
 
@@ -61,6 +65,13 @@ class StopRow(SQLModel, table=True):
     reason: str | None = None
     notes: str | None = None
     proof: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # Fleet jobs: whose route the stop is on, and where on it; the fleet's stop fields.
+    vehicle: int | None = None
+    driver_email: str | None = Field(default=None, index=True)
+    route_sequence: int | None = None
+    time_windows: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    skills: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    priority: int | None = None
 
 
 class DriverRow(SQLModel, table=True):

@@ -41,6 +41,7 @@ def imported(s: Session, job: JobRow, stops: Stops, e: ImportRequested) -> str |
     job.imported, job.accepted_at, job.spec_version = True, e.occurred_at, e.spec_version
     job.external_job_id, job.title, job.driver_email = spec.external_job_id, spec.title, spec.driver_email
     job.start_time = job.start_time or spec.start_time
+    job.vehicles = _vehicles(spec)
     for position, stop in enumerate(spec.stops):
         row = stop_row(stops, job.job_id, stop.stop_id, stop.external_stop_id)
         _describe(row, position, stop)
@@ -50,10 +51,25 @@ def imported(s: Session, job: JobRow, stops: Stops, e: ImportRequested) -> str |
     return None
 
 
+def _vehicles(spec) -> list[dict] | None:
+    """The fleet as imported (public field names; places as given)."""
+    if not spec.vehicles:
+        return None
+    return [v.model_dump(mode="json", exclude_none=True, exclude_defaults=True) for v in spec.vehicles]
+
+
 def _describe(row: StopRow, position: int, stop) -> None:
     row.position, row.address, row.label, row.parcel_count = position, stop.address, stop.label, stop.parcel_count
     row.service_minutes = stop.service_minutes
     row.time_window = stop.time_window.model_dump(mode="json") if stop.time_window else None
+    row.time_windows = [w.model_dump(mode="json") for w in stop.time_windows] or None
+    row.skills = list(stop.skills) or None
+    row.priority = stop.priority or None
+
+
+def _off_route(row: StopRow) -> None:
+    row.sequence = row.eta = row.leg_distance_km = row.leg_duration_minutes = None
+    row.vehicle = row.driver_email = row.route_sequence = None
 
 
 def _update(s: Session, job: JobRow, stops: Stops, e: ImportRequested) -> str:
@@ -70,6 +86,7 @@ def _update(s: Session, job: JobRow, stops: Stops, e: ImportRequested) -> str:
         job.driver_assigned, job.driver_name = None, None  # assigned again once the new route is in
     job.spec_version, job.title, job.driver_email = e.spec_version, spec.title, spec.driver_email
     job.start_time = spec.start_time or job.start_time
+    job.vehicles, job.routes = _vehicles(spec), None
     job.routed, job.failure = False, None  # the new route settles the update
     job.warnings = [w.model_dump() for w in e.warnings]  # the new spec's stages warn afresh
     wanted = {stop.external_stop_id for stop in spec.stops}
@@ -84,7 +101,7 @@ def _update(s: Session, job: JobRow, stops: Stops, e: ImportRequested) -> str:
             continue
         moved = row.address != stop.address or (stop.lat is not None and (row.lat, row.lng) != (stop.lat, stop.lng))
         _describe(row, position, stop)
-        row.sequence = row.eta = row.leg_distance_km = row.leg_duration_minutes = None
+        _off_route(row)
         row.status, row.reason = StopStatus.PENDING, None
         if moved:
             row.lat = row.lng = row.precision = row.provider = None
@@ -121,6 +138,8 @@ def routed(s: Session, job: JobRow, stops: Stops, e: RouteOptimized) -> None:
         "matrix_provider": e.solver.matrix_provider,
         "solve_ms": e.solver.solve_ms,
     }
+    # A fleet job keeps its routes; a single-driver job planned as a fleet of one stays single-driver.
+    job.routes = [_route(r) for r in e.routes] or None if job.vehicles else None
     for loc in e.locations:
         row = stop_row(stops, job.job_id, loc.stop_id, loc.external_stop_id)
         if not (e.remaining_only and row.status in FINISHED_STOP):
@@ -128,6 +147,7 @@ def routed(s: Session, job: JobRow, stops: Stops, e: RouteOptimized) -> None:
             row.lat, row.lng = (row.lat, row.lng) if row.lat is not None else (loc.lat, loc.lng)
     offset = _finished_first(stops) if e.remaining_only else 0
     start = e.start_time or e.occurred_at
+    drivers = {r.vehicle: r.driver_email for r in e.routes} if job.vehicles else {}
     for leg in e.route:
         row = stop_row(stops, job.job_id, leg.stop_id, leg.external_stop_id)
         if (e.remaining_only and row.status in FINISHED_STOP) or row.status == StopStatus.CANCELLED:
@@ -135,12 +155,15 @@ def routed(s: Session, job: JobRow, stops: Stops, e: RouteOptimized) -> None:
         row.sequence, row.lat, row.lng = offset + leg.sequence, leg.lat, leg.lng
         row.leg_distance_km, row.leg_duration_minutes = leg.leg_distance_km, leg.leg_duration_minutes
         row.eta = start + timedelta(minutes=leg.eta_offset_minutes)
+        if leg.vehicle in drivers:
+            row.vehicle, row.route_sequence, row.driver_email = leg.vehicle, leg.route_sequence, drivers[leg.vehicle]
         if row.status == StopStatus.UNROUTABLE:
             row.status, row.reason = StopStatus.PENDING, None
     for gone in e.unrouted:
         row = stop_row(stops, job.job_id, gone.stop_id, gone.external_stop_id)
         if row.status not in FINISHED_STOP:
-            row.status, row.reason, row.sequence, row.eta = StopStatus.UNROUTABLE, gone.reason, None, None
+            row.status, row.reason = StopStatus.UNROUTABLE, gone.reason
+            _off_route(row)
     merge_warnings(job, e.warnings)
 
 
@@ -154,8 +177,20 @@ def _finished_first(stops: Stops) -> int:
         row.sequence = n
     for row in stops.values():
         if row.status not in FINISHED_STOP:
-            row.sequence = row.eta = row.leg_distance_km = row.leg_duration_minutes = None
+            _off_route(row)
     return len(finished)
+
+
+def _route(route) -> dict:
+    """One vehicle's route summary as the read model keeps it."""
+    return {
+        "vehicle": route.vehicle,
+        "driver_email": route.driver_email,
+        **route.totals.model_dump(),
+        "start_time": route.start_time.isoformat(),
+        "end_time": route.end_time.isoformat(),
+        "parcels": route.parcels,
+    }
 
 
 def failed(s: Session, job: JobRow, stops: Stops, e: JobFailed) -> None:

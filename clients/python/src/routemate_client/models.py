@@ -40,12 +40,29 @@ class ImportStop(_Body):
     notes: str | None = None
     phone: str | None = None
     email: str | None = None
+    time_windows: list[TimeWindow] | None = None
+    skills: list[str] | None = None
+    priority: int | None = None
 
 
 class Depot(_Body):
     address: str | None = None
     lat: float | None = None
     lng: float | None = None
+
+
+class Vehicle(_Body):
+    """One vehicle of a fleet import (instead of `driver_email`)."""
+
+    driver_email: str
+    capacity: int | None = None
+    shift_start: datetime | str | None = None
+    shift_end: datetime | str | None = None
+    start: Depot | None = None
+    end: Depot | None = None
+    max_stops: int | None = None
+    max_duration_minutes: float | None = None
+    skills: list[str] | None = None
 
 
 class ImportJob(_Body):
@@ -59,6 +76,7 @@ class ImportJob(_Body):
     return_to_depot: bool = False
     start_time: datetime | str | None = None
     vehicle_capacity: int | None = None
+    vehicles: list[Vehicle] | None = None
 
 
 # --- answers --------------------------------------------------------------------------------
@@ -108,6 +126,30 @@ class Stop(_Body):
     reason: str | None = None
     notes: str | None = None
     proof_of_delivery: ProofOfDelivery | None = None
+    time_windows: list[TimeWindow] | None = None
+    skills: list[str] | None = None
+    priority: int | None = None
+    vehicle: int | None = None
+    driver_email: str | None = None
+    route_sequence: int | None = None
+
+
+class RouteTotals(_Body):
+    total_distance_km: float
+    total_duration_minutes: int
+    total_duration_seconds: int | None = None
+
+
+class Route(_Body):
+    """One vehicle's route: its driver, its stops' external_stop_ids in visiting order, its totals."""
+
+    vehicle: int
+    driver: Driver | None = None
+    stops: list[str]
+    parcels: int | None = None
+    optimization: RouteTotals
+    start_time: datetime | None = None
+    end_time: datetime | None = None
 
 
 class UnroutedStop(_Body):
@@ -142,6 +184,8 @@ class Job(_Body):
     status_counts: dict[str, int]
     optimization: Optimization | None = None
     stops: list[Stop]
+    routes: list[Route] = []
+    vehicles: list[dict[str, Any]] | None = None
     unrouted_stops: list[UnroutedStop] = []
     warnings: list[JobWarning] = []
     failure: dict[str, Any] | None = None

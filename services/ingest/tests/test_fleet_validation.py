@@ -1,0 +1,88 @@
+"""The fleet request at the edge: vehicles instead of driver_email, stop skills, priority and two
+time windows; every wrong combination is a 422 naming the field to change."""
+
+import pytest
+
+from services.ingest.handlers import job_spec, parse_import, payload_hash
+from services.ingest.models import MAX_VEHICLES
+from shared.errors import Problem
+from shared.testing.builders import at, import_body
+
+
+def fleet_body(**over):
+    body = import_body(stops=4)
+    body.pop("driver_email")
+    body["depot"] = {"lat": -27.47, "lng": 153.02}
+    body["vehicles"] = [
+        {
+            "driver_email": "Ann@Example.com",
+            "capacity": 10,
+            "skills": ["fridge"],
+            "shift_start": at(0),
+            "shift_end": at(8),
+        },
+        {"driver_email": "bob@example.com", "start": {"address": "1 Ann St, Brisbane QLD 4000"}, "max_stops": 3},
+    ]
+    body["stops"][0].update(skills=["fridge"], priority=5)
+    body["stops"][1].update(time_windows=[{"start": at(1), "end": at(2)}, {"start": at(4), "end": at(5)}])
+    body.update(over)
+    return body
+
+
+def pointers(raw) -> list[str]:
+    with pytest.raises(Problem) as err:
+        parse_import(raw, 500)
+    assert err.value.status == 422 and err.value.code == "validation_failed"
+    return [e["pointer"] for e in err.value.errors]
+
+
+def test_a_fleet_import_is_valid_and_its_spec_carries_every_fleet_field():
+    model, warnings = parse_import(fleet_body(), 500)
+    assert warnings == []
+    spec = job_spec(model, "job_1", payload_hash(model))
+    assert spec.driver_email is None and spec.fleet
+    ann, bob = spec.vehicles
+    assert (ann.driver_email, ann.capacity, ann.skills) == ("ann@example.com", 10, ("fridge",))
+    assert bob.start.address == "1 Ann St, Brisbane QLD 4000" and bob.max_stops == 3
+    assert (spec.stops[0].skills, spec.stops[0].priority) == (("fridge",), 5)
+    assert len(spec.stops[1].windows()) == 2 and spec.stops[1].time_window is None
+
+
+def test_the_public_single_driver_body_is_unchanged_and_hashes_as_before():
+    model, _ = parse_import(import_body(), 500)
+    spec = job_spec(model, "job_1", payload_hash(model))
+    assert not spec.fleet and spec.vehicles == ()
+    # the fleet fields are absent from the canonical form: an old import's hash is what it was
+    assert payload_hash(model) == payload_hash(parse_import(import_body(), 500)[0])
+    assert "vehicles" not in model.model_dump(exclude_none=True)
+
+
+@pytest.mark.parametrize(
+    "mutate, pointer",
+    [
+        (lambda b: b.update(driver_email="dana@example.com"), "/vehicles"),
+        (lambda b: b.update(vehicle_capacity=5), "/vehicle_capacity"),
+        (lambda b: b["vehicles"][1].update(driver_email="ANN@example.com"), "/vehicles/1/driver_email"),
+        (lambda b: (b.pop("depot"), b["vehicles"][0].pop("start", None)), "/vehicles/0/start"),
+        (lambda b: b["vehicles"][0].update(shift_end=at(-1)), "/vehicles/0"),
+        (lambda b: b["vehicles"][0].update(capacity=-1), "/vehicles/0/capacity"),
+        (lambda b: b["vehicles"][0].update(driver_email="nope"), "/vehicles/0/driver_email"),
+        (lambda b: b["vehicles"][1].update(start={"lat": -27.4}), "/vehicles/1/start"),
+        (lambda b: b["vehicles"][1].update(max_duration_minutes=0), "/vehicles/1/max_duration_minutes"),
+        (lambda b: b.update(vehicles=[]), "/vehicles"),
+        (lambda b: b["stops"][0].update(priority=-1), "/stops/0/priority"),
+        (lambda b: b["stops"][0].update(skills=[""]), "/stops/0/skills/0"),
+        (lambda b: b["stops"][1].update(time_window={"start": at(1), "end": at(2)}), "/stops/1/time_windows"),
+        (lambda b: b["stops"][1]["time_windows"].append({"start": at(6), "end": at(7)}), "/stops/1/time_windows"),
+        (lambda b: b["stops"][1]["time_windows"].reverse(), "/stops/1/time_windows/1/start"),
+    ],
+)
+def test_each_wrong_fleet_field_is_named(mutate, pointer):
+    body = fleet_body()
+    mutate(body)
+    assert pointer in pointers(body)
+
+
+def test_a_fleet_has_at_most_the_vehicle_limit():
+    body = fleet_body(vehicles=[{"driver_email": f"d{i}@example.com"} for i in range(MAX_VEHICLES + 1)])
+    assert pointers(body) == ["/vehicles"]
