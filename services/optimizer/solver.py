@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from services.optimizer import ils, vrp
-from services.optimizer.vrp import engine as vrp_engine
 from shared.vocabulary import UnroutedReason
 
 DROP_PENALTY = 10**10
@@ -183,7 +182,7 @@ def as_vrp(p: RouteProblem) -> vrp.Problem:
 def vrp_route(p: RouteProblem, max_s: float) -> RouteSolution:
     """A constrained single-driver job through the fleet engine; arrivals leave at the route's start."""
     problem = as_vrp(p)
-    cap = max(max_s, vrp_engine.default_cap_seconds(p.n))
+    cap = max(max_s, vrp.engine.default_cap_seconds(p.n))
     solution = vrp.solve(problem, vrp.Effort(max_seconds=cap))
     order = list(solution.routes[0].visits) if solution.routes else []
     arrivals = list(vrp.check.schedule(problem, 0, order, latest_departure=False).arrivals)

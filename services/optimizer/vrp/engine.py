@@ -20,10 +20,9 @@ solving thread's CPU time (and 3x that on the wall clock) as a safety net.
 import time
 import warnings
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyvrp
-from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, NoImprovement
 
 from services.optimizer.vrp import check
 from services.optimizer.vrp.model import Effort, Problem
@@ -31,6 +30,9 @@ from services.optimizer.vrp.model import Effort, Problem
 HORIZON = 10**8  # seconds (about 3 years): the latest end of a vehicle without a shift end
 FORBIDDEN = 10**9  # the time and distance of an edge into a visit a vehicle may not serve
 MAX_PRIZE = 10**13
+
+if TYPE_CHECKING:
+    import pyvrp
 
 
 def default_iterations(n: int) -> tuple[int, int]:
@@ -84,6 +86,8 @@ class Encoded:
     def __init__(self, problem: Problem, servable: frozenset[int], required: frozenset[int] = frozenset()):
         """Only `servable` visits become clients (the others cannot be served by any route); of them,
         `required` must all be served (the all-served attempt) and the rest stay optional."""
+        import pyvrp  # imported on first use (0.3-0.7 s): jobs that never need it do not pay for it
+
         dist = np.asarray(problem.distances, dtype=np.int64)
         dur = np.asarray(problem.durations, dtype=np.int64)
         visits, vehicles = problem.visits, problem.vehicles
@@ -231,6 +235,8 @@ WALL_FACTOR = 3.0  # the wall-clock cap, as a multiple of the CPU cap (a thread 
 
 
 def _criteria(effort: Effort, n: int, *extra):
+    from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, NoImprovement
+
     no_improvement, cap_iterations = default_iterations(n)
     if effort.iterations is not None:
         cap_iterations = effort.iterations
@@ -248,6 +254,8 @@ def run(problem: Problem, effort: Effort) -> tuple[list[tuple[int, list[int]]], 
     version can miss. When that attempt ends infeasible (or capacity rules it out beforehand), the
     prize version decides what to leave out. Both are deterministic for a given seed and effort.
     """
+    import pyvrp
+
     n = len(problem.visits)
     servable = servable_alone(problem)
     iterations, start = 0, None
