@@ -27,7 +27,7 @@ REDIS_PORT="${REDIS_PORT:-6379}"
 # services answer 503) rather than drop a token; the cache one (geocode cache only) evicts its
 # least recently used keys. The cache listens on REDIS_CACHE_PORT, by default REDIS_PORT + 1.
 REDIS_CACHE_PORT="${REDIS_CACHE_PORT:-$((REDIS_PORT + 1))}"
-REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-256mb}"
+REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-1gb}"  # outcomes of a day of jobs (README, sizing)
 REDIS_CACHE_MAXMEMORY="${REDIS_CACHE_MAXMEMORY:-128mb}"
 export CACHE_REDIS_URL="${CACHE_REDIS_URL:-redis://127.0.0.1:$REDIS_CACHE_PORT/0}"
 declare -A PORTS=([auth]="${AUTH_PORT:-8081}" [ingest]="${INGEST_PORT:-8082}" [status]="${STATUS_PORT:-8083}"
