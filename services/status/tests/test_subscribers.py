@@ -38,7 +38,11 @@ async def test_a_routed_job_reaches_the_read_model_and_is_announced_and_kept(sta
     assert announced == JobSettled(job_id="job_1", org_id="org_1", job=job)
     kept = await status.redis.get(outcome_key("job_1"))
     assert JobSettled.model_validate_json(kept) == announced  # an import replay on any ingest replica finds it
-    assert status.settings.outcome_ttl_seconds - 5 <= await status.redis.ttl(outcome_key("job_1")) <= status.settings.outcome_ttl_seconds
+    assert (
+        status.settings.outcome_ttl_seconds - 5
+        <= await status.redis.ttl(outcome_key("job_1"))
+        <= status.settings.outcome_ttl_seconds
+    )
 
 
 async def test_a_job_still_in_the_pipeline_is_not_announced(status):
