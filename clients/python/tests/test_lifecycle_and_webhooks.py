@@ -47,6 +47,16 @@ def test_a_replan_from_the_drivers_location_keeps_finished_stops_then_a_cancel(r
     assert rm.cancel_job(job.job_id).status == "cancelled"  # again: the same answer
 
 
+def test_a_deleted_job_is_gone_and_deleting_it_again_is_safe(rm, platform):
+    job = rm.import_job(platform.job())
+    rm.delete_job(job.job_id)
+    with pytest.raises(NotFoundError):
+        rm.get_job(job.job_id)
+    rm.delete_job(job.job_id)  # again: still erased, no error
+    with pytest.raises(NotFoundError):
+        rm.delete_job("00000000-0000-4000-8000-000000000000")
+
+
 def test_webhook_endpoints_are_created_listed_changed_rotated_tested_and_deleted(rm):
     created = rm.create_webhook("https://93.184.216.34/hooks", ["job.routed", "job.cancelled"], description="ERP")
     assert created["secret"].startswith("whsec_") and created["events"] == ["job.routed", "job.cancelled"]
@@ -81,6 +91,13 @@ def test_the_async_client_updates_cancels_and_manages_webhooks(platform):
             else:
                 raise AssertionError("a stale ETag was accepted")
             assert (await rm.cancel_job(job.job_id)).status == "cancelled"
+            await rm.delete_job(job.job_id)
+            try:
+                await rm.get_job(job.job_id)
+            except NotFoundError:
+                pass
+            else:
+                raise AssertionError("a deleted job could still be read")
             created = await rm.create_webhook("https://93.184.216.34/a", ["job.cancelled"])
             assert [e["id"] for e in await rm.list_webhooks()].count(created["id"]) == 1
             await rm.delete_webhook(created["id"])

@@ -198,6 +198,13 @@ export class Client {
     return this.waitUntil(path, (j) => j.status === "cancelled", 60_000, 500);
   }
 
+  /** Erase a job and its personal data (addresses, names, notes, proof of delivery) everywhere;
+   * erasing again is safe. An unknown job, or another organization's, rejects with a 404 error. */
+  async deleteJob(jobId: string): Promise<void> {
+    const answer = await this.send("DELETE", `${JOBS_PATH}/${encodeURIComponent(jobId)}`);
+    if (answer.status >= 300) throw await errorFrom(answer);
+  }
+
   /** Re-plan the stops still to visit from `currentLocation` at `at`; finished stops keep their
    * place. Resolves to the job on its new route. */
   async reoptimizeJob(

@@ -62,3 +62,12 @@ test("webhook endpoints are created, listed, changed, rotated, tested and delete
   await rm.deleteWebhook(created.id);
   await assert.rejects(rm.getWebhook(created.id), NotFoundError);
 });
+
+test("a deleted job is gone, and deleting it again is safe", async () => {
+  const rm = client();
+  const imported = await rm.importJob(job());
+  await rm.deleteJob(imported.job_id);
+  await assert.rejects(rm.getJob(imported.job_id), NotFoundError);
+  await rm.deleteJob(imported.job_id); // again: still erased, no error
+  await assert.rejects(rm.deleteJob("00000000-0000-4000-8000-000000000000"), NotFoundError);
+});

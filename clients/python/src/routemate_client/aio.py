@@ -183,6 +183,13 @@ class AsyncClient:
         await self._json("POST", f"{path}/cancel", json=_core.webhook_body(reason=reason), headers=headers)
         return await self._wait_until_settled(path, 60.0, 0.5, lambda j: j.status == "cancelled")
 
+    async def delete_job(self, job_id: str) -> None:
+        """Erase a job and its personal data (addresses, names, notes, proof of delivery) everywhere;
+        erasing again is safe. An unknown job, or another organization's, raises NotFoundError."""
+        answer = await self._send("DELETE", f"{_core.JOBS_PATH}/{job_id}")
+        if answer.status_code >= 300:
+            raise error_from(answer)
+
     async def reoptimize_job(
         self,
         job_id: str,

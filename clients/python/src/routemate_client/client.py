@@ -182,6 +182,13 @@ class Client:
         self._json("POST", f"{path}/cancel", json=_core.webhook_body(reason=reason), headers=headers)
         return self._wait_until_settled(path, 60.0, 0.5, lambda j: j.status == "cancelled")
 
+    def delete_job(self, job_id: str) -> None:
+        """Erase a job and its personal data (addresses, names, notes, proof of delivery) everywhere;
+        erasing again is safe. An unknown job, or another organization's, raises NotFoundError."""
+        answer = self._send("DELETE", f"{_core.JOBS_PATH}/{job_id}")
+        if answer.status_code >= 300:
+            raise error_from(answer)
+
     def reoptimize_job(
         self,
         job_id: str,
