@@ -248,14 +248,17 @@ def status_rebuild(
     (or, --from-scratch, every event from the start); then point the service at it."""
     import asyncio
 
+    from routemate_cli.progress import Progress
     from services.status.rebuild import NotEmpty, rebuild
     from services.status.settings import StatusSettings
 
+    progress = Progress("events", sys.stderr)  # stderr: stdout stays the JSON report
     try:
-        report = asyncio.run(rebuild(StatusSettings(), database_url, from_snapshot=not from_scratch))
+        report = asyncio.run(rebuild(StatusSettings(), database_url, from_snapshot=not from_scratch, progress=progress))
     except NotEmpty as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    progress.finish()
     _print(
         {
             "database_url": database_url,

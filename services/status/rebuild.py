@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,7 +66,11 @@ def decode_all(records: list[ConsumerRecord]) -> tuple[list[Event], int]:
 
 
 async def rebuild(
-    settings: StatusSettings, database_url: str, from_snapshot: bool = True, redis: Redis | None = None
+    settings: StatusSettings,
+    database_url: str,
+    from_snapshot: bool = True,
+    redis: Redis | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RebuildReport:
     """The newest snapshot (unless `from_snapshot` is off) restored into the empty `database_url`,
     then every event of the read model's topics after its offsets, in replay order; personal
@@ -101,6 +106,8 @@ async def rebuild(
         for start in range(0, len(taken), REBUILD_BATCH):
             batch = await keys.open_all(taken[start : start + REBUILD_BATCH])
             rejected += apply_as_live(projection, batch)
+            if progress is not None:
+                progress(start + len(batch), len(taken))  # events applied of the total, after each batch
         report.seconds = time.perf_counter() - started
         report.versions_aligned = await align_versions(engine, redis)
     finally:
