@@ -154,9 +154,8 @@ async def test_the_admin_api_listens_apart_and_throttles_wrong_tokens(http, auth
     ids=["auth-placeholder-admin-token", "auth-known-pepper", "ingest-no-signing-key"],
 )
 def test_a_production_process_refuses_to_start_with_a_weak_or_missing_secret(service, weak):
-    strong = {
-        name: secrets.token_hex(32) for name in ("ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY", "INTERNAL_TOKEN")
-    }
+    names = ("ADMIN_TOKEN", "SECRET_PEPPER", "TOKEN_SIGNING_KEY", "INTERNAL_TOKEN", "DATA_KEY_ENCRYPTION_KEY")
+    strong = {name: secrets.token_hex(32) for name in names}
     env = {**os.environ, **strong, **weak, "ENVIRONMENT": "production", "LOG_FILE": ""}
     env.update({f"{service.upper()}_PORT": str(extra_port(service)), "AUTH_ADMIN_PORT": str(extra_port("auth") + 10)})
     env["NOTIFIER_ADMIN_PORT"] = str(extra_port("notifier") + 10)
