@@ -31,7 +31,7 @@ from shared.tokens import Principal, new_token, token_digest, token_key, verify_
 from tests.conftest import ROOT
 
 KAFKA_PORT, KAFKA_CONTROLLER_PORT, REDIS_PORT = EXTRA_PORT_BASE + 70, EXTRA_PORT_BASE + 71, EXTRA_PORT_BASE + 72
-SERVICES = ("auth", "ingest", "status", "geocoder", "notifier")
+SERVICES = ("auth", "ingest", "status", "geocoder", "notifier", "console")
 KEY = b"transport-test-signing-key"
 
 
@@ -66,7 +66,7 @@ def _answers(port: int) -> bool:
 
 
 async def test_each_service_user_does_its_job_and_nothing_else(acl_redis):
-    auth, ingest, status, geocoder, notifier = (Redis.from_url(acl_redis[name]) for name in SERVICES)
+    auth, ingest, status, geocoder, notifier, console = (Redis.from_url(acl_redis[name]) for name in SERVICES)
     try:
         token, owner = new_token(), Principal("org_acl", "rm_ci_acl")
         await TokenStore(auth, KEY).keep(token, owner, 60, await TokenStore(auth, KEY).epoch(owner.client_id))
@@ -83,6 +83,7 @@ async def test_each_service_user_does_its_job_and_nothing_else(acl_redis):
         assert (await RateLimiter(ingest, 1.0, 5).take("rm_ci_acl")).allowed
         await status.set("rm:outcome:job_1", "{}")
         await GeocodeCache(geocoder, 60, 60).put("1 George St", None)
+        await console.set("rm:console:session:x", "{}", ex=60)  # the console keeps only its sessions
 
         digest_key = token_key(token_digest(token))
         refused = [
@@ -94,12 +95,14 @@ async def test_each_service_user_does_its_job_and_nothing_else(acl_redis):
             auth.get("rm:idem:org_acl:x"),
             notifier.get("rm:outcome:job_1"),  # the notifier only checks tokens
             notifier.hset(digest_key, "org_id", "org_victim"),
+            console.hgetall(digest_key),  # the console never sees integrators' tokens
+            console.get("rm:datakey:job_1"),  # nor the jobs' data keys
         ]
         for attempt in refused:
             with pytest.raises(NoPermissionError):
                 await attempt
     finally:
-        for client in (auth, ingest, status, geocoder, notifier):
+        for client in (auth, ingest, status, geocoder, notifier, console):
             await client.aclose()
     anonymous = Redis(port=REDIS_PORT, retry=Retry(NoBackoff(), 0))  # no retries: the refusal is the answer
     with pytest.raises(AuthenticationError):
