@@ -91,7 +91,13 @@ async def list_jobs(
     cursor: Annotated[str | None, Query(max_length=400)] = None,
     if_none_match: IfNoneMatch = None,
 ) -> Any:
-    search = JobSearch(job_id, external_job_id, JobFilter(status, updated_since, driver_email, driver), limit, cursor)
+    search = JobSearch(
+        job_id,
+        external_job_id,
+        JobFilter(status=status, updated_since=updated_since, driver_email=driver_email, driver=driver),
+        limit,
+        cursor,
+    )
     found = await handlers.find_jobs(queries, who.org_id, search, sizes)
     if isinstance(found, Page):
         jobs = {"jobs": found.jobs, "next_cursor": found.next_cursor}

@@ -44,7 +44,7 @@ async def jobs(
 ) -> dict[str, Any]:
     """A page of the organization's jobs, newest first; `created_on` is a UTC day."""
     start = datetime.combine(created_on, time(), tzinfo=UTC) if created_on else None
-    flt = JobFilter(status, created_from=start, created_before=start + timedelta(days=1) if start else None)
+    flt = JobFilter(status=status, created_from=start, created_before=start + timedelta(days=1) if start else None)
     page = await handlers.find_jobs(queries, org_id, JobSearch(filter=flt, limit=limit, cursor=cursor), sizes)
     assert isinstance(page, Page)
     return {"jobs": page.jobs, "next_cursor": page.next_cursor}

@@ -2,6 +2,7 @@
 goes from the set-up link to a routed job with only the console and the public API. A screenshot
 of every page is saved under var/screenshots/; any browser console error fails the test."""
 
+import os
 import re
 import uuid
 from urllib.parse import urlsplit
@@ -16,7 +17,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from shared.testing.stack import EDGE, VAR
+from shared.testing.stack import EDGE, EDGE_TLS, VAR
 from tests.conftest import EXAMPLE, routemate
 from tests.console_session import PASSWORD, add_member, new_org
 
@@ -144,7 +145,9 @@ async def test_a_new_admin_goes_from_the_set_up_link_to_a_routed_job(platform, b
     browser.find_element(By.ID, "invite-email").send_keys(f"viewer-{uuid.uuid4().hex[:6]}@example.com")
     Select(browser.find_element(By.ID, "invite-role")).select_by_value("viewer")
     submit(browser, "form[action='/members']")
-    assert wait_for(browser, "[data-testid=setup-link]").text.startswith(f"{EDGE}/setup?token=rm_setup_")
+    # Links are built on the console's ROUTEMATE_BASE_URL: the platform's, or by default the TLS edge.
+    public = os.environ.get("ROUTEMATE_BASE_URL", EDGE_TLS).rstrip("/")
+    assert wait_for(browser, "[data-testid=setup-link]").text.startswith(f"{public}/setup?token=rm_setup_")
     shot(browser, "members", platform)
 
     browser.get(platform + "/activity")

@@ -24,7 +24,10 @@ async def settle(tenant: Tenant, job_ids: list[str], seconds: float = 90) -> dic
         for job_id in job_ids:
             if job_id in views:
                 continue
-            got = await tenant.get_job(job_id)
+            try:
+                got = await tenant.get_job(job_id)
+            except httpx.TransportError:  # a keep-alive connection the restarted edge closed: poll again
+                continue
             if got.status_code == 200 and got.json()["status"] == "assigned":
                 views[job_id] = got.json()
         await asyncio.sleep(0.3)

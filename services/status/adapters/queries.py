@@ -20,7 +20,7 @@ class BadCursor(ValueError):
 FoundJob = tuple[JobRow, list[StopRow]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # by name: two filters added side by side once shifted a positional one
 class JobFilter:
     status: JobStatus | None = None
     updated_since: datetime | None = None

@@ -188,3 +188,14 @@ async def test_a_database_that_is_gone_is_503_not_500(status):
         body = problem(answer, 503, "database_unavailable")
         assert answer.headers["Retry-After"] == "5" and "Traceback" not in answer.text
         assert body["detail"] == "The job store is unavailable; retry shortly."
+
+
+async def test_the_list_filters_by_driver_and_by_driver_email_side_by_side(status):
+    # Each filter reaches its own column (a positional filter once landed in a date column: 500).
+    await status.job("job_1")
+    for params in ({"driver": "nobody@example.com"}, {"driver_email": "nobody@example.com"}):
+        answer = await status.http.get(JOBS, params=params, headers=status.auth())
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["jobs"] == []
+    everyone = await status.http.get(JOBS, params={"status": "pending"}, headers=status.auth())
+    assert everyone.status_code == 200
