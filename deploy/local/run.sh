@@ -52,6 +52,6 @@ Try the API:
        -H 'Content-Type: application/json' -d '{"status":"completed","recipient_name":"Sam"}'
   curl -s $BASE/v1/integration-jobs -H "Authorization: Bearer \$TOKEN" | jq '.jobs[] | {job_id, status}'
 
-Metrics: http://127.0.0.1:808{1..5}/metrics   Logs: var/log/
+Metrics: http://127.0.0.1:808{1..7}/metrics (every service, the console and the notifier)   Logs: var/log/
 EOT
 while true; do sleep 3600 & sleeper=$!; wait "$sleeper"; done
