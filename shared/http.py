@@ -2,6 +2,8 @@
 
 import asyncio
 import functools
+import hashlib
+import hmac
 import ipaddress
 import logging
 import uuid
@@ -195,3 +197,12 @@ def etag_matches(header: str | None, etag: str, *, weak: bool) -> bool:
         if tag == etag.removeprefix("W/"):
             return True
     return False
+
+
+def bearer_matches(authorization: str | None, *accepted: str) -> bool:
+    """Whether an Authorization header carries one of the `accepted` secrets as its bearer token.
+    Digests are compared, in constant time, so neither a secret's length nor a prefix leaks."""
+    scheme, _, given = (authorization or "").partition(" ")
+    digest = hashlib.sha256(given.encode()).digest()
+    same = [hmac.compare_digest(digest, hashlib.sha256(secret.encode()).digest()) for secret in accepted]
+    return scheme.lower() == "bearer" and any(same)

@@ -1,7 +1,5 @@
 """The FastAPI dependencies of the auth routes, declared once as `Annotated` aliases."""
 
-import hashlib
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,7 +13,7 @@ from services.auth.members import Members
 from services.auth.settings import AuthSettings
 from shared import logs
 from shared.errors import Problem
-from shared.http import client_address
+from shared.http import bearer_matches, client_address
 
 
 async def _settings(request: Request) -> AuthSettings:
@@ -50,11 +48,7 @@ async def _require_internal(request: Request) -> None:
     """The console's internal credential (INTERNAL_TOKEN), compared in constant time."""
     settings: AuthSettings = request.app.state.settings
     assert settings.internal_token is not None
-    scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
-    expected = settings.internal_token.get_secret_value()
-    if scheme.lower() == "bearer" and hmac.compare_digest(
-        hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest()
-    ):
+    if bearer_matches(request.headers.get("authorization"), settings.internal_token.get_secret_value()):
         return
     raise Problem(401, "invalid_internal_token", "A valid internal token is required.")
 
@@ -80,12 +74,8 @@ async def _require_admin(request: Request) -> None:
                 "Too many wrong admin tokens; try again later.",
                 **{"Retry-After": str(wait)},
             )
-        scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
         assert settings.admin_token is not None
-        expected = settings.admin_token.get_secret_value()
-        # Compare digests, so neither the length nor a prefix of the admin token leaks through timing.
-        same = hmac.compare_digest(hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest())
-        if scheme.lower() == "bearer" and same:
+        if bearer_matches(request.headers.get("authorization"), settings.admin_token.get_secret_value()):
             return
         await throttle.failed(address)
     except OSError:

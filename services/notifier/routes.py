@@ -1,8 +1,6 @@
 """HTTP edge of the notifier: an organization's webhook endpoints and their deliveries."""
 
 import asyncio
-import hashlib
-import hmac
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -16,6 +14,7 @@ from services.notifier.adapters.sender import Resolver
 from services.notifier.adapters.store import DeliveryStore
 from services.notifier.handlers import Policy, endpoint_view
 from shared.errors import Problem
+from shared.http import bearer_matches
 from shared.inputs import SafeText
 from shared.tokens import CurrentIntegration
 
@@ -174,10 +173,7 @@ async def _require_admin(request: Request) -> None:
     """ADMIN_TOKEN (the operator's CLI) or INTERNAL_TOKEN (the console's webhooks page)."""
     settings = request.app.state.settings
     accepted = [t.get_secret_value() for t in (settings.admin_token, settings.internal_token) if t is not None]
-    scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
-    digest = hashlib.sha256(given.encode()).digest()
-    same = [hmac.compare_digest(digest, hashlib.sha256(t.encode()).digest()) for t in accepted]
-    if scheme.lower() != "bearer" or not any(same):
+    if not bearer_matches(request.headers.get("authorization"), *accepted):
         raise Problem(401, "invalid_admin_token", "A valid admin token is required.")
 
 

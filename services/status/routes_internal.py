@@ -2,8 +2,6 @@
 organization the console names, behind the shared INTERNAL_TOKEN. Another organization's job
 does not exist here (404), as on the public endpoint."""
 
-import hashlib
-import hmac
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -15,6 +13,7 @@ from services.status.handlers import JobSearch, Page
 from services.status.routes import Queries, Sizes
 from services.status.views import job_view
 from shared.errors import Problem
+from shared.http import bearer_matches
 from shared.vocabulary import JobStatus
 
 internal = APIRouter(prefix="/internal/v1", include_in_schema=False)
@@ -22,9 +21,7 @@ internal = APIRouter(prefix="/internal/v1", include_in_schema=False)
 
 async def _require_internal(request: Request) -> None:
     expected = request.app.state.settings.internal_token.get_secret_value()
-    scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
-    same = hmac.compare_digest(hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest())
-    if scheme.lower() != "bearer" or not same:
+    if not bearer_matches(request.headers.get("authorization"), expected):
         raise Problem(401, "invalid_internal_token", "A valid internal token is required.")
 
 
