@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -54,8 +55,13 @@ def submit(browser: WebDriver, form_selector: str) -> None:
     browser.find_element(By.CSS_SELECTOR, f"{form_selector} button[type=submit]").click()
 
 
+def until(browser: WebDriver, condition, seconds: float = 20):
+    """Wait for a condition across a navigation: an element of the page being replaced goes stale."""
+    return WebDriverWait(browser, seconds, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
+
+
 def wait_for(browser: WebDriver, selector: str, seconds: float = 20):
-    return WebDriverWait(browser, seconds).until(lambda d: d.find_element(By.CSS_SELECTOR, selector))
+    return until(browser, lambda d: d.find_element(By.CSS_SELECTOR, selector), seconds)
 
 
 async def test_a_new_admin_goes_from_the_set_up_link_to_a_routed_job(platform, browser):
@@ -80,7 +86,7 @@ async def test_a_new_admin_goes_from_the_set_up_link_to_a_routed_job(platform, b
     browser.find_element(By.ID, "driver-email").send_keys(driver_email)
     browser.find_element(By.ID, "driver-name").send_keys("Dana Driver")
     submit(browser, "form[action='/drivers']")
-    WebDriverWait(browser, 20).until(lambda d: driver_email in d.page_source)
+    until(browser, lambda d: driver_email in d.page_source, 20)
     shot(browser, "drivers", platform)
 
     browser.get(platform + "/settings/integrations")
@@ -128,7 +134,7 @@ async def test_a_new_admin_goes_from_the_set_up_link_to_a_routed_job(platform, b
             assert again.status_code == 200
     browser.get(platform + "/settings/integrations")
     submit(browser, f"{row} form[action$='/revoke']")
-    WebDriverWait(browser, 20).until(lambda d: "revoked" in d.find_element(By.CSS_SELECTOR, row).text)
+    until(browser, lambda d: "revoked" in d.find_element(By.CSS_SELECTOR, row).text, 20)
     shot(browser, "integration-revoked", platform)
     async with httpx.AsyncClient(base_url=platform, timeout=60) as api:
         refused = await api.post("/v1/integration-token", json={"client_id": client_id, "client_secret": rotated})
@@ -185,5 +191,5 @@ def test_creating_a_credential_works_with_the_keyboard_alone(platform, browser):
         active.send_keys(Keys.TAB)
     assert browser.switch_to.active_element.get_attribute("data-copy") == "client-secret"
     browser.switch_to.active_element.send_keys(Keys.ENTER)
-    WebDriverWait(browser, 10).until(lambda d: d.switch_to.active_element.text != "Copy")
+    until(browser, lambda d: d.switch_to.active_element.text != "Copy", 10)
     shot(browser, "keyboard", platform)
