@@ -196,7 +196,8 @@ async def same_as_live(url: str, token: str, org_id: str, job_ids: list[str]) ->
     same = 0
     async with httpx.AsyncClient(base_url=EDGE, timeout=30) as http:
         for job_id in job_ids:
-            live = (await http.get(f"/v1/integration-jobs/{job_id}", headers={"Authorization": f"Bearer {token}"})).json()
+            answer = await http.get(f"/v1/integration-jobs/{job_id}", headers={"Authorization": f"Bearer {token}"})
+            live = answer.json()
             found = rebuilt.job(org_id, job_id=job_id)
             same += found is not None and json.loads(json.dumps(job_view(*found))) == live
     return same
@@ -249,7 +250,8 @@ async def main() -> None:
     for target in args.targets.split(","):
         if target == "sqlite":
             path = ROOT / "var" / f"rebuild-bench-{uuid.uuid4().hex[:8]}.db"
-            url, cleanup = f"sqlite:///{path}", lambda p=path: [f.unlink(missing_ok=True) for f in p.parent.glob(p.name + "*")]
+            url = f"sqlite:///{path}"
+            cleanup = lambda p=path: [f.unlink(missing_ok=True) for f in p.parent.glob(p.name + "*")]  # noqa: E731
         else:
             url, admin = postgres_database()
             cleanup = lambda u=url, a=admin: drop_postgres(u, a)  # noqa: E731
@@ -260,7 +262,8 @@ async def main() -> None:
             cleanup()
         rows.append((target, report, same))
     print(f"\nRebuild rate, `routemate status rebuild --from-scratch` ({machine()}, load {os.getloadavg()[0]:.1f})")
-    head = f"{'target':<11}{'events':>8}{'seconds':>9}{'events/s':>10}{'target':>8}{'ratio':>7}  {'read':>5}{'decode':>7}{'open':>6}{'apply':>6}  {'wall s':>7}  same as live"
+    head = f"{'target':<11}{'events':>8}{'seconds':>9}{'events/s':>10}{'target':>8}{'ratio':>7}"
+    head += f"  {'read':>5}{'decode':>7}{'open':>6}{'apply':>6}  {'wall s':>7}  same as live"
     print(head)
     for target, report, same in rows:
         phases = report.get("phases", {})

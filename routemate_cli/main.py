@@ -238,10 +238,17 @@ def org_erase(
 @status.command("rebuild")
 def status_rebuild(
     database_url: Annotated[
-        str, typer.Option("--database-url", help="an EMPTY database to rebuild into (SQLite or PostgreSQL URL)")
-    ],
+        str | None,
+        typer.Option("--database-url", help="an EMPTY database to rebuild into (SQLite or PostgreSQL URL)"),
+    ] = None,
     from_scratch: Annotated[
         bool, typer.Option("--from-scratch", help="replay every event instead of starting from the newest snapshot")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="read, decode and open every event without writing (what the log holds; no database)"
+        ),
     ] = False,
 ) -> None:
     """Restore the newest snapshot into an empty read model and replay the topics from its offsets
@@ -252,6 +259,9 @@ def status_rebuild(
     from services.status.rebuild import NotEmpty, rebuild
     from services.status.settings import StatusSettings
 
+    if (database_url is None) != dry_run:
+        typer.echo("error: give --database-url to rebuild into, or --dry-run (not both)", err=True)
+        raise typer.Exit(2)
     progress = Progress("events", sys.stderr)  # stderr: stdout stays the JSON report
     try:
         report = asyncio.run(rebuild(StatusSettings(), database_url, from_snapshot=not from_scratch, progress=progress))
@@ -262,6 +272,7 @@ def status_rebuild(
     _print(
         {
             "database_url": database_url,
+            "dry_run": dry_run,
             "snapshot": report.snapshot,
             "rows_restored": report.restored,
             "events_applied": report.events,
@@ -269,6 +280,7 @@ def status_rebuild(
             "jobs": report.jobs,
             "replay_seconds": round(report.seconds, 3),
             "events_per_second": round(report.events / report.seconds) if report.seconds else None,
+            "phases": {name: round(seconds, 3) for name, seconds in report.phases.items()},
             "versions_aligned": report.versions_aligned,
             "gaps": report.gaps,
         }

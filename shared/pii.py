@@ -81,14 +81,20 @@ def seal_json(key: bytes, job_id: str, value: Any) -> str:
 def open_text(key: bytes | None, job_id: str, value: str) -> Any:
     """The plaintext of a sealed value (a sealed JSON value parsed); ERASED when the key is gone
     (or does not fit); a value that is not sealed (written before sealing) as it is."""
+    if not is_sealed(value):
+        return value
+    return _open_with(AESGCM(key) if key is not None else None, _aad(job_id), value)
+
+
+def _open_with(cipher: AESGCM | None, aad: bytes, value: str) -> Any:
     as_json = value.startswith(JSON_TOKEN)
     if not (as_json or value.startswith(TOKEN)):
         return value
-    if key is None:
+    if cipher is None:
         return ERASED
     raw = base64.urlsafe_b64decode(value[len(JSON_TOKEN if as_json else TOKEN) :])
     try:
-        text = AESGCM(key).decrypt(raw[:12], raw[12:], _aad(job_id)).decode()
+        text = cipher.decrypt(raw[:12], raw[12:], aad).decode()
     except InvalidTag:
         return ERASED
     return json.loads(text) if as_json else text
@@ -256,6 +262,78 @@ class DataKeys:
             j for e in events if (j := job_of(e)) is not None and any(map(is_sealed, personal_values(e)))
         )
         return [open_event(e, keys.get(j)) if (j := job_of(e)) is not None else e for e in events]
+
+
+def _tree(paths: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
+    """The paths as one tree (a leaf is None), to visit an event's personal fields in one walk."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        for step in path[:-1]:
+            node = node.setdefault(step, {})
+        node[path[-1]] = None
+    return tree
+
+
+_TREES = {event_type: _tree(paths) for event_type, paths in PERSONAL.items()}
+
+
+def _visit(node: Any, tree: dict[str, Any], change: Callable[[str], Any]) -> None:
+    """Every personal string under `node` changed in place (`_walk` for all of an event's paths at once)."""
+    if isinstance(node, dict):
+        for step, below in tree.items():
+            if step in node and (value := node[step]) is not None:
+                if below is None:
+                    if isinstance(value, str):
+                        node[step] = change(value)
+                else:
+                    _visit(value, below, change)
+    elif isinstance(node, list) and "*" in tree:
+        below = tree["*"]
+        for i, item in enumerate(node):
+            if below is None:
+                if isinstance(item, str):
+                    node[i] = change(item)
+            elif item is not None:
+                _visit(item, below, change)
+
+
+class Opener:
+    """Opens the sealed personal fields of raw events (parsed JSON, before validation) in one
+    walk, for a replay of many events: each job's data key is read from Redis once (`prefetch`,
+    one MGET for the subjects not seen yet) and kept as a ready cipher, instead of a Redis call
+    and a cipher per event and a dump and re-validation of every event (`DataKeys.open_all`).
+    Same outcome as `open_event`: plaintext, ERASED where the key is gone, clear text as it is."""
+
+    def __init__(self, keys: DataKeys, cached: int = 200_000) -> None:
+        self.keys, self.cached = keys, cached
+        self._ciphers: dict[str, AESGCM | None] = {}
+
+    @staticmethod
+    def subject(raw: dict[str, Any]) -> str | None:
+        """As `job_of`, on the raw event."""
+        if raw.get("event_type") not in PERSONAL:
+            return None
+        return raw.get("job_id") or f"{ORG_SUBJECT}{raw.get('org_id')}"
+
+    async def prefetch(self, raws: Iterable[dict[str, Any]]) -> None:
+        """The data keys of the raw events' jobs not cached yet, in one Redis call."""
+        missing = {s for raw in raws if (s := self.subject(raw)) is not None and s not in self._ciphers}
+        if not missing:
+            return
+        if len(self._ciphers) + len(missing) > self.cached:  # a bound on memory: a replay moves on in time
+            self._ciphers.clear()
+        for subject, key in (await self.keys.keys(missing)).items():
+            self._ciphers[subject] = AESGCM(key) if key is not None else None
+
+    def open_raw(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """`raw` with its personal fields opened in place (its keys prefetched)."""
+        subject = self.subject(raw)
+        if subject is None:
+            return raw
+        cipher, aad = self._ciphers.get(subject), _aad(subject)
+        _visit(raw, _TREES[raw["event_type"]], lambda value: _open_with(cipher, aad, value))
+        return raw
 
 
 class SealingBus:

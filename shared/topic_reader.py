@@ -5,6 +5,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+READ_PARTITION_BYTES = 8 * 1024 * 1024  # per partition and fetch
+READ_FETCH_BYTES = 64 * 1024 * 1024  # per fetch, all partitions
+
 
 async def read_to_end(
     bootstrap_servers: str,
@@ -26,6 +29,10 @@ async def read_to_end(
         group_id=None,
         enable_auto_commit=False,
         client_id=client_id,
+        # Reading whole topics, not keeping up with a live one: large fetches, fewer round trips
+        # (the default is 1 MiB a partition, about 100 routes of a 20-stop job).
+        max_partition_fetch_bytes=READ_PARTITION_BYTES,
+        fetch_max_bytes=READ_FETCH_BYTES,
         **(security or {}),
     )
     await consumer.start()
@@ -51,7 +58,7 @@ async def read_to_end(
             tp for tp, end in ends.items() if end > max(firsts[tp], (start or {}).get((tp.topic, tp.partition), 0))
         }
         while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)  # all that the fetches brought
             for tp, rows in batch.items():
                 records += [r for r in rows if r.offset < ends[tp] and keep(r)]
                 if await consumer.position(tp) >= ends[tp]:

@@ -1,15 +1,20 @@
 """Rebuild the read model from the topics: replay every event from the start into an empty database."""
 
 import asyncio
+import gc
 import logging
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
+from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
@@ -24,13 +29,17 @@ from shared.background import Background
 from shared.broker import is_transient
 from shared.channels import JobHead, jobhead_key
 from shared.db import make_engine
-from shared.events import Event, UndecodableEvent, decode_event, utcnow
-from shared.pii import DataKeys
+from shared.events import Event, UndecodableEvent, decode_raw, utcnow
+from shared.pii import DataKeys, Opener
 from shared.service import make_redis
 from shared.topic_reader import read_to_end
 
 log = logging.getLogger(__name__)
-REBUILD_BATCH = 500  # events per transaction
+# Events per transaction. Larger than the live consumer's poll: fewer commits, and a replay has
+# no import waiting on its answer. A batch that holds an event the live consumer dead-lettered is
+# applied again one by one (apply_as_live), which costs more the larger it is; that is rare.
+REBUILD_BATCH = 2000
+ROUTED_TYPES = frozenset(event_type.model_fields["event_type"].default for event_type in ROUTES)
 
 
 class NotEmpty(RuntimeError):
@@ -47,6 +56,9 @@ class RebuildReport:
     seconds: float = 0.0  # reading and replaying the events
     versions_aligned: int = 0  # versions set to the live ones (their Redis heads)
     gaps: list[str] = field(default_factory=list)  # partitions whose events were deleted unread
+    # Where the replay's seconds went: reading the topics (and sorting), parsing and validating
+    # the events, opening their personal fields (data keys included), writing the read model.
+    phases: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("read", "decode", "open", "apply"), 0.0))
 
 
 def replay_order(record: ConsumerRecord) -> tuple:
@@ -54,20 +66,98 @@ def replay_order(record: ConsumerRecord) -> tuple:
     return (record.timestamp, record.topic, record.partition, record.offset)
 
 
-def decode_all(records: list[ConsumerRecord]) -> tuple[list[Event], int]:
-    """The events of `records` that decode, and how many did not (the live consumer dead-lettered those)."""
-    events: list[Event] = []
+def parse_all(records: list[ConsumerRecord]) -> list[dict | None]:
+    """Each record's JSON object, None where it is not one (undecodable)."""
+    parsed: list[dict | None] = []
     for record in records:
         try:
-            events.append(decode_event(record.value or b""))
-        except UndecodableEvent:
+            data = orjson.loads(record.value or b"")
+        except orjson.JSONDecodeError:
+            data = None
+        parsed.append(data if isinstance(data, dict) else None)
+    return parsed
+
+
+def open_and_decode(opener: Opener, raws: list[dict | None]) -> tuple[list[Event], int, float]:
+    """The events the live consumer routes, their personal fields opened in the raw dict before the
+    one validation (`opener` has their keys); how many records did not decode; the seconds opening."""
+    taken: list[Event] = []
+    skipped, opening = 0, 0.0
+    for raw in raws:
+        if raw is None:
+            skipped += 1
             continue
-    return events, len(records) - len(events)
+        try:
+            if raw.get("event_type") in ROUTED_TYPES:
+                started = time.perf_counter()
+                raw = opener.open_raw(raw)
+                opening += time.perf_counter() - started
+            event = decode_raw(raw)
+        except (UndecodableEvent, TypeError, ValueError, AttributeError, KeyError):
+            skipped += 1  # not an event this code reads (the live consumer dead-lettered it)
+            continue
+        if type(event) in ROUTES:  # as the live consumer routes them
+            taken.append(event)
+    return taken, skipped, opening
+
+
+@contextmanager
+def few_collections() -> Iterator[None]:
+    """The replay makes millions of short-lived objects (each event parsed, opened, validated,
+    written) beside a large long-lived heap (every record read): the cyclic collector, at its
+    defaults, scanned that heap again and again (a third of the decoding time, measured). The
+    records are moved out of its sight and it runs less often while the replay lasts."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
+@contextmanager
+def replay_engine(database_url: str) -> Iterator[Engine]:
+    """The target database's engine, tuned for one writer filling an empty database: SQLite
+    without a sync per commit (a crash mid-rebuild leaves a database to rebuild again anyway),
+    PostgreSQL without waiting on the WAL flush per commit. At the end the SQLite file is
+    checkpointed and synced once, and the service opens it with its normal settings."""
+    engine = make_engine(database_url)
+    if engine.dialect.name == "sqlite":
+
+        @sa_event.listens_for(engine, "connect")
+        def _replay_pragmas(dbapi_conn, _record) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA synchronous=OFF")
+            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages
+            cur.execute("PRAGMA temp_store=MEMORY")
+            cur.close()
+
+    elif engine.dialect.name == "postgresql":
+
+        @sa_event.listens_for(engine, "connect")
+        def _no_flush_wait(dbapi_conn, _record) -> None:
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SET synchronous_commit TO off")
+            dbapi_conn.commit()
+
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            connection = sqlite3.connect(engine.url.database)
+            try:
+                connection.execute("PRAGMA synchronous=FULL")
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file, synced
+            finally:
+                connection.close()
 
 
 async def rebuild(
     settings: StatusSettings,
-    database_url: str,
+    database_url: str | None,
     from_snapshot: bool = True,
     redis: Redis | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -75,22 +165,50 @@ async def rebuild(
     """The newest snapshot (unless `from_snapshot` is off) restored into the empty `database_url`,
     then every event of the read model's topics after its offsets, in replay order; personal
     fields opened with the jobs' data keys (an erased job's stay erased); then every job's version
-    set to the live one its Redis head names."""
-    engine = make_engine(database_url)
-    if holds_jobs(engine):
+    set to the live one its Redis head names. Without a `database_url`, a dry run: every event
+    read, decoded and opened, nothing written (what the log holds, and what the replay costs
+    outside the database)."""
+    if database_url is None:
+        return await _rebuild(settings, None, "", from_snapshot, redis, progress)
+    with replay_engine(database_url) as engine:
+        return await _rebuild(settings, engine, database_url, from_snapshot, redis, progress)
+
+
+class _NoWrites:
+    """A dry run's projection: takes every batch, writes nothing."""
+
+    def apply_many(self, events: list[Event]) -> list[str | None]:
+        return [None] * len(events)
+
+    def apply(self, event: Event) -> str | None:
+        return None
+
+
+async def _rebuild(
+    settings: StatusSettings,
+    engine: Engine | None,
+    database_url: str,
+    from_snapshot: bool,
+    redis: Redis | None,
+    progress: Callable[[int, int], None] | None,
+) -> RebuildReport:
+    if engine is not None and holds_jobs(engine):
         raise NotEmpty(f"{database_url} already has a read model; rebuild into an empty database")
-    projection = Projection(engine)
+    projection: Projection | _NoWrites = Projection(engine) if engine is not None else _NoWrites()
     own_redis = redis is None
     redis = redis or make_redis(settings)  # the durable one: the data keys and the jobs' heads
     keys = DataKeys(redis, settings.kek_material)
+    opener = Opener(keys)  # each job's data key read once for the whole replay
     report = RebuildReport()
+    phases = report.phases
     try:
         offsets: snapshots.Offsets | None = None
         if from_snapshot and (path := snapshots.newest(snapshot_dir(settings))) is not None:
             offsets, rows = await asyncio.to_thread(snapshots.read, path)
-            snapshots.open_rows(rows, await keys.keys(snapshots.subjects(rows)))
-            report.restored = await asyncio.to_thread(snapshots.restore, engine, rows)
             report.snapshot = str(path)
+            if engine is not None:
+                snapshots.open_rows(rows, await keys.keys(snapshots.subjects(rows)))
+                report.restored = await asyncio.to_thread(snapshots.restore, engine, rows)
         started = time.perf_counter()
         records = await read_to_end(
             settings.kafka_bootstrap_servers,
@@ -100,30 +218,84 @@ async def rebuild(
             start=offsets,
             gaps=report.gaps,
         )
-        events, skipped = decode_all(sorted(records, key=replay_order))
-        taken = [event for event in events if type(event) in ROUTES]  # as the live consumer routes them
-        rejected = 0
-        for start in range(0, len(taken), REBUILD_BATCH):
-            batch = await keys.open_all(taken[start : start + REBUILD_BATCH])
-            rejected += apply_as_live(projection, batch)
-            if progress is not None:
-                progress(start + len(batch), len(taken))  # events applied of the total, after each batch
+        records.sort(key=replay_order)
+        phases["read"] = time.perf_counter() - started
+        replayed = await replay(records, opener, projection, phases, progress)
+        del records
         report.seconds = time.perf_counter() - started
-        report.versions_aligned = await align_versions(engine, redis)
+        if engine is not None:
+            report.versions_aligned = await align_versions(engine, redis)
     finally:
         if own_redis:
             await redis.aclose()
-    Outbox(engine).mark_all_sent()  # the history replayed is not news: no webhook announces it again
+    if engine is not None:
+        Outbox(engine).mark_all_sent()  # the history replayed is not news: no webhook announces it again
     for gap in report.gaps:
         log.warning("events lost before the rebuild read them: %s", gap)
     log.info(
-        "rebuilt the read model from %d events (%d undecodable, %d rejected as the live consumer rejected them)",
-        len(events),
-        skipped,
-        rejected,
+        "%s the read model from %d events (%d undecodable, %d rejected as the live consumer rejected them)",
+        "rebuilt" if engine is not None else "dry run: would rebuild",
+        replayed.events,
+        replayed.skipped,
+        replayed.rejected,
     )
-    report.events, report.skipped, report.jobs = len(events), skipped + rejected, JobQueries(engine).job_count()
+    report.events, report.skipped = replayed.events, replayed.skipped + replayed.rejected
+    report.jobs = JobQueries(engine).job_count() if engine is not None else len(replayed.jobs)
     return report
+
+
+@dataclass
+class Replayed:
+    events: int = 0  # records that decoded
+    skipped: int = 0  # records that did not
+    rejected: int = 0  # events left out as the live consumer left them out
+    jobs: set[str] = field(default_factory=set)  # the jobs the events name (a dry run counts them)
+
+
+async def replay(
+    records: list[ConsumerRecord],
+    opener: Opener,
+    projection: "Projection | _NoWrites",
+    phases: dict[str, float],
+    progress: Callable[[int, int], None] | None,
+) -> Replayed:
+    """The records (in replay order) applied batch by batch, as the live consumer applies them.
+    Each batch is written in a worker thread while the next one is parsed and opened here: the
+    database's own work (SQLite's C code, PostgreSQL's round trips) runs without the GIL."""
+    done = Replayed()
+    total = len(records)
+    writing: asyncio.Future[int] | None = None
+    written = 0
+    with few_collections():
+        try:
+            for start in range(0, total, REBUILD_BATCH):
+                chunk = records[start : start + REBUILD_BATCH]
+                clock = time.perf_counter()
+                raws = parse_all(chunk)
+                parsed = time.perf_counter()
+                await opener.prefetch(r for r in raws if r is not None and r.get("event_type") in ROUTED_TYPES)
+                fetched = time.perf_counter()
+                taken, undecodable, opening = open_and_decode(opener, raws)
+                phases["decode"] += (parsed - clock) + (time.perf_counter() - fetched - opening)
+                phases["open"] += (fetched - parsed) + opening
+                done.events += len(chunk) - undecodable
+                done.skipped += undecodable
+                if isinstance(projection, _NoWrites):
+                    done.jobs.update(j for e in taken if (j := getattr(e, "job_id", None)) is not None)
+                if writing is not None:
+                    done.rejected += await writing
+                    if progress is not None:
+                        progress(written, total)  # records replayed of the total, after each batch
+                writing = asyncio.ensure_future(asyncio.to_thread(_apply_timed, projection, taken, phases))
+                written = start + len(chunk)
+            if writing is not None:
+                done.rejected += await writing
+                if progress is not None:
+                    progress(written, total)
+        finally:
+            if writing is not None and not writing.done():
+                await asyncio.wait([writing])  # never leave a write running into a closed engine
+    return done
 
 
 async def align_versions(engine: Engine, redis: Redis) -> int:
@@ -223,7 +395,15 @@ class SnapshotTask(Background):
                 )
 
 
-def apply_as_live(projection: Projection, batch: list[Event]) -> int:
+def _apply_timed(projection: "Projection | _NoWrites", batch: list[Event], phases: dict[str, float]) -> int:
+    started = time.perf_counter()
+    try:
+        return apply_as_live(projection, batch)
+    finally:
+        phases["apply"] += time.perf_counter() - started
+
+
+def apply_as_live(projection: "Projection | _NoWrites", batch: list[Event]) -> int:
     """Apply a batch as the live consumer does: whole, or, if an event in it fails for a reason in
     the event itself (the live consumer dead-lettered it), one by one without that event.
     Returns how many events were left out."""
