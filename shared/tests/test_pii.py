@@ -119,3 +119,46 @@ def test_the_driver_directory_is_sealed_under_its_organizations_key():
     assert asyncio.run(keys.open_all([sealed])) == [joined]
     asyncio.run(keys.destroy([pii.org_subject("o1")]))
     assert asyncio.run(keys.open_all([sealed]))[0].email == pii.ERASED
+
+
+class CountingRedis(MemoryRedis):
+    """Counts the data-key reads (MGET calls) a replay makes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mgets = 0
+
+    async def mget(self, keys, *args):
+        self.mgets += 1
+        return await super().mget(keys, *args)
+
+
+def test_the_replay_opener_opens_raw_events_as_open_event_does_with_one_key_read_per_job():
+    """The rebuild opens events in their raw dicts before it validates them, and reads each job's
+    key once for the whole replay: the outcome is the one `open_event` gives, erased jobs included."""
+    redis = CountingRedis()
+    keys = pii.DataKeys(redis, KEK)
+    from shared.events import DriverRegistered, decode_raw
+
+    mine, other = _job(), import_requested(stop(0, "2 Kept Street"), job_id="k")
+    report = stop_changed(
+        0,
+        "completed",
+        notes="left with Bob",
+        proof=ProofOfDelivery(recipient_name="Bob", signature_url="https://x/s.png", photo_urls=("https://x/p.png",)),
+    )
+    joined = DriverRegistered(org_id="o1", email="dana@example.com", name="Dana")
+    plain = stop_changed(1, "failed", notes="written before sealing", job_id="k")  # clear text passes as it is
+    sealed = [asyncio.run(keys.seal(e)) for e in (mine, other, report, joined)] + [plain]
+    asyncio.run(keys.destroy(["k"]))  # `other` erased
+    raws = [json.loads(e.to_bytes()) for e in sealed]
+    opener = pii.Opener(keys)
+    redis.mgets = 0
+    asyncio.run(opener.prefetch(raws))
+    asyncio.run(opener.prefetch(raws))  # the next batch's events of the same jobs: no read
+    assert redis.mgets == 1
+    opened = [decode_raw(opener.open_raw(raw)) for raw in raws]
+    assert opened[0] == mine and opened[2] == report and opened[3] == joined and opened[4] == plain
+    assert opened[1].job.stops[0].address == pii.ERASED
+    expected = [pii.open_event(e, asyncio.run(keys.keys([pii.job_of(e)]))[pii.job_of(e)]) for e in sealed]
+    assert opened == expected

@@ -39,3 +39,14 @@ def test_off_a_terminal_only_the_plain_summary_line_is_written():
     progress(1_000, 1_000)
     progress.finish()
     assert out.getvalue() == "1,000 events applied in 2.0 s (500/s)\n"
+
+
+def test_rebuild_wants_a_target_database_or_a_dry_run_not_both_nor_neither():
+    from typer.testing import CliRunner
+
+    from routemate_cli.main import app
+
+    runner = CliRunner()
+    for args in ([], ["--dry-run", "--database-url", "sqlite:///x.db"]):
+        done = runner.invoke(app, ["status", "rebuild", *args])
+        assert done.exit_code == 2 and "--database-url" in done.output and "Traceback" not in done.output

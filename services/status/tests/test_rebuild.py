@@ -14,6 +14,7 @@ from services.status.subscribers import TOPICS
 from services.status.views import job_view
 from shared.db import make_engine
 from shared.events import DriverRegistered, DriverRemoved, Event, TokenIssued, utcnow
+from shared.pii import DataKeys
 from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
 from shared.testing.fakes import MemoryRedis
 from shared.vocabulary import JobStatus, StopStatus
@@ -96,3 +97,71 @@ async def test_an_event_the_live_consumer_rejected_is_left_out_not_fatal(tmp_pat
     assert (report.events, report.skipped, report.jobs) == (len(events), 2, 1)
     rebuilt = job_view(*JobQueries(make_engine(url)).job("org_1", job_id="job_1"))
     assert rebuilt["stops"][0]["status"] == StopStatus.FAILED and rebuilt["status"] == JobStatus.IN_PROGRESS
+
+
+class CountingRedis(MemoryRedis):
+    def __init__(self) -> None:
+        super().__init__()
+        self.mgets = 0
+
+    async def mget(self, keys, *args):
+        self.mgets += 1
+        return await super().mget(keys, *args)
+
+
+async def test_a_replay_in_many_batches_opens_sealed_events_with_one_key_read_per_job(database, tmp_path, monkeypatch):
+    """Batches written in a worker thread while the next decodes, SQLite and PostgreSQL: the same
+    rows as one batch; the personal fields opened, each job's key read once, not per event or batch;
+    progress after each batch up to the total."""
+    redis = CountingRedis()
+    keys = DataKeys(redis, StatusSettings().kek_material)
+    plain = history()
+    events = [await keys.seal(e) for e in plain]
+
+    async def read_to_end(bootstrap, topics, **kwargs) -> list[ConsumerRecord]:
+        return records(events)
+
+    monkeypatch.setattr(rebuild_module, "read_to_end", read_to_end)
+    monkeypatch.setattr(rebuild_module, "REBUILD_BATCH", 2)
+    seen: list[tuple[int, int]] = []
+    url = database("rebuilt")
+    redis.mgets = 0
+    report = await rebuild(offline_settings(tmp_path), url, redis=redis, progress=lambda d, t: seen.append((d, t)))
+    assert (report.events, report.skipped, report.jobs) == (len(events), 1, 1)
+    assert redis.mgets <= 3  # the organization's key, the job's, and the jobs' heads: 5 batches
+    assert seen == [(2, 9), (4, 9), (6, 9), (8, 9), (9, 9)]
+    assert set(report.phases) == {"read", "decode", "open", "apply"} and report.phases["apply"] > 0
+    live = make_engine(f"sqlite:///{tmp_path / 'live.db'}")
+    Projection(live).apply_many(plain)
+    rebuilt = job_view(*JobQueries(make_engine(url)).job("org_1", job_id="job_1"))
+    assert rebuilt == job_view(*JobQueries(live).job("org_1", job_id="job_1"))
+    assert rebuilt["driver"]["name"] == "Dana"  # opened from its sealed form
+
+
+async def test_a_dry_run_reads_decodes_and_opens_every_event_and_writes_nothing(tmp_path, monkeypatch):
+    events = history()
+
+    async def read_to_end(bootstrap, topics, **kwargs) -> list[ConsumerRecord]:
+        return records(events)
+
+    monkeypatch.setattr(rebuild_module, "read_to_end", read_to_end)
+    before = set(tmp_path.iterdir())
+    report = await rebuild(offline_settings(tmp_path), None, redis=MemoryRedis())
+    assert (report.events, report.skipped, report.jobs) == (len(events), 1, 1)
+    assert report.phases["apply"] < report.phases["decode"] + report.phases["open"] + report.phases["read"]
+    assert set(tmp_path.iterdir()) == before  # no database made
+
+
+def test_the_sqlite_target_skips_syncs_only_while_the_rebuild_writes(tmp_path):
+    """synchronous=OFF while the replay fills the empty file; afterwards everything is in the
+    file itself (the WAL checkpointed) and the service opens it with its normal settings."""
+    url = f"sqlite:///{tmp_path / 'rebuilt.db'}"
+    with rebuild_module.replay_engine(url) as engine, engine.begin() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 0  # OFF
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+    wal = tmp_path / "rebuilt.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    with make_engine(url).connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL, the service's
+        assert connection.exec_driver_sql("SELECT x FROM t").scalar() == 1
