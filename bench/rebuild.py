@@ -173,11 +173,12 @@ async def publish_clones(shapes: list[list[Event]], jobs: int) -> list[str]:
     return made
 
 
-def rebuild(url: str) -> dict:
-    """The real CLI, timed from outside too; its JSON report."""
+def rebuild(url: str | None) -> dict:
+    """The real CLI, timed from outside too; its JSON report. No URL: a dry run."""
     started = time.perf_counter()
+    target = ["--database-url", url] if url else ["--dry-run"]
     done = subprocess.run(
-        [sys.executable, "-m", "routemate_cli.main", "status", "rebuild", "--from-scratch", "--database-url", url],
+        [sys.executable, "-m", "routemate_cli.main", "status", "rebuild", "--from-scratch", *target],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -229,7 +230,9 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=23_000, help="at least this many records in the log")
     parser.add_argument("--stops", type=int, default=20)
     parser.add_argument("--templates", type=int, default=3, help="jobs through the real pipeline to clone")
-    parser.add_argument("--targets", default="sqlite,postgresql")
+    parser.add_argument(
+        "--targets", default="dry-run,sqlite,postgresql", help="dry-run: read, decode and open, nothing written"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     token, _ = tenant()
@@ -248,6 +251,9 @@ async def main() -> None:
     org = shapes[0][0].org_id
     rows = []
     for target in args.targets.split(","):
+        if target == "dry-run":
+            rows.append((target, rebuild(None), -1))
+            continue
         if target == "sqlite":
             path = ROOT / "var" / f"rebuild-bench-{uuid.uuid4().hex[:8]}.db"
             url = f"sqlite:///{path}"
@@ -276,7 +282,7 @@ async def main() -> None:
         print(
             f"{target:<11}{report['events_applied']:>8,}{report['replay_seconds']:>9.2f}{rate:>10,}{TARGET:>8,}"
             f"{rate / TARGET:>7.2f}  {share('read'):>5}{share('decode'):>7}{share('open'):>6}{share('apply'):>6}"
-            f"  {report['wall_seconds']:>7.1f}  {same if same >= 0 else '?'}/{len(sample)}"
+            f"  {report['wall_seconds']:>7.1f}  {f'{same}/{len(sample)}' if same >= 0 else '-'}"
         )
     print(f"(bench took {time.perf_counter() - started:.0f} s)")
 

@@ -20,6 +20,8 @@ echo; $PY -m bench.ingest_burst
 echo; $PY -m bench.geocoder_lookups
 echo
 $PY -m bench.pipeline_burst
+# Rebuild rate (issue 20): a log of about 23,000 events replayed into empty SQLite and PostgreSQL.
+echo; $PY -m bench.rebuild
 echo; $PY -m bench.webhook_delivery
 echo; $PY -m bench.console_pages --jobs 1000
 # A short soak (memory, fds and disk of every process at a steady rate); the 30-minute one is
