@@ -1,16 +1,19 @@
 """Database engines for the services that keep tables (auth and status)."""
 
+from typing import Any
+
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import create_engine
 
 
-def make_engine(url: str) -> Engine:
-    """SQLite (WAL, waits on locks instead of failing) by default, PostgreSQL in production."""
+def make_engine(url: str, **options: Any) -> Engine:
+    """SQLite (WAL, waits on locks instead of failing) by default, PostgreSQL in production.
+    `options` go to SQLAlchemy's create_engine (the rebuild's JSON serializer)."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **options)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:
@@ -21,4 +24,4 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **options)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import ConsumerRecord
@@ -117,13 +118,20 @@ def few_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
+def _json_text(value: Any) -> str:
+    """A JSON column's text, by orjson: a tenth of json.dumps's time on the route and stop
+    columns a replay writes (the same JSON, without the spaces)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 @contextmanager
 def replay_engine(database_url: str) -> Iterator[Engine]:
-    """The target database's engine, tuned for one writer filling an empty database: SQLite
+    """The target database's engine, tuned for one writer filling an empty database: JSON
+    columns serialized by orjson (the service reads them as any JSON); SQLite
     without a sync per commit (a crash mid-rebuild leaves a database to rebuild again anyway),
     PostgreSQL without waiting on the WAL flush per commit. At the end the SQLite file is
     checkpointed and synced once, and the service opens it with its normal settings."""
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, json_serializer=_json_text)
     if engine.dialect.name == "sqlite":
 
         @sa_event.listens_for(engine, "connect")
