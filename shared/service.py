@@ -15,6 +15,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.broker import flush_commits
 from shared.errors import install_problem_handlers
 from shared.http import RejectNul, SecurityHeaders
 from shared.lag import LagMonitor
@@ -138,6 +139,7 @@ def consumer_stage_app(
         yield
         for lag in lags:
             await lag.stop()
+        await flush_commits(broker)  # what was handled since the last commit is not done again
         await broker.stop()
         if on_close is not None:
             await on_close()
