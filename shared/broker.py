@@ -32,7 +32,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared import logs
 from shared.events import BULK_TOPICS, DEADLETTER, Event, JobFailed, UndecodableEvent, caused_by, decode_event, utcnow
 from shared.lanes import LaneGate, bulk_group
-from shared.metrics import EVENTS_CONSUMED, EVENTS_DEADLETTERED, EVENTS_PUBLISHED
+from shared.metrics import EVENTS_CONSUMED, EVENTS_DEADLETTERED, EVENTS_PUBLISHED, OFFSET_COMMITS
 from shared.settings import EVENT_BUDGET_BYTES, PlatformSettings
 from shared.vocabulary import FailureCode
 
@@ -245,8 +245,10 @@ class OffsetCommitter(ConsumerRebalanceListener):
     the process dies is delivered again: at-least-once, as with a commit per message, only with a
     larger window."""
 
-    def __init__(self, interval_s: float = COMMIT_INTERVAL_S, max_pending: int = COMMIT_MAX_PENDING) -> None:
-        self.interval_s, self.max_pending = interval_s, max_pending
+    def __init__(
+        self, service: str = "", interval_s: float = COMMIT_INTERVAL_S, max_pending: int = COMMIT_MAX_PENDING
+    ) -> None:
+        self.service, self.interval_s, self.max_pending = service, interval_s, max_pending
         self._consumer: Any = None
         self._pending: dict[TopicPartition, int] = {}
         self._count = 0
@@ -254,7 +256,6 @@ class OffsetCommitter(ConsumerRebalanceListener):
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self.commits = 0  # commit requests sent (tests, debugging)
 
     @property
     def pending(self) -> dict[TopicPartition, int]:
@@ -293,7 +294,6 @@ class OffsetCommitter(ConsumerRebalanceListener):
             assignment = getattr(consumer, "assignment", None)
             if assignment is None:  # FastStream's in-memory test consumer: nothing to address
                 await consumer.commit()
-                self.commits += 1
                 return
             owned = assignment()
             offsets = {tp: offset for tp, offset in pending.items() if tp in owned}
@@ -301,7 +301,7 @@ class OffsetCommitter(ConsumerRebalanceListener):
                 return
             try:
                 await consumer.commit(offsets)
-                self.commits += 1
+                OFFSET_COMMITS.labels(self.service).inc()
             except (CommitFailedError, IllegalStateError) as exc:
                 # The group moved these partitions on: their new owner resumes from the last
                 # commit and handles the rest again, idempotently.
@@ -356,7 +356,8 @@ def subscribe(
     rebalance, and drops a member that does not poll again within `max_poll_interval_ms`.
     """
     guard = guard or DeliveryGuard()
-    committer = committer or OffsetCommitter()
+    committer = committer or OffsetCommitter(bus.service)
+    OFFSET_COMMITS.labels(bus.service)  # from 0, so the first interval's commits are counted too
     _COMMITTERS.setdefault(broker, []).append(committer)
     topics = tuple(topics)
     _register_series(bus, topics)
@@ -479,7 +480,7 @@ def subscribe_batch(
             started = time.perf_counter()
             try:
                 await handle_many([event for _, event in decoded])
-            except (KafkaError, OSError) as exc:
+            except Exception as exc:
                 if is_transient(exc):
                     _, wait = guard.failed(decoded[0][0], exc)
                     log.warning(
