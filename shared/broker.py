@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import math
 import ssl
 import time
 import weakref
@@ -237,13 +238,16 @@ class DeliveryGuard:
 
 
 class OffsetCommitter(ConsumerRebalanceListener):
-    """Commits the offsets a consumer's handler is done with, every `interval_s` or every
+    """Commits what a per-message consumer's handler is done with every `interval_s` or every
     `max_pending` messages (whichever first), and before its partitions are revoked.
 
-    Only offsets of handled messages are committed (explicitly, per partition), never the
-    consumer's position, which may already be past a message still in hand. What is pending when
-    the process dies is delivered again: at-least-once, as with a commit per message, only with a
-    larger window."""
+    A commit due after a message is handled is the consumer's whole position, every assigned
+    partition, as a commit per message was: nothing else is in hand at that moment, and every
+    partition gets a committed offset, so the lag monitor sees lag on partitions that never had a
+    message yet. A commit at any other moment (a quiet consumer's timer, a rebalance, shutdown)
+    is only the handled messages' offsets, since another message may be in hand by then.
+    What is pending when the process dies is delivered again: at-least-once, as with a commit
+    per message, only with a larger window."""
 
     def __init__(
         self, service: str = "", interval_s: float = COMMIT_INTERVAL_S, max_pending: int = COMMIT_MAX_PENDING
@@ -252,7 +256,7 @@ class OffsetCommitter(ConsumerRebalanceListener):
         self._consumer: Any = None
         self._pending: dict[TopicPartition, int] = {}
         self._count = 0
-        self._last = time.monotonic()
+        self._last = -math.inf
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -262,12 +266,12 @@ class OffsetCommitter(ConsumerRebalanceListener):
         return dict(self._pending)
 
     async def handled(self, consumer: Any, record: Any) -> None:
-        """`record` is done: its offset + 1 is committed with the next commit of its partition."""
+        """`record` is done (and no other message is in hand): commit now if one is due."""
         self._consumer = consumer
         self._pending[TopicPartition(record.topic, record.partition)] = record.offset + 1
         self._count += 1
         if self._count >= self.max_pending or time.monotonic() - self._last >= self.interval_s:
-            await self.commit()
+            await self._commit(positions=True)
         elif self._timer is None:  # a consumer that goes quiet still commits its last messages
             self._timer = asyncio.get_running_loop().call_later(self.interval_s, self._commit_soon)
 
@@ -282,7 +286,10 @@ class OffsetCommitter(ConsumerRebalanceListener):
             log.warning("committing offsets failed (%s: %s); retried with the next commit", type(exc).__name__, exc)
 
     async def commit(self) -> None:
-        """Commit every pending offset of a partition this consumer still owns."""
+        """Commit the handled messages' offsets, of the partitions this consumer still owns."""
+        await self._commit(positions=False)
+
+    async def _commit(self, positions: bool) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -292,24 +299,26 @@ class OffsetCommitter(ConsumerRebalanceListener):
             pending, consumer = self._pending, self._consumer
             self._pending, self._count, self._last = {}, 0, time.monotonic()
             assignment = getattr(consumer, "assignment", None)
-            if assignment is None:  # FastStream's in-memory test consumer: nothing to address
-                await consumer.commit()
-                return
-            owned = assignment()
-            offsets = {tp: offset for tp, offset in pending.items() if tp in owned}
-            if not offsets:
-                return
+            offsets = None
+            if not positions and assignment is not None:
+                owned = assignment()
+                offsets = {tp: offset for tp, offset in pending.items() if tp in owned}
+                if not offsets:
+                    return
             try:
-                await consumer.commit(offsets)
-                OFFSET_COMMITS.labels(self.service).inc()
+                # No offsets: the consumer's position in every partition (FastStream's in-memory
+                # test consumer takes only that form).
+                await (consumer.commit() if offsets is None else consumer.commit(offsets))
             except (CommitFailedError, IllegalStateError) as exc:
                 # The group moved these partitions on: their new owner resumes from the last
                 # commit and handles the rest again, idempotently.
                 log.info("offsets of revoked partitions not committed (%s)", type(exc).__name__)
+                return
             except BaseException:
-                for tp, offset in offsets.items():  # keep them, unless a later offset came meanwhile
+                for tp, offset in pending.items():  # kept, unless a later offset came meanwhile
                     self._pending[tp] = max(offset, self._pending.get(tp, 0))
                 raise
+            OFFSET_COMMITS.labels(self.service).inc()
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         """Before a rebalance: what was handled is committed while the partitions are still ours."""
