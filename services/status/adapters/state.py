@@ -1,0 +1,292 @@
+"""The projection's working copies of the read model's rows, without the ORM's cost.
+
+A batch loads each job it touches, and that job's stops, once (SQLAlchemy Core, one IN query
+per table for the whole batch) into plain `__slots__` objects that the writers change with
+attribute assignments, as they did ORM rows. Each object remembers, per event, the value an
+attribute had before the event first set it (`changes`: what the public view check reads),
+and, for the whole batch, the row as it was loaded. At the end of the batch the difference is
+written with executemany: new rows inserted, changed rows updated (grouped by the columns that
+changed), dropped stops deleted, the outbox rows and the applied event ids inserted.
+"""
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Boolean, DateTime, Table, bindparam, delete, insert, select, type_coerce, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.types import NullType
+
+from services.status.adapters.tables import AppliedEventRow, ErasedJobRow, ErasedOrgRow, JobRow, OutboxRow, StopRow
+from shared.vocabulary import as_utc
+
+CHUNK = 500  # ids per IN query (well under every database's limit of bound parameters)
+
+
+def plain(value: object) -> object:
+    return as_utc(value) if isinstance(value, datetime) else value  # SQLite hands datetimes back naive
+
+
+def _defaults(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model's defaults for a new row: plain values, and factories (a fresh list per row)."""
+    values, factories = {}, {}
+    for name, info in model.model_fields.items():
+        if info.default_factory is not None:
+            factories[name] = info.default_factory
+        else:
+            values[name] = None if info.is_required() else info.default
+    return values, factories
+
+
+class _State:
+    """One row's columns as attributes; `_before` holds, for the current event, each changed
+    attribute's value before the event set it; `_loaded` the row as read (None: not yet stored)."""
+
+    __slots__ = ("_before", "_new", "_loaded", "_touched")
+    COLUMNS: ClassVar[tuple[str, ...]] = ()
+    KEY: ClassVar[tuple[str, ...]] = ()
+    TABLE: ClassVar[Table]
+    _DEFAULTS: ClassVar[dict[str, Any]]
+    _FACTORIES: ClassVar[dict[str, Any]]
+    _values: ClassVar[Any]
+    _RAW: ClassVar[list[Callable[[Any], Any] | None]]  # per column, how SQLite's stored value reads back
+
+    def __init__(self, **values: Any) -> None:
+        put = object.__setattr__
+        for name, value in self._DEFAULTS.items():
+            put(self, name, values.get(name, value))
+        for name, factory in self._FACTORIES.items():
+            put(self, name, values[name] if name in values else factory())
+        put(self, "_before", {})
+        put(self, "_new", True)
+        put(self, "_loaded", None)
+        put(self, "_touched", True)
+
+    @classmethod
+    def loaded(cls, values: tuple[Any, ...]) -> "_State":
+        state = cls.__new__(cls)
+        put = object.__setattr__
+        for name, value in zip(cls.COLUMNS, values, strict=True):
+            put(state, name, value)
+        put(state, "_before", {})
+        put(state, "_new", False)
+        put(state, "_loaded", values)
+        put(state, "_touched", False)
+        return state
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        before = self._before
+        if name not in before:
+            before[name] = getattr(self, name)
+            object.__setattr__(self, "_touched", True)
+        object.__setattr__(self, name, value)
+
+    def changed_since_event(self, unseen: frozenset[str] = frozenset()) -> bool:
+        """Whether the current event added this row or set an attribute to a different value;
+        starts the next event's record either way."""
+        changed, before = self._new, self._before
+        if not before:
+            if changed:
+                object.__setattr__(self, "_new", False)
+            return changed
+        if not changed:
+            for name, was in before.items():
+                if name not in unseen:
+                    now = getattr(self, name)
+                    if now != was and plain(now) != plain(was):
+                        changed = True
+                        break
+        object.__setattr__(self, "_before", {})
+        object.__setattr__(self, "_new", False)
+        return changed
+
+    def differences(self) -> tuple[str, ...] | None:
+        """The columns that differ from the row as loaded (None: the row is new)."""
+        if self._loaded is None:
+            return None
+        if not self._touched:
+            return ()
+        return tuple(
+            name
+            for name, now, was in zip(self.COLUMNS, self._values(self), self._loaded, strict=True)
+            if now != was and plain(now) != plain(was)
+        )
+
+    def row(self, columns: Iterable[str] | None = None) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in (self.COLUMNS if columns is None else columns)}
+
+
+def _json(text: str) -> Any:
+    return None if text == "null" else json.loads(text)
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)  # stored as UTC, read as UTC (SQLModel's UTCDateTime)
+
+
+def _raw_reader(column: Any) -> Callable[[Any], Any] | None:
+    """SQLite hands JSON, datetimes and booleans back as text and integers; SQLAlchemy's result
+    processing of them is most of the cost of reading a job's stops, so the loader does it itself."""
+    if isinstance(column.type, JSON):
+        return _json
+    if isinstance(getattr(column.type, "impl", column.type), DateTime):
+        return _when
+    if isinstance(column.type, Boolean):
+        return bool
+    return None
+
+
+def _columns(model: Any) -> tuple[str, ...]:
+    return tuple(c.name for c in model.__table__.columns)
+
+
+def _bind(cls: type[_State], model: Any, key: tuple[str, ...]) -> None:
+    """The class's table, columns, key and defaults: those of the model."""
+    cls.COLUMNS, cls.KEY, cls.TABLE = _columns(model), key, model.__table__
+    cls._RAW = [_raw_reader(column) for column in model.__table__.columns]
+    cls._DEFAULTS, cls._FACTORIES = _defaults(model)
+    cls._values = staticmethod(attrgetter(*cls.COLUMNS))
+
+
+class JobState(_State):
+    """A status_jobs row the projection is changing: JobRow's columns, names and defaults."""
+
+    __slots__ = _columns(JobRow)
+
+
+class StopState(_State):
+    """A status_stops row the projection is changing: StopRow's columns, names and defaults."""
+
+    __slots__ = _columns(StopRow)
+
+
+_bind(JobState, JobRow, ("job_id",))
+_bind(StopState, StopRow, ("job_id", "stop_id"))
+Stops = dict[str, StopState]  # by external_stop_id
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(values), CHUNK):
+        yield values[i : i + CHUNK]
+
+
+class Unit:
+    """One batch's jobs and stops, loaded once and written back as one diff (see the module)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.raw = conn.dialect.name == "sqlite"
+        self.jobs: dict[str, JobState | None] = {}  # None: no such row
+        self.stops: dict[str, Stops] = {}  # job_id -> its stops
+        self.dropped: list[StopState] = []  # stop rows a writer deleted
+        self.outbox: list[dict[str, Any]] = []  # the outbox rows, in the order they happened
+        self.applied: list[dict[str, Any]] = []  # the applied event ids
+        self.deleted_in_event = False
+
+    # --- reading
+    def already_applied(self, event_ids: list[str]) -> set[str]:
+        table = AppliedEventRow.__table__
+        found: set[str] = set()
+        for chunk in _chunks(sorted(set(event_ids))):
+            found.update(self.conn.execute(select(table.c.event_id).where(table.c.event_id.in_(chunk))).scalars())
+        return found
+
+    def erased(self, org_ids: Iterable[str], job_ids: Iterable[str]) -> tuple[set[str], set[str]]:
+        """Of these, the erased organizations and the erased jobs."""
+        orgs, jobs = ErasedOrgRow.__table__, ErasedJobRow.__table__
+        gone_orgs: set[str] = set()
+        gone_jobs: set[str] = set()
+        for chunk in _chunks(sorted(set(org_ids))):
+            gone_orgs.update(self.conn.execute(select(orgs.c.org_id).where(orgs.c.org_id.in_(chunk))).scalars())
+        for chunk in _chunks(sorted(set(job_ids))):
+            gone_jobs.update(self.conn.execute(select(jobs.c.job_id).where(jobs.c.job_id.in_(chunk))).scalars())
+        return gone_orgs, gone_jobs
+
+    def load(self, job_ids: Iterable[str]) -> None:
+        """Every job of `job_ids` not loaded yet, with its stops: two queries per CHUNK jobs."""
+        wanted = sorted({job_id for job_id in job_ids if job_id not in self.jobs})
+        jobs, stops = JobState.TABLE, StopState.TABLE
+        for chunk in _chunks(wanted):
+            for job_id in chunk:
+                self.jobs[job_id] = None
+                self.stops[job_id] = {}
+            for values in self._read(JobState, select_from=jobs.c.job_id.in_(chunk), order=(jobs.c.job_id,)):
+                self.jobs[values[0]] = JobState.loaded(values)
+            # the primary key's order, as the ORM read them
+            for values in self._read(StopState, stops.c.job_id.in_(chunk), (stops.c.job_id, stops.c.stop_id)):
+                self.stops[values[0]][values[2]] = StopState.loaded(values)
+
+    def _read(self, cls: type[_State], select_from: Any, order: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+        """The rows' values as the model holds them; on SQLite converted here (see _raw_reader)."""
+        table = cls.TABLE
+        if not self.raw:
+            yield from (tuple(row) for row in self.conn.execute(select(*table.c).where(select_from).order_by(*order)))
+            return
+        columns = [type_coerce(c, NullType()).label(c.name) for c in table.c]
+        readers = [(i, read) for i, read in enumerate(cls._RAW) if read is not None]
+        for row in self.conn.execute(select(*columns).where(select_from).order_by(*order)):
+            values = list(row)
+            for i, read in readers:
+                if values[i] is not None:
+                    values[i] = read(values[i])
+            yield tuple(values)
+
+    def job(self, job_id: str) -> JobState | None:
+        """The job's state (None: not in the read model)."""
+        if job_id not in self.jobs:
+            self.load([job_id])
+        return self.jobs[job_id]
+
+    def add(self, job: JobState) -> None:
+        self.jobs[job.job_id] = job
+        self.stops.setdefault(job.job_id, {})
+
+    def stops_of(self, job_id: str) -> Stops:
+        if job_id not in self.stops:
+            self.load([job_id])
+        return self.stops[job_id]
+
+    # --- what the writers call
+    def delete(self, row: StopState) -> None:
+        """A stop the writer dropped (it also takes it out of the job's stops)."""
+        self.deleted_in_event = True
+        if row._loaded is not None:
+            self.dropped.append(row)
+
+    # --- writing
+    def flush(self) -> None:
+        """Write the batch's difference; the unit starts empty again (rows are read afresh)."""
+        conn = self.conn
+        if self.dropped:
+            stops = StopState.TABLE
+            gone = delete(stops).where(
+                stops.c.job_id == bindparam("k_job_id"), stops.c.stop_id == bindparam("k_stop_id")
+            )
+            conn.execute(gone, [{"k_job_id": r.job_id, "k_stop_id": r.stop_id} for r in self.dropped])
+        self._write(job for job in self.jobs.values() if job is not None)
+        self._write(row for stops in self.stops.values() for row in stops.values())
+        if self.outbox:
+            conn.execute(insert(OutboxRow.__table__), self.outbox)
+        if self.applied:
+            conn.execute(insert(AppliedEventRow.__table__), self.applied)
+        self.jobs, self.stops, self.dropped, self.outbox, self.applied = {}, {}, [], [], []
+
+    def _write(self, states: Iterable[_State]) -> None:
+        new: dict[Table, list[dict[str, Any]]] = {}
+        changed: dict[tuple[Table, tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
+        for state in states:
+            columns = state.differences()
+            if columns is None:
+                new.setdefault(state.TABLE, []).append(state.row())
+            elif columns:
+                params = state.row(columns)
+                params.update({f"k_{k}": getattr(state, k) for k in state.KEY})
+                changed.setdefault((state.TABLE, state.KEY, columns), []).append(params)
+                object.__setattr__(state, "_loaded", state._values(state))
+        for table, rows in new.items():
+            self.conn.execute(insert(table), rows)
+        for (table, key, _columns), rows in changed.items():
+            where = [table.c[k] == bindparam(f"k_{k}") for k in key]
+            self.conn.execute(update(table).where(*where), rows)  # SET: the other keys of the rows
