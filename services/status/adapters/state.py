@@ -1,7 +1,7 @@
 """The projection's working copies of the read model's rows, without the ORM's cost.
 
 A batch loads each job it touches, and that job's stops, once (SQLAlchemy Core, one IN query
-per table for the whole batch) into plain `__slots__` objects that the writers change with
+per table for the whole batch) into plain objects that the writers change with
 attribute assignments, as they did ORM rows. Each object remembers, per event, the value an
 attribute had before the event first set it (`changes`: what the public view check reads),
 and, for the whole batch, the row as it was loaded. At the end of the batch the difference is
@@ -42,9 +42,11 @@ def _defaults(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 class _State:
     """One row's columns as attributes; `_before` holds, for the current event, each changed
-    attribute's value before the event set it; `_loaded` the row as read (None: not yet stored)."""
+    attribute's value before the event set it; `_loaded` the row as read (None: not yet stored).
 
-    __slots__ = ("_before", "_new", "_loaded", "_touched")
+    Plain instance dictionaries, not __slots__: a loaded row is one dict.update, which is what
+    makes reading a whole job's stops for every event of it cheap."""
+
     COLUMNS: ClassVar[tuple[str, ...]] = ()
     KEY: ClassVar[tuple[str, ...]] = ()
     TABLE: ClassVar[Table]
@@ -54,34 +56,30 @@ class _State:
     _RAW: ClassVar[list[Callable[[Any], Any] | None]]  # per column, how SQLite's stored value reads back
 
     def __init__(self, **values: Any) -> None:
-        put = object.__setattr__
-        for name, value in self._DEFAULTS.items():
-            put(self, name, values.get(name, value))
-        for name, factory in self._FACTORIES.items():
-            put(self, name, values[name] if name in values else factory())
-        put(self, "_before", {})
-        put(self, "_new", True)
-        put(self, "_loaded", None)
-        put(self, "_touched", True)
+        unknown = set(values) - set(self.COLUMNS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no column {sorted(unknown)}")
+        d = self.__dict__
+        d.update(self._DEFAULTS)
+        d.update({name: factory() for name, factory in self._FACTORIES.items()})
+        d.update(values)
+        d.update(_before={}, _new=True, _loaded=None, _touched=True)
 
     @classmethod
     def loaded(cls, values: tuple[Any, ...]) -> "_State":
         state = cls.__new__(cls)
-        put = object.__setattr__
-        for name, value in zip(cls.COLUMNS, values, strict=True):
-            put(state, name, value)
-        put(state, "_before", {})
-        put(state, "_new", False)
-        put(state, "_loaded", values)
-        put(state, "_touched", False)
+        d = state.__dict__
+        d.update(zip(cls.COLUMNS, values, strict=True))
+        d.update(_before={}, _new=False, _loaded=values, _touched=False)
         return state
 
     def __setattr__(self, name: str, value: Any) -> None:
-        before = self._before
+        d = self.__dict__
+        before = d["_before"]
         if name not in before:
-            before[name] = getattr(self, name)
-            object.__setattr__(self, "_touched", True)
-        object.__setattr__(self, name, value)
+            before[name] = d[name]  # KeyError: not a column (a typo would otherwise pass silently)
+            d["_touched"] = True
+        d[name] = value
 
     def changed_since_event(self, unseen: frozenset[str] = frozenset()) -> bool:
         """Whether the current event added this row or set an attribute to a different value;
@@ -89,7 +87,7 @@ class _State:
         changed, before = self._new, self._before
         if not before:
             if changed:
-                object.__setattr__(self, "_new", False)
+                self.__dict__["_new"] = False
             return changed
         if not changed:
             for name, was in before.items():
@@ -98,8 +96,7 @@ class _State:
                     if now != was and plain(now) != plain(was):
                         changed = True
                         break
-        object.__setattr__(self, "_before", {})
-        object.__setattr__(self, "_new", False)
+        self.__dict__.update(_before={}, _new=False)
         return changed
 
     def differences(self) -> tuple[str, ...] | None:
@@ -153,13 +150,9 @@ def _bind(cls: type[_State], model: Any, key: tuple[str, ...]) -> None:
 class JobState(_State):
     """A status_jobs row the projection is changing: JobRow's columns, names and defaults."""
 
-    __slots__ = _columns(JobRow)
-
 
 class StopState(_State):
     """A status_stops row the projection is changing: StopRow's columns, names and defaults."""
-
-    __slots__ = _columns(StopRow)
 
 
 _bind(JobState, JobRow, ("job_id",))
@@ -222,11 +215,12 @@ class Unit:
         """The rows' values as the model holds them; on SQLite converted here (see _raw_reader)."""
         table = cls.TABLE
         if not self.raw:
-            yield from (tuple(row) for row in self.conn.execute(select(*table.c).where(select_from).order_by(*order)))
+            statement = select(*table.c).where(select_from).order_by(*order)
+            yield from (tuple(row) for row in self.conn.execute(statement).fetchall())
             return
         columns = [type_coerce(c, NullType()).label(c.name) for c in table.c]
         readers = [(i, read) for i, read in enumerate(cls._RAW) if read is not None]
-        for row in self.conn.execute(select(*columns).where(select_from).order_by(*order)):
+        for row in self.conn.execute(select(*columns).where(select_from).order_by(*order)).fetchall():
             values = list(row)
             for i, read in readers:
                 if values[i] is not None:
@@ -284,7 +278,7 @@ class Unit:
                 params = state.row(columns)
                 params.update({f"k_{k}": getattr(state, k) for k in state.KEY})
                 changed.setdefault((state.TABLE, state.KEY, columns), []).append(params)
-                object.__setattr__(state, "_loaded", state._values(state))
+                state.__dict__["_loaded"] = state._values(state)
         for table, rows in new.items():
             self.conn.execute(insert(table), rows)
         for (table, key, _columns), rows in changed.items():
