@@ -110,6 +110,7 @@ class _Run:
         if isinstance(event, JobErased):
             self.unit.flush()  # the erasure reads and deletes what the batch wrote so far
             gone = erase_rows(s, event.org_id, event.job_id, event.occurred_at, event.reason)
+            s.flush()  # its outbox row goes before those of the events after it
             if gone is not None:
                 self.erased_jobs.add(event.job_id)
                 if not gone.already:
