@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from services.status.adapters.state import JobState, Stops, StopState
 from services.status.adapters.tables import OutboxRow
@@ -124,7 +124,8 @@ def _row(
     }
 
 
-def as_event(row: OutboxRow) -> JobChanged:
+def as_event(row: Any) -> JobChanged:
+    """The change to publish, from an outbox row (an OutboxRow, or a row `Outbox.pending` read)."""
     return JobChanged(
         event_id=UUID(row.change_id),
         org_id=row.org_id,
@@ -142,15 +143,18 @@ class Outbox:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def pending(self, limit: int) -> list[OutboxRow]:
-        with Session(self.engine, expire_on_commit=False) as s:
-            query = select(OutboxRow).where(col(OutboxRow.sent_at).is_(None)).order_by(col(OutboxRow.seq)).limit(limit)
-            return list(s.exec(query).all())
+    def pending(self, limit: int) -> list[Any]:
+        """The oldest unsent changes, in order: rows with OutboxRow's attributes (read with Core:
+        the relay polls twice a second and reads every change once)."""
+        table = OutboxRow.__table__
+        with self.engine.connect() as conn:
+            query = select(*table.c).where(table.c.sent_at.is_(None)).order_by(table.c.seq).limit(limit)
+            return list(conn.execute(query).all())
 
     def mark_sent(self, seqs: list[int]) -> None:
-        with Session(self.engine) as s:
-            s.exec(update(OutboxRow).where(col(OutboxRow.seq).in_(seqs)).values(sent_at=utcnow()))
-            s.commit()
+        table = OutboxRow.__table__
+        with self.engine.begin() as conn:
+            conn.execute(update(table).where(table.c.seq.in_(seqs)).values(sent_at=utcnow()))
 
     def mark_all_sent(self) -> None:
         """After a rebuild: history is not news; nothing of it is announced again."""

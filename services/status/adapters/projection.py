@@ -94,6 +94,17 @@ class Projection:
         return batch
 
 
+@dataclass(frozen=True)
+class Driver:
+    """A driver of the directory, as the projection assigns jobs to them."""
+
+    name: str | None
+    active: bool
+
+
+Drivers = Callable[[str, str], Driver | None]  # (org_id, email) -> the driver, None: unknown
+
+
 @dataclass
 class _Run:
     """One batch being applied: the session (driver directory, erasure), the jobs' unit of work."""
@@ -103,6 +114,20 @@ class _Run:
     batch: Batch
     erased_orgs: set[str] = field(default_factory=set)
     erased_jobs: set[str] = field(default_factory=set)
+    drivers: dict[tuple[str, str], Driver | None] = field(default_factory=dict)  # read once per batch
+
+    def driver(self, org_id: str, email: str) -> Driver | None:
+        """The organization's driver of that email (None: unknown), as of this point of the batch."""
+        key = (org_id, email)
+        if key not in self.drivers:
+            table = DriverRow.__table__
+            found = (
+                self.s.connection()
+                .execute(select(table.c.name, table.c.active).where(table.c.org_id == org_id, table.c.email == email))
+                .first()
+            )
+            self.drivers[key] = Driver(found.name, bool(found.active)) if found is not None else None
+        return self.drivers[key]
 
     def apply(self, event: Event) -> Settles | None:
         """An erased job's events (late, or replayed) change nothing; JobErased erases."""
@@ -123,6 +148,7 @@ class _Run:
                 batch.erased.append(gone)
                 batch.changed.discard(gone.job_id)
             s.flush()
+            self.drivers = {key: found for key, found in self.drivers.items() if key[0] != event.org_id}
             self.erased_orgs.add(event.org_id)
             return None
         if event.org_id in self.erased_orgs or (job_id is not None and job_id in self.erased_jobs):
@@ -134,22 +160,24 @@ class _Run:
         if isinstance(event, DriverRegistered):
             s.merge(DriverRow(org_id=event.org_id, email=event.email, name=event.name, active=event.active))
             s.flush()
+            self.drivers[(event.org_id, event.email)] = Driver(event.name, event.active)
             if event.active:
                 self.unit.flush()  # which jobs wait for this driver: asked of the rows as they are now
-                batch.changed |= _assign_waiting_jobs(s, self.unit, event)
+                batch.changed |= _assign_waiting_jobs(s, self.unit, self.driver, event)
             return None
         if isinstance(event, DriverRemoved):
             if row := s.get(DriverRow, (event.org_id, event.email)):
                 s.delete(row)
                 s.flush()
+            self.drivers[(event.org_id, event.email)] = None
             return None
         writer = writers.WRITERS.get(type(event))
         if job_id is None or writer is None:
             return None  # audit events other than the driver directory do not touch the read model
-        return _apply(s, self.unit, event, writer, batch.changed)
+        return _apply(self.driver, self.unit, event, writer, batch.changed)
 
 
-def _apply(s: Session, unit: Unit, event: Event, writer: writers.Writer, changed: set[str]) -> Settles | None:
+def _apply(drivers: Drivers, unit: Unit, event: Event, writer: writers.Writer, changed: set[str]) -> Settles | None:
     job_id = event.job_id  # type: ignore[attr-defined]
     job = unit.job(job_id)
     if job is None:
@@ -164,7 +192,7 @@ def _apply(s: Session, unit: Unit, event: Event, writer: writers.Writer, changed
     unit.deleted_in_event = False
     verdict = writer(unit, job, stops, event)
     if job.imported and job.routed and job.driver_assigned is None:
-        _assign(s, job)
+        _assign(drivers, job)
     facts = JobFacts(job.imported, job.routed, bool(job.failure), job.driver_assigned, bool(job.cancellation))
     job.status = advanced(job.status, derived_status(facts, (row.status for row in stops.values())))
     job.created_at = min(as_utc(job.created_at), event.occurred_at)
@@ -202,23 +230,23 @@ def view_changed(unit: Unit, job: JobState, stops: Stops) -> bool:
     return changed
 
 
-def _assign(s: Session, job: JobState) -> None:
+def _assign(drivers: Drivers, job: JobState) -> None:
     if job.routes:
-        _assign_routes(s, job)
+        _assign_routes(drivers, job)
         return
-    driver = s.get(DriverRow, (job.org_id, job.driver_email)) if job.driver_email else None
+    driver = drivers(job.org_id, job.driver_email) if job.driver_email else None
     job.driver_assigned = bool(driver and driver.active)
     job.driver_name = driver.name if driver else None
     if not job.driver_assigned:
         writers.merge_warnings(job, (driver_not_found(job.driver_email),))
 
 
-def _assign_routes(s: Session, job: JobState) -> None:
+def _assign_routes(drivers: Drivers, job: JobState) -> None:
     """A fleet job is assigned once every route's driver is an active driver of its organization;
     each route names its driver (and whether they are known), and each missing one is warned about."""
     routes, missing = [], []
     for route in job.routes or ():
-        driver = s.get(DriverRow, (job.org_id, route["driver_email"]))
+        driver = drivers(job.org_id, route["driver_email"])
         known = bool(driver and driver.active)
         routes.append({**route, "driver_name": driver.name if driver else None, "driver_assigned": known})
         if not known:
@@ -229,7 +257,7 @@ def _assign_routes(s: Session, job: JobState) -> None:
         writers.merge_warnings(job, (driver_not_found(email),))
 
 
-def _assign_waiting_jobs(s: Session, unit: Unit, event: DriverRegistered) -> set[str]:
+def _assign_waiting_jobs(s: Session, unit: Unit, drivers: Drivers, event: DriverRegistered) -> set[str]:
     """A driver registered after their jobs were routed takes them over: unassigned -> assigned."""
     jobs, stops = JobRow.__table__, StopRow.__table__
     on_a_route = select(stops.c.job_id).where(stops.c.driver_email == event.email)  # fleet jobs
@@ -250,7 +278,7 @@ def _assign_waiting_jobs(s: Session, unit: Unit, event: DriverRegistered) -> set
         job, rows = unit.job(job_id), unit.stops_of(job_id)
         seen = Before.of(job, rows)
         if job.routes:
-            _assign_routes(s, job)
+            _assign_routes(drivers, job)
         else:
             job.driver_assigned, job.driver_name = True, event.name
             job.warnings = [w for w in job.warnings if w["code"] != WarningCode.DRIVER_NOT_FOUND]
