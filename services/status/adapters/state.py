@@ -1,10 +1,10 @@
 """The projection's working copies of the read model's rows, without the ORM's cost.
 
 A batch loads each job it touches, and that job's stops, once (SQLAlchemy Core, one IN query
-per table for the whole batch) into plain objects that the writers change with
-attribute assignments, as they did ORM rows. Each object remembers, per event, the value an
-attribute had before the event first set it (`changes`: what the public view check reads),
-and, for the whole batch, the row as it was loaded. At the end of the batch the difference is
+per table for the whole batch) into plain objects that the writers change with attribute
+assignments, as they did ORM rows. Each object remembers, per event, the value an attribute had
+before the event first set it (`_before`: what the projection's public-view check reads), and,
+for the whole batch, the row as it was loaded (`_loaded`). At the end of the batch the difference is
 written with executemany: new rows inserted, changed rows updated (grouped by the columns that
 changed), dropped stops deleted, the outbox rows and the applied event ids inserted.
 """
