@@ -160,6 +160,52 @@ _bind(StopState, StopRow, ("job_id", "stop_id"))
 Stops = dict[str, StopState]  # by external_stop_id
 
 
+def _statements() -> dict[str, Any]:
+    """Every statement a batch runs, built once: building a statement (and its cache key) costs
+    more than running it on a one-event batch, the live consumer's usual poll."""
+    ids = bindparam("ids", expanding=True)
+    applied, outbox = AppliedEventRow.__table__, OutboxRow.__table__
+    orgs, erased = ErasedOrgRow.__table__, ErasedJobRow.__table__
+    jobs, stops = JobState.TABLE, StopState.TABLE
+    made: dict[str, Any] = {
+        "applied": select(applied.c.event_id).where(applied.c.event_id.in_(ids)),
+        "erased_orgs": select(orgs.c.org_id).where(orgs.c.org_id.in_(ids)),
+        "erased_jobs": select(erased.c.job_id).where(erased.c.job_id.in_(ids)),
+        "drop_stops": delete(stops).where(
+            stops.c.job_id == bindparam("k_job_id"), stops.c.stop_id == bindparam("k_stop_id")
+        ),
+        "outbox": insert(outbox),
+        "applied_ids": insert(applied),
+    }
+    for table in (jobs, stops):
+        made[f"insert {table.name}"] = insert(table)
+        order = [table.c[k] for k in ("job_id", "stop_id") if k in table.c]  # the primary key's order, as the ORM's
+        raw = [type_coerce(c, NullType()).label(c.name) for c in table.c]
+        made[f"rows {table.name}"] = select(*table.c).where(table.c.job_id.in_(ids)).order_by(*order)
+        made[f"raw rows {table.name}"] = select(*raw).where(table.c.job_id.in_(ids)).order_by(*order)
+    return made
+
+
+_STATEMENTS: dict[str, Any] = {}
+_UPDATES: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+def _statement(name: str) -> Any:
+    if not _STATEMENTS:
+        _STATEMENTS.update(_statements())
+    return _STATEMENTS[name]
+
+
+def _update(table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    """UPDATE table SET columns WHERE key (bound as k_<column>), one per set of changed columns."""
+    found = _UPDATES.get((table.name, key, columns))
+    if found is None:
+        where = [table.c[k] == bindparam(f"k_{k}") for k in key]
+        found = update(table).where(*where).values({c: bindparam(c) for c in columns})
+        _UPDATES[(table.name, key, columns)] = found
+    return found
+
+
 def _chunks(values: list[str]) -> Iterator[list[str]]:
     for i in range(0, len(values), CHUNK):
         yield values[i : i + CHUNK]
@@ -180,47 +226,42 @@ class Unit:
 
     # --- reading
     def already_applied(self, event_ids: list[str]) -> set[str]:
-        table = AppliedEventRow.__table__
         found: set[str] = set()
         for chunk in _chunks(sorted(set(event_ids))):
-            found.update(self.conn.execute(select(table.c.event_id).where(table.c.event_id.in_(chunk))).scalars())
+            found.update(self.conn.execute(_statement("applied"), {"ids": chunk}).scalars())
         return found
 
     def erased(self, org_ids: Iterable[str], job_ids: Iterable[str]) -> tuple[set[str], set[str]]:
         """Of these, the erased organizations and the erased jobs."""
-        orgs, jobs = ErasedOrgRow.__table__, ErasedJobRow.__table__
         gone_orgs: set[str] = set()
         gone_jobs: set[str] = set()
         for chunk in _chunks(sorted(set(org_ids))):
-            gone_orgs.update(self.conn.execute(select(orgs.c.org_id).where(orgs.c.org_id.in_(chunk))).scalars())
+            gone_orgs.update(self.conn.execute(_statement("erased_orgs"), {"ids": chunk}).scalars())
         for chunk in _chunks(sorted(set(job_ids))):
-            gone_jobs.update(self.conn.execute(select(jobs.c.job_id).where(jobs.c.job_id.in_(chunk))).scalars())
+            gone_jobs.update(self.conn.execute(_statement("erased_jobs"), {"ids": chunk}).scalars())
         return gone_orgs, gone_jobs
 
     def load(self, job_ids: Iterable[str]) -> None:
         """Every job of `job_ids` not loaded yet, with its stops: two queries per CHUNK jobs."""
         wanted = sorted({job_id for job_id in job_ids if job_id not in self.jobs})
-        jobs, stops = JobState.TABLE, StopState.TABLE
         for chunk in _chunks(wanted):
             for job_id in chunk:
                 self.jobs[job_id] = None
                 self.stops[job_id] = {}
-            for values in self._read(JobState, select_from=jobs.c.job_id.in_(chunk), order=(jobs.c.job_id,)):
+            for values in self._read(JobState, chunk):
                 self.jobs[values[0]] = JobState.loaded(values)
-            # the primary key's order, as the ORM read them
-            for values in self._read(StopState, stops.c.job_id.in_(chunk), (stops.c.job_id, stops.c.stop_id)):
+            for values in self._read(StopState, chunk):
                 self.stops[values[0]][values[2]] = StopState.loaded(values)
 
-    def _read(self, cls: type[_State], select_from: Any, order: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    def _read(self, cls: type[_State], job_ids: list[str]) -> Iterator[tuple[Any, ...]]:
         """The rows' values as the model holds them; on SQLite converted here (see _raw_reader)."""
-        table = cls.TABLE
+        kind = "rows" if not self.raw else "raw rows"
+        rows = self.conn.execute(_statement(f"{kind} {cls.TABLE.name}"), {"ids": job_ids}).fetchall()
         if not self.raw:
-            statement = select(*table.c).where(select_from).order_by(*order)
-            yield from (tuple(row) for row in self.conn.execute(statement).fetchall())
+            yield from (tuple(row) for row in rows)
             return
-        columns = [type_coerce(c, NullType()).label(c.name) for c in table.c]
         readers = [(i, read) for i, read in enumerate(cls._RAW) if read is not None]
-        for row in self.conn.execute(select(*columns).where(select_from).order_by(*order)).fetchall():
+        for row in rows:
             values = list(row)
             for i, read in readers:
                 if values[i] is not None:
@@ -254,17 +295,15 @@ class Unit:
         """Write the batch's difference; the unit starts empty again (rows are read afresh)."""
         conn = self.conn
         if self.dropped:
-            stops = StopState.TABLE
-            gone = delete(stops).where(
-                stops.c.job_id == bindparam("k_job_id"), stops.c.stop_id == bindparam("k_stop_id")
+            conn.execute(
+                _statement("drop_stops"), [{"k_job_id": r.job_id, "k_stop_id": r.stop_id} for r in self.dropped]
             )
-            conn.execute(gone, [{"k_job_id": r.job_id, "k_stop_id": r.stop_id} for r in self.dropped])
         self._write(job for job in self.jobs.values() if job is not None)
         self._write(row for stops in self.stops.values() for row in stops.values())
         if self.outbox:
-            conn.execute(insert(OutboxRow.__table__), self.outbox)
+            conn.execute(_statement("outbox"), self.outbox)
         if self.applied:
-            conn.execute(insert(AppliedEventRow.__table__), self.applied)
+            conn.execute(_statement("applied_ids"), self.applied)
         self.jobs, self.stops, self.dropped, self.outbox, self.applied = {}, {}, [], [], []
 
     def _write(self, states: Iterable[_State]) -> None:
@@ -280,7 +319,6 @@ class Unit:
                 changed.setdefault((state.TABLE, state.KEY, columns), []).append(params)
                 state.__dict__["_loaded"] = state._values(state)
         for table, rows in new.items():
-            self.conn.execute(insert(table), rows)
+            self.conn.execute(_statement(f"insert {table.name}"), rows)
         for (table, key, _columns), rows in changed.items():
-            where = [table.c[k] == bindparam(f"k_{k}") for k in key]
-            self.conn.execute(update(table).where(*where), rows)  # SET: the other keys of the rows
+            self.conn.execute(_update(table, key, _columns), rows)
