@@ -10,7 +10,7 @@ once and written once (services.status.adapters.state), not once per event.
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import false, or_, select
+from sqlalchemy import bindparam, false, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -78,9 +78,9 @@ class Projection:
         with Session(self.engine, expire_on_commit=False) as s:
             run = _Run(s, Unit(s.connection()), batch)
             ids = [str(event.event_id) for event in events]
-            applied = run.unit.already_applied(ids)
             job_ids = {job_id for event in events if (job_id := getattr(event, "job_id", None)) is not None}
-            run.erased_orgs, run.erased_jobs = run.unit.erased({event.org_id for event in events}, job_ids)
+            orgs = {event.org_id for event in events}
+            applied, run.erased_orgs, run.erased_jobs = run.unit.seen(ids, orgs, job_ids)
             run.unit.load(job_ids)
             for event, event_id in zip(events, ids, strict=True):
                 if event_id in applied:
@@ -105,6 +105,12 @@ class Driver:
 Drivers = Callable[[str, str], Driver | None]  # (org_id, email) -> the driver, None: unknown
 
 
+_DRIVERS = DriverRow.__table__
+_DRIVER = select(_DRIVERS.c.name, _DRIVERS.c.active).where(
+    _DRIVERS.c.org_id == bindparam("org_id"), _DRIVERS.c.email == bindparam("email")
+)
+
+
 @dataclass
 class _Run:
     """One batch being applied: the session (driver directory, erasure), the jobs' unit of work."""
@@ -120,12 +126,7 @@ class _Run:
         """The organization's driver of that email (None: unknown), as of this point of the batch."""
         key = (org_id, email)
         if key not in self.drivers:
-            table = DriverRow.__table__
-            found = (
-                self.s.connection()
-                .execute(select(table.c.name, table.c.active).where(table.c.org_id == org_id, table.c.email == email))
-                .first()
-            )
+            found = self.s.connection().execute(_DRIVER, {"org_id": org_id, "email": email}).first()
             self.drivers[key] = Driver(found.name, bool(found.active)) if found is not None else None
         return self.drivers[key]
 

@@ -12,10 +12,24 @@ changed), dropped stops deleted, the outbox rows and the applied event ids inser
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import zip_longest
 from operator import attrgetter
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Table, bindparam, delete, insert, select, type_coerce, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    literal_column,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import NullType
 
@@ -168,9 +182,15 @@ def _statements() -> dict[str, Any]:
     orgs, erased = ErasedOrgRow.__table__, ErasedJobRow.__table__
     jobs, stops = JobState.TABLE, StopState.TABLE
     made: dict[str, Any] = {
-        "applied": select(applied.c.event_id).where(applied.c.event_id.in_(ids)),
-        "erased_orgs": select(orgs.c.org_id).where(orgs.c.org_id.in_(ids)),
-        "erased_jobs": select(erased.c.job_id).where(erased.c.job_id.in_(ids)),
+        "seen": union_all(
+            select(literal_column("'event'"), applied.c.event_id).where(
+                applied.c.event_id.in_(bindparam("events", expanding=True))
+            ),
+            select(literal_column("'org'"), orgs.c.org_id).where(orgs.c.org_id.in_(bindparam("orgs", expanding=True))),
+            select(literal_column("'job'"), erased.c.job_id).where(
+                erased.c.job_id.in_(bindparam("jobs", expanding=True))
+            ),
+        ),
         "drop_stops": delete(stops).where(
             stops.c.job_id == bindparam("k_job_id"), stops.c.stop_id == bindparam("k_stop_id")
         ),
@@ -225,21 +245,17 @@ class Unit:
         self.deleted_in_event = False
 
     # --- reading
-    def already_applied(self, event_ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(sorted(set(event_ids))):
-            found.update(self.conn.execute(_statement("applied"), {"ids": chunk}).scalars())
-        return found
-
-    def erased(self, org_ids: Iterable[str], job_ids: Iterable[str]) -> tuple[set[str], set[str]]:
-        """Of these, the erased organizations and the erased jobs."""
-        gone_orgs: set[str] = set()
-        gone_jobs: set[str] = set()
-        for chunk in _chunks(sorted(set(org_ids))):
-            gone_orgs.update(self.conn.execute(_statement("erased_orgs"), {"ids": chunk}).scalars())
-        for chunk in _chunks(sorted(set(job_ids))):
-            gone_jobs.update(self.conn.execute(_statement("erased_jobs"), {"ids": chunk}).scalars())
-        return gone_orgs, gone_jobs
+    def seen(
+        self, event_ids: Iterable[str], org_ids: Iterable[str], job_ids: Iterable[str]
+    ) -> tuple[set[str], set[str], set[str]]:
+        """Of these, the events applied already, the organizations and the jobs erased: one query."""
+        found: dict[str, set[str]] = {"event": set(), "org": set(), "job": set()}
+        lists = [_chunks(sorted(set(ids))) for ids in (event_ids, org_ids, job_ids)]
+        for events, orgs, jobs in zip_longest(*lists, fillvalue=[]):
+            params = {"events": events, "orgs": orgs, "jobs": jobs}
+            for kind, value in self.conn.execute(_statement("seen"), params):
+                found[kind].add(value)
+        return found["event"], found["org"], found["job"]
 
     def load(self, job_ids: Iterable[str]) -> None:
         """Every job of `job_ids` not loaded yet, with its stops: two queries per CHUNK jobs."""
