@@ -31,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import NullType
 
 from services.status.adapters.tables import AppliedEventRow, ErasedJobRow, ErasedOrgRow, JobRow, OutboxRow, StopRow
@@ -337,4 +338,8 @@ class Unit:
         for table, rows in new.items():
             self.conn.execute(_statement(f"insert {table.name}"), rows)
         for (table, key, _columns), rows in changed.items():
-            self.conn.execute(_update(table, key, _columns), rows)
+            done = self.conn.execute(_update(table, key, _columns), rows)
+            if self.conn.dialect.supports_sane_multi_rowcount and done.rowcount != len(rows):
+                # A row read at the start of the batch is gone (the job was erased meanwhile): as
+                # the ORM did, fail the batch; applied again, its events find the job erased.
+                raise StaleDataError(f"{table.name}: {len(rows)} rows to update, {done.rowcount} found")

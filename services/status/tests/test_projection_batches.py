@@ -7,11 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import delete, event, select
+from sqlalchemy.orm.exc import StaleDataError
 
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries
-from services.status.adapters.state import StopState
+from services.status.adapters.state import StopState, Unit
 from services.status.adapters.tables import (
     AppliedEventRow,
     DriverRow,
@@ -166,3 +167,20 @@ def test_a_row_refuses_an_attribute_that_is_not_a_column():
     assert (row.status, row.parcel_count, row.position) == ("pending", 1, 0)  # StopRow's defaults
     with pytest.raises(KeyError):
         row.statsu = "completed"  # a writer's typo fails loudly instead of writing nothing
+
+
+def test_a_batch_whose_job_was_erased_meanwhile_fails_instead_of_writing_half_of_it(database):
+    """The DELETE request erases a job between the batch reading it and writing it: the batch
+    fails as a whole (and its events, applied again, find the job erased), rather than updating
+    nothing and leaving new stops and webhook changes of an erased job behind."""
+    engine = make_engine(database("race"))
+    projection = Projection(engine)
+    projection.apply(DriverRegistered(org_id="org_1", email="dana@example.com", name="Dana"))
+    projection.apply_many(_life("job_r", "dana@example.com", 0))
+    with engine.begin() as conn:
+        unit = Unit(conn)
+        unit.load(["job_r"])
+        conn.execute(delete(JobRow.__table__).where(JobRow.__table__.c.job_id == "job_r"))  # erased meanwhile
+        unit.job("job_r").status = "cancelled"
+        with pytest.raises(StaleDataError):
+            unit.flush()
