@@ -21,9 +21,11 @@ from shared import logs, ratelimit
 from shared.channels import JobSettled
 from shared.errors import Problem, field_errors
 from shared.events import Event, ImportRequested, JobWarning
-from shared.events.jobs import Depot, JobSpec, RequestedStop, TimeWindow, VehicleSpec
+from shared.events.jobs import Depot, JobSpec, Lane, RequestedStop, TimeWindow, VehicleSpec
 from shared.http import publish_or_unavailable
+from shared.pii import DataKeys
 from shared.ratelimit import RateLimiter
+from shared.tokens import client_epoch_key
 from shared.vocabulary import JobStatus, WarningCode
 
 log = logging.getLogger(__name__)
@@ -215,6 +217,7 @@ class ImportDependencies:
     wait_s: float
     clock: Callable[[], float] = field(default=time.time)
     heads: JobHeads | None = None  # the jobs' heads, for updates by re-import
+    data_keys: DataKeys | None = None  # the bus's data keys: a new job's is made with its reservation
 
 
 def unavailable(what: str) -> Problem:
@@ -226,10 +229,15 @@ def unavailable(what: str) -> Problem:
     )
 
 
-async def admit(limiter: RateLimiter, integration_id: str) -> dict[str, str]:
-    """The RateLimit-* headers of one more import, or a 429 problem when the integration is over its rate."""
+async def admit(limiter: RateLimiter, integration_id: str, epoch: int | None = None) -> dict[str, str]:
+    """The RateLimit-* headers of one more import, or a 429 problem when the integration is over its
+    rate; with `epoch` (its token's), a 401 problem when the integration's tokens were revoked since."""
     return await ratelimit.admit(
-        limiter, integration_id, "Too many imports for this integration; slow down.", RATE_LIMITED.inc
+        limiter,
+        integration_id,
+        "Too many imports for this integration; slow down.",
+        RATE_LIMITED.inc,
+        epoch=None if epoch is None else (client_epoch_key(integration_id), epoch),
     )
 
 
@@ -244,9 +252,9 @@ async def import_job(command: ImportJob, deps: ImportDependencies) -> ImportAnsw
     digest = payload_hash(model)
     key = Reservations.key(command.org_id, model.external_job_id)
     try:
-        job_id, existing = await _reserve(deps, key, new_job_id(), digest)
+        job_id, existing, lane = await _reserve(deps, command.org_id, key, new_job_id(), digest)
         if existing is None:
-            return await _publish(deps, command, model, warnings, key, job_id, digest)
+            return await _publish(deps, command, model, warnings, key, job_id, digest, lane)
         if existing.payload_hash != digest:
             raise Problem(
                 409,
@@ -261,23 +269,27 @@ async def import_job(command: ImportJob, deps: ImportDependencies) -> ImportAnsw
         raise unavailable("The idempotency store") from None
 
 
-async def _reserve(deps: ImportDependencies, key: str, job_id: str, digest: str) -> tuple[str, Reservation | None]:
-    """(the job_id to publish under, None) once this import may publish; else (_, the reservation to answer from)."""
+async def _reserve(
+    deps: ImportDependencies, org_id: str, key: str, job_id: str, digest: str
+) -> tuple[str, Reservation | None, Lane | None]:
+    """(the job_id to publish under, None, its lane if already admitted) once this import may
+    publish; else (_, the reservation to answer from, None). A new import's reservation, lane and
+    data key take one round trip (Reservations.reserve_new)."""
     patience = deps.publish_timeout_s + 2
     deadline = deps.clock() + patience
-    existing = await deps.reservations.reserve(key, job_id, digest)
+    existing, lane = await deps.reservations.reserve_new(key, job_id, digest, org_id, deps.lanes, deps.data_keys)
     while existing is not None and existing.payload_hash == digest and not existing.accepted:
         if deps.clock() - existing.since > patience:
             # its publisher failed or died: publish again under its job_id, so never two jobs
             await deps.reservations.take_over(key, existing.job_id, digest)
-            return existing.job_id, None
+            return existing.job_id, None, None
         if deps.clock() > deadline:
             break
         await asyncio.sleep(0.05)  # a concurrent duplicate is publishing: wait for its answer
         existing = await deps.reservations.get(key)
         if existing is None:
             existing = await deps.reservations.reserve(key, job_id, digest)
-    return job_id, existing
+    return job_id, existing, lane
 
 
 async def _publish(
@@ -288,11 +300,13 @@ async def _publish(
     key: str,
     job_id: str,
     digest: str,
+    lane: Lane | None = None,
 ) -> ImportAnswer:
-    """Publish the import under `job_id`, in its organization's lane; accepted only once Kafka
-    acknowledged it."""
+    """Publish the import under `job_id`, in its organization's lane (`lane` when its reservation
+    already admitted it); accepted only once Kafka acknowledged it."""
     logs.job_id.set(job_id)
-    lane = await deps.lanes.admit(command.org_id, job_id)
+    if lane is None:
+        lane = await deps.lanes.admit(command.org_id, job_id)
     event = ImportRequested(
         event_id=import_event_id(job_id, digest),
         lane=lane,
