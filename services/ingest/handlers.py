@@ -90,21 +90,19 @@ def parse_import(raw: Any, max_stops: int) -> tuple[ImportIn, list[JobWarning]]:
     return model, warnings
 
 
-def _contract(model: ImportIn) -> dict[str, Any]:
-    """The import's contract fields only, in a canonical form (unknown fields do not count)."""
-
-    def strip(value: Any) -> Any:
-        if isinstance(value, BaseModel):
-            return {k: strip(getattr(value, k)) for k in type(value).model_fields if getattr(value, k) is not None}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    return strip(model)
+def _contract(value: Any) -> Any:
+    """The import's contract fields only, in a canonical form (unknown fields do not count): a
+    model's __dict__ holds its declared fields, its unknown ones are kept apart (model_extra)."""
+    if isinstance(value, BaseModel):
+        return {k: _contract(v) for k, v in value.__dict__.items() if v is not None}
+    if isinstance(value, list):
+        return [_contract(v) for v in value]
+    return value
 
 
 def payload_hash(model: ImportIn) -> str:
-    """Identical imports hash alike, whatever their key order, spacing or unknown fields."""
+    """Identical imports hash alike, whatever their key order, spacing or unknown fields (the same
+    digest for the same body in every release: reservations made before an upgrade keep matching)."""
     canonical = json.dumps(_contract(model), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -1,7 +1,8 @@
 """The import request as integrators send it (the public body plus optional, additive fields)."""
 
+import functools
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, get_args
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
@@ -165,12 +166,25 @@ def fleet_errors(model: ImportIn) -> list[dict[str, str]]:
 
 def unknown_fields(model: BaseModel, pointer: str = "") -> list[str]:
     """JSON pointers of every field the client sent that the contract does not define."""
-    found = [f"{pointer}/{name}" for name in (model.model_extra or {})]
-    for name in type(model).model_fields:
-        value: Any = getattr(model, name)
-        items = enumerate(value) if isinstance(value, list) else [(None, value)]
-        for index, item in items:
-            if isinstance(item, BaseModel):
-                sub = f"{pointer}/{name}" + (f"/{index}" if index is not None else "")
-                found += unknown_fields(item, sub)
+    found = [f"{pointer}/{name}" for name in (model.__pydantic_extra__ or ())]
+    for name in _nested(type(model)):  # only the fields that can hold a model are walked
+        value: Any = model.__dict__[name]
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    found += unknown_fields(item, f"{pointer}/{name}/{index}")
+        elif isinstance(value, BaseModel):
+            found += unknown_fields(value, f"{pointer}/{name}")
     return found
+
+
+@functools.cache
+def _nested(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of `model` whose type can hold a model or a list of them."""
+    return tuple(name for name, info in model.model_fields.items() if _holds_model(info.annotation))
+
+
+def _holds_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_model(arg) for arg in get_args(annotation))
