@@ -24,12 +24,15 @@ redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
 return {allowed, tostring(tokens)}
 """
-# The same bucket, taken only while KEYS[2] (an integration's revocation epoch, shared/tokens.py)
-# still holds ARGV[4], the epoch of the caller's token: the token's last check and the rate limit
-# in one round trip, and a revoked token cannot drain the bucket its integration's new ones share.
+# The same bucket, taken only while ARGV[5] (the key of an integration's revocation epoch,
+# shared/tokens.py) still holds ARGV[4], the epoch of the caller's token: the token's last check
+# and the rate limit in one round trip, and a revoked token cannot drain the bucket its
+# integration's new ones share. The epoch key is an argument, not one of KEYS: Redis's ACL takes a
+# script's KEYS as written to, and the gateways may only read epochs (deploy/redis/users-acl.sh);
+# the GET itself is checked as a read. (One Redis, not a cluster, as everywhere in the platform.)
 EPOCH_BUCKET_SCRIPT = (
     """
-if tonumber(redis.call('GET', KEYS[2]) or '0') ~= tonumber(ARGV[4]) then return {-1, '0'} end
+if tonumber(redis.call('GET', ARGV[5]) or '0') ~= tonumber(ARGV[4]) then return {-1, '0'} end
 """
     + BUCKET_SCRIPT
 )
@@ -82,7 +85,7 @@ class RateLimiter:
         """take(), in the same round trip as checking that `epoch_key` still holds `epoch`; None
         (and nothing taken) when it does not: the caller's token was revoked."""
         allowed, tokens = await self._epoch_script(
-            keys=[self.prefix + caller, epoch_key], args=[self.rate, self.burst, self.clock(), epoch]
+            keys=[self.prefix + caller], args=[self.rate, self.burst, self.clock(), epoch, epoch_key]
         )
         return None if int(allowed) < 0 else self._decision(allowed, tokens)
 

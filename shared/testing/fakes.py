@@ -174,9 +174,9 @@ class MemoryRedis:
 
             async def epoch_bucket(keys: list[str], args: list[Any]) -> list[Any]:
                 self._check()
-                if int(await self.get(keys[1]) or 0) != int(args[3]):
+                if int(await self.get(args[4]) or 0) != int(args[3]):
                     return [-1, "0"]
-                return await plain(keys[:1], args[:3])
+                return await plain(keys, args[:3])
 
             return epoch_bucket
         if script != BUCKET_SCRIPT:
