@@ -120,12 +120,12 @@ def job_spec(model: ImportIn, job_id: str, digest: str, spec_version: int = 1) -
             parcel_count=s.parcel_count,
             lat=s.lat,
             lng=s.lng,
-            time_window=TimeWindow(start=s.time_window.start, end=s.time_window.end) if s.time_window else None,
+            time_window=_window(s.time_window) if s.time_window else None,
             service_minutes=s.service_minutes,
             notes=s.notes,
             phone=s.phone,
             email=str(s.email) if s.email else None,
-            time_windows=tuple(TimeWindow(start=w.start, end=w.end) for w in s.time_windows or ()),
+            time_windows=tuple(_window(w) for w in s.time_windows or ()),
             skills=tuple(s.skills or ()),
             priority=s.priority or 0,
         )
@@ -144,6 +144,10 @@ def job_spec(model: ImportIn, job_id: str, digest: str, spec_version: int = 1) -
         payload_hash=digest,
         vehicles=tuple(_vehicle(v) for v in model.vehicles or ()),
     )
+
+
+def _window(window: Any) -> TimeWindow:
+    return TimeWindow(start=window.start, end=window.end)
 
 
 def _place(place: Any) -> Depot | None:

@@ -115,3 +115,14 @@ def test_the_payload_hash_is_the_previous_releases_for_every_kind_of_field():
     model, warnings = parse_import(body, 500)
     assert payload_hash(model) == _previous_release_hash(model)
     assert sorted(w.message.split()[0] for w in warnings) == ["/colour", "/depot/hue", "/vehicles/1/start/extra"]
+
+
+def test_the_spec_carries_every_stop_field_and_emails_in_their_normal_form():
+    body = fleet_body()
+    body["stops"][2].update(time_window={"start": at(1), "end": at(3)}, notes="ring", email="A@Example.com")
+    model, _ = parse_import(body, 500)
+    spec = job_spec(model, "job_1", "h")
+    revalidated = type(spec).model_validate(spec.model_dump())
+    assert spec == revalidated and spec.model_dump_json() == revalidated.model_dump_json()
+    assert spec.stops[2].email == "A@example.com"  # EmailStr's normal form, from the cached check too
+    assert parse_import(body, 500)[0].stops[2].email == "A@example.com"  # the second time from the cache
