@@ -185,9 +185,16 @@ def _apply(node: Any, tree: dict[str, Any] | None, change: Callable[[Any], Any])
         return node if all(a is b for a, b in zip(items, node, strict=True)) else type(node)(items)
     if isinstance(node, BaseModel):
         update = {}
+        fields = node.__dict__
         for name, sub in tree.items():
-            value = getattr(node, name, None)
-            if (new := _apply(value, sub, change)) is not value:
+            value = fields.get(name)
+            if value is None:
+                continue
+            if sub is None:  # a personal value of this model: changed here, one call fewer per value
+                new = change(value) if isinstance(value, str | dict) else value
+            else:
+                new = _apply(value, sub, change)
+            if new is not value:
                 update[name] = new
         return node.model_copy(update=update) if update else node
     if isinstance(node, dict):
