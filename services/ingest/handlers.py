@@ -25,7 +25,6 @@ from shared.events.jobs import Depot, JobSpec, Lane, RequestedStop, TimeWindow, 
 from shared.http import publish_or_unavailable
 from shared.pii import DataKeys
 from shared.ratelimit import RateLimiter
-from shared.tokens import client_epoch_key
 from shared.vocabulary import JobStatus, WarningCode
 
 log = logging.getLogger(__name__)
@@ -234,6 +233,8 @@ def unavailable(what: str) -> Problem:
 async def admit(limiter: RateLimiter, integration_id: str, epoch: int | None = None) -> dict[str, str]:
     """The RateLimit-* headers of one more import, or a 429 problem when the integration is over its
     rate; with `epoch` (its token's), a 401 problem when the integration's tokens were revoked since."""
+    from shared.tokens import client_epoch_key  # here: `routemate optimize` imports this module without FastAPI
+
     return await ratelimit.admit(
         limiter,
         integration_id,
