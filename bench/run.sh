@@ -17,6 +17,8 @@ else
 fi
 echo; $PY -m bench.cli_optimize
 echo; $PY -m bench.ingest_burst
+# The status projection in-process (issue 20): CPU per job against the ORM projection it replaced.
+echo; $PY -m bench.projection || echo "projection: below its target, see the table above"
 echo; $PY -m bench.geocoder_lookups
 echo
 $PY -m bench.pipeline_burst
