@@ -18,7 +18,7 @@ from services.status.adapters import writers
 from services.status.adapters.erasure import ErasedJob, erase_organization_rows, erase_rows
 from services.status.adapters.outbox import Before, record_changes
 from services.status.adapters.schema import migrate
-from services.status.adapters.state import JobState, Stops, Unit
+from services.status.adapters.state import JobState, Stops, StopState, Unit
 from services.status.adapters.tables import DriverRow, JobRow, OrgRetentionRow, StopRow
 from services.status.lifecycle import JobFacts, advanced, derived_status, driver_not_found, settles
 from shared.events import (
@@ -52,6 +52,9 @@ class Batch:
     settled: list[Settles | None] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)
     erased: list[ErasedJob] = field(default_factory=list)  # the jobs this batch erased
+    # Each job of the batch as it committed it, with its stops (not erased ones): what the
+    # follow-ups (heads, settled views) are made of, without reading the rows back.
+    rows: dict[str, tuple[JobState, list[StopState]]] = field(default_factory=dict)
 
 
 class Projection:
@@ -91,6 +94,10 @@ class Projection:
                 run.unit.applied.append({"event_id": event_id, "applied_at": utcnow()})
             run.unit.flush()
             s.commit()
+        gone = {e.job_id for e in batch.erased} | run.erased_jobs
+        for job_id, (job, stops) in run.unit.held.items():
+            if job_id not in gone and job.org_id not in run.erased_orgs:
+                batch.rows[job_id] = (job, list(stops.values()))
         return batch
 
 

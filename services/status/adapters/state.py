@@ -244,6 +244,8 @@ class Unit:
         self.outbox: list[dict[str, Any]] = []  # the outbox rows, in the order they happened
         self.applied: list[dict[str, Any]] = []  # the applied event ids
         self.deleted_in_event = False
+        # Every job written so far, as its last flush left it (a later flush reads rows afresh).
+        self.held: dict[str, tuple[JobState, Stops]] = {}
 
     # --- reading
     def seen(
@@ -321,6 +323,9 @@ class Unit:
             conn.execute(_statement("outbox"), self.outbox)
         if self.applied:
             conn.execute(_statement("applied_ids"), self.applied)
+        for job_id, job in self.jobs.items():
+            if job is not None:
+                self.held[job_id] = (job, self.stops.get(job_id, {}))
         self.jobs, self.stops, self.dropped, self.outbox, self.applied = {}, {}, [], [], []
 
     def _write(self, states: Iterable[_State]) -> None:

@@ -21,6 +21,7 @@ from services.status.adapters.tables import (
     OutboxRow,
     StopRow,
 )
+from services.status.views import job_head, job_view
 from shared.db import make_engine
 from shared.events import DriverRegistered, Event, JobErased, utcnow
 from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
@@ -184,3 +185,26 @@ def test_a_batch_whose_job_was_erased_meanwhile_fails_instead_of_writing_half_of
         unit.job("job_r").status = "cancelled"
         with pytest.raises(StaleDataError):
             unit.flush()
+
+
+@pytest.mark.parametrize("size", [1, 4, 100])
+def test_a_batch_hands_back_its_jobs_as_a_read_would_find_them(database, size):
+    """The follow-ups (heads, the settled job's view) are made of the rows the batch committed,
+    not read back: those must give the same view and head as the jobs endpoint's read, and an
+    erased job is not among them."""
+    stream = _stream(database)
+    projection = Projection(make_engine(database("held")))
+    queries = JobQueries(projection.engine)
+    compared = changed = 0
+    for i in range(0, len(stream), size):
+        batch = projection.apply_batch(stream[i : i + size])
+        assert "job_c" not in batch.rows or not any(isinstance(e, JobErased) for e in stream[: i + size])
+        for job_id, (job, stops) in batch.rows.items():
+            read = queries.job("org_1", job_id=job_id)
+            assert read is not None
+            assert job_view(job, stops) == job_view(*read)
+            assert job_head(job, stops) == job_head(*read)
+            compared += 1
+        assert batch.changed <= batch.rows.keys()
+        changed += len(batch.changed)
+    assert compared >= changed > 0
