@@ -13,12 +13,11 @@ them, so a 20-stop job answers in well under a second of wall time.
 """
 
 import asyncio
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
+from routemate_cli.projection import JobModel
 from services.geocoder.adapters import build_geocoder
 from services.geocoder.settings import GeocoderSettings
 from services.ingest import handlers as ingest
@@ -27,11 +26,6 @@ from services.optimizer import ils
 from services.optimizer.adapters import matrix_provider
 from services.optimizer.handlers import optimize
 from services.optimizer.settings import OptimizerSettings
-from services.status.adapters.projection import Projection
-from services.status.adapters.queries import JobQueries
-from services.status.adapters.schema import create_tables
-from services.status.views import job_view
-from shared.db import make_engine
 from shared.events import ImportRequested, JobFailed, RouteOptimized
 
 ORG, CLIENT = "local", "cli"
@@ -45,8 +39,9 @@ async def _geocode(event: ImportRequested, settings: GeocoderSettings):
         await geocoder.close()
 
 
-def run(raw: Any) -> dict[str, Any]:
-    """The job view of `raw` (an import body) once routed, plus the solver's figures.
+def job_events(raw: Any) -> tuple[list[Any], float]:
+    """The job's events as the pipeline's stages make them (import, geocoded, routed or failed),
+    and the milliseconds spent loading the compiled search before the solve's clock started.
 
     Raises shared.errors.Problem for an invalid import, exactly as the API would answer it.
     """
@@ -70,13 +65,18 @@ def run(raw: Any) -> dict[str, Any]:
         ils.warm_up()  # load the compiled search before the solve's clock starts
         load_ms = (time.perf_counter() - started) * 1000
         events.append(optimize(geocoded, settings, matrix_provider(settings)))
-    with tempfile.TemporaryDirectory(prefix="routemate-optimize-") as tmp:
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'job.db'}")
-        try:
-            Projection(engine, prepare=create_tables).apply_many(events)
-            view = job_view(*JobQueries(engine).job(ORG, job_id=job_id))
-        finally:
-            engine.dispose()
+    return events, load_ms
+
+
+def run(raw: Any) -> dict[str, Any]:
+    """The job view of `raw` (an import body) once routed, plus the solver's figures.
+
+    Raises shared.errors.Problem for an invalid import, exactly as the API would answer it.
+    """
+    events, load_ms = job_events(raw)
+    model = JobModel()
+    model.apply_many(events)
+    view = model.view()
     # Offline there is no driver directory to assign from: its "driver not found" would mislead.
     view["warnings"] = [w for w in view["warnings"] if w["code"] != "DRIVER_NOT_FOUND"]
     routed = events[-1]
