@@ -6,10 +6,12 @@ projection into a throwaway SQLite file, so the answer has the import response's
 `solver` object says which engine ran, for how long, and the objective it minimised. No driver
 is assigned (there is no driver directory offline): the job's status stays `unassigned`.
 
-`solver.time_ms` is the solve alone: the compiled local search is loaded (or compiled) before
-the clock starts, as the optimizer service does at start-up, and that load is `solver.load_ms`.
-Heavy modules (OR-Tools, geopy, Redis, httpx, FastAPI) are imported only on the paths that need
-them, so a 20-stop job answers in well under a second of wall time.
+`solver.time_ms` is the solve alone. A job of up to SMALL_JOB stops is searched by the
+plain-Python local search (services/optimizer/ils_small.py), so the command never loads numba for
+it (about a second); a larger one gets the compiled search, loaded (or compiled) before the clock
+starts as the optimizer service does at start-up, and that load is `solver.load_ms`. Heavy modules
+(numba, SQLAlchemy, OR-Tools, geopy, Redis, httpx, FastAPI) are imported only on the paths that
+need them, so a 20-stop job answers in well under a second of wall time.
 """
 
 import asyncio
@@ -22,13 +24,13 @@ from services.geocoder.adapters import build_geocoder
 from services.geocoder.settings import GeocoderSettings
 from services.ingest import handlers as ingest
 from services.ingest.settings import IngestSettings
-from services.optimizer import ils
 from services.optimizer.adapters import matrix_provider
 from services.optimizer.handlers import optimize
 from services.optimizer.settings import OptimizerSettings
-from shared.events import ImportRequested, JobFailed, RouteOptimized
+from shared.events import ImportRequested, JobFailed, RouteOptimized, StopsGeocoded
 
 ORG, CLIENT = "local", "cli"
+SMALL_JOB = 20  # stops: searched in plain Python, without loading numba (bench/cli_optimize.py --quality)
 
 
 async def _geocode(event: ImportRequested, settings: GeocoderSettings):
@@ -37,6 +39,11 @@ async def _geocode(event: ImportRequested, settings: GeocoderSettings):
         return await geocoder.geocode(event)
     finally:
         await geocoder.close()
+
+
+def _placed(geocoded: StopsGeocoded) -> int:
+    """How many stops the optimizer will route: those the geocoder placed."""
+    return sum(1 for loc in geocoded.locations if loc.lat is not None and loc.external_stop_id not in geocoded.keep)
 
 
 def job_events(raw: Any) -> tuple[list[Any], float]:
@@ -61,9 +68,14 @@ def job_events(raw: Any) -> tuple[list[Any], float]:
     load_ms = 0.0
     if not isinstance(geocoded, JobFailed):
         settings = OptimizerSettings()
-        started = time.perf_counter()
-        ils.warm_up()  # load the compiled search before the solve's clock starts
-        load_ms = (time.perf_counter() - started) * 1000
+        if "solver_compiled_min_stops" not in settings.model_fields_set:  # SOLVER_COMPILED_MIN_STOPS wins
+            settings = settings.model_copy(update={"solver_compiled_min_stops": SMALL_JOB + 1})
+        if _placed(geocoded) >= settings.solver_compiled_min_stops:
+            started = time.perf_counter()
+            from services.optimizer import ils
+
+            ils.warm_up()  # load the compiled search before the solve's clock starts
+            load_ms = (time.perf_counter() - started) * 1000
         events.append(optimize(geocoded, settings, matrix_provider(settings)))
     return events, load_ms
 
