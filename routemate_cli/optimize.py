@@ -1,8 +1,9 @@
 """`routemate optimize FILE.json`: one job through the pipeline's own code, without Kafka or Redis.
 
 The import is validated as ingest does, placed by the geocoder's chain (GEOCODER_PROVIDERS, the
-offline gazetteer by default), ordered by the optimizer, and projected by the status service's
-projection into a throwaway SQLite file, so the answer has the import response's shape. A
+offline gazetteer by default), ordered by the optimizer, and projected in memory by the status
+projection's rules (routemate_cli/projection.py, which tests/cli/test_projection.py holds equal
+to the real projection's view), so the answer has the import response's shape, without SQLAlchemy. A
 `solver` object says which engine ran, for how long, and the objective it minimised. No driver
 is assigned (there is no driver directory offline): the job's status stays `unassigned`.
 

@@ -13,7 +13,6 @@ same events (single-driver, fleet, unrouted, failed) and wants the same view: a 
 projection that this module does not follow fails there.
 """
 
-import copy
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,9 +125,11 @@ class JobModel:
 
 
 def _state(job: Job, stops: Stops) -> tuple:
-    """Everything of the public view a change may touch, to tell whether an event changed any."""
+    """Everything of the public view a change may touch, to tell whether an event changed any.
+    A shallow copy is enough: the writers set attributes to new values, never change one in place
+    (as the projection, which reads SQLAlchemy's attribute history)."""
     values = {f.name: getattr(job, f.name) for f in fields(job) if f.name not in _UNSEEN}
-    return copy.deepcopy(values), {key: copy.deepcopy(vars(row)) for key, row in stops.items()}
+    return values, {key: dict(vars(row)) for key, row in stops.items()}
 
 
 def _stop(stops: Stops, job_id: str, stop_id: str, external_stop_id: str) -> Stop:
