@@ -175,3 +175,10 @@ def test_a_20_stop_job_is_as_short_without_numba_as_with_it(seed, depot, ret):
     assert sorted(plain.order) == list(range(20))
     assert length(p, plain.order) == length(p, compiled.order)
     assert solve(p, compiled_min=21).order == plain.order  # the same job, the same route
+
+
+def test_the_time_cap_stops_the_plain_python_search_with_a_whole_route():
+    p = asymmetric(60, True, True, 5)  # asymmetric: no early stop on patience, only the cap ends it
+    solution = solve(p, max_s=0.2, kicks_per_stop=100_000, compiled_min=1_000)
+    assert sorted(solution.order) == list(range(60))
+    assert solution.solve_ms < 10_000  # 60 x 100,000 kicks in plain Python would run for hours without the cap
