@@ -47,6 +47,35 @@ def run_once(path: Path) -> dict[str, float]:
     return {"wall": wall, "cpu": cpu, "time_ms": solver["time_ms"], "load_ms": solver.get("load_ms", float("nan"))}
 
 
+def imports(path: Path, runs: int) -> None:
+    """Where the command's start goes: `python -X importtime`, self time summed per top-level
+    package (the project's own per service), median of `runs` fresh processes."""
+    totals: list[dict[str, int]] = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "routemate_cli.main", "optimize", str(path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        per: dict[str, int] = {}
+        for line in done.stderr.splitlines():
+            if not line.startswith("import time:") or "|" not in line or "self" in line:
+                continue
+            self_us, _, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+            parts = name.split(".")
+            key = ".".join(parts[:2]) if parts[0] in ("services", "shared", "routemate_cli") else parts[0]
+            per[key] = per.get(key, 0) + int(self_us)
+        totals.append(per)
+    keys = {key for per in totals for key in per}
+    med = {key: statistics.median(per.get(key, 0) for per in totals) for key in keys}
+    print(f"# routemate optimize imports (python -X importtime, self ms, median of {runs}); {machine()}")
+    print(f"total {sum(med.values()) / 1000:.0f} ms; largest:")
+    for key, us in sorted(med.items(), key=lambda kv: -kv[1])[:15]:
+        print(f"  {key:<32} {us / 1000:6.1f}")
+
+
 SHAPES = {"closed tour": (True, True), "open end": (True, False), "no depot": (False, False)}
 
 
@@ -106,6 +135,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--stops", type=int, default=20)
     parser.add_argument("--quality", type=int, default=0, metavar="N", help="compare the searches on N jobs per shape")
+    parser.add_argument("--imports", action="store_true", help="where the start goes, per package")
     args = parser.parse_args()
     if args.quality:
         quality(args.quality, args.stops)
@@ -114,6 +144,9 @@ def main() -> None:
         path = Path(tmp) / "job.json"
         path.write_text(json.dumps(job(7, args.stops)))
         run_once(path)  # the first run may compile the search into numba's cache
+        if args.imports:
+            imports(path, args.runs)
+            return
         runs = [run_once(path) for _ in range(args.runs)]
     med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     print(f"# routemate optimize, {args.stops} stops, {args.runs} fresh processes (median); {machine()}")
