@@ -16,6 +16,7 @@ else
   echo; nice $PY -m bench.vrptw_quality --quick
 fi
 echo; $PY -m bench.cli_optimize
+echo; $PY -m bench.cli_optimize --quality 30  # its 20-stop search without numba vs the compiled one, and LKH-3
 echo; $PY -m bench.ingest_burst
 echo; $PY -m bench.geocoder_lookups
 echo
