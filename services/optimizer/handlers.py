@@ -122,6 +122,7 @@ def optimize_single(
         settings.solver_budget(len(placed)),
         settings.exact_max_stops,
         settings.solver_kicks_per_stop,
+        settings.solver_compiled_min_stops,
     )
     for index, reason in solution.unrouted.items():
         stop = placed[index]
