@@ -24,4 +24,5 @@ async def healthz() -> dict:
 
 
 if __name__ == "__main__":
-    serve(app, "bare", PlatformSettings(log_level="WARNING"), int(os.environ.get("BARE_PORT", "18090")))
+    # The platform's settings from the environment, as the ingest replica it is compared with reads them.
+    serve(app, "bare", PlatformSettings(), int(os.environ.get("BARE_PORT", "18090")))

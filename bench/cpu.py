@@ -7,6 +7,7 @@ for the broker(s).
 """
 
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,3 +98,39 @@ def table(
     lines.append(f"| **platform total** | **{total:.1f}** | {total_idle:.1f} | 100% | {total / in_process_ms:.2f} |")
     lines.append(f"| in-process geocode + solve (reference) | {in_process_ms:.1f} | | | 1.00 |")
     return "\n".join(lines)
+
+
+REQUESTS = ("Fetch", "OffsetCommit", "Produce")
+_JMX_READER = Path(__file__).with_name("KafkaRequests.java")
+
+
+def kafka_requests(pids: dict[str, int]) -> dict[str, int]:
+    """Requests the broker(s) served so far, by type (Kafka's RequestsPerSec counts, through JMX:
+    bench/KafkaRequests.java attaches to each broker JVM). Empty if the JDK cannot attach."""
+    totals: dict[str, int] = {}
+    for name, pid in pids.items():
+        if not name.startswith("kafka"):
+            continue
+        try:
+            done = subprocess.run(
+                ["java", str(_JMX_READER), str(pid)], capture_output=True, text=True, timeout=60, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return {}
+        for line in done.stdout.splitlines():
+            request, count = line.split()
+            totals[request] = totals.get(request, 0) + int(count)
+    return totals
+
+
+def requests_table(before: dict[str, int], after: dict[str, int], jobs: int) -> str:
+    """Kafka requests per job between two readings of `kafka_requests`."""
+    if not before or not after:
+        return "# Kafka requests per job: not measured (no JDK attach to the broker)"
+    rows = [f"| {r} | {(after.get(r, 0) - before.get(r, 0)) / jobs:.2f} |" for r in REQUESTS]
+    total = sum(after.get(r, 0) - before.get(r, 0) for r in REQUESTS) / jobs
+    return "\n".join(
+        [f"# Kafka requests per job over the burst ({jobs} jobs; broker JMX)", "| request | per job |", "|---|---|"]
+        + rows
+        + [f"| **these three** | **{total:.2f}** |"]
+    )

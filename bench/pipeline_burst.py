@@ -171,9 +171,11 @@ def main() -> None:
     reference, reference_ms = asyncio.run(in_process(args.jobs, 1))
     pids = cpu.platform_pids(ROOT)
     idle = cpu.idle_rate(pids)
+    requests_before = cpu.kafka_requests(pids)
     before = cpu.sample(pids)
     one = asyncio.run(burst(token, args.jobs, args.clients, 1))
     after = cpu.sample(pids)
+    requests_after = cpu.kafka_requests(pids)
     runs = [("pipeline, 1 optimizer", one)]
     if not args.no_scale_out:
         port = extra_port("optimizer")
@@ -204,6 +206,8 @@ def main() -> None:
     print()
     costs = cpu.per_job(before, after, one["routed"])
     print(cpu.table(costs, reference_ms, after.at - before.at, one["routed"], idle))
+    print()
+    print(cpu.requests_table(requests_before, requests_after, one["routed"]))
     print(f"# load average during the run: {os.getloadavg()[0]:.1f} (a shared machine: read ratios, not rates)")
     if args.soak_seconds > 0:
         before, after, sent, failed = asyncio.run(soak(token, args.soak_rate, args.soak_seconds))

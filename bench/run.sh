@@ -16,7 +16,10 @@ else
   echo; nice $PY -m bench.vrptw_quality --quick
 fi
 echo; $PY -m bench.cli_optimize
+echo; $PY -m bench.cli_optimize --quality 30  # its 20-stop search without numba vs the compiled one, and LKH-3
 echo; $PY -m bench.ingest_burst
+# The status projection in-process (issue 20): CPU per job against the ORM projection it replaced.
+echo; $PY -m bench.projection || echo "projection: below its target, see the table above"
 echo; $PY -m bench.geocoder_lookups
 echo
 $PY -m bench.pipeline_burst

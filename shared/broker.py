@@ -2,13 +2,18 @@
 
 import asyncio
 import logging
+import math
 import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import aiokafka
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
     InvalidProducerEpoch,
     InvalidTopicError,
     KafkaError,
@@ -28,13 +33,26 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared import logs
 from shared.events import BULK_TOPICS, DEADLETTER, Event, JobFailed, UndecodableEvent, caused_by, decode_event, utcnow
 from shared.lanes import LaneGate, bulk_group
-from shared.metrics import EVENTS_CONSUMED, EVENTS_DEADLETTERED, EVENTS_PUBLISHED
+from shared.metrics import EVENTS_CONSUMED, EVENTS_DEADLETTERED, EVENTS_PUBLISHED, OFFSET_COMMITS
 from shared.settings import EVENT_BUDGET_BYTES, PlatformSettings
 from shared.vocabulary import FailureCode
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[None]]
+
+# A per-message consumer commits what it handled at most this often, not after every message: one
+# OffsetCommit round trip per job per stage was a third of the broker's requests and a wait in each
+# stage's loop. A crash redelivers at most this much work, which every stage handles idempotently
+# (derived events keep their source's event id: shared.events.caused_by).
+COMMIT_INTERVAL_S = 1.0
+COMMIT_MAX_PENDING = 200
+# How long the broker holds a fetch that finds nothing new. Data arriving ends the wait at once
+# (fetch.min.bytes stays 1), so this costs no latency; it is how often an idle consumer asks
+# again (Kafka's default 500 ms made idle consumers a good part of the broker's idle CPU). A seek
+# back (a retried message) waits for the fetch in flight, so it stays short: 3 s made recovery
+# after a broker outage measurably slower.
+IDLE_FETCH_WAIT_MS = 1000
 
 
 class TransientError(Exception):
@@ -220,6 +238,113 @@ class DeliveryGuard:
         self._attempts.pop((record.topic, record.partition, record.offset), None)
 
 
+class OffsetCommitter(ConsumerRebalanceListener):
+    """Commits what a per-message consumer's handler is done with every `interval_s` or every
+    `max_pending` messages (whichever first), and before its partitions are revoked.
+
+    A commit due after a message is handled is the consumer's whole position, every assigned
+    partition, as a commit per message was: nothing else is in hand at that moment, and every
+    partition gets a committed offset, so the lag monitor sees lag on partitions that never had a
+    message yet. A commit at any other moment (a quiet consumer's timer, a rebalance, shutdown)
+    is only the handled messages' offsets, since another message may be in hand by then.
+    What is pending when the process dies is delivered again: at-least-once, as with a commit
+    per message, only with a larger window."""
+
+    def __init__(
+        self, service: str = "", interval_s: float = COMMIT_INTERVAL_S, max_pending: int = COMMIT_MAX_PENDING
+    ) -> None:
+        self.service, self.interval_s, self.max_pending = service, interval_s, max_pending
+        self._consumer: Any = None
+        self._pending: dict[TopicPartition, int] = {}
+        self._count = 0
+        self._last = -math.inf
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def pending(self) -> dict[TopicPartition, int]:
+        return dict(self._pending)
+
+    async def handled(self, consumer: Any, record: Any) -> None:
+        """`record` is done (and no other message is in hand): commit now if one is due."""
+        self._consumer = consumer
+        self._pending[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        self._count += 1
+        if self._count >= self.max_pending or time.monotonic() - self._last >= self.interval_s:
+            await self._commit(positions=True)
+        elif self._timer is None:  # a consumer that goes quiet still commits its last messages
+            self._timer = asyncio.get_running_loop().call_later(self.interval_s, self._commit_soon)
+
+    def _commit_soon(self) -> None:
+        self._timer = None
+        self._flushing = asyncio.ensure_future(self._commit_quietly())
+
+    async def _commit_quietly(self) -> None:
+        try:
+            await self.commit()
+        except (KafkaError, OSError) as exc:  # kept pending: the next commit carries it
+            log.warning("committing offsets failed (%s: %s); retried with the next commit", type(exc).__name__, exc)
+
+    async def commit(self) -> None:
+        """Commit the handled messages' offsets, of the partitions this consumer still owns."""
+        await self._commit(positions=False)
+
+    async def _commit(self, positions: bool) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        async with self._lock:
+            if not self._pending or self._consumer is None:
+                return
+            pending, consumer = self._pending, self._consumer
+            self._pending, self._count, self._last = {}, 0, time.monotonic()
+            assignment = getattr(consumer, "assignment", None)
+            offsets = None
+            if not positions and assignment is not None:
+                owned = assignment()
+                offsets = {tp: offset for tp, offset in pending.items() if tp in owned}
+                if not offsets:
+                    return
+            try:
+                # No offsets: the consumer's position in every partition (FastStream's in-memory
+                # test consumer takes only that form).
+                await (consumer.commit() if offsets is None else consumer.commit(offsets))
+            except (CommitFailedError, IllegalStateError) as exc:
+                # The group moved these partitions on: their new owner resumes from the last
+                # commit and handles the rest again, idempotently.
+                log.info("offsets of revoked partitions not committed (%s)", type(exc).__name__)
+                return
+            except BaseException:
+                for tp, offset in pending.items():  # kept, unless a later offset came meanwhile
+                    self._pending[tp] = max(offset, self._pending.get(tp, 0))
+                raise
+            OFFSET_COMMITS.labels(self.service).inc()
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        """Before a rebalance: what was handled is committed while the partitions are still ours."""
+        try:
+            await self.commit()
+        except (KafkaError, OSError) as exc:
+            log.warning("committing before a rebalance failed (%s: %s)", type(exc).__name__, exc)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
+# Every OffsetCommitter of a broker, so a stopping service commits what it handled (flush_commits).
+_COMMITTERS: "weakref.WeakKeyDictionary[KafkaBroker, list[OffsetCommitter]]" = weakref.WeakKeyDictionary()
+
+
+async def flush_commits(broker: KafkaBroker) -> None:
+    """Commit what every per-message consumer of `broker` has handled: call before broker.stop()."""
+    for committer in _COMMITTERS.get(broker, []):
+        try:
+            await committer.commit()
+        except (KafkaError, OSError) as exc:  # at-least-once: the rest is redelivered after the restart
+            log.warning("committing offsets at shutdown failed (%s: %s)", type(exc).__name__, exc)
+
+
 def subscribe(
     broker: KafkaBroker,
     bus: EventBus,
@@ -230,8 +355,10 @@ def subscribe(
     *,
     max_poll_records: int = 50,
     max_poll_interval_ms: int = 300_000,
+    committer: OffsetCommitter | None = None,
 ) -> None:
-    """Consume `topics` in consumer group `group`; commit after `handler` returned.
+    """Consume `topics` in consumer group `group`; a message's offset is committed after `handler`
+    returned, with the others handled in the same second (`OffsetCommitter`).
 
     Undecodable messages are dead-lettered at once; a handler that keeps failing on the same
     message dead-letters it after the guard's attempts, unless the failure is transient.
@@ -239,6 +366,9 @@ def subscribe(
     rebalance, and drops a member that does not poll again within `max_poll_interval_ms`.
     """
     guard = guard or DeliveryGuard()
+    committer = committer or OffsetCommitter(bus.service)
+    OFFSET_COMMITS.labels(bus.service)  # from 0, so the first interval's commits are counted too
+    _COMMITTERS.setdefault(broker, []).append(committer)
     topics = tuple(topics)
     _register_series(bus, topics)
 
@@ -246,18 +376,26 @@ def subscribe(
         *topics,
         group_id=group,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # Commits are ours (the committer); a failure still rewinds to the message (nack below).
+        ack_policy=AckPolicy.MANUAL,
         max_poll_records=max_poll_records,
         max_poll_interval_ms=max_poll_interval_ms,
+        fetch_max_wait_ms=IDLE_FETCH_WAIT_MS,
+        listener=committer,
     )
     async def _consume(msg: KafkaMessage) -> None:
         record = msg.raw_message
         try:
-            event = decode_event(msg.body)
-        except UndecodableEvent as exc:
-            await _deadletter_undecodable(bus, record, exc)
-            return
-        await _deliver(bus, guard, record, event, handler)
+            try:
+                event = decode_event(msg.body)
+            except UndecodableEvent as exc:
+                await _deadletter_undecodable(bus, record, exc)
+            else:
+                await _deliver(bus, guard, record, event, handler)
+        except BaseException:
+            await msg.nack()  # the consumer is rewound to this message: it comes again
+            raise
+        await committer.handled(msg.consumer, record)
 
 
 def subscribe_lanes(
@@ -338,6 +476,7 @@ def subscribe_batch(
         batch=True,
         max_records=max_records,
         batch_timeout_ms=batch_timeout_ms,
+        fetch_max_wait_ms=IDLE_FETCH_WAIT_MS,
     )
     async def _consume_many(msg: KafkaMessage) -> None:
         records: tuple[Any, ...] = msg.raw_message

@@ -25,6 +25,11 @@ EVENTS_CONSUMED = Counter(
 EVENTS_PUBLISHED = Counter(
     "routemate_events_published_total", "Events published and acknowledged", ["service", "topic"]
 )
+OFFSET_COMMITS = Counter(
+    "routemate_offset_commits_total",
+    "Offset commits a per-message consumer sent (one per interval, not one per message)",
+    ["service"],
+)
 EVENTS_DEADLETTERED = Counter(
     "routemate_events_deadlettered_total", "Messages sent to the dead-letter topic", ["service", "topic"]
 )

@@ -24,6 +24,18 @@ redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
 return {allowed, tostring(tokens)}
 """
+# The same bucket, taken only while ARGV[5] (the key of an integration's revocation epoch,
+# shared/tokens.py) still holds ARGV[4], the epoch of the caller's token: the token's last check
+# and the rate limit in one round trip, and a revoked token cannot drain the bucket its
+# integration's new ones share. The epoch key is an argument, not one of KEYS: Redis's ACL takes a
+# script's KEYS as written to, and the gateways may only read epochs (deploy/redis/users-acl.sh);
+# the GET itself is checked as a read. (One Redis, not a cluster, as everywhere in the platform.)
+EPOCH_BUCKET_SCRIPT = (
+    """
+if tonumber(redis.call('GET', ARGV[5]) or '0') ~= tonumber(ARGV[4]) then return {-1, '0'} end
+"""
+    + BUCKET_SCRIPT
+)
 
 
 def refill(tokens: float | None, ts: float | None, now: float, rate: float, burst: int) -> tuple[bool, float]:
@@ -63,9 +75,21 @@ class RateLimiter:
     ) -> None:
         self.redis, self.rate, self.burst, self.prefix, self.clock = redis, rate, burst, prefix, clock
         self._script = redis.register_script(BUCKET_SCRIPT)
+        self._epoch_script = redis.register_script(EPOCH_BUCKET_SCRIPT)
 
     async def take(self, caller: str) -> RateDecision:
         allowed, tokens = await self._script(keys=[self.prefix + caller], args=[self.rate, self.burst, self.clock()])
+        return self._decision(allowed, tokens)
+
+    async def take_current(self, caller: str, epoch_key: str, epoch: int) -> RateDecision | None:
+        """take(), in the same round trip as checking that `epoch_key` still holds `epoch`; None
+        (and nothing taken) when it does not: the caller's token was revoked."""
+        allowed, tokens = await self._epoch_script(
+            keys=[self.prefix + caller], args=[self.rate, self.burst, self.clock(), epoch, epoch_key]
+        )
+        return None if int(allowed) < 0 else self._decision(allowed, tokens)
+
+    def _decision(self, allowed: int, tokens: bytes | str) -> RateDecision:
         tokens = float(tokens)
         retry = 0 if allowed else math.ceil((1 - tokens) / self.rate)
         reset = math.ceil((self.burst - tokens) / self.rate)
@@ -73,12 +97,25 @@ class RateLimiter:
 
 
 async def admit(
-    limiter: RateLimiter, caller: str, detail: str, refused: Callable[[], None] | None = None
+    limiter: RateLimiter,
+    caller: str,
+    detail: str,
+    refused: Callable[[], None] | None = None,
+    epoch: tuple[str, int] | None = None,
 ) -> dict[str, str]:
     """The RateLimit-* headers of one more request of `caller`, or a 429 `rate_limited` problem
-    (with Retry-After) when it is over its rate; 503 when the buckets cannot be reached."""
+    (with Retry-After) when it is over its rate; 503 when the buckets cannot be reached.
+    With `epoch` (the key of the caller's revocation epoch, and its token's), a 401 problem when
+    the token was revoked, checked in the same round trip."""
     try:
-        decision = await limiter.take(caller)
+        if epoch is None:
+            decision = await limiter.take(caller)
+        elif (current := await limiter.take_current(caller, *epoch)) is None:
+            from shared.tokens import unknown_token  # here: the token module needs FastAPI
+
+            raise unknown_token()
+        else:
+            decision = current
     except (RedisError, OSError):
         raise Problem(
             503,

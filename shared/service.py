@@ -9,12 +9,13 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.broker import flush_commits
 from shared.errors import install_problem_handlers
 from shared.http import RejectNul, SecurityHeaders
 from shared.lag import LagMonitor
@@ -29,16 +30,20 @@ HealthCheck = Callable[[], Awaitable[bool]]
 
 def make_redis(settings: PlatformSettings, url: str | None = None) -> Redis:
     """A Redis client that fails fast, so a Redis outage becomes a 503, not a hang: of the durable
-    instance (`REDIS_URL`), or of `url` (the geocoder passes the evictable cache's)."""
+    instance (`REDIS_URL`), or of `url` (the geocoder passes the evictable cache's). Its pool is
+    bounded (REDIS_MAX_CONNECTIONS); a burst of concurrent callers queues for a connection."""
     # One quick retry on a fresh connection: after a Redis restart the pooled ones are dead.
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url or settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_pool_timeout_seconds,
         socket_timeout=2,
         socket_connect_timeout=2,
         health_check_interval=15,
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 2),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
+    return Redis.from_pool(pool)
 
 
 def redis_check(redis: Redis) -> HealthCheck:
@@ -138,6 +143,7 @@ def consumer_stage_app(
         yield
         for lag in lags:
             await lag.stop()
+        await flush_commits(broker)  # what was handled since the last commit is not done again
         await broker.stop()
         if on_close is not None:
             await on_close()

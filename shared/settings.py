@@ -35,6 +35,11 @@ class PlatformSettings(BaseSettings):
     # publishers per process may still trade a few ms for fewer requests.
     kafka_linger_ms: int = Field(0, ge=0, le=1000)
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Connections per Redis client and process. A caller past the cap waits up to
+    # REDIS_POOL_TIMEOUT_SECONDS for one to come free (redis-py's own pool refuses at once with
+    # "Too many connections": a burst of 200 jobs dropped the status service's outcomes that way).
+    redis_max_connections: int = Field(64, ge=1, le=10_000)
+    redis_pool_timeout_seconds: float = Field(5.0, gt=0, le=60)
     # One URL for every service that keeps tables (PostgreSQL in production); unset means
     # each service uses its own SQLite file under var_dir.
     database_url: str | None = None

@@ -5,6 +5,12 @@ byte by byte with a stored value. A token record is bound to the server: it carr
 (digest, organization, integration, expiry, epoch) keyed by TOKEN_SIGNING_KEY, which only the
 services hold, so a record written into Redis by anyone else is refused. The integration's epoch
 (bumped by every revocation) is checked too, so a token minted while a revocation ran dies with it.
+
+A service may keep the records it verified in a TokenCache (in-process, bounded, by digest): a
+record never changes once written, so only the epoch needs Redis on each request, and a
+revocation (which bumps the epoch) still ends every token at once. The cache adds one bound: a
+record removed from Redis WITHOUT an epoch bump (a flushed or restored Redis) stops being honoured
+within TokenCache.ttl_s (TOKEN_CACHE_SECONDS, 60 by default) at the latest.
 """
 
 import hashlib
@@ -12,6 +18,8 @@ import hmac
 import re
 import secrets
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -145,8 +153,50 @@ def _signed_principal(record: dict, digest: str, key: bytes, now: float) -> tupl
     return principal, int(epoch)
 
 
-async def verify_token(redis: Redis, authorization: str | None, key: bytes) -> Principal:
-    """The caller behind an `Authorization: Bearer` header, or a 401 problem."""
+@dataclass(frozen=True)
+class _Verified:
+    principal: Principal
+    epoch: int
+    expires_at: int
+    cached_at: float
+
+
+class TokenCache:
+    """Token records this process verified (their MAC checked), by token digest: a bounded LRU.
+
+    What it holds is what Redis would answer again: a token record is written once and never
+    changed, only deleted (revocation, which also bumps the epoch the callers still check on
+    every request, or expiry, checked here against the record's own `exp`). An entry is re-read
+    from Redis after `ttl_s` anyway, so a record deleted without an epoch bump stops working
+    within `ttl_s`."""
+
+    def __init__(self, size: int = 10_000, ttl_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.size, self.ttl_s, self.clock = size, ttl_s, clock
+        self._entries: OrderedDict[str, _Verified] = OrderedDict()
+
+    def get(self, digest: str, now: float) -> tuple[Principal, int] | None:
+        """The cached (principal, epoch) of a live token, or None (not cached, stale or expired)."""
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry.expires_at <= now or self.clock() - entry.cached_at >= self.ttl_s:
+            del self._entries[digest]
+            return None
+        self._entries.move_to_end(digest)
+        return entry.principal, entry.epoch
+
+    def put(self, digest: str, principal: Principal, epoch: int, expires_at: int) -> None:
+        self._entries[digest] = _Verified(principal, epoch, expires_at, self.clock())
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _bearer_digest(authorization: str | None) -> str:
+    """The digest of a well-formed bearer token, or a 401 problem."""
     if not authorization:
         raise Problem(
             401,
@@ -158,24 +208,55 @@ async def verify_token(redis: Redis, authorization: str | None, key: bytes) -> P
     token = token.strip()
     if scheme.lower() != "bearer" or not _TOKEN_SHAPE.match(token):
         raise _invalid_token("The access token is malformed.")
-    digest = token_digest(token)
+    return token_digest(token)
+
+
+def unknown_token() -> Problem:
+    return _invalid_token("The access token is unknown, expired or revoked.")
+
+
+async def signed_token(
+    redis: Redis, authorization: str | None, key: bytes, cache: TokenCache | None = None
+) -> tuple[Principal, int]:
+    """The caller behind an `Authorization: Bearer` header and the epoch its token was minted
+    under, or a 401 problem. The epoch is NOT checked here: the caller compares it with the
+    integration's current one (verify_token, or in the same round trip as its rate limit)."""
+    digest = _bearer_digest(authorization)
+    now = time.time()
+    if cache is not None and (hit := cache.get(digest, now)) is not None:
+        return hit
     try:
         record = await redis.hgetall(token_key(digest))
-        signed = _signed_principal(record, digest, key, time.time()) if record else None
-        if signed is not None and await current_epoch(redis, signed[0].client_id) != signed[1]:
-            signed = None
     except (RedisError, OSError):
         raise _unavailable() from None
+    signed = _signed_principal(record, digest, key, now) if record else None
     if signed is None:
-        raise _invalid_token("The access token is unknown, expired or revoked.")
-    return signed[0]
+        raise unknown_token()
+    if cache is not None:
+        cache.put(digest, signed[0], signed[1], int(_text(record, "exp")))
+    return signed
+
+
+async def verify_token(
+    redis: Redis, authorization: str | None, key: bytes, cache: TokenCache | None = None
+) -> Principal:
+    """The caller behind an `Authorization: Bearer` header, or a 401 problem."""
+    principal, epoch = await signed_token(redis, authorization, key, cache)
+    try:
+        current = await current_epoch(redis, principal.client_id)
+    except (RedisError, OSError):
+        raise _unavailable() from None
+    if current != epoch:
+        raise unknown_token()
+    return principal
 
 
 async def require_integration(request: Request) -> Principal:
-    """FastAPI dependency: the verified caller, using the app's Redis client (`app.state.redis`)
-    and its settings' token signing key."""
+    """FastAPI dependency: the verified caller, using the app's Redis client (`app.state.redis`),
+    its settings' token signing key and, when the app keeps one, its TokenCache."""
     state = request.app.state
-    return await verify_token(state.redis, request.headers.get("authorization"), state.settings.signing_key)
+    cache = getattr(state, "token_cache", None)
+    return await verify_token(state.redis, request.headers.get("authorization"), state.settings.signing_key, cache)
 
 
 CurrentIntegration = Annotated[Principal, Depends(require_integration)]

@@ -16,8 +16,28 @@ from redis.exceptions import RedisError
 from shared.background import Background
 from shared.channels import JOB_OUTCOME, JobHead, JobSettled, inflight_key, jobhead_key, outcome_key, reservation_key
 from shared.events.jobs import Lane
+from shared.pii import DataKeys, data_key_name
 
 log = logging.getLogger(__name__)
+
+# A new import's writes before it is published, in one round trip: reserve its external id
+# (SET NX); only if that won, count the job in its organization's jobs in flight (Lanes.admit) and
+# make its data key (DataKeys.key_for: SET NX, then the key as stored). Otherwise: the reservation
+# that was there. KEYS: reservation, jobs in flight, data key. ARGV: reservation value, its TTL,
+# now, the oldest score still in flight, job_id, the in-flight TTL, a freshly wrapped data key (or
+# '': no data key made, KEYS[3] unused).
+RESERVE_SCRIPT = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  return {0, redis.call('GET', KEYS[1])}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+local rank = redis.call('ZRANK', KEYS[2], ARGV[5])
+if ARGV[7] == '' then return {1, rank} end
+redis.call('SET', KEYS[3], ARGV[7], 'NX')
+return {1, rank, redis.call('GET', KEYS[3])}
+"""
 
 
 @dataclass(frozen=True)
@@ -39,6 +59,7 @@ class Reservations:
 
     def __init__(self, redis: Redis, ttl_s: int, clock: Callable[[], float] = time.time) -> None:
         self.redis, self.ttl_s, self.clock = redis, ttl_s, clock
+        self._reserve_new = redis.register_script(RESERVE_SCRIPT)
 
     @staticmethod
     def key(org_id: str, external_job_id: str) -> str:
@@ -54,8 +75,37 @@ class Reservations:
             return None
         return await self.get(key)
 
+    async def reserve_new(
+        self, key: str, job_id: str, digest: str, org_id: str, lanes: "Lanes", keys: DataKeys | None
+    ) -> tuple[Reservation | None, Lane | None]:
+        """reserve(), and when it wins, in the same round trip: the job's lane (Lanes.admit) and
+        its data key (handed to `keys` for the seal that follows, see DataKeys.prime).
+        (None, lane) when we won; (the reservation already there, None) otherwise."""
+        now = self.clock()
+        blob = keys.wrap.wrap(job_id, DataKeys.new_key()) if keys is not None else b""
+        answer = await self._reserve_new(
+            keys=[key, inflight_key(org_id), data_key_name(job_id) if keys is not None else key],
+            args=[
+                self._value(job_id, digest, False, now),
+                self.ttl_s,
+                now,
+                now - lanes.ttl_s,
+                job_id,
+                lanes.ttl_s,
+                blob,
+            ],
+        )
+        if not int(answer[0]):
+            return self._parse(answer[1]), None
+        if keys is not None:
+            keys.prime(job_id, answer[2])
+        return None, lanes.lane(answer[1])
+
     async def get(self, key: str) -> Reservation | None:
-        raw = await self.redis.get(key)
+        return self._parse(await self.redis.get(key))
+
+    @staticmethod
+    def _parse(raw: bytes | str | None) -> Reservation | None:
         if raw is None:
             return None
         data = json.loads(raw)
@@ -107,6 +157,10 @@ class Lanes:
             pipe.expire(key, self.ttl_s)
             pipe.zrank(key, job_id)
             *_, rank = await pipe.execute()
+        return self.lane(rank)
+
+    def lane(self, rank: int | None) -> Lane:
+        """The lane of a job at `rank` among its organization's jobs in flight."""
         return "normal" if rank is not None and rank < self.fair_share else "bulk"
 
     async def release(self, org_id: str, job_id: str) -> None:

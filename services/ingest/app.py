@@ -16,6 +16,7 @@ from shared.http import install_request_ids
 from shared.pii import DataKeys, SealingBus
 from shared.ratelimit import RateLimiter
 from shared.service import document_body, make_redis, redis_check, service_app
+from shared.tokens import TokenCache
 
 SERVICE = "ingest"
 
@@ -32,6 +33,7 @@ def create_app(
     broker = broker or make_broker(settings, SERVICE)
     limiter = limiter or RateLimiter(redis, settings.rate_limit_per_second, settings.rate_limit_burst)
     outcomes = Outcomes(redis)
+    data_keys = DataKeys(redis, settings.kek_material)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -44,16 +46,18 @@ def create_app(
 
     app = service_app(SERVICE, lifespan=lifespan, title="RouteMate ingest")
     app.state.settings, app.state.redis, app.state.limiter = settings, redis, limiter
+    app.state.token_cache = TokenCache(settings.token_cache_size, settings.token_cache_seconds)
     app.state.imports = ImportDependencies(
         reservations=Reservations(redis, settings.idempotency_ttl_seconds),
         outcomes=outcomes,
         # The import makes the job's data key; every personal field leaves sealed under it.
-        bus=SealingBus(EventBus(broker, SERVICE), DataKeys(redis, settings.kek_material)),
+        bus=SealingBus(EventBus(broker, SERVICE), data_keys),
         lanes=Lanes(redis, settings.fair_share_jobs, settings.inflight_ttl_seconds),
         max_stops=settings.max_stops,
         publish_timeout_s=settings.publish_timeout_seconds,
         wait_s=settings.ingest_wait_seconds,
         heads=JobHeads(redis),
+        data_keys=data_keys,
     )
     app.state.health_checks["redis"] = redis_check(redis)
     install_request_ids(app)

@@ -21,8 +21,9 @@ from shared import logs, ratelimit
 from shared.channels import JobSettled
 from shared.errors import Problem, field_errors
 from shared.events import Event, ImportRequested, JobWarning
-from shared.events.jobs import Depot, JobSpec, RequestedStop, TimeWindow, VehicleSpec
+from shared.events.jobs import Depot, JobSpec, Lane, RequestedStop, TimeWindow, VehicleSpec
 from shared.http import publish_or_unavailable
+from shared.pii import DataKeys
 from shared.ratelimit import RateLimiter
 from shared.vocabulary import JobStatus, WarningCode
 
@@ -88,21 +89,19 @@ def parse_import(raw: Any, max_stops: int) -> tuple[ImportIn, list[JobWarning]]:
     return model, warnings
 
 
-def _contract(model: ImportIn) -> dict[str, Any]:
-    """The import's contract fields only, in a canonical form (unknown fields do not count)."""
-
-    def strip(value: Any) -> Any:
-        if isinstance(value, BaseModel):
-            return {k: strip(getattr(value, k)) for k in type(value).model_fields if getattr(value, k) is not None}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    return strip(model)
+def _contract(value: Any) -> Any:
+    """The import's contract fields only, in a canonical form (unknown fields do not count): a
+    model's __dict__ holds its declared fields, its unknown ones are kept apart (model_extra)."""
+    if isinstance(value, BaseModel):
+        return {k: _contract(v) for k, v in value.__dict__.items() if v is not None}
+    if isinstance(value, list):
+        return [_contract(v) for v in value]
+    return value
 
 
 def payload_hash(model: ImportIn) -> str:
-    """Identical imports hash alike, whatever their key order, spacing or unknown fields."""
+    """Identical imports hash alike, whatever their key order, spacing or unknown fields (the same
+    digest for the same body in every release: reservations made before an upgrade keep matching)."""
     canonical = json.dumps(_contract(model), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -120,12 +119,12 @@ def job_spec(model: ImportIn, job_id: str, digest: str, spec_version: int = 1) -
             parcel_count=s.parcel_count,
             lat=s.lat,
             lng=s.lng,
-            time_window=TimeWindow(start=s.time_window.start, end=s.time_window.end) if s.time_window else None,
+            time_window=_window(s.time_window) if s.time_window else None,
             service_minutes=s.service_minutes,
             notes=s.notes,
             phone=s.phone,
             email=str(s.email) if s.email else None,
-            time_windows=tuple(TimeWindow(start=w.start, end=w.end) for w in s.time_windows or ()),
+            time_windows=tuple(_window(w) for w in s.time_windows or ()),
             skills=tuple(s.skills or ()),
             priority=s.priority or 0,
         )
@@ -144,6 +143,10 @@ def job_spec(model: ImportIn, job_id: str, digest: str, spec_version: int = 1) -
         payload_hash=digest,
         vehicles=tuple(_vehicle(v) for v in model.vehicles or ()),
     )
+
+
+def _window(window: Any) -> TimeWindow:
+    return TimeWindow(start=window.start, end=window.end)
 
 
 def _place(place: Any) -> Depot | None:
@@ -215,6 +218,7 @@ class ImportDependencies:
     wait_s: float
     clock: Callable[[], float] = field(default=time.time)
     heads: JobHeads | None = None  # the jobs' heads, for updates by re-import
+    data_keys: DataKeys | None = None  # the bus's data keys: a new job's is made with its reservation
 
 
 def unavailable(what: str) -> Problem:
@@ -226,10 +230,17 @@ def unavailable(what: str) -> Problem:
     )
 
 
-async def admit(limiter: RateLimiter, integration_id: str) -> dict[str, str]:
-    """The RateLimit-* headers of one more import, or a 429 problem when the integration is over its rate."""
+async def admit(limiter: RateLimiter, integration_id: str, epoch: int | None = None) -> dict[str, str]:
+    """The RateLimit-* headers of one more import, or a 429 problem when the integration is over its
+    rate; with `epoch` (its token's), a 401 problem when the integration's tokens were revoked since."""
+    from shared.tokens import client_epoch_key  # here: `routemate optimize` imports this module without FastAPI
+
     return await ratelimit.admit(
-        limiter, integration_id, "Too many imports for this integration; slow down.", RATE_LIMITED.inc
+        limiter,
+        integration_id,
+        "Too many imports for this integration; slow down.",
+        RATE_LIMITED.inc,
+        epoch=None if epoch is None else (client_epoch_key(integration_id), epoch),
     )
 
 
@@ -244,9 +255,9 @@ async def import_job(command: ImportJob, deps: ImportDependencies) -> ImportAnsw
     digest = payload_hash(model)
     key = Reservations.key(command.org_id, model.external_job_id)
     try:
-        job_id, existing = await _reserve(deps, key, new_job_id(), digest)
+        job_id, existing, lane = await _reserve(deps, command.org_id, key, new_job_id(), digest)
         if existing is None:
-            return await _publish(deps, command, model, warnings, key, job_id, digest)
+            return await _publish(deps, command, model, warnings, key, job_id, digest, lane)
         if existing.payload_hash != digest:
             raise Problem(
                 409,
@@ -261,23 +272,27 @@ async def import_job(command: ImportJob, deps: ImportDependencies) -> ImportAnsw
         raise unavailable("The idempotency store") from None
 
 
-async def _reserve(deps: ImportDependencies, key: str, job_id: str, digest: str) -> tuple[str, Reservation | None]:
-    """(the job_id to publish under, None) once this import may publish; else (_, the reservation to answer from)."""
+async def _reserve(
+    deps: ImportDependencies, org_id: str, key: str, job_id: str, digest: str
+) -> tuple[str, Reservation | None, Lane | None]:
+    """(the job_id to publish under, None, its lane if already admitted) once this import may
+    publish; else (_, the reservation to answer from, None). A new import's reservation, lane and
+    data key take one round trip (Reservations.reserve_new)."""
     patience = deps.publish_timeout_s + 2
     deadline = deps.clock() + patience
-    existing = await deps.reservations.reserve(key, job_id, digest)
+    existing, lane = await deps.reservations.reserve_new(key, job_id, digest, org_id, deps.lanes, deps.data_keys)
     while existing is not None and existing.payload_hash == digest and not existing.accepted:
         if deps.clock() - existing.since > patience:
             # its publisher failed or died: publish again under its job_id, so never two jobs
             await deps.reservations.take_over(key, existing.job_id, digest)
-            return existing.job_id, None
+            return existing.job_id, None, None
         if deps.clock() > deadline:
             break
         await asyncio.sleep(0.05)  # a concurrent duplicate is publishing: wait for its answer
         existing = await deps.reservations.get(key)
         if existing is None:
             existing = await deps.reservations.reserve(key, job_id, digest)
-    return job_id, existing
+    return job_id, existing, lane
 
 
 async def _publish(
@@ -288,11 +303,13 @@ async def _publish(
     key: str,
     job_id: str,
     digest: str,
+    lane: Lane | None = None,
 ) -> ImportAnswer:
-    """Publish the import under `job_id`, in its organization's lane; accepted only once Kafka
-    acknowledged it."""
+    """Publish the import under `job_id`, in its organization's lane (`lane` when its reservation
+    already admitted it); accepted only once Kafka acknowledged it."""
     logs.job_id.set(job_id)
-    lane = await deps.lanes.admit(command.org_id, job_id)
+    if lane is None:
+        lane = await deps.lanes.admit(command.org_id, job_id)
     event = ImportRequested(
         event_id=import_event_id(job_id, digest),
         lane=lane,

@@ -1,9 +1,11 @@
 """The import request as integrators send it (the public body plus optional, additive fields)."""
 
+import functools
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, get_args
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic.networks import validate_email
 
 from shared.inputs import PLAN_FUTURE, PLAN_PAST, within
 
@@ -14,6 +16,24 @@ Lng = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Skill = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Skills = Annotated[list[Skill], Field(max_length=20)]
 MAX_VEHICLES = 50
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_email(value: str) -> str:
+    return validate_email(value)[1]
+
+
+class Email(EmailStr):
+    """EmailStr whose verdicts on valid addresses are remembered (a bounded LRU, in-process): an
+    organization's imports name the same few drivers again and again, and email_validator's
+    checks are the costliest part of validating an import. Invalid ones are checked every time
+    (an exception is never cached), with EmailStr's errors and schema."""
+
+    @classmethod
+    def _validate(cls, input_value: str, /) -> str:
+        return _valid_email(input_value)
+
+
 MAX_WINDOWS = 2
 
 
@@ -71,7 +91,7 @@ class StopIn(Placeable):
     service_minutes: Annotated[float, Field(ge=0, le=1440, allow_inf_nan=False)] | None = None
     notes: Annotated[str, Field(max_length=2000)] | None = None
     phone: Annotated[str, Field(max_length=50)] | None = None
-    email: EmailStr | None = None
+    email: Email | None = None
 
 
 class DepotIn(Placeable):
@@ -85,7 +105,7 @@ class VehiclePlaceIn(Placeable):
 class VehicleIn(Open):
     """One vehicle of a fleet import; every limit is optional."""
 
-    driver_email: EmailStr
+    driver_email: Email
     capacity: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     shift_start: datetime | None = None
     shift_end: datetime | None = None
@@ -107,7 +127,7 @@ class VehicleIn(Open):
 class ImportIn(Open):
     external_job_id: Id
     title: Annotated[str, Field(min_length=1, max_length=500)]
-    driver_email: EmailStr | None = None
+    driver_email: Email | None = None
     stops: Annotated[list[StopIn], Field(min_length=1)]
     depot: DepotIn | None = None
     return_to_depot: bool = False
@@ -165,12 +185,25 @@ def fleet_errors(model: ImportIn) -> list[dict[str, str]]:
 
 def unknown_fields(model: BaseModel, pointer: str = "") -> list[str]:
     """JSON pointers of every field the client sent that the contract does not define."""
-    found = [f"{pointer}/{name}" for name in (model.model_extra or {})]
-    for name in type(model).model_fields:
-        value: Any = getattr(model, name)
-        items = enumerate(value) if isinstance(value, list) else [(None, value)]
-        for index, item in items:
-            if isinstance(item, BaseModel):
-                sub = f"{pointer}/{name}" + (f"/{index}" if index is not None else "")
-                found += unknown_fields(item, sub)
+    found = [f"{pointer}/{name}" for name in (model.__pydantic_extra__ or ())]
+    for name in _nested(type(model)):  # only the fields that can hold a model are walked
+        value: Any = model.__dict__[name]
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    found += unknown_fields(item, f"{pointer}/{name}/{index}")
+        elif isinstance(value, BaseModel):
+            found += unknown_fields(value, f"{pointer}/{name}")
     return found
+
+
+@functools.cache
+def _nested(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of `model` whose type can hold a model or a list of them."""
+    return tuple(name for name, info in model.model_fields.items() if _holds_model(info.annotation))
+
+
+def _holds_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_model(arg) for arg in get_args(annotation))

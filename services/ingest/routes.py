@@ -1,39 +1,40 @@
 """HTTP edge of the ingest gateway: POST /v1/integration-import."""
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from services.ingest import handlers, updates
-from services.ingest.settings import IngestSettings
 from shared.errors import Problem
 from shared.http import read_body
 from shared.inputs import InvalidJson, parse_json
-from shared.tokens import CurrentIntegration
+from shared.tokens import Principal, signed_token
 
 router = APIRouter()
 JSON_TYPES = ("application/json",)
 
 
-# async, though they do not wait for anything: FastAPI runs a plain `def` dependency on a worker
-# thread, two thread hand-offs per import for reading two attributes (bench/ingest_burst.py).
-async def _settings(request: Request) -> IngestSettings:
-    return request.app.state.settings
+@dataclass(frozen=True)
+class Caller:
+    """Who is importing, and the RateLimit-* headers of this import."""
+
+    who: Principal
+    rate_limit: dict[str, str]
 
 
-async def _dependencies(request: Request) -> handlers.ImportDependencies:
-    return request.app.state.imports
+async def _caller(request: Request) -> Caller:
+    """Before the body is read: the verified caller, and a client over its rate is refused without
+    being heard out. One dependency, one Redis round trip once the token's record is cached
+    (shared.tokens.TokenCache): its revocation epoch is checked in the rate limiter's script."""
+    state = request.app.state
+    authorization = request.headers.get("authorization")
+    who, epoch = await signed_token(state.redis, authorization, state.settings.signing_key, state.token_cache)
+    return Caller(who, await handlers.admit(state.limiter, who.client_id, epoch))
 
 
-async def _rate_limit(request: Request, who: CurrentIntegration) -> dict[str, str]:
-    """Before the body is read: a client over its rate is refused without being heard out."""
-    return await handlers.admit(request.app.state.limiter, who.client_id)
-
-
-Settings = Annotated[IngestSettings, Depends(_settings)]
-Imports = Annotated[handlers.ImportDependencies, Depends(_dependencies)]
-RateLimitHeaders = Annotated[dict[str, str], Depends(_rate_limit)]
+CurrentCaller = Annotated[Caller, Depends(_caller)]
 
 
 async def _json_body(request: Request, limit: int) -> Any:
@@ -79,21 +80,16 @@ def _response(answer: handlers.ImportAnswer, headers: dict[str, str]) -> JSONRes
     summary="Import a delivery job; answers with its optimized route",
     responses={200: {}, 202: {}, 400: {}, 401: {}, 409: {}, 412: {}, 413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
 )
-async def import_job(
-    request: Request,
-    who: CurrentIntegration,
-    rate_limit: RateLimitHeaders,
-    settings: Settings,
-    dependencies: Imports,
-) -> JSONResponse:
+async def import_job(request: Request, caller: CurrentCaller) -> JSONResponse:
     """Validate, reserve the external id, publish `ImportRequested`, then wait (bounded) for the route.
 
     A replay of the same import answers 200 with the job as it settled (its original answer,
     Stripe-style); the Location header points at the jobs endpoint for its current state.
     A changed body with `If-Match: "<version>"` updates the job (200), or answers 412 when stale.
     """
-    body = await _json_body(request, settings.max_body_bytes)
+    state = request.app.state
+    body = await _json_body(request, state.settings.max_body_bytes)
     respond_async = "respond-async" in request.headers.get("prefer", "").lower()
     if_match = request.headers.get("if-match")
-    command = handlers.ImportJob(who.org_id, who.client_id, body, respond_async, if_match)
-    return _response(await updates.import_or_update(command, dependencies), rate_limit)
+    command = handlers.ImportJob(caller.who.org_id, caller.who.client_id, body, respond_async, if_match)
+    return _response(await updates.import_or_update(command, state.imports), caller.rate_limit)

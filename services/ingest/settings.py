@@ -20,3 +20,11 @@ class IngestSettings(TokenVerifierSettings, DataKeySettings):
     inflight_ttl_seconds: int = Field(
         3600, ge=60, description="a job still counted in flight after this long stops counting (lost settle)"
     )
+    token_cache_seconds: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="how long a verified token record is reused without reading it again (revocation is "
+        "still seen at once: the integration's epoch is read on every import)",
+    )
+    token_cache_size: int = Field(10_000, ge=0, description="token records kept verified, least recently used out")

@@ -44,4 +44,6 @@ def subscribe_changes(
     async def on_event(event: Event) -> None:
         await on_events([event])
 
-    subscribe_batch(broker, bus, TOPICS, group, on_events, on_event, max_records=500)
+    # An empty poll waits batch_timeout_ms for records, then as long again: 200 ms keeps an idle
+    # notifier to 2.5 wake-ups a second (20 ms made 25) and adds at most 0.4 s before a webhook.
+    subscribe_batch(broker, bus, TOPICS, group, on_events, on_event, max_records=500, batch_timeout_ms=200)

@@ -67,10 +67,11 @@ def _placed(event: StopsGeocoded) -> tuple[list[RequestedStop], list[UnroutedSto
     keep = set(event.keep)
     todo = [s for s in event.job.stops if s.external_stop_id not in keep]
     placed = [s for s in todo if (loc := by_id.get(s.stop_id)) and loc.lat is not None]
+    placed_ids = {s.stop_id for s in placed}  # `s not in placed` compared whole models: n² pydantic __eq__
     unrouted = [
         UnroutedStop(stop_id=s.stop_id, external_stop_id=s.external_stop_id, reason=UnroutedReason.GEOCODE_FAILED)
         for s in todo
-        if s not in placed
+        if s.stop_id not in placed_ids
     ]
     return placed, unrouted, by_id
 
@@ -121,6 +122,7 @@ def optimize_single(
         settings.solver_budget(len(placed)),
         settings.exact_max_stops,
         settings.solver_kicks_per_stop,
+        settings.solver_compiled_min_stops,
     )
     for index, reason in solution.unrouted.items():
         stop = placed[index]

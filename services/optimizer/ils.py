@@ -6,10 +6,14 @@ or a zeroed return leg for a route that does not come back): prefix sums of the 
 backward cost along the tour price a reversed segment in O(1).
 
 Compiled with numba (no GIL held), so a solve runs on its own core beside the event loop.
+services/optimizer/ils_small.py is the same search in plain Python, for a small job in a process
+that should not pay for loading numba (`routemate optimize`).
 """
 
 import numba as nb
 import numpy as np
+
+from services.optimizer.ils_small import neighbours  # the candidate lists both searches share
 
 
 @nb.njit(cache=True, nogil=True)
@@ -208,17 +212,6 @@ def improve(c, neigh, tour, anchor, kicks, max_segment, seed, slack=0.0):
                 best_cost = cost
                 best[:] = cur
     return best, best_cost
-
-
-def neighbours(near: np.ndarray, anchor: int, k: int) -> np.ndarray:
-    """The k nearest other nodes of each node by `near`, plus the anchor (any node may start or end the route)."""
-    size = near.shape[0]
-    k = min(k, size - 2)
-    d = near.astype(np.float64).copy()
-    np.fill_diagonal(d, np.inf)
-    d[:, anchor] = np.inf
-    nearest = np.argsort(d, axis=1, kind="stable")[:, : max(k, 0)]
-    return np.hstack([nearest, np.full((size, 1), anchor)]).astype(np.int64)
 
 
 def warm_up() -> None:

@@ -24,6 +24,12 @@ class OptimizerSettings(LaneSettings):
     solver_min_seconds: float = Field(1.8, gt=0, description="the budget of the smallest jobs")
     solver_seconds_per_100_stops: float = Field(10.0, ge=0, description="the budget grows by this per 100 stops")
     solver_max_seconds: float = Field(30.0, gt=0, description="cap on any one solve, whatever its size")
+    solver_compiled_min_stops: int = Field(
+        0,
+        ge=0,
+        description="jobs with fewer stops take the plain-Python local search, which needs no numba loaded "
+        "(a one-off process: routemate optimize); 0: always the compiled one",
+    )
     exact_max_stops: int = Field(8, ge=0, le=15, description="jobs this small are solved exactly")
     solver_poll_records: int = Field(4, ge=1, le=500, description="jobs taken per Kafka poll")
 

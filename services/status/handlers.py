@@ -69,22 +69,34 @@ async def project(
         await reader.erased(batch.erased)
     announced: list[JobSettled] = []
     for event, settles in zip(taken, batch.settled, strict=True):
-        if (settled := await follow_up(event, settles, routes[type(event)], queries)) is not None:
+        if (settled := await follow_up(event, settles, routes[type(event)], queries, batch.rows)) is not None:
             announced.append(settled)
-    heads = await asyncio.to_thread(queries.heads, sorted(batch.changed))
+    # The changed jobs' heads from the rows the batch committed (a job the batch did not hold, as
+    # a driver's registration assigns, is read back).
+    held = [batch.rows[job_id] for job_id in sorted(batch.changed) if job_id in batch.rows]
+    heads = held + await asyncio.to_thread(queries.heads, sorted(batch.changed - batch.rows.keys()))
     await outcomes.publish_all({job.job_id: job_head(job, stops) for job, stops in heads}, announced)
     return [settles.job_id if settles else None for settles in batch.settled]
 
 
 async def follow_up(
-    event: Event, settles: Settles | None, wanted: frozenset[FollowUp], queries: JobQueries
+    event: Event,
+    settles: Settles | None,
+    wanted: frozenset[FollowUp],
+    queries: JobQueries,
+    held: Mapping[str, FoundJob] | None = None,
 ) -> JobSettled | None:
-    """The latency of a routed job, and the announcement of a settled one; one read serves both."""
+    """The latency of a routed job, and the announcement of a settled one; one read serves both
+    (none when `held`, the rows the batch committed, has the job)."""
     observe = FollowUp.OBSERVE_LATENCY in wanted and isinstance(event, RouteOptimized)
     announce = FollowUp.ANNOUNCE_SETTLED in wanted and settles is not None
     if not (observe or announce):
         return None
-    found = await asyncio.to_thread(queries.job, event.org_id, job_id=event.job_id)
+    found = (held or {}).get(event.job_id)
+    if found is None:
+        found = await asyncio.to_thread(queries.job, event.org_id, job_id=event.job_id)
+    elif not found[0].imported or found[0].org_id != event.org_id:
+        found = None  # as the query finds it: only an imported job of the event's organization
     if found is None:
         return None  # routed before its import arrived: neither a latency nor an outcome yet
     if observe:

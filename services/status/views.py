@@ -1,11 +1,15 @@
 """Read-model rows -> the public jobs shape (the same shape the import call answers with)."""
 
-from datetime import datetime, timedelta
-from typing import Any
+from __future__ import annotations
 
-from services.status.adapters.tables import JobRow, StopRow
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
 from shared.channels import JobHead
 from shared.vocabulary import FINISHED_STOP, StopStatus, as_utc
+
+if TYPE_CHECKING:  # views read rows by attribute only: `routemate optimize` hands in plain ones, without SQLAlchemy
+    from services.status.adapters.tables import JobRow, StopRow
 
 
 def iso(value: datetime | None) -> str | None:

@@ -3,9 +3,10 @@
 import asyncio
 import fnmatch
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shared.ratelimit import BUCKET_SCRIPT, refill
+from shared.ratelimit import BUCKET_SCRIPT, EPOCH_BUCKET_SCRIPT, refill
 
 
 def _bytes(value: Any) -> bytes:
@@ -44,6 +45,9 @@ class MemoryRedis:
 
     `down = True` makes every call raise ConnectionError, as a Redis outage does.
     """
+
+    # Python twins of other modules' Lua scripts: script text -> (MemoryRedis -> async callable).
+    scripts: dict[str, Callable[["MemoryRedis"], Callable[..., Awaitable[Any]]]] = {}
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         self.values: dict[str, Any] = dict(data or {})
@@ -161,9 +165,22 @@ class MemoryRedis:
         return set(self.values.get(key, set())) if self._live(key) else set()
 
     def register_script(self, script: str):
-        """The one Lua script the services run (the rate limiter's token bucket), in Python."""
+        """The Lua scripts the services run (the rate limiter's token bucket, alone or behind a
+        token epoch check; ingest's reservation), in Python."""
+        if script in self.scripts:
+            return self.scripts[script](self)
+        if script == EPOCH_BUCKET_SCRIPT:
+            plain = self.register_script(BUCKET_SCRIPT)
+
+            async def epoch_bucket(keys: list[str], args: list[Any]) -> list[Any]:
+                self._check()
+                if int(await self.get(args[4]) or 0) != int(args[3]):
+                    return [-1, "0"]
+                return await plain(keys, args[:3])
+
+            return epoch_bucket
         if script != BUCKET_SCRIPT:
-            raise NotImplementedError("MemoryRedis knows only the token-bucket script")
+            raise NotImplementedError("MemoryRedis does not know this script")
 
         async def bucket(keys: list[str], args: list[Any]) -> list[Any]:
             self._check()

@@ -3,7 +3,18 @@ import time
 import pytest
 
 from shared.errors import Problem, json_pointer
-from shared.tokens import Principal, fingerprint, new_token, signed_record, token_digest, token_key, verify_token
+from shared.testing.fakes import MemoryRedis, seed_token
+from shared.tokens import (
+    Principal,
+    TokenCache,
+    fingerprint,
+    new_token,
+    revoke_tokens,
+    signed_record,
+    token_digest,
+    token_key,
+    verify_token,
+)
 
 
 def test_pointers_name_the_field_in_the_body():
@@ -91,3 +102,57 @@ async def test_bad_tokens_get_401_with_a_bearer_challenge(header, code):
         await verify_token(FakeRedis({}), header, KEY)
     assert err.value.status == 401 and err.value.code == code
     assert err.value.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+class CountingRedis(MemoryRedis):
+    """MemoryRedis that counts the token-record reads."""
+
+    reads = 0
+
+    async def hgetall(self, key: str):
+        self.reads += 1
+        return await super().hgetall(key)
+
+
+def _cached_setup(ttl_s: float = 60.0, clock=None):
+    redis, token = CountingRedis(), new_token()
+    seed_token(redis, token, OWNER.org_id, OWNER.client_id, key=KEY)
+    cache = TokenCache(size=2, ttl_s=ttl_s, **({"clock": clock} if clock else {}))
+    return redis, token, cache
+
+
+async def test_a_cached_token_is_read_once_but_a_revocation_ends_it_at_once():
+    redis, token, cache = _cached_setup()
+    for _ in range(3):
+        assert await verify_token(redis, f"Bearer {token}", KEY, cache) == OWNER
+    assert redis.reads == 1
+    await revoke_tokens(redis, OWNER.client_id)
+    with pytest.raises(Problem) as err:
+        await verify_token(redis, f"Bearer {token}", KEY, cache)
+    assert (err.value.status, err.value.code) == (401, "invalid_token")
+
+
+async def test_a_record_deleted_without_revocation_stops_working_within_the_cache_ttl():
+    now = [0.0]
+    redis, token, cache = _cached_setup(ttl_s=60, clock=lambda: now[0])
+    assert await verify_token(redis, f"Bearer {token}", KEY, cache) == OWNER
+    redis.values.clear()  # a flushed Redis: no record, and the epoch back at 0
+    now[0] = 59.0
+    assert await verify_token(redis, f"Bearer {token}", KEY, cache) == OWNER  # within the documented bound
+    now[0] = 60.0
+    with pytest.raises(Problem):
+        await verify_token(redis, f"Bearer {token}", KEY, cache)
+
+
+async def test_the_cache_is_bounded_and_never_holds_an_expired_or_refused_token():
+    redis, token, cache = _cached_setup()
+    others = [new_token() for _ in range(2)]
+    for other in others:
+        seed_token(redis, other, OWNER.org_id, OWNER.client_id, key=KEY)
+    for t in [token, *others]:
+        await verify_token(redis, f"Bearer {t}", KEY, cache)
+    assert len(cache) == 2 and cache.get(token_digest(token), time.time()) is None  # least recently used out
+    assert cache.get(token_digest(others[1]), time.time() + 7200) is None  # past its exp: gone
+    with pytest.raises(Problem):
+        await verify_token(redis, f"Bearer {new_token()}", KEY, cache)
+    assert len(cache) == 1

@@ -69,6 +69,11 @@ async def test_repeated_wrong_secrets_lock_the_client_out_and_say_nothing_of_its
 
 async def test_revoking_an_integration_kills_its_live_tokens_at_once(http: httpx.AsyncClient, tenant: Tenant):
     assert (await http.get("/v1/integration-jobs", headers=tenant.auth)).status_code == 200
+    for _ in range(3):  # ingest now keeps the verified token in its cache (shared.tokens.TokenCache)
+        imported = await http.post(
+            "/v1/integration-import", headers={**tenant.auth, "Prefer": "respond-async"}, json=tenant.job()
+        )
+        assert imported.status_code == 202, imported.text
     routemate("integration", "revoke", tenant.creds["client_id"])
     for path in ("/v1/integration-jobs", "/v1/integration-import"):
         answer = await (

@@ -90,3 +90,34 @@ async def test_optional_fields_shape_the_route(tenant: Tenant):
     codes = {(w["code"], w["external_stop_id"]) for w in job["warnings"]}
     assert ("TIME_WINDOW_VIOLATION", "STOP-2") in codes and ("UNKNOWN_FIELD", None) in codes
     assert stops["STOP-3"]["time_window"] is not None
+
+
+async def test_an_async_import_takes_three_redis_round_trips_once_its_token_is_verified(tenant: Tenant, monkeypatch):
+    """The gateway's cost per import (issue #20): the token's epoch with the rate limit; the
+    reservation, lane and data key; the reservation accepted after Kafka's ack. On this platform's
+    Redis and Kafka, in-process, counting what the Redis client sends."""
+    from redis.asyncio.connection import AbstractConnection
+
+    from services.ingest.app import create_app
+    from services.ingest.settings import IngestSettings
+
+    sent = [0]
+    original = AbstractConnection.send_packed_command
+
+    async def counted(self, *args, **kwargs):
+        sent[0] += 1
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    app = create_app(IngestSettings())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest", timeout=30) as ingest:
+            answers = []
+            for n in range(4):
+                if n == 1:
+                    sent[0] = 0  # the first import verified the token: it read its record once
+                headers = {**tenant.auth, "Prefer": "respond-async"}
+                answers.append(await ingest.post("/v1/integration-import", json=tenant.job(), headers=headers))
+            assert [a.status_code for a in answers] == [202] * 4, answers[-1].text
+            assert sent[0] == 3 * 3

@@ -23,11 +23,12 @@ from services.auth.adapters.tokens import TokenStore
 from services.geocoder.adapters.cache import GeocodeCache
 from services.ingest.adapters import Lanes, Reservations
 from shared.broker import make_broker
+from shared.pii import DataKeys
 from shared.ratelimit import RateLimiter
 from shared.settings import PlatformSettings
 from shared.testing.stack import EXTRA_PORT_BASE
 from shared.testing.waiting import async_wait_until, wait_until
-from shared.tokens import Principal, new_token, token_digest, token_key, verify_token
+from shared.tokens import Principal, client_epoch_key, new_token, token_digest, token_key, verify_token
 from tests.conftest import ROOT
 
 KAFKA_PORT, KAFKA_CONTROLLER_PORT, REDIS_PORT = EXTRA_PORT_BASE + 70, EXTRA_PORT_BASE + 71, EXTRA_PORT_BASE + 72
@@ -81,6 +82,16 @@ async def test_each_service_user_does_its_job_and_nothing_else(acl_redis):
             await pipe.execute()
         assert await Reservations(ingest, 60).reserve("rm:idem:org_acl:x", "job_1", "d") is None
         assert (await RateLimiter(ingest, 1.0, 5).take("rm_ci_acl")).allowed
+        # ingest's one-round-trip scripts: the token's epoch with the bucket; reservation, lane and data key
+        epoch = await TokenStore(auth, KEY).epoch(owner.client_id)
+        assert (
+            await RateLimiter(ingest, 1.0, 5).take_current("rm_ci_acl", client_epoch_key("rm_ci_acl"), epoch)
+        ).allowed
+        keys = DataKeys(ingest, "kek-of-the-acl-test")
+        reserved = await Reservations(ingest, 60).reserve_new(
+            "rm:idem:org_acl:y", "job_2", "d", "org_acl", Lanes(ingest, 2, 60), keys
+        )
+        assert reserved == (None, "normal") and await keys.key_for("job_2") is not None
         await status.set("rm:outcome:job_1", "{}")
         await GeocodeCache(geocoder, 60, 60).put("1 George St", None)
         await console.set("rm:console:session:x", "{}", ex=60)  # the console keeps only its sessions

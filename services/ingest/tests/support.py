@@ -5,12 +5,36 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from services.ingest.adapters import RESERVE_SCRIPT
 from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, outcome_key
 from shared.events import Event, ImportRequested
 from shared.ratelimit import RateDecision
 from shared.testing.fakes import MemoryRedis
 
 WEEK = 7 * 86_400
+
+
+def reserve_script(redis: MemoryRedis) -> Callable[..., Awaitable[list[Any]]]:
+    """services.ingest.adapters.RESERVE_SCRIPT in Python, for MemoryRedis."""
+
+    async def reserve(keys: list[str], args: list[Any]) -> list[Any]:
+        redis._check()
+        (key, inflight, data_key), (value, ttl, now, oldest, job_id, inflight_ttl, blob) = keys, args
+        if not await redis.set(key, value, ex=float(ttl), nx=True):
+            return [0, await redis.get(key)]
+        await redis.zremrangebyscore(inflight, "-inf", oldest)
+        await redis.zadd(inflight, {job_id: now}, nx=True)
+        await redis.expire(inflight, float(inflight_ttl))
+        rank = await redis.zrank(inflight, job_id)
+        if blob == b"":
+            return [1, rank]
+        await redis.set(data_key, blob, nx=True)
+        return [1, rank, await redis.get(data_key)]
+
+    return reserve
+
+
+MemoryRedis.scripts[RESERVE_SCRIPT] = reserve_script
 
 
 class FakeBus:
@@ -39,6 +63,10 @@ class FakeLimiter:
 
     def __init__(self, burst: int = 100) -> None:
         self.burst, self.taken, self.down = burst, dict[str, int](), False
+
+    async def take_current(self, client_id: str, epoch_key: str, epoch: int) -> RateDecision | None:
+        """take() while the token's epoch is current (no revocation in these fakes)."""
+        return await self.take(client_id)
 
     async def take(self, client_id: str) -> RateDecision:
         if self.down:

@@ -86,3 +86,43 @@ def test_each_wrong_fleet_field_is_named(mutate, pointer):
 def test_a_fleet_has_at_most_the_vehicle_limit():
     body = fleet_body(vehicles=[{"driver_email": f"d{i}@example.com"} for i in range(MAX_VEHICLES + 1)])
     assert pointers(body) == ["/vehicles"]
+
+
+def _previous_release_hash(model) -> str:
+    """payload_hash as the release before the faster walk computed it (reservations made then
+    must keep matching the same body after an upgrade, or a client's retry becomes a 409)."""
+    import hashlib
+    import json
+
+    from pydantic import BaseModel
+
+    def strip(value):
+        if isinstance(value, BaseModel):
+            return {k: strip(getattr(value, k)) for k in type(value).model_fields if getattr(value, k) is not None}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    canonical = json.dumps(strip(model), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_the_payload_hash_is_the_previous_releases_for_every_kind_of_field():
+    body = fleet_body(title="Fleet", start_time=at(0), return_to_depot=True, colour="red")
+    body["depot"].update(address="1 Depot Rd", hue="blue")
+    body["vehicles"][1]["start"]["extra"] = {"deep": [1, 2]}
+    body["stops"][2].update(time_window={"start": at(1), "end": at(3)}, notes="ring", phone="+61", email="A@b.co")
+    model, warnings = parse_import(body, 500)
+    assert payload_hash(model) == _previous_release_hash(model)
+    assert sorted(w.message.split()[0] for w in warnings) == ["/colour", "/depot/hue", "/vehicles/1/start/extra"]
+
+
+def test_the_spec_carries_every_stop_field_and_emails_in_their_normal_form():
+    body = fleet_body()
+    body["stops"][2].update(time_window={"start": at(1), "end": at(3)}, notes="ring", email="A@Example.com")
+    model, _ = parse_import(body, 500)
+    spec = job_spec(model, "job_1", "h")
+    revalidated = type(spec).model_validate(spec.model_dump())
+    assert spec == revalidated and spec.model_dump_json() == revalidated.model_dump_json()
+    assert spec.stops[2].email == "A@example.com"  # EmailStr's normal form, from the cached check too
+    assert parse_import(body, 500)[0].stops[2].email == "A@example.com"  # the second time from the cache

@@ -16,11 +16,12 @@ from services.ingest.tests.support import FakeLimiter, settle
 from shared.broker import make_broker
 from shared.channels import JobHead, jobhead_key
 from shared.events import JOBS_REQUESTED, decode_event
+from shared.ratelimit import RateLimiter
 from shared.settings import LOCAL_TOKEN_SIGNING_KEY
 from shared.testing.builders import import_body
 from shared.testing.fakes import MemoryRedis
 from shared.testing.waiting import async_wait_until
-from shared.tokens import Principal, new_token, signed_record, token_digest, token_key
+from shared.tokens import Principal, new_token, revoke_tokens, signed_record, token_digest, token_key
 
 URL = "/v1/integration-import"
 TOKEN = new_token()
@@ -242,3 +243,20 @@ async def test_an_import_whose_event_cannot_fit_kafka_is_413_not_a_misleading_50
         body = assert_problem(answer, 413, "event_too_large")
         assert body["limit_bytes"] == 2000 and body["size_bytes"] > 2000
         assert client.app.state.published == []
+
+
+async def test_a_revoked_integration_is_refused_at_once_though_its_token_is_cached_and_keeps_its_bucket():
+    redis = platform_redis()
+    async_import = {**AUTH, "Prefer": "respond-async"}
+    async with ingest(redis, limiter=RateLimiter(redis, 0.001, 5)) as client:
+        for n in range(2):  # the second import reads no token record: it is cached
+            answer = await client.post(URL, json=import_body(external_job_id=f"R{n}"), headers=async_import)
+            assert answer.status_code == 202, answer.text
+        assert answer.headers["RateLimit-Remaining"] == "3"
+        await revoke_tokens(redis, "rm_ci_1")  # what auth does: the integration's epoch moves on
+        assert_problem(
+            await client.post(URL, json=import_body(external_job_id="R2"), headers=async_import), 401, "invalid_token"
+        )
+        bucket = await redis.hgetall("rm:rl:rm_ci_1")
+    assert 3 <= float(bucket[b"tokens"]) < 4  # the refused import took nothing from the integration's bucket
+    assert len(client.app.state.published) == 2

@@ -152,3 +152,33 @@ def test_a_published_tsptw_is_served_whole_where_the_previous_path_gave_up_a_sto
     for stop, arrival in zip(solution.order, solution.arrival_s, strict=True):
         assert p.windows[stop][0] <= arrival <= p.windows[stop][1]
     assert solve(p).order == solution.order  # same job, same route: the search stops on effort
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("depot, ret", [(True, True), (True, False), (False, False)])
+def test_the_plain_python_search_finds_the_optimum_on_asymmetric_costs(seed, depot, ret):
+    """Under `compiled_min` stops the search runs without numba (routemate optimize): as exact."""
+    p = asymmetric(11, depot, ret, seed)
+    start, end = _ends(p)
+    optimum = held_karp(_with_dummy(p.distance_m), p.n, start, end)
+    solution = solve(p, exact_max=0, compiled_min=12)
+    assert solution.solver == "local_search"
+    assert sorted(solution.order) == list(range(p.n))
+    assert length(p, solution.order) == length(p, optimum)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("depot, ret", [(True, True), (True, False), (False, False)])
+def test_a_20_stop_job_is_as_short_without_numba_as_with_it(seed, depot, ret):
+    p = problem(brisbane(20 + depot, 100 + seed), depot, ret)
+    plain, compiled = solve(p, compiled_min=21), solve(p)
+    assert sorted(plain.order) == list(range(20))
+    assert length(p, plain.order) == length(p, compiled.order)
+    assert solve(p, compiled_min=21).order == plain.order  # the same job, the same route
+
+
+def test_the_time_cap_stops_the_plain_python_search_with_a_whole_route():
+    p = asymmetric(60, True, True, 5)  # asymmetric: no early stop on patience, only the cap ends it
+    solution = solve(p, max_s=0.2, kicks_per_stop=100_000, compiled_min=1_000)
+    assert sorted(solution.order) == list(range(60))
+    assert solution.solve_ms < 10_000  # 60 x 100,000 kicks in plain Python would run for hours without the cap

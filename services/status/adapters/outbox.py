@@ -6,12 +6,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
-from services.status.adapters.tables import JobRow, OutboxRow, StopRow
-from services.status.views import job_view, stop_view
+from services.status.adapters.state import JobState, Stops, StopState
+from services.status.adapters.tables import OutboxRow
+from services.status.views import iso, job_view, stop_view
 from shared.events import JobChanged, utcnow
 from shared.vocabulary import JobStatus
 
@@ -38,7 +39,7 @@ class Before:
     spec_version: int
 
     @classmethod
-    def of(cls, job: JobRow, stops: dict[str, StopRow]) -> "Before":
+    def of(cls, job: JobState, stops: Stops) -> "Before":
         statuses = {k: row.status_at for k, row in stops.items()}
         return cls(job.imported, job.routed, job.status, statuses, job.version, job.spec_version)
 
@@ -51,9 +52,10 @@ def outbox_id(source_event_id: UUID, change_type: str, job_id: str, stop: str | 
 
 
 def record_changes(
-    s: Session, source_id: UUID, job: JobRow, stops: dict[str, StopRow], before: Before, at: datetime
-) -> list[OutboxRow]:
-    """The outbox rows for what `job` became since `before`, in the order a receiver should see them.
+    rows: list[dict[str, Any]], source_id: UUID, job: JobState, stops: Stops, before: Before, at: datetime
+) -> list[dict[str, Any]]:
+    """The outbox rows for what `job` became since `before`, in the order a receiver should see
+    them, appended to `rows` (the batch inserts them in that order) and returned.
 
     Each row carries a version of its own, strictly greater than any announced before for this
     job; the job's version (its ETag) moves up to the last of them, so a receiver can compare a
@@ -65,14 +67,15 @@ def record_changes(
         return []
     job.version = max(job.version, before.version + len(types))
     first = job.version - len(types) + 1
-    return [
-        _write(s, source_id, change_type, job, stops, stop, at, first + n)
-        for n, (change_type, stop) in enumerate(types)
+    made = [
+        _row(source_id, change_type, job, stops, stop, at, first + n) for n, (change_type, stop) in enumerate(types)
     ]
+    rows.extend(made)
+    return made
 
 
-def _change_types(job: JobRow, stops: dict[str, StopRow], before: Before) -> list[tuple[str, StopRow | None]]:
-    types: list[tuple[str, StopRow | None]] = []
+def _change_types(job: JobState, stops: Stops, before: Before) -> list[tuple[str, StopState | None]]:
+    types: list[tuple[str, StopState | None]] = []
     if before.imported and job.spec_version != before.spec_version:
         types.append(("job.updated", None))  # the new spec; its new route follows as job.routed
     if job.routed and not (before.imported and before.routed):
@@ -86,42 +89,43 @@ def _change_types(job: JobRow, stops: dict[str, StopRow], before: Before) -> lis
     return types
 
 
-def _write(
-    s: Session,
+def _row(
     source_id: UUID,
     change_type: str,
-    job: JobRow,
-    stops: dict[str, StopRow],
-    stop: StopRow | None,
+    job: JobState,
+    stops: Stops,
+    stop: StopState | None,
     at: datetime,
     version: int,
-) -> OutboxRow:
-    view = job_view(job, list(stops.values()))
-    view["version"] = version
-    data: dict[str, Any] = view
-    if stop is not None:
+) -> dict[str, Any]:
+    """One status_outbox row: the job's whole view, or a stop's change with the job's status."""
+    data: dict[str, Any]
+    if stop is None:
+        data = job_view(job, list(stops.values()))  # type: ignore[arg-type]
+        data["version"] = version
+    else:
         data = {
             "job_id": job.job_id,
             "external_job_id": job.external_job_id,
-            "stop": stop_view(stop),
+            "stop": stop_view(stop),  # type: ignore[arg-type]
             "job_status": job.status,
             "version": version,
-            "updated_at": view["updated_at"],
+            "updated_at": iso(job.updated_at),
         }
-    row = OutboxRow(
-        change_id=outbox_id(source_id, change_type, job.job_id, stop.external_stop_id if stop is not None else None),
-        org_id=job.org_id,
-        job_id=job.job_id,
-        change_type=change_type,
-        version=version,
-        occurred_at=at,
-        data=data,
-    )
-    s.add(row)
-    return row
+    return {
+        "change_id": outbox_id(source_id, change_type, job.job_id, stop.external_stop_id if stop else None),
+        "org_id": job.org_id,
+        "job_id": job.job_id,
+        "change_type": change_type,
+        "version": version,
+        "occurred_at": at,
+        "data": data,
+        "sent_at": None,
+    }
 
 
-def as_event(row: OutboxRow) -> JobChanged:
+def as_event(row: Any) -> JobChanged:
+    """The change to publish, from an outbox row (an OutboxRow, or a row `Outbox.pending` read)."""
     return JobChanged(
         event_id=UUID(row.change_id),
         org_id=row.org_id,
@@ -139,15 +143,18 @@ class Outbox:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def pending(self, limit: int) -> list[OutboxRow]:
-        with Session(self.engine, expire_on_commit=False) as s:
-            query = select(OutboxRow).where(col(OutboxRow.sent_at).is_(None)).order_by(col(OutboxRow.seq)).limit(limit)
-            return list(s.exec(query).all())
+    def pending(self, limit: int) -> list[Any]:
+        """The oldest unsent changes, in order: rows with OutboxRow's attributes (read with Core:
+        the relay polls twice a second and reads every change once)."""
+        table = OutboxRow.__table__
+        with self.engine.connect() as conn:
+            query = select(*table.c).where(table.c.sent_at.is_(None)).order_by(table.c.seq).limit(limit)
+            return list(conn.execute(query).all())
 
     def mark_sent(self, seqs: list[int]) -> None:
-        with Session(self.engine) as s:
-            s.exec(update(OutboxRow).where(col(OutboxRow.seq).in_(seqs)).values(sent_at=utcnow()))
-            s.commit()
+        table = OutboxRow.__table__
+        with self.engine.begin() as conn:
+            conn.execute(update(table).where(table.c.seq.in_(seqs)).values(sent_at=utcnow()))
 
     def mark_all_sent(self) -> None:
         """After a rebuild: history is not news; nothing of it is announced again."""

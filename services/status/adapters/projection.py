@@ -3,22 +3,23 @@ arrival order. Which status that makes is the lifecycle's call (services.status.
 how each event changes the rows is the writers' (services.status.adapters.writers).
 
 Every change of a job's public view counts one up in its `version` (its ETag), in the same
-transaction as the change.
+transaction as the change. A batch of events is one transaction: each job it touches is read
+once and written once (services.status.adapters.state), not once per event.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from sqlalchemy import false, inspect, or_
+from sqlalchemy import bindparam, false, or_, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from services.status.adapters import writers
-from services.status.adapters.erasure import ErasedJob, erase_organization_rows, erase_rows, is_erased
+from services.status.adapters.erasure import ErasedJob, erase_organization_rows, erase_rows
 from services.status.adapters.outbox import Before, record_changes
 from services.status.adapters.schema import migrate
-from services.status.adapters.tables import AppliedEventRow, DriverRow, JobRow, OrgRetentionRow, StopRow
+from services.status.adapters.state import JobState, Stops, StopState, Unit
+from services.status.adapters.tables import DriverRow, JobRow, OrgRetentionRow, StopRow
 from services.status.lifecycle import JobFacts, advanced, derived_status, driver_not_found, settles
 from shared.events import (
     DriverRegistered,
@@ -51,6 +52,9 @@ class Batch:
     settled: list[Settles | None] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)
     erased: list[ErasedJob] = field(default_factory=list)  # the jobs this batch erased
+    # Each job of the batch as it committed it, with its stops (not erased ones): what the
+    # follow-ups (heads, settled views) are made of, without reading the rows back.
+    rows: dict[str, tuple[JobState, list[StopState]]] = field(default_factory=dict)
 
 
 class Projection:
@@ -69,82 +73,146 @@ class Projection:
         return [settled.job_id if settled else None for settled in self.apply_batch(events).settled]
 
     def apply_batch(self, events: list[Event]) -> Batch:
-        """Apply events in order in one transaction (all or none): whom each settles, which jobs changed."""
+        """Apply events in order in one transaction (all or none): whom each settles, which jobs changed.
+
+        The batch's jobs and stops are read once (services.status.adapters.state) and written
+        once, as the difference, at the end; the driver directory and erasure go through the session."""
         batch = Batch()
         with Session(self.engine, expire_on_commit=False) as s:
-            for event in events:
-                if s.get(AppliedEventRow, str(event.event_id)) is not None:
+            run = _Run(s, Unit(s.connection()), batch)
+            ids = [str(event.event_id) for event in events]
+            job_ids = {job_id for event in events if (job_id := getattr(event, "job_id", None)) is not None}
+            orgs = {event.org_id for event in events}
+            applied, run.erased_orgs, run.erased_jobs = run.unit.seen(ids, orgs, job_ids)
+            run.unit.load(job_ids)
+            for event, event_id in zip(events, ids, strict=True):
+                if event_id in applied:
                     batch.settled.append(None)
                     continue
-                batch.settled.append(self._apply_unless_erased(s, event, batch))
-                s.add(AppliedEventRow(event_id=str(event.event_id), applied_at=utcnow()))
-                s.flush()  # the next event of the batch reads what this one wrote
+                applied.add(event_id)  # the same event twice in one batch: the second changes nothing
+                batch.settled.append(run.apply(event))
+                run.unit.applied.append({"event_id": event_id, "applied_at": utcnow()})
+            run.unit.flush()
             s.commit()
+        gone = {e.job_id for e in batch.erased} | run.erased_jobs
+        for job_id, (job, stops) in run.unit.held.items():
+            if job_id not in gone and job.org_id not in run.erased_orgs:
+                batch.rows[job_id] = (job, list(stops.values()))
         return batch
 
-    def _apply_unless_erased(self, s: Session, event: Event, batch: Batch) -> Settles | None:
+
+@dataclass(frozen=True)
+class Driver:
+    """A driver of the directory, as the projection assigns jobs to them."""
+
+    name: str | None
+    active: bool
+
+
+Drivers = Callable[[str, str], Driver | None]  # (org_id, email) -> the driver, None: unknown
+
+
+_DRIVERS = DriverRow.__table__
+_DRIVER = select(_DRIVERS.c.name, _DRIVERS.c.active).where(
+    _DRIVERS.c.org_id == bindparam("org_id"), _DRIVERS.c.email == bindparam("email")
+)
+
+
+@dataclass
+class _Run:
+    """One batch being applied: the session (driver directory, erasure), the jobs' unit of work."""
+
+    s: Session
+    unit: Unit
+    batch: Batch
+    erased_orgs: set[str] = field(default_factory=set)
+    erased_jobs: set[str] = field(default_factory=set)
+    drivers: dict[tuple[str, str], Driver | None] = field(default_factory=dict)  # read once per batch
+
+    def driver(self, org_id: str, email: str) -> Driver | None:
+        """The organization's driver of that email (None: unknown), as of this point of the batch."""
+        key = (org_id, email)
+        if key not in self.drivers:
+            found = self.s.connection().execute(_DRIVER, {"org_id": org_id, "email": email}).first()
+            self.drivers[key] = Driver(found.name, bool(found.active)) if found is not None else None
+        return self.drivers[key]
+
+    def apply(self, event: Event) -> Settles | None:
         """An erased job's events (late, or replayed) change nothing; JobErased erases."""
-        job_id = getattr(event, "job_id", None)
+        s, batch, job_id = self.s, self.batch, getattr(event, "job_id", None)
         if isinstance(event, JobErased):
+            self.unit.flush()  # the erasure reads and deletes what the batch wrote so far
             gone = erase_rows(s, event.org_id, event.job_id, event.occurred_at, event.reason)
-            if gone is not None and not gone.already:
-                batch.erased.append(gone)
-                batch.changed.discard(event.job_id)
+            s.flush()  # its outbox row goes before those of the events after it
+            if gone is not None:
+                self.erased_jobs.add(event.job_id)
+                if not gone.already:
+                    batch.erased.append(gone)
+                    batch.changed.discard(event.job_id)
             return None
         if isinstance(event, OrganizationErased):
+            self.unit.flush()
             for gone in erase_organization_rows(s, event.org_id, event.occurred_at):
                 batch.erased.append(gone)
                 batch.changed.discard(gone.job_id)
+            s.flush()
+            self.drivers = {key: found for key, found in self.drivers.items() if key[0] != event.org_id}
+            self.erased_orgs.add(event.org_id)
             return None
-        if is_erased(s, event.org_id, job_id):
+        if event.org_id in self.erased_orgs or (job_id is not None and job_id in self.erased_jobs):
             return None
         if isinstance(event, OrgRetentionSet):
             s.merge(OrgRetentionRow(org_id=event.org_id, job_retention_days=event.job_retention_days))
+            s.flush()
             return None
-        return self._apply(s, event, batch.changed)
-
-    def _apply(self, s: Session, event: Event, changed: set[str]) -> Settles | None:
         if isinstance(event, DriverRegistered):
             s.merge(DriverRow(org_id=event.org_id, email=event.email, name=event.name, active=event.active))
+            s.flush()
+            self.drivers[(event.org_id, event.email)] = Driver(event.name, event.active)
             if event.active:
-                changed |= _assign_waiting_jobs(s, event)
+                self.unit.flush()  # which jobs wait for this driver: asked of the rows as they are now
+                batch.changed |= _assign_waiting_jobs(s, self.unit, self.driver, event)
             return None
         if isinstance(event, DriverRemoved):
             if row := s.get(DriverRow, (event.org_id, event.email)):
                 s.delete(row)
+                s.flush()
+            self.drivers[(event.org_id, event.email)] = None
             return None
-        job_id = getattr(event, "job_id", None)
         writer = writers.WRITERS.get(type(event))
         if job_id is None or writer is None:
             return None  # audit events other than the driver directory do not touch the read model
-        job = s.get(JobRow, job_id) or JobRow(
-            job_id=job_id, org_id=event.org_id, created_at=event.occurred_at, updated_at=event.occurred_at
-        )
-        if job.org_id != event.org_id:
-            raise ValueError(f"event for job {job_id} names another organization")
-        before = job.status
-        rows = s.exec(select(StopRow).where(StopRow.job_id == job_id)).all()
-        stops = {row.external_stop_id: row for row in rows}
-        awaiting_update = job.imported and not job.routed and before in SETTLED
-        seen = Before.of(job, stops)  # what webhooks receivers saw: the outbox announces what changed
-        verdict = writer(s, job, stops, event)
-        if job.imported and job.routed and job.driver_assigned is None:
-            _assign(s, job)
-        facts = JobFacts(job.imported, job.routed, bool(job.failure), job.driver_assigned, bool(job.cancellation))
-        job.status = advanced(job.status, derived_status(facts, (row.status for row in stops.values())))
-        job.created_at = min(as_utc(job.created_at), event.occurred_at)
-        if view_changed(s, job, stops):  # an event that changed nothing (stale, ignored) leaves no trace
-            job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
-            job.version += 1
-            changed.add(job_id)
-        s.add(job)
-        for row in stops.values():
-            s.add(row)
-        record_changes(s, event.event_id, job, stops, seen, event.occurred_at)
-        return _settles(event, verdict, before, job, awaiting_update)
+        return _apply(self.driver, self.unit, event, writer, batch.changed)
 
 
-def _settles(event: Event, verdict: str | None, before: str, job: JobRow, awaiting_update: bool) -> Settles | None:
+def _apply(drivers: Drivers, unit: Unit, event: Event, writer: writers.Writer, changed: set[str]) -> Settles | None:
+    job_id = event.job_id  # type: ignore[attr-defined]
+    job = unit.job(job_id)
+    if job is None:
+        job = JobState(job_id=job_id, org_id=event.org_id, created_at=event.occurred_at, updated_at=event.occurred_at)
+        unit.add(job)
+    if job.org_id != event.org_id:
+        raise ValueError(f"event for job {job_id} names another organization")
+    before = job.status
+    stops = unit.stops_of(job_id)
+    awaiting_update = job.imported and not job.routed and before in SETTLED
+    seen = Before.of(job, stops)  # what webhooks receivers saw: the outbox announces what changed
+    unit.deleted_in_event = False
+    verdict = writer(unit, job, stops, event)
+    if job.imported and job.routed and job.driver_assigned is None:
+        _assign(drivers, job)
+    facts = JobFacts(job.imported, job.routed, bool(job.failure), job.driver_assigned, bool(job.cancellation))
+    job.status = advanced(job.status, derived_status(facts, (row.status for row in stops.values())))
+    job.created_at = min(as_utc(job.created_at), event.occurred_at)
+    if view_changed(unit, job, stops):  # an event that changed nothing (stale, ignored) leaves no trace
+        job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
+        job.version += 1
+        changed.add(job_id)
+    record_changes(unit.outbox, event.event_id, job, stops, seen, event.occurred_at)
+    return _settles(event, verdict, before, job, awaiting_update)
+
+
+def _settles(event: Event, verdict: str | None, before: str, job: JobState, awaiting_update: bool) -> Settles | None:
     if verdict == writers.REJECTED:
         return Settles(job.job_id, rejected_spec_version=event.spec_version)
     if verdict == writers.UPDATED:
@@ -158,48 +226,35 @@ def _settles(event: Event, verdict: str | None, before: str, job: JobRow, awaiti
 _UNSEEN = frozenset({"version", "updated_at"})  # what a change sets, not what makes one
 
 
-def _plain(value: object) -> object:
-    return as_utc(value) if isinstance(value, datetime) else value  # SQLite hands datetimes back naive
+def view_changed(unit: Unit, job: JobState, stops: Stops) -> bool:
+    """Whether the event changed anything of the job's public view: a row added or dropped, or an
+    attribute set to a value that differs. Each row keeps what the event changed of it (state.py);
+    this reads and clears those records, so the next event starts afresh."""
+    changed = unit.deleted_in_event or not job.version
+    changed = job.changed_since_event(_UNSEEN) or changed
+    for row in stops.values():
+        changed = row.changed_since_event() or changed
+    unit.deleted_in_event = False
+    return changed
 
 
-def view_changed(s: Session, job: JobRow, stops: writers.Stops) -> bool:
-    """Whether the writer changed anything of the job's public view since the last flush: a row
-    added or dropped, or an attribute set to a value that differs. Reads the session's own change
-    tracking, so a report on one stop of a 500-stop job looks at that stop only."""
-    if s.deleted or not job.version:
-        return True
-    for row in (job, *stops.values()):
-        state = inspect(row)
-        if state.transient or state.pending:
-            return True
-        if not state.modified:
-            continue
-        for attr in state.attrs:
-            if attr.key in _UNSEEN:
-                continue
-            added, _, deleted = attr.history
-            if added and (not deleted or _plain(added[0]) != _plain(deleted[0])):
-                return True
-    return False
-
-
-def _assign(s: Session, job: JobRow) -> None:
+def _assign(drivers: Drivers, job: JobState) -> None:
     if job.routes:
-        _assign_routes(s, job)
+        _assign_routes(drivers, job)
         return
-    driver = s.get(DriverRow, (job.org_id, job.driver_email)) if job.driver_email else None
+    driver = drivers(job.org_id, job.driver_email) if job.driver_email else None
     job.driver_assigned = bool(driver and driver.active)
     job.driver_name = driver.name if driver else None
     if not job.driver_assigned:
         writers.merge_warnings(job, (driver_not_found(job.driver_email),))
 
 
-def _assign_routes(s: Session, job: JobRow) -> None:
+def _assign_routes(drivers: Drivers, job: JobState) -> None:
     """A fleet job is assigned once every route's driver is an active driver of its organization;
     each route names its driver (and whether they are known), and each missing one is warned about."""
     routes, missing = [], []
     for route in job.routes or ():
-        driver = s.get(DriverRow, (job.org_id, route["driver_email"]))
+        driver = drivers(job.org_id, route["driver_email"])
         known = bool(driver and driver.active)
         routes.append({**route, "driver_name": driver.name if driver else None, "driver_assigned": known})
         if not known:
@@ -210,21 +265,28 @@ def _assign_routes(s: Session, job: JobRow) -> None:
         writers.merge_warnings(job, (driver_not_found(email),))
 
 
-def _assign_waiting_jobs(s: Session, event: DriverRegistered) -> set[str]:
+def _assign_waiting_jobs(s: Session, unit: Unit, drivers: Drivers, event: DriverRegistered) -> set[str]:
     """A driver registered after their jobs were routed takes them over: unassigned -> assigned."""
-    on_a_route = select(StopRow.job_id).where(StopRow.driver_email == event.email)  # fleet jobs
-    waiting = s.exec(
-        select(JobRow).where(
-            JobRow.org_id == event.org_id,
-            or_(JobRow.driver_email == event.email, JobRow.job_id.in_(on_a_route)),
-            JobRow.driver_assigned == false(),
+    jobs, stops = JobRow.__table__, StopRow.__table__
+    on_a_route = select(stops.c.job_id).where(stops.c.driver_email == event.email)  # fleet jobs
+    waiting = (
+        s.connection()
+        .execute(
+            select(jobs.c.job_id).where(
+                jobs.c.org_id == event.org_id,
+                or_(jobs.c.driver_email == event.email, jobs.c.job_id.in_(on_a_route)),
+                jobs.c.driver_assigned == false(),
+            )
         )
-    ).all()
-    for job in waiting:
-        stops = {row.external_stop_id: row for row in s.exec(select(StopRow).where(StopRow.job_id == job.job_id))}
-        seen = Before.of(job, stops)
+        .scalars()
+        .all()
+    )
+    unit.load(waiting)
+    for job_id in waiting:
+        job, rows = unit.job(job_id), unit.stops_of(job_id)
+        seen = Before.of(job, rows)
         if job.routes:
-            _assign_routes(s, job)
+            _assign_routes(drivers, job)
         else:
             job.driver_assigned, job.driver_name = True, event.name
             job.warnings = [w for w in job.warnings if w["code"] != WarningCode.DRIVER_NOT_FOUND]
@@ -232,6 +294,6 @@ def _assign_waiting_jobs(s: Session, event: DriverRegistered) -> set[str]:
             job.status = JobStatus.ASSIGNED
         job.updated_at = max(as_utc(job.updated_at), event.occurred_at)
         job.version += 1
-        s.add(job)
-        record_changes(s, event.event_id, job, stops, seen, event.occurred_at)
-    return {job.job_id for job in waiting}
+        view_changed(unit, job, rows)  # the next event of the job starts its own record
+        record_changes(unit.outbox, event.event_id, job, rows, seen, event.occurred_at)
+    return set(waiting)

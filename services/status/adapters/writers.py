@@ -1,38 +1,45 @@
 """How each job event changes a job's rows (the projection calls them; they decide no status).
 
-Stop rows are matched by external_stop_id within their job: an update by re-import gives new
-stops new stop_ids, while a stop the job already had keeps its row, its status and its proof.
+They change the batch's working copies of the rows (services.status.adapters.state) attribute
+by attribute; the projection writes what they changed. Stop rows are matched by external_stop_id
+within their job: an update by re-import gives new stops new stop_ids, while a stop the job
+already had keeps its row, its status and its proof.
 """
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, Protocol
 
-from sqlmodel import Session
-
-from services.status.adapters.tables import JobRow, StopRow
+from services.status.adapters.state import JobState, Stops, StopState
 from shared.events import ImportRequested, JobCancelled, JobFailed, JobWarning, RouteOptimized, StopsGeocoded
 from shared.events.stops import StopStatusChanged
 from shared.vocabulary import FINISHED_STOP, JobStatus, StopStatus, WarningCode, as_utc
 
-Stops = dict[str, StopRow]  # by external_stop_id
+
+class Rows(Protocol):
+    """What a writer may ask of the batch besides changing attributes: drop a stop row."""
+
+    def delete(self, row: StopState) -> None: ...
+
 
 # What a writer tells the projection about an import (anything else returns None).
 STALE, UPDATED, REJECTED = "stale", "updated", "rejected"
 
 
-def stop_row(stops: Stops, job_id: str, stop_id: str, external_stop_id: str) -> StopRow:
+def stop_row(stops: Stops, job_id: str, stop_id: str, external_stop_id: str) -> StopState:
     if external_stop_id not in stops:
-        stops[external_stop_id] = StopRow(job_id=job_id, stop_id=stop_id, external_stop_id=external_stop_id)
+        stops[external_stop_id] = StopState(job_id=job_id, stop_id=stop_id, external_stop_id=external_stop_id)
     return stops[external_stop_id]
 
 
-def merge_warnings(job: JobRow, warnings: tuple[JobWarning, ...]) -> None:
+def merge_warnings(job: JobState, warnings: tuple[JobWarning, ...]) -> None:
     seen = {(w["code"], w.get("external_stop_id"), w["message"]) for w in job.warnings}
     fresh = [w.model_dump() for w in warnings if (w.code, w.external_stop_id, w.message) not in seen]
     if fresh:
         job.warnings = [*job.warnings, *fresh]
 
 
-def imported(s: Session, job: JobRow, stops: Stops, e: ImportRequested) -> str | None:
+def imported(s: Rows, job: JobState, stops: Stops, e: ImportRequested) -> str | None:
     if job.imported and e.spec_version <= job.spec_version:
         return STALE  # the same spec published again, or an older one arriving late
     if job.imported:
@@ -58,7 +65,7 @@ def _vehicles(spec) -> list[dict] | None:
     return [v.model_dump(mode="json", exclude_none=True, exclude_defaults=True) for v in spec.vehicles]
 
 
-def _describe(row: StopRow, position: int, stop) -> None:
+def _describe(row: StopState, position: int, stop) -> None:
     row.position, row.address, row.label, row.parcel_count = position, stop.address, stop.label, stop.parcel_count
     row.service_minutes = stop.service_minutes
     row.time_window = stop.time_window.model_dump(mode="json") if stop.time_window else None
@@ -67,12 +74,12 @@ def _describe(row: StopRow, position: int, stop) -> None:
     row.priority = stop.priority or None
 
 
-def _off_route(row: StopRow) -> None:
+def _off_route(row: StopState) -> None:
     row.sequence = row.eta = row.leg_distance_km = row.leg_duration_minutes = None
     row.vehicle = row.driver_email = row.route_sequence = None
 
 
-def _update(s: Session, job: JobRow, stops: Stops, e: ImportRequested) -> str:
+def _update(s: Rows, job: JobState, stops: Stops, e: ImportRequested) -> str:
     """The next spec of a job (If-Match): applied only onto the version the client saw."""
     if job.cancellation or job.status == JobStatus.COMPLETED or e.base_version != job.version:
         message = (
@@ -110,7 +117,7 @@ def _update(s: Session, job: JobRow, stops: Stops, e: ImportRequested) -> str:
     return UPDATED
 
 
-def geocoded(s: Session, job: JobRow, stops: Stops, e: StopsGeocoded) -> None:
+def geocoded(s: Rows, job: JobState, stops: Stops, e: StopsGeocoded) -> None:
     if e.spec_version < job.spec_version or job.cancellation:
         return
     for loc in e.locations:
@@ -125,7 +132,7 @@ def geocoded(s: Session, job: JobRow, stops: Stops, e: StopsGeocoded) -> None:
     merge_warnings(job, e.warnings)
 
 
-def routed(s: Session, job: JobRow, stops: Stops, e: RouteOptimized) -> None:
+def routed(s: Rows, job: JobState, stops: Stops, e: RouteOptimized) -> None:
     if job.cancellation or e.spec_version < job.spec_version:
         return  # a route for a cancelled job, or for a spec an update replaced
     if job.routed and not e.remaining_only:
@@ -193,12 +200,12 @@ def _route(route) -> dict:
     }
 
 
-def failed(s: Session, job: JobRow, stops: Stops, e: JobFailed) -> None:
+def failed(s: Rows, job: JobState, stops: Stops, e: JobFailed) -> None:
     job.failure = {"stage": e.stage, "code": e.code, "message": e.message}
     merge_warnings(job, e.warnings)
 
 
-def stop_changed(s: Session, job: JobRow, stops: Stops, e: StopStatusChanged) -> None:
+def stop_changed(s: Rows, job: JobState, stops: Stops, e: StopStatusChanged) -> None:
     row = stop_row(stops, job.job_id, e.stop_id, e.external_stop_id)
     if row.status == StopStatus.CANCELLED or (job.cancellation and row.status not in FINISHED_STOP):
         return  # the job was cancelled before this report was applied: the stop stays cancelled
@@ -208,7 +215,7 @@ def stop_changed(s: Session, job: JobRow, stops: Stops, e: StopStatusChanged) ->
     row.proof = e.proof.model_dump(mode="json") if e.proof else None
 
 
-def cancelled(s: Session, job: JobRow, stops: Stops, e: JobCancelled) -> None:
+def cancelled(s: Rows, job: JobState, stops: Stops, e: JobCancelled) -> None:
     if job.cancellation or job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
         return  # cancelled already, or over before the cancellation was applied
     job.cancellation = {"reason": e.reason, "cancelled_at": e.occurred_at.isoformat().replace("+00:00", "Z")}
@@ -217,7 +224,8 @@ def cancelled(s: Session, job: JobRow, stops: Stops, e: JobCancelled) -> None:
             row.status, row.status_at, row.eta = StopStatus.CANCELLED, e.occurred_at, None
 
 
-WRITERS = {
+Writer = Callable[[Rows, JobState, Stops, Any], str | None]
+WRITERS: dict[type, Writer] = {
     ImportRequested: imported,
     StopsGeocoded: geocoded,
     RouteOptimized: routed,

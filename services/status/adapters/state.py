@@ -1,0 +1,350 @@
+"""The projection's working copies of the read model's rows, without the ORM's cost.
+
+A batch loads each job it touches, and that job's stops, once (SQLAlchemy Core, one IN query
+per table for the whole batch) into plain objects that the writers change with attribute
+assignments, as they did ORM rows. Each object remembers, per event, the value an attribute had
+before the event first set it (`_before`: what the projection's public-view check reads), and,
+for the whole batch, the row as it was loaded (`_loaded`). At the end of the batch the difference is
+written with executemany: new rows inserted, changed rows updated (grouped by the columns that
+changed), dropped stops deleted, the outbox rows and the applied event ids inserted.
+"""
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from itertools import zip_longest
+from operator import attrgetter
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    literal_column,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.types import NullType
+
+from services.status.adapters.tables import AppliedEventRow, ErasedJobRow, ErasedOrgRow, JobRow, OutboxRow, StopRow
+from shared.vocabulary import as_utc
+
+CHUNK = 500  # ids per IN query (well under every database's limit of bound parameters)
+
+
+def plain(value: object) -> object:
+    return as_utc(value) if isinstance(value, datetime) else value  # SQLite hands datetimes back naive
+
+
+def _defaults(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model's defaults for a new row: plain values, and factories (a fresh list per row)."""
+    values, factories = {}, {}
+    for name, info in model.model_fields.items():
+        if info.default_factory is not None:
+            factories[name] = info.default_factory
+        else:
+            values[name] = None if info.is_required() else info.default
+    return values, factories
+
+
+class _State:
+    """One row's columns as attributes; `_before` holds, for the current event, each changed
+    attribute's value before the event set it; `_loaded` the row as read (None: not yet stored).
+
+    Plain instance dictionaries, not __slots__: a loaded row is one dict.update, which is what
+    makes reading a whole job's stops for every event of it cheap."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ()
+    KEY: ClassVar[tuple[str, ...]] = ()
+    TABLE: ClassVar[Table]
+    _DEFAULTS: ClassVar[dict[str, Any]]
+    _FACTORIES: ClassVar[dict[str, Any]]
+    _values: ClassVar[Any]
+    _RAW: ClassVar[list[Callable[[Any], Any] | None]]  # per column, how SQLite's stored value reads back
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self.COLUMNS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no column {sorted(unknown)}")
+        d = self.__dict__
+        d.update(self._DEFAULTS)
+        d.update({name: factory() for name, factory in self._FACTORIES.items()})
+        d.update(values)
+        d.update(_before={}, _new=True, _loaded=None, _touched=True)
+
+    @classmethod
+    def loaded(cls, values: tuple[Any, ...]) -> "_State":
+        state = cls.__new__(cls)
+        d = state.__dict__
+        d.update(zip(cls.COLUMNS, values, strict=True))
+        d.update(_before={}, _new=False, _loaded=values, _touched=False)
+        return state
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        before = d["_before"]
+        if name not in before:
+            before[name] = d[name]  # KeyError: not a column (a typo would otherwise pass silently)
+            d["_touched"] = True
+        d[name] = value
+
+    def changed_since_event(self, unseen: frozenset[str] = frozenset()) -> bool:
+        """Whether the current event added this row or set an attribute to a different value;
+        starts the next event's record either way."""
+        changed, before = self._new, self._before
+        if not before:
+            if changed:
+                self.__dict__["_new"] = False
+            return changed
+        if not changed:
+            for name, was in before.items():
+                if name not in unseen:
+                    now = getattr(self, name)
+                    if now != was and plain(now) != plain(was):
+                        changed = True
+                        break
+        self.__dict__.update(_before={}, _new=False)
+        return changed
+
+    def differences(self) -> tuple[str, ...] | None:
+        """The columns that differ from the row as loaded (None: the row is new)."""
+        if self._loaded is None:
+            return None
+        if not self._touched:
+            return ()
+        return tuple(
+            name
+            for name, now, was in zip(self.COLUMNS, self._values(self), self._loaded, strict=True)
+            if now != was and plain(now) != plain(was)
+        )
+
+    def row(self, columns: Iterable[str] | None = None) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in (self.COLUMNS if columns is None else columns)}
+
+
+def _json(text: str) -> Any:
+    return None if text == "null" else json.loads(text)
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)  # stored as UTC, read as UTC (SQLModel's UTCDateTime)
+
+
+def _raw_reader(column: Any) -> Callable[[Any], Any] | None:
+    """SQLite hands JSON, datetimes and booleans back as text and integers; SQLAlchemy's result
+    processing of them is most of the cost of reading a job's stops, so the loader does it itself."""
+    if isinstance(column.type, JSON):
+        return _json
+    if isinstance(getattr(column.type, "impl", column.type), DateTime):
+        return _when
+    if isinstance(column.type, Boolean):
+        return bool
+    return None
+
+
+def _columns(model: Any) -> tuple[str, ...]:
+    return tuple(c.name for c in model.__table__.columns)
+
+
+def _bind(cls: type[_State], model: Any, key: tuple[str, ...]) -> None:
+    """The class's table, columns, key and defaults: those of the model."""
+    cls.COLUMNS, cls.KEY, cls.TABLE = _columns(model), key, model.__table__
+    cls._RAW = [_raw_reader(column) for column in model.__table__.columns]
+    cls._DEFAULTS, cls._FACTORIES = _defaults(model)
+    cls._values = staticmethod(attrgetter(*cls.COLUMNS))
+
+
+class JobState(_State):
+    """A status_jobs row the projection is changing: JobRow's columns, names and defaults."""
+
+
+class StopState(_State):
+    """A status_stops row the projection is changing: StopRow's columns, names and defaults."""
+
+
+_bind(JobState, JobRow, ("job_id",))
+_bind(StopState, StopRow, ("job_id", "stop_id"))
+Stops = dict[str, StopState]  # by external_stop_id
+
+
+def _statements() -> dict[str, Any]:
+    """Every statement a batch runs, built once: building a statement (and its cache key) costs
+    more than running it on a one-event batch, the live consumer's usual poll."""
+    ids = bindparam("ids", expanding=True)
+    applied, outbox = AppliedEventRow.__table__, OutboxRow.__table__
+    orgs, erased = ErasedOrgRow.__table__, ErasedJobRow.__table__
+    jobs, stops = JobState.TABLE, StopState.TABLE
+    made: dict[str, Any] = {
+        "seen": union_all(
+            select(literal_column("'event'"), applied.c.event_id).where(
+                applied.c.event_id.in_(bindparam("events", expanding=True))
+            ),
+            select(literal_column("'org'"), orgs.c.org_id).where(orgs.c.org_id.in_(bindparam("orgs", expanding=True))),
+            select(literal_column("'job'"), erased.c.job_id).where(
+                erased.c.job_id.in_(bindparam("jobs", expanding=True))
+            ),
+        ),
+        "drop_stops": delete(stops).where(
+            stops.c.job_id == bindparam("k_job_id"), stops.c.stop_id == bindparam("k_stop_id")
+        ),
+        "outbox": insert(outbox),
+        "applied_ids": insert(applied),
+    }
+    for table in (jobs, stops):
+        made[f"insert {table.name}"] = insert(table)
+        order = [table.c[k] for k in ("job_id", "stop_id") if k in table.c]  # the primary key's order, as the ORM's
+        raw = [type_coerce(c, NullType()).label(c.name) for c in table.c]
+        made[f"rows {table.name}"] = select(*table.c).where(table.c.job_id.in_(ids)).order_by(*order)
+        made[f"raw rows {table.name}"] = select(*raw).where(table.c.job_id.in_(ids)).order_by(*order)
+    return made
+
+
+_STATEMENTS: dict[str, Any] = {}
+_UPDATES: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+def _statement(name: str) -> Any:
+    if not _STATEMENTS:
+        _STATEMENTS.update(_statements())
+    return _STATEMENTS[name]
+
+
+def _update(table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    """UPDATE table SET columns WHERE key (bound as k_<column>), one per set of changed columns."""
+    found = _UPDATES.get((table.name, key, columns))
+    if found is None:
+        where = [table.c[k] == bindparam(f"k_{k}") for k in key]
+        found = update(table).where(*where).values({c: bindparam(c) for c in columns})
+        _UPDATES[(table.name, key, columns)] = found
+    return found
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(values), CHUNK):
+        yield values[i : i + CHUNK]
+
+
+class Unit:
+    """One batch's jobs and stops, loaded once and written back as one diff (see the module)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.raw = conn.dialect.name == "sqlite"
+        self.jobs: dict[str, JobState | None] = {}  # None: no such row
+        self.stops: dict[str, Stops] = {}  # job_id -> its stops
+        self.dropped: list[StopState] = []  # stop rows a writer deleted
+        self.outbox: list[dict[str, Any]] = []  # the outbox rows, in the order they happened
+        self.applied: list[dict[str, Any]] = []  # the applied event ids
+        self.deleted_in_event = False
+        # Every job written so far, as its last flush left it (a later flush reads rows afresh).
+        self.held: dict[str, tuple[JobState, Stops]] = {}
+
+    # --- reading
+    def seen(
+        self, event_ids: Iterable[str], org_ids: Iterable[str], job_ids: Iterable[str]
+    ) -> tuple[set[str], set[str], set[str]]:
+        """Of these, the events applied already, the organizations and the jobs erased: one query."""
+        found: dict[str, set[str]] = {"event": set(), "org": set(), "job": set()}
+        lists = [_chunks(sorted(set(ids))) for ids in (event_ids, org_ids, job_ids)]
+        for events, orgs, jobs in zip_longest(*lists, fillvalue=[]):
+            params = {"events": events, "orgs": orgs, "jobs": jobs}
+            for kind, value in self.conn.execute(_statement("seen"), params):
+                found[kind].add(value)
+        return found["event"], found["org"], found["job"]
+
+    def load(self, job_ids: Iterable[str]) -> None:
+        """Every job of `job_ids` not loaded yet, with its stops: two queries per CHUNK jobs."""
+        wanted = sorted({job_id for job_id in job_ids if job_id not in self.jobs})
+        for chunk in _chunks(wanted):
+            for job_id in chunk:
+                self.jobs[job_id] = None
+                self.stops[job_id] = {}
+            for values in self._read(JobState, chunk):
+                self.jobs[values[0]] = JobState.loaded(values)
+            for values in self._read(StopState, chunk):
+                self.stops[values[0]][values[2]] = StopState.loaded(values)
+
+    def _read(self, cls: type[_State], job_ids: list[str]) -> Iterator[tuple[Any, ...]]:
+        """The rows' values as the model holds them; on SQLite converted here (see _raw_reader)."""
+        kind = "rows" if not self.raw else "raw rows"
+        rows = self.conn.execute(_statement(f"{kind} {cls.TABLE.name}"), {"ids": job_ids}).fetchall()
+        if not self.raw:
+            yield from (tuple(row) for row in rows)
+            return
+        readers = [(i, read) for i, read in enumerate(cls._RAW) if read is not None]
+        for row in rows:
+            values = list(row)
+            for i, read in readers:
+                if values[i] is not None:
+                    values[i] = read(values[i])
+            yield tuple(values)
+
+    def job(self, job_id: str) -> JobState | None:
+        """The job's state (None: not in the read model)."""
+        if job_id not in self.jobs:
+            self.load([job_id])
+        return self.jobs[job_id]
+
+    def add(self, job: JobState) -> None:
+        self.jobs[job.job_id] = job
+        self.stops.setdefault(job.job_id, {})
+
+    def stops_of(self, job_id: str) -> Stops:
+        if job_id not in self.stops:
+            self.load([job_id])
+        return self.stops[job_id]
+
+    # --- what the writers call
+    def delete(self, row: StopState) -> None:
+        """A stop the writer dropped (it also takes it out of the job's stops)."""
+        self.deleted_in_event = True
+        if row._loaded is not None:
+            self.dropped.append(row)
+
+    # --- writing
+    def flush(self) -> None:
+        """Write the batch's difference; the unit starts empty again (rows are read afresh)."""
+        conn = self.conn
+        if self.dropped:
+            conn.execute(
+                _statement("drop_stops"), [{"k_job_id": r.job_id, "k_stop_id": r.stop_id} for r in self.dropped]
+            )
+        self._write(job for job in self.jobs.values() if job is not None)
+        self._write(row for stops in self.stops.values() for row in stops.values())
+        if self.outbox:
+            conn.execute(_statement("outbox"), self.outbox)
+        if self.applied:
+            conn.execute(_statement("applied_ids"), self.applied)
+        for job_id, job in self.jobs.items():
+            if job is not None:
+                self.held[job_id] = (job, self.stops.get(job_id, {}))
+        self.jobs, self.stops, self.dropped, self.outbox, self.applied = {}, {}, [], [], []
+
+    def _write(self, states: Iterable[_State]) -> None:
+        new: dict[Table, list[dict[str, Any]]] = {}
+        changed: dict[tuple[Table, tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
+        for state in states:
+            columns = state.differences()
+            if columns is None:
+                new.setdefault(state.TABLE, []).append(state.row())
+            elif columns:
+                params = state.row(columns)
+                params.update({f"k_{k}": getattr(state, k) for k in state.KEY})
+                changed.setdefault((state.TABLE, state.KEY, columns), []).append(params)
+                state.__dict__["_loaded"] = state._values(state)
+        for table, rows in new.items():
+            self.conn.execute(_statement(f"insert {table.name}"), rows)
+        for (table, key, _columns), rows in changed.items():
+            done = self.conn.execute(_update(table, key, _columns), rows)
+            if self.conn.dialect.supports_sane_multi_rowcount and done.rowcount != len(rows):
+                # A row read at the start of the batch is gone (the job was erased meanwhile): as
+                # the ORM did, fail the batch; applied again, its events find the job erased.
+                raise StaleDataError(f"{table.name}: {len(rows)} rows to update, {done.rowcount} found")

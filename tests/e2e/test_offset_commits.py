@@ -1,0 +1,64 @@
+"""The geocoder and optimizer commit what they handled once a second, not once per job: a burst
+costs a few offset commits per stage, and once the pipeline is quiet nothing is left uncommitted
+(a restart would redo no work)."""
+
+import asyncio
+import time
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared.lag import LagMonitor
+from shared.lanes import bulk_group
+from shared.settings import PlatformSettings
+from shared.testing.stack import service_url
+from shared.testing.waiting import async_wait_until
+from tests.conftest import Tenant
+
+STAGES = {"geocoder": "routemate-geocoder", "optimizer": "routemate-optimizer"}
+JOBS = 30
+
+
+async def commits(http: httpx.AsyncClient, service: str) -> float:
+    text = (await http.get(f"{service_url(service)}/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "routemate_offset_commits_total" and sample.labels.get("service") == service:
+                return sample.value
+    raise AssertionError(f"{service} exposes no routemate_offset_commits_total")
+
+
+async def test_a_burst_costs_a_few_commits_per_stage_and_leaves_nothing_uncommitted(tenant: Tenant):
+    async with httpx.AsyncClient(timeout=10) as http:
+        before = {service: await commits(http, service) for service in STAGES}
+        began = time.monotonic()
+        answers = await asyncio.gather(*(tenant.import_job(None, Prefer="respond-async") for _ in range(JOBS)))
+        assert all(a.status_code == 202 for a in answers), [a.text for a in answers if a.status_code != 202]
+        pending = {a.json()["job_id"] for a in answers}
+
+        async def all_routed() -> bool:
+            for job_id in list(pending):
+                view = await tenant.get_job(job_id)
+                if view.status_code == 200 and view.json()["status"] == "assigned":
+                    pending.discard(job_id)
+            return not pending
+
+        await async_wait_until(all_routed, 120, 0.2, f"the {JOBS} jobs routed")
+        elapsed = time.monotonic() - began
+
+        monitors = [LagMonitor(PlatformSettings(), g) for group in STAGES.values() for g in (group, bulk_group(group))]
+
+        async def nothing_uncommitted() -> bool:
+            lags = [sum((await monitor.measure()).values()) for monitor in monitors]
+            return all(lag == 0 for lag in lags)
+
+        try:  # the last messages of a quiet consumer are committed within its interval (1 s)
+            await async_wait_until(nothing_uncommitted, 15, 0.2, "every handled message committed")
+        finally:
+            for monitor in monitors:
+                await monitor.close()
+        after = {service: await commits(http, service) for service in STAGES}
+    for service in STAGES:
+        sent = after[service] - before[service]
+        # A commit per message would be JOBS at least; once a second is about the burst's seconds.
+        assert 1 <= sent < JOBS and sent <= elapsed + 3, (service, sent, elapsed)
