@@ -14,9 +14,10 @@ fi
 was_up=0
 bash deploy/local/platform.sh status >/dev/null 2>&1 && was_up=1
 started=$(date +%s)
-bash deploy/local/platform.sh up || { echo "platform did not come up" >&2; exit 1; }
-bash deploy/local/postgres.sh start || { echo "postgres did not come up" >&2; exit 1; }
+stop() { [ $was_up -eq 1 ] || { bash deploy/local/platform.sh down; bash deploy/local/postgres.sh stop; }; }
+bash deploy/local/platform.sh up || { echo "platform did not come up" >&2; stop; exit 1; }
+bash deploy/local/postgres.sh start || { echo "postgres did not come up" >&2; stop; exit 1; }
 echo "platform up in $(( $(date +%s) - started )) s"
 "${PYTEST[@]}" -m e2e services shared tests || rc=$?
-[ $was_up -eq 1 ] || { bash deploy/local/platform.sh down; bash deploy/local/postgres.sh stop; }
+stop
 exit $rc
