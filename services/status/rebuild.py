@@ -203,7 +203,7 @@ async def _rebuild(
 ) -> RebuildReport:
     if engine is not None and holds_jobs(engine):
         raise NotEmpty(f"{database_url} already has a read model; rebuild into an empty database")
-    projection: Projection | _NoWrites = Projection(engine) if engine is not None else _NoWrites()
+    projection: Projection | _NoWrites = Projection(engine, announce=False) if engine is not None else _NoWrites()
     own_redis = redis is None
     redis = redis or make_redis(settings)  # the durable one: the data keys and the jobs' heads
     keys = DataKeys(redis, settings.kek_material)

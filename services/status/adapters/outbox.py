@@ -52,7 +52,7 @@ def outbox_id(source_event_id: UUID, change_type: str, job_id: str, stop: str | 
 
 
 def record_changes(
-    rows: list[dict[str, Any]], source_id: UUID, job: JobState, stops: Stops, before: Before, at: datetime
+    rows: list[dict[str, Any]] | None, source_id: UUID, job: JobState, stops: Stops, before: Before, at: datetime
 ) -> list[dict[str, Any]]:
     """The outbox rows for what `job` became since `before`, in the order a receiver should see
     them, appended to `rows` (the batch inserts them in that order) and returned.
@@ -66,6 +66,8 @@ def record_changes(
     if not types:
         return []
     job.version = max(job.version, before.version + len(types))
+    if rows is None:
+        return []  # not announced (a rebuild replays history): the versions count all the same
     first = job.version - len(types) + 1
     made = [
         _row(source_id, change_type, job, stops, stop, at, first + n) for n, (change_type, stop) in enumerate(types)

@@ -235,13 +235,14 @@ def _chunks(values: list[str]) -> Iterator[list[str]]:
 class Unit:
     """One batch's jobs and stops, loaded once and written back as one diff (see the module)."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, conn: Connection, *, announce: bool = True) -> None:
+        self.conn, self.announce = conn, announce
         self.raw = conn.dialect.name == "sqlite"
         self.jobs: dict[str, JobState | None] = {}  # None: no such row
         self.stops: dict[str, Stops] = {}  # job_id -> its stops
         self.dropped: list[StopState] = []  # stop rows a writer deleted
-        self.outbox: list[dict[str, Any]] = []  # the outbox rows, in the order they happened
+        # The outbox rows, in the order they happened (None: not announcing, see Projection).
+        self.outbox: list[dict[str, Any]] | None = [] if announce else None
         self.applied: list[dict[str, Any]] = []  # the applied event ids
         self.deleted_in_event = False
         # Every job written so far, as its last flush left it (a later flush reads rows afresh).
@@ -326,7 +327,8 @@ class Unit:
         for job_id, job in self.jobs.items():
             if job is not None:
                 self.held[job_id] = (job, self.stops.get(job_id, {}))
-        self.jobs, self.stops, self.dropped, self.outbox, self.applied = {}, {}, [], [], []
+        self.jobs, self.stops, self.dropped, self.applied = {}, {}, [], []
+        self.outbox = [] if self.announce else None
 
     def _write(self, states: Iterable[_State]) -> None:
         new: dict[Table, list[dict[str, Any]]] = {}

@@ -208,3 +208,19 @@ def test_a_batch_hands_back_its_jobs_as_a_read_would_find_them(database, size):
         assert batch.changed <= batch.rows.keys()
         changed += len(batch.changed)
     assert compared >= changed > 0
+
+
+def test_a_projection_that_does_not_announce_leaves_the_same_rows_and_versions_and_no_webhooks(database):
+    """A rebuild replays history: it writes the same read model and ETag versions, but no
+    webhook changes (only the erasure's note to the notifier, which the rebuild marks sent)."""
+    stream = _stream(database)
+    announced = Projection(make_engine(database("announced")))
+    quiet = Projection(make_engine(database("quiet")), announce=False)
+    for i in range(0, len(stream), 4):
+        announced.apply_many(stream[i : i + 4])
+        quiet.apply_many(stream[i : i + 4])
+    expected, got = _dump(announced.engine), _dump(quiet.engine)
+    assert len(expected["outbox"]) > 10
+    assert {row[3] for row in got["outbox"]} == {"job.erased"}
+    del expected["outbox"], got["outbox"]
+    assert got == expected
