@@ -414,7 +414,9 @@ def _apply_timed(projection: "Projection | _NoWrites", batch: list[Event], phase
 
 def apply_as_live(projection: "Projection | _NoWrites", batch: list[Event]) -> int:
     """Apply a batch as the live consumer does: whole, or, if an event in it fails for a reason in
-    the event itself (the live consumer dead-lettered it), one by one without that event.
+    the event itself (the live consumer dead-lettered it), without that event. The failing batch
+    is halved until the event is found (a poisoned event costs about log2(batch) transactions,
+    not one per event of its batch); in order, as batches of any size apply alike.
     Returns how many events were left out."""
     try:
         projection.apply_many(batch)
@@ -422,13 +424,9 @@ def apply_as_live(projection: "Projection | _NoWrites", batch: list[Event]) -> i
     except Exception as exc:
         if is_transient(exc):
             raise
-    rejected = 0
-    for event in batch:
-        try:
-            projection.apply(event)
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-            rejected += 1
+        if len(batch) == 1:
+            event = batch[0]
             log.warning("left out %s %s: %s: %s", event.event_type, event.event_id, type(exc).__name__, exc)
-    return rejected
+            return 1
+    half = len(batch) // 2
+    return apply_as_live(projection, batch[:half]) + apply_as_live(projection, batch[half:])

@@ -165,3 +165,34 @@ def test_the_sqlite_target_skips_syncs_only_while_the_rebuild_writes(tmp_path):
     with make_engine(url).connect() as connection:
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL, the service's
         assert connection.exec_driver_sql("SELECT x FROM t").scalar() == 1
+
+
+def test_a_poisoned_event_is_found_by_halving_its_batch_not_by_replaying_it_event_by_event(tmp_path):
+    """The replay's batches are large (REBUILD_BATCH); an event the live consumer dead-lettered
+    used to send its whole batch through one transaction per event. Halving finds it in a few
+    transactions, and the rows are those of the events applied one at a time."""
+    jobs = []
+    for n in range(8):
+        ids = {"org_id": "org_1", "job_id": f"job_{n}"}
+        geo = geocoded([(-27.47, 153.02), (-27.48, 153.01)], **ids)
+        jobs += [import_requested(stop(0, job_id=ids["job_id"]), stop(1, job_id=ids["job_id"]), **ids), geo]
+        jobs.append(routed(geo, [1, 0]))
+    hijack = stop_changed(1, StopStatus.FAILED, org_id="org_evil", job_id="job_3")
+    batch = [*jobs[:13], hijack, *jobs[13:]]
+
+    class Counting(Projection):
+        transactions = 0
+
+        def apply_batch(self, events):
+            Counting.transactions += 1
+            return super().apply_batch(events)
+
+    halved = Counting(make_engine(f"sqlite:///{tmp_path / 'halved.db'}"))
+    assert rebuild_module.apply_as_live(halved, batch) == 1
+    assert Counting.transactions <= 2 * 5 + 1  # about two per halving, not one per event (25)
+    one_by_one = Projection(make_engine(f"sqlite:///{tmp_path / 'one.db'}"))
+    for event in jobs:
+        one_by_one.apply(event)
+    for n in range(8):
+        expected = job_view(*JobQueries(one_by_one.engine).job("org_1", job_id=f"job_{n}"))
+        assert job_view(*JobQueries(halved.engine).job("org_1", job_id=f"job_{n}")) == expected
