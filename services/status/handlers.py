@@ -74,8 +74,9 @@ async def project(
     # The changed jobs' heads from the rows the batch committed (a job the batch did not hold, as
     # a driver's registration assigns, is read back).
     held = [batch.rows[job_id] for job_id in sorted(batch.changed) if job_id in batch.rows]
-    heads = held + await asyncio.to_thread(queries.heads, sorted(batch.changed - batch.rows.keys()))
-    await outcomes.publish_all({job.job_id: job_head(job, stops) for job, stops in heads}, announced)
+    if missing := sorted(batch.changed - batch.rows.keys()):
+        held += await asyncio.to_thread(queries.heads, missing)
+    await outcomes.publish_all({job.job_id: job_head(job, stops) for job, stops in held}, announced)
     return [settles.job_id if settles else None for settles in batch.settled]
 
 

@@ -299,3 +299,15 @@ def seed_token(
     key = key or LOCAL_TOKEN_SIGNING_KEY.encode()
     record = signed_record(key, digest, Principal(org_id, client_id), int(time.time()) + ttl_s, 0)
     redis.values[token_key(digest)] = {k.encode(): v.encode() for k, v in record.items()}
+
+
+class CountingRedis(MemoryRedis):
+    """A MemoryRedis that counts its MGET calls: the data-key reads a replay or an opener makes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mgets = 0
+
+    async def mget(self, keys, *args):
+        self.mgets += 1
+        return await super().mget(keys, *args)

@@ -8,7 +8,7 @@ from shared.events import JobCancelled, StopStatusChanged, decode_event
 from shared.events.jobs import Depot, VehicleSpec
 from shared.events.stops import ProofOfDelivery
 from shared.testing.builders import import_requested, stop, stop_changed
-from shared.testing.fakes import MemoryRedis
+from shared.testing.fakes import CountingRedis, MemoryRedis
 
 KEK = "a-test-key-encryption-key-of-some-length"
 
@@ -119,18 +119,6 @@ def test_the_driver_directory_is_sealed_under_its_organizations_key():
     assert asyncio.run(keys.open_all([sealed])) == [joined]
     asyncio.run(keys.destroy([pii.org_subject("o1")]))
     assert asyncio.run(keys.open_all([sealed]))[0].email == pii.ERASED
-
-
-class CountingRedis(MemoryRedis):
-    """Counts the data-key reads (MGET calls) a replay makes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.mgets = 0
-
-    async def mget(self, keys, *args):
-        self.mgets += 1
-        return await super().mget(keys, *args)
 
 
 def test_the_replay_opener_opens_raw_events_as_open_event_does_with_one_key_read_per_job():

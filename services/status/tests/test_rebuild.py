@@ -16,7 +16,7 @@ from shared.db import make_engine
 from shared.events import DriverRegistered, DriverRemoved, Event, TokenIssued, utcnow
 from shared.pii import DataKeys
 from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
-from shared.testing.fakes import MemoryRedis
+from shared.testing.fakes import CountingRedis, MemoryRedis
 from shared.vocabulary import JobStatus, StopStatus
 
 T0 = utcnow()
@@ -97,16 +97,6 @@ async def test_an_event_the_live_consumer_rejected_is_left_out_not_fatal(tmp_pat
     assert (report.events, report.skipped, report.jobs) == (len(events), 2, 1)
     rebuilt = job_view(*JobQueries(make_engine(url)).job("org_1", job_id="job_1"))
     assert rebuilt["stops"][0]["status"] == StopStatus.FAILED and rebuilt["status"] == JobStatus.IN_PROGRESS
-
-
-class CountingRedis(MemoryRedis):
-    def __init__(self) -> None:
-        super().__init__()
-        self.mgets = 0
-
-    async def mget(self, keys, *args):
-        self.mgets += 1
-        return await super().mget(keys, *args)
 
 
 async def test_a_replay_in_many_batches_opens_sealed_events_with_one_key_read_per_job(database, tmp_path, monkeypatch):
