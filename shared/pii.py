@@ -15,6 +15,8 @@ import functools
 import hashlib
 import json
 import os
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -106,27 +108,13 @@ def is_sealed(value: object) -> bool:
     return isinstance(value, str) and value.startswith((TOKEN, JSON_TOKEN))
 
 
-def _walk(node: Any, path: tuple[str, ...], change: Callable[[Any], Any]) -> Any:
-    if node is None:
-        return None
-    if not path:
-        return change(node) if isinstance(node, str | dict) else node
-    head, rest = path[0], path[1:]
-    if head == "*":
-        return [_walk(item, rest, change) for item in node]
-    if isinstance(node, dict) and head in node:
-        node[head] = _walk(node[head], rest, change)
-    return node
-
-
-def _rewrite(event: Event, change: Callable[[str], str]) -> Event:
-    paths = PERSONAL.get(event.event_type)
-    if not paths:
+def _rewrite(event: Event, change: Callable[[Any], Any]) -> Event:
+    """The event with `change` applied to its personal values, copying only the models on the way
+    to a changed value: no dump and re-validation of the whole event (a 20-stop import's was most
+    of the cost of opening one, twice over when `personal_values` looked for sealed fields first)."""
+    if event.event_type not in PERSONAL:
         return event
-    raw = event.model_dump()
-    for path in paths:
-        raw = _walk(raw, path, change)
-    return type(event).model_validate(raw)
+    return _apply(event, _tree(event.event_type), change)
 
 
 def job_of(event: Event) -> str | None:
@@ -258,13 +246,39 @@ class DataKeys:
 
     Destroying overwrites the key with ERASED_MARK instead of deleting it, so a stage that
     publishes for the job a moment after its erasure cannot make it a fresh key (it seals
-    ERASED instead): an erased job never regains readable personal data."""
+    ERASED instead): an erased job never regains readable personal data.
+
+    With `cache_seconds` > 0, the unwrapped keys this process read are kept in memory for at most
+    that long after the read (never refreshed by use), at most `cache_size` of them (least recently
+    used first out): a job's events pass a stage within seconds, so opening an import and sealing
+    what comes of it, or sealing a job's three changes, read its key from Redis once instead of
+    once per event. Erasure wins over the cache:
+    - `destroy` (this process erases) and `forget` (this process saw the job's JobErased or
+      job.erased change) drop the key at once and remember the job as erased, so no key of it is
+      served again here, not even one whose Redis read was in flight during the erasure;
+    - an erasure made by another process that this one has not seen yet reaches it within
+      `cache_seconds` at most (the key's read ages out), the bound the README documents.
+    Keys are held only in memory, never logged."""
 
     PRIMED_MAX = 1024
 
-    def __init__(self, redis: Redis, kek_material: str) -> None:
+    def __init__(self, redis: Redis, kek_material: str, *, cache_seconds: float = 0.0, cache_size: int = 0) -> None:
         self.redis, self.wrap = redis, KeyWrap(kek_material)
         self._primed: dict[str, bytes] = {}
+        self.cache_seconds, self.cache_size = cache_seconds, cache_size if cache_seconds > 0 else 0
+        # job -> (key or None when erased, monotonic time it was read); in LRU order
+        self._cache: OrderedDict[str, tuple[bytes | None, float]] = OrderedDict()
+        self._erasures = 0  # how many erasures this process made or saw: a read that spans one is not kept
+
+    @classmethod
+    def from_settings(cls, redis: Redis, settings: Any) -> "DataKeys":
+        """The data keys of a stage that opens and seals job events, with its in-process cache."""
+        return cls(
+            redis,
+            settings.kek_material,
+            cache_seconds=settings.data_key_cache_seconds,
+            cache_size=settings.data_key_cache_size,
+        )
 
     @staticmethod
     def new_key() -> bytes:
@@ -281,28 +295,92 @@ class DataKeys:
     def _unwrap(self, job_id: str, blob: bytes | None) -> bytes | None:
         return None if blob is None or blob == ERASED_MARK else self.wrap.unwrap(job_id, blob)
 
+    def _cached(self, job_id: str) -> tuple[bool, bytes | None]:
+        """(found, key) from the in-process cache; an entry older than cache_seconds is dropped."""
+        if not self.cache_size:
+            return False, None
+        entry = self._cache.get(job_id)
+        if entry is None:
+            return False, None
+        key, read_at = entry
+        if key is not None and time.monotonic() - read_at >= self.cache_seconds:
+            del self._cache[job_id]
+            return False, None
+        self._cache.move_to_end(job_id)
+        return True, key
+
+    def _keep(self, job_id: str, key: bytes | None, erasures: int, read_at: float) -> None:
+        """Cache a key read from Redis at `read_at`, unless an erasure came in while it was read
+        (it may be the erased job's: only a fresh read after the erasure is kept)."""
+        if not self.cache_size or erasures != self._erasures:
+            return
+        current = self._cache.get(job_id)
+        if current is not None and current[0] is None:
+            return  # known erased here: an erased job has no key again
+        self._cache[job_id] = (key, read_at)
+        self._cache.move_to_end(job_id)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    def forget(self, job_ids: Iterable[str]) -> None:
+        """These jobs were erased (here or, as a JobErased says, elsewhere): their keys leave the
+        cache at once and the jobs are remembered as erased (as long as the LRU bound allows)."""
+        self._erasures += 1
+        for job_id in job_ids:
+            self._primed.pop(job_id, None)
+            if self.cache_size:
+                self._cache[job_id] = (None, time.monotonic())
+                self._cache.move_to_end(job_id)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
     async def key_for(self, job_id: str) -> bytes | None:
         """The job's data key, made now if it never had one; None once the job was erased."""
+        found, key = self._cached(job_id)
+        if found:
+            return key
         if (primed := self._primed.pop(job_id, None)) is not None:
-            return self._unwrap(job_id, primed)
+            key = self._unwrap(job_id, primed)
+            self._keep(job_id, key, self._erasures, time.monotonic())
+            return key
+        erasures, read_at = self._erasures, time.monotonic()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(data_key_name(job_id), self.wrap.wrap(job_id, self.new_key()), nx=True)
             pipe.get(data_key_name(job_id))
             _, blob = await pipe.execute()
-        return self._unwrap(job_id, blob)
+        key = self._unwrap(job_id, blob)
+        self._keep(job_id, key, erasures, read_at)
+        return key
 
     async def keys(self, job_ids: Iterable[str]) -> dict[str, bytes | None]:
         """Each job's data key, None where it was destroyed (the job was erased)."""
         ids = sorted(set(job_ids))
         if not ids:
             return {}
-        blobs = await self.redis.mget([data_key_name(j) for j in ids])
-        return {j: self._unwrap(j, b) for j, b in zip(ids, blobs, strict=True)}
+        found: dict[str, bytes | None] = {}
+        missing = []
+        for job_id in ids:
+            hit, key = self._cached(job_id)
+            if hit:
+                found[job_id] = key
+            else:
+                missing.append(job_id)
+        if missing:
+            erasures, read_at = self._erasures, time.monotonic()
+            blobs = await self.redis.mget([data_key_name(j) for j in missing])
+            for job_id, blob in zip(missing, blobs, strict=True):
+                found[job_id] = key = self._unwrap(job_id, blob)
+                if blob is not None:  # a job with no key yet may get one: not cached as None
+                    self._keep(job_id, key, erasures, read_at)
+        return found
 
     async def destroy(self, job_ids: Iterable[str]) -> None:
         """Erase: every personal field ever sealed under these jobs' keys becomes unreadable."""
+        job_ids = list(job_ids)
+        self.forget(job_ids)  # before the write: no read of this process keeps the old key from here on
         if names := [data_key_name(j) for j in job_ids]:
             await self.redis.mset(dict.fromkeys(names, ERASED_MARK))
+        self.forget(job_ids)  # and after it: a read that began before is not kept either
 
     async def seal(self, event: Event) -> Event:
         """The event as it may be published: its personal fields sealed under its job's key (made
@@ -334,7 +412,7 @@ class DataKeys:
 
 
 def _visit(node: Any, tree: dict[str, Any], change: Callable[[str], Any]) -> None:
-    """Every personal string under `node` changed in place (`_walk` for all of an event's paths at once)."""
+    """Every personal string under `node` changed in place (`_apply` on raw JSON, in place)."""
     if isinstance(node, dict):
         for step, below in tree.items():
             if step in node and (value := node[step]) is not None:

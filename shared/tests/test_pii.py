@@ -177,3 +177,98 @@ def test_a_primed_data_key_saves_one_round_trip_once():
     assert asyncio.run(keys.key_for("j")) == keys.wrap.unwrap("j", blob)
     redis.down = False
     assert asyncio.run(keys.key_for("j")) != keys.wrap.unwrap("j", blob)  # taken once: then Redis's (none yet)
+
+
+def _cached_keys(redis=None, seconds=5.0, size=100):
+    return pii.DataKeys(redis or MemoryRedis(), KEK, cache_seconds=seconds, cache_size=size)
+
+
+def test_a_stage_reads_a_jobs_key_once_to_open_its_event_and_seal_what_comes_of_it():
+    redis = CountingRedis()
+    keys, job = _cached_keys(redis), _job()
+    sealed = asyncio.run(keys.seal(job))  # the key is made (and read) once
+    redis.down = True  # from here on, no Redis: opening and sealing again take the cached key
+    opened, erased = asyncio.run(keys.open(decode_event(sealed.to_bytes())))
+    assert not erased and opened == job
+    assert asyncio.run(keys.seal(opened)).job.title.startswith(pii.TOKEN)
+
+
+def test_without_a_cache_every_seal_asks_redis():
+    redis = MemoryRedis()
+    keys = pii.DataKeys(redis, KEK)
+    asyncio.run(keys.seal(_job()))
+    redis.down = True
+    try:
+        asyncio.run(keys.seal(_job()))
+    except ConnectionError:
+        return
+    raise AssertionError("a key was served from memory with the cache off")
+
+
+def test_an_erasure_in_this_process_is_never_outlived_by_a_cached_key():
+    redis = MemoryRedis()
+    keys = _cached_keys(redis)
+    sealed = asyncio.run(keys.seal(_job()))
+    asyncio.run(keys.destroy(["j"]))
+    redis.down = True  # what the process knows decides: the job is erased, no Redis needed
+    assert asyncio.run(keys.key_for("j")) is None
+    opened, erased = asyncio.run(keys.open(sealed))
+    assert erased and opened.job.title == pii.ERASED
+    assert asyncio.run(keys.seal(_job())).job.title == pii.ERASED  # nothing new is sealed for it
+
+
+def test_a_jobs_erasure_seen_on_the_log_drops_its_cached_key_at_once():
+    redis = MemoryRedis()
+    keys, elsewhere = _cached_keys(redis), pii.DataKeys(redis, KEK)
+    sealed = asyncio.run(keys.seal(_job()))
+    asyncio.run(elsewhere.destroy(["j"]))  # another process erased it
+    keys.forget(["j"])  # ... and this one consumed its JobErased
+    assert asyncio.run(keys.key_for("j")) is None
+    assert asyncio.run(keys.open(sealed))[1]
+
+
+def test_an_erasure_this_process_did_not_see_reaches_it_within_the_cache_seconds(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(pii.time, "monotonic", lambda: now[0])
+    redis = MemoryRedis()
+    keys, elsewhere = _cached_keys(redis, seconds=5.0), pii.DataKeys(redis, KEK)
+    asyncio.run(keys.seal(_job()))
+    asyncio.run(elsewhere.destroy(["j"]))
+    now[0] += 4.9
+    assert asyncio.run(keys.key_for("j")) is not None  # within the documented bound: still the read key
+    now[0] += 0.1
+    assert asyncio.run(keys.key_for("j")) is None  # the read aged out: Redis says erased
+    now[0] += 3600
+    assert asyncio.run(keys.keys(["j"])) == {"j": None}  # and it stays erased
+
+
+def test_a_key_read_while_its_job_is_erased_is_not_kept():
+    redis = MemoryRedis()
+    keys = _cached_keys(redis)
+    asyncio.run(pii.DataKeys(redis, KEK).key_for("j"))  # the job has a key in Redis
+    real_mget = redis.mget
+
+    async def slow_mget(names, *args):  # the erasure lands while the read is on its way
+        blobs = await real_mget(names, *args)
+        await keys.destroy(["j"])
+        return blobs
+
+    redis.mget = slow_mget
+    assert asyncio.run(keys.keys(["j"]))["j"] is not None  # the read itself raced the erasure
+    redis.mget, redis.down = real_mget, True
+    assert asyncio.run(keys.key_for("j")) is None  # but it was not kept
+
+
+def test_the_cache_holds_at_most_its_size_least_recently_used_out():
+    redis = MemoryRedis()
+    keys = _cached_keys(redis, size=2)
+    for job_id in ("a", "b", "a", "c"):  # "b" is the least recently used when "c" comes
+        asyncio.run(keys.key_for(job_id))
+    assert len(keys._cache) == 2
+    redis.down = True
+    assert asyncio.run(keys.key_for("a")) and asyncio.run(keys.key_for("c"))
+    try:
+        asyncio.run(keys.key_for("b"))
+    except ConnectionError:
+        return
+    raise AssertionError("the least recently used key was kept beyond the bound")
