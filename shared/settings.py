@@ -164,6 +164,12 @@ class DataKeySettings(PlatformSettings):
     the key-encryption key that wraps every job's data key in the durable Redis."""
 
     data_key_encryption_key: SecretStr | None = Field(None, repr=False)
+    # The unwrapped data keys a stage keeps in memory (shared/pii.py DataKeys): an erasure made by
+    # another process that this one did not see reaches it within this many seconds at most.
+    data_key_cache_seconds: float = Field(
+        5.0, ge=0, le=60, description="how long a read data key is kept in process (0: read every time)"
+    )
+    data_key_cache_size: int = Field(10_000, ge=0, le=1_000_000, description="data keys kept in process, at most")
 
     @model_validator(mode="after")
     def _data_key_encryption_key(self) -> "DataKeySettings":

@@ -30,7 +30,7 @@ def create_app(
     broker = broker or make_broker(settings, SERVICE)
     keys_redis = keys_redis or make_redis(settings)  # the durable instance: the jobs' data keys
     geocoder = build_geocoder(settings, redis, chain)
-    keys = DataKeys(keys_redis, settings.kek_material)
+    keys = DataKeys.from_settings(keys_redis, settings)  # read once per job, not per event
     include_subscribers(broker, EventBus(broker, SERVICE), geocoder, LaneGate.from_settings(SERVICE, settings), keys)
 
     async def close() -> None:

@@ -30,14 +30,16 @@ async def geocode_job(geocoder: Geocoder, bus: EventBus, keys: DataKeys, event: 
     STAGE_DURATION.labels("geocode").observe(time.perf_counter() - started)
 
 
-async def forget_job(geocoder: Geocoder, event: JobErased) -> None:
-    """Delete the geocode cache entries the erased job created."""
+async def forget_job(geocoder: Geocoder, keys: DataKeys, event: JobErased) -> None:
+    """Delete the geocode cache entries the erased job created; its data key leaves this
+    process's cache at once."""
+    keys.forget([event.job_id])
     log.info("erased job %s: %d geocode cache entries deleted", event.job_id, await geocoder.forget(event.job_id))
 
 
 def routes(geocoder: Geocoder, bus: EventBus, keys: DataKeys) -> dict[type[Event], Callable[[Event], Awaitable[None]]]:
     """The routing table: each event type this stage consumes, and its handler."""
-    return {ImportRequested: partial(geocode_job, geocoder, bus, keys), JobErased: partial(forget_job, geocoder)}
+    return {ImportRequested: partial(geocode_job, geocoder, bus, keys), JobErased: partial(forget_job, geocoder, keys)}
 
 
 def include_subscribers(broker: KafkaBroker, bus: EventBus, geocoder: Geocoder, gate: LaneGate, keys: DataKeys) -> None:

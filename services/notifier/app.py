@@ -66,7 +66,7 @@ def create_app(
         poll_s=settings.webhook_poll_seconds,
         timeout_s=settings.webhook_timeout_seconds,
     )
-    keys = DataKeys(redis, settings.kek_material)  # the changes' job views travel sealed
+    keys = DataKeys.from_settings(redis, settings)  # the changes' job views travel sealed
     subscribe_changes(broker, bus, store, worker.poke, settings.notifier_group, keys)
 
     async def start_worker() -> None:

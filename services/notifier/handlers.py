@@ -5,6 +5,7 @@ the database is synchronous, so its calls run in a worker thread."""
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -174,17 +175,29 @@ def delivery_for(endpoint: EndpointRow, change_id: str, job_id: str, event_type:
     )
 
 
-async def schedule(store: DeliveryStore, changes: list[JobChanged]) -> int:
+async def schedule(
+    store: DeliveryStore,
+    changes: list[JobChanged],
+    open_changes: Callable[[list[JobChanged]], Awaitable[list[JobChanged]]] | None = None,
+) -> int:
     """Durably schedule one delivery per change and subscribed endpoint of its organization
-    (before the changes' offsets are committed); a change seen before adds nothing."""
+    (before the changes' offsets are committed); a change seen before adds nothing. Only the
+    changes some endpoint subscribes to are opened (`open_changes`: their job views unsealed):
+    the others cost no data key and no decryption."""
     erased = [c.job_id for c in changes if c.change_type == ERASED_CHANGE]
     if erased:  # the job was erased: what is pending for it is never sent, and no copy is kept
         await asyncio.to_thread(store.forget_jobs, erased)
         changes = [c for c in changes if c.job_id not in erased]
-    changes = [c for c in changes if isinstance(c.data, dict)]  # a job erased since: nothing to tell
     if not changes:
         return 0
     endpoints = await asyncio.to_thread(store.subscribers, {c.org_id for c in changes})
+    wanted = {(e.org_id, name) for e in endpoints for name in e.events}
+    changes = [c for c in changes if (c.org_id, c.change_type) in wanted]
+    if changes and open_changes is not None:
+        changes = await open_changes(changes)
+    changes = [c for c in changes if isinstance(c.data, dict)]  # a job erased since: nothing to tell
+    if not changes:
+        return 0
     deliveries = [
         delivery_for(e, str(c.event_id), c.job_id, c.change_type, _body(c), c.occurred_at)
         for c in changes

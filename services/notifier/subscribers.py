@@ -29,13 +29,12 @@ def subscribe_changes(
 
     async def on_events(events: list[Event]) -> None:
         changes = [e for e in events if isinstance(e, JobChanged)]
+        if keys is not None:  # an erased job's key leaves this process's cache at once
+            keys.forget(c.job_id for c in changes if c.change_type == handlers.ERASED_CHANGE)
         try:
-            if keys is not None:
-                changes = await keys.open_all(changes)  # type: ignore[assignment]
+            added = await handlers.schedule(store, changes, keys.open_all if keys is not None else None)  # type: ignore[arg-type]
         except (RedisError, ConnectionError) as exc:  # the data keys cannot be read: retry, never dead-letter
             raise TransientError(f"data keys unavailable: {exc}") from exc
-        try:
-            added = await handlers.schedule(store, changes)
         except OperationalError as exc:  # the database is down or locked: retry, never dead-letter
             raise TransientError(f"database unavailable: {exc.orig}") from exc
         if added:

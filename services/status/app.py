@@ -46,7 +46,7 @@ def create_app(
     engine = engine or make_engine(settings.status_database_url)
     projection, queries = Projection(engine), JobQueries(engine)  # the projection migrates the tables
     outcomes = OutcomePublisher(redis, settings.outcome_ttl_seconds)
-    keys = DataKeys(redis, settings.kek_material)
+    keys = DataKeys.from_settings(redis, settings)  # one Redis read per job, not per sealed change
     bus = SealingBus(EventBus(broker, SERVICE), keys)  # stop reports and cancellations leave sealed
     relay = OutboxRelay(Outbox(engine), bus, idle_s=settings.outbox_poll_seconds)
     eraser = Eraser(

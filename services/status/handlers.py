@@ -21,10 +21,10 @@ from services.status.views import job_head, job_view
 from shared import ratelimit
 from shared.channels import JobSettled
 from shared.errors import Problem
-from shared.events import Event, RouteOptimized, StopStatusChanged, utcnow
+from shared.events import Event, JobErased, OrganizationErased, RouteOptimized, StopStatusChanged, utcnow
 from shared.events.stops import ProofOfDelivery, StopOutcome
 from shared.inputs import REPORT_FUTURE, REPORT_PAST, within
-from shared.pii import DataKeys
+from shared.pii import DataKeys, org_subject
 from shared.ratelimit import RateLimiter
 from shared.vocabulary import JobStatus, StopStatus, as_utc
 
@@ -63,6 +63,8 @@ async def project(
     projection, queries, outcomes = reader.projection, reader.queries, reader.outcomes
     taken = [event for event in events if type(event) in routes]
     if reader.keys is not None:
+        if erasures := erased_subjects(taken):  # their keys leave this process's cache before anything opens
+            reader.keys.forget(erasures)
         taken = await reader.keys.open_all(taken)
     batch = await asyncio.to_thread(projection.apply_batch, taken)
     if batch.erased and reader.erased is not None:
@@ -78,6 +80,17 @@ async def project(
         held += await asyncio.to_thread(queries.heads, missing)
     await outcomes.publish_all({job.job_id: job_head(job, stops) for job, stops in held}, announced)
     return [settles.job_id if settles else None for settles in batch.settled]
+
+
+def erased_subjects(events: list[Event]) -> list[str]:
+    """Whose data keys the events say are destroyed: an erased job's, an erased organization's."""
+    found = []
+    for event in events:
+        if isinstance(event, JobErased):
+            found.append(event.job_id)
+        elif isinstance(event, OrganizationErased):
+            found.append(org_subject(event.org_id))
+    return found
 
 
 async def follow_up(

@@ -1,11 +1,13 @@
 """The delivery store on SQLite (offline) and PostgreSQL (e2e): scheduling is idempotent, leases
 are exclusive, and only each job's first pending delivery to an endpoint is handed out."""
 
+import asyncio
 from datetime import timedelta
 
 from services.notifier.adapters.store import FAILED, PENDING, SUCCEEDED, DeliveryStore, Outcome
 from services.notifier.adapters.tables import AttemptRow, EndpointRow
-from services.notifier.handlers import delivery_for
+from services.notifier.handlers import delivery_for, schedule
+from services.notifier.tests.conftest import change
 from shared.db import make_engine
 from shared.events import utcnow
 
@@ -75,3 +77,22 @@ def test_a_retry_waits_its_turn_and_a_failure_can_disable_the_endpoint(database)
     assert store.endpoint("org_1", "wh_e").status == "disabled"
     assert [d.attempts for d, _ in store.deliveries("wh_e", None, 10)] == [2]
     assert len(store.deliveries("wh_e", None, 10)[0][1]) == 2
+
+
+def test_only_changes_an_endpoint_subscribes_to_are_opened_and_scheduled(database):
+    store = DeliveryStore(make_engine(database("opened")))
+    endpoint(store, "wh_a")  # org_1 subscribes to job.routed only
+    opened: list = []
+
+    async def open_changes(changes):
+        opened.extend(changes)
+        return changes
+
+    changes = [
+        change("job_1", "job.routed", org="org_1"),
+        change("job_2", "job.created", org="org_1"),  # a type nobody of org_1 subscribes to
+        change("job_3", "job.routed", org="org_2"),  # an organization with no endpoint
+    ]
+    assert asyncio.run(schedule(store, changes, open_changes)) == 1
+    assert [c.job_id for c in opened] == ["job_1"]  # the others cost no data key and no decryption
+    assert asyncio.run(schedule(store, changes[1:], open_changes)) == 0 and len(opened) == 1
