@@ -456,9 +456,15 @@ def subscribe_batch(
     *,
     max_records: int = 200,
     batch_timeout_ms: int = 20,
+    linger_ms: int = 0,
 ) -> None:
     """Like `subscribe`, a poll at a time: `handle_many` takes every event of the poll (one
     transaction, one commit), in partition order.
+
+    `linger_ms`: once a poll brought something, keep collecting for up to that long (or until
+    `max_records`) before handling it (`lingering`). In a burst a poll brings about one event, so
+    without it each event paid a whole batch (transaction, commit, follow-ups); a lone event
+    waits `linger_ms` at most.
 
     If the batch fails on an outage it is retried whole. If it fails on anything else, its
     events go through `handle_one` one by one, so only the poisoned event is dead-lettered.
@@ -468,7 +474,7 @@ def subscribe_batch(
     topics = tuple(topics)
     _register_series(bus, topics)
 
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         *topics,
         group_id=group,
         auto_offset_reset="earliest",
@@ -478,6 +484,10 @@ def subscribe_batch(
         batch_timeout_ms=batch_timeout_ms,
         fetch_max_wait_ms=IDLE_FETCH_WAIT_MS,
     )
+    if linger_ms > 0 and hasattr(subscriber, "get_msg"):  # FastStream's in-memory test broker polls nothing
+        subscriber.get_msg = lingering(subscriber.get_msg, linger_ms, max_records)
+
+    @subscriber
     async def _consume_many(msg: KafkaMessage) -> None:
         records: tuple[Any, ...] = msg.raw_message
         decoded, undecodable = [], []
@@ -520,6 +530,32 @@ def subscribe_batch(
         # Only once the rest is done: a batch that is retried would park these twice.
         for record, exc in undecodable:
             await _deadletter_undecodable(bus, record, exc)
+
+
+def lingering(
+    poll: Callable[[Any], Awaitable[tuple[Any, ...]]], linger_ms: int, max_records: int
+) -> Callable[[Any], Awaitable[tuple[Any, ...]]]:
+    """A batch subscriber's poll that, once records arrived, polls on for up to `linger_ms` (or
+    until `max_records`) and hands them over as one batch. Each partition's records stay in
+    order; nothing is committed before the whole batch is handled (the subscriber's ack), and a
+    failed batch rewinds every partition it holds (its nack), so delivery stays at least once."""
+
+    async def poll_lingering(consumer: Any) -> tuple[Any, ...]:
+        records = await poll(consumer)
+        if not records or len(records) >= max_records:
+            return records
+        collected = list(records)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + linger_ms / 1000
+        while len(collected) < max_records and (left := deadline - loop.time()) > 0:
+            more = await consumer.getmany(
+                timeout_ms=max(1, round(left * 1000)), max_records=max_records - len(collected)
+            )
+            for partition_records in more.values():
+                collected.extend(partition_records)
+        return tuple(collected)
+
+    return poll_lingering
 
 
 def _register_series(bus: EventBus, topics: tuple[str, ...]) -> None:

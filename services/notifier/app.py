@@ -67,7 +67,7 @@ def create_app(
         timeout_s=settings.webhook_timeout_seconds,
     )
     keys = DataKeys.from_settings(redis, settings)  # the changes' job views travel sealed
-    subscribe_changes(broker, bus, store, worker.poke, settings.notifier_group, keys)
+    subscribe_changes(broker, bus, store, worker.poke, settings.notifier_group, keys, settings.changes_linger_ms)
 
     async def start_worker() -> None:
         worker.start()

@@ -26,6 +26,9 @@ class NotifierSettings(TokenVerifierSettings, DataKeySettings):
     webhook_poll_seconds: float = Field(0.5, gt=0, le=60, description="how often the worker looks for due deliveries")
     webhook_max_endpoints_per_org: int = Field(20, ge=1, le=1000)
     notifier_group: str = "routemate-notifier"
+    changes_linger_ms: int = Field(
+        50, ge=0, le=1000, description="how long the changes' consumer collects after the first change of a batch"
+    )
     page_size: int = Field(50, ge=1, le=500)
     # The operators' admin API (the CLI); the same ADMIN_TOKEN as the auth service's.
     admin_token: SecretStr = SecretStr("routemate-local-admin")

@@ -23,6 +23,7 @@ def subscribe_changes(
     scheduled: Callable[[], None],
     group: str = GROUP,
     keys: DataKeys | None = None,
+    linger_ms: int = 0,
 ) -> None:
     """Each poll's changes become deliveries in one transaction before the offsets are committed.
     Their job views are opened with the jobs' data keys (None: taken as they come, in tests)."""
@@ -45,4 +46,7 @@ def subscribe_changes(
 
     # An empty poll waits batch_timeout_ms for records, then as long again: 200 ms keeps an idle
     # notifier to 2.5 wake-ups a second (20 ms made 25) and adds at most 0.4 s before a webhook.
-    subscribe_batch(broker, bus, TOPICS, group, on_events, on_event, max_records=500, batch_timeout_ms=200)
+    # Lingering after the first change lets a burst's changes share one endpoints query and commit.
+    subscribe_batch(
+        broker, bus, TOPICS, group, on_events, on_event, max_records=500, batch_timeout_ms=200, linger_ms=linger_ms
+    )

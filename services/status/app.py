@@ -54,7 +54,15 @@ def create_app(
     )
     # Jobs the projection erased (an organization's, a JobErased): their keys and Redis entries go too.
     reader = ReadModel(projection, queries, outcomes, keys, partial(forget_erased, eraser))
-    subscribe_read_model(broker, bus, reader, settings.projection_batch_size, relay.poke, settings.status_group)
+    subscribe_read_model(
+        broker,
+        bus,
+        reader,
+        settings.projection_batch_size,
+        relay.poke,
+        settings.status_group,
+        linger_ms=settings.projection_linger_ms,
+    )
     policy = RetentionPolicy(settings.job_retention_days, settings.job_retention_max_days)
     retention = RetentionTask(eraser, policy, settings.job_retention_check_seconds)
     every = settings.snapshot_interval_seconds

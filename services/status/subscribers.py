@@ -72,6 +72,7 @@ def subscribe_read_model(
     batch_size: int,
     changed: Callable[[], None] = lambda: None,
     group: str = GROUP,
+    linger_ms: int = 0,
 ) -> None:
     """The projection consumer: every topic of the read model, in consumer group `group`."""
 
@@ -88,4 +89,6 @@ def subscribe_read_model(
         await on_events([event])
 
     # A poll's events in one transaction and one Kafka commit: the projection keeps up with bursts.
-    subscribe_batch(broker, bus, TOPICS, group, on_events, on_event, max_records=batch_size)
+    # Lingering a few ms after the first event makes a burst's events share them (a poll brings
+    # about one), and the relay's pass, the outcomes' Redis round trip and the notifier's batch too.
+    subscribe_batch(broker, bus, TOPICS, group, on_events, on_event, max_records=batch_size, linger_ms=linger_ms)
