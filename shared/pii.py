@@ -216,7 +216,10 @@ def open_event(event: Event, key: bytes | None) -> Event:
     job_id = job_of(event)
     if job_id is None:
         return event
-    return _rewrite(event, lambda value: open_text(key, job_id, value) if isinstance(value, str) else value)
+    # One cipher and one AAD for all of the event's values (open_text makes them per value: a
+    # 20-stop import has about 100 personal values, and the cipher was a third of opening it).
+    cipher, aad = (AESGCM(key) if key is not None else None), _aad(job_id)
+    return _rewrite(event, lambda value: _open_with(cipher, aad, value) if isinstance(value, str) else value)
 
 
 def erased(event: Event, key: bytes | None) -> bool:
