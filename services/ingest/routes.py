@@ -38,11 +38,14 @@ CurrentCaller = Annotated[Caller, Depends(_caller)]
 
 
 async def _json_body(request: Request, limit: int) -> Any:
-    """The body as JSON, or a 415, 413 or 400 problem."""
+    """The body as a validated import when it is a plain valid one (handlers.validated_import),
+    else as JSON for handlers.parse_import to judge; or a 415, 413 or 400 problem."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in JSON_TYPES:
         raise Problem(415, "unsupported_media_type", "Send the import as application/json.")
     body = await read_body(request, limit)
+    if (model := handlers.validated_import(body)) is not None:
+        return model
     try:
         return parse_json(body)
     except InvalidJson as exc:
