@@ -1,9 +1,9 @@
 """HTTP edge of the ingest gateway: POST /v1/integration-import."""
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from services.ingest import handlers, updates
@@ -32,9 +32,6 @@ async def _caller(request: Request) -> Caller:
     authorization = request.headers.get("authorization")
     who, epoch = await signed_token(state.redis, authorization, state.settings.signing_key, state.token_cache)
     return Caller(who, await handlers.admit(state.limiter, who.client_id, epoch))
-
-
-CurrentCaller = Annotated[Caller, Depends(_caller)]
 
 
 async def _json_body(request: Request, limit: int) -> Any:
@@ -83,13 +80,16 @@ def _response(answer: handlers.ImportAnswer, headers: dict[str, str]) -> JSONRes
     summary="Import a delivery job; answers with its optimized route",
     responses={200: {}, 202: {}, 400: {}, 401: {}, 409: {}, 412: {}, 413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
 )
-async def import_job(request: Request, caller: CurrentCaller) -> JSONResponse:
+async def import_job(request: Request) -> JSONResponse:
     """Validate, reserve the external id, publish `ImportRequested`, then wait (bounded) for the route.
 
     A replay of the same import answers 200 with the job as it settled (its original answer,
     Stripe-style); the Location header points at the jobs endpoint for its current state.
     A changed body with `If-Match: "<version>"` updates the job (200), or answers 412 when stale.
     """
+    # The caller first, before the body is read (as a dependency would, without FastAPI's
+    # dependency solving per request: about 4% of the replica's CPU under the burst, py-spy).
+    caller = await _caller(request)
     state = request.app.state
     body = await _json_body(request, state.settings.max_body_bytes)
     respond_async = "respond-async" in request.headers.get("prefer", "").lower()
