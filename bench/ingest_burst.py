@@ -7,9 +7,12 @@ What makes the comparison fair:
   httptools and uvloop from uvicorn[standard], no access log, the same LOG_LEVEL, the platform's
   default unless set), hit directly on loopback (in production the edge nginx is in front of both);
 - the same machine conditions, as far as a shared machine allows: the two run in alternation,
-  `--rounds` times, and before each round the platform is left to finish the jobs the previous
-  ingest round started (its organization's jobs in flight back to none), so neither side is
-  measured while the pipeline downstream works through the other's jobs;
+  `--rounds` times;
+- the ingest stage alone: the bare endpoint triggers nothing downstream, but every import does
+  (geocoder, optimizer, status and notifier route it on the same cores). By default those four
+  are paused (SIGSTOP) for all rounds, on both sides, and resumed (SIGCONT) afterwards; they then
+  catch up from Kafka, nothing is lost. `--downstream running` measures with them working,
+  waiting before each round for the previous round's jobs to settle, as earlier versions did;
 - the ingest replica is a real one (token check, rate limit, idempotency, Kafka's ack); only its
   per-integration rate limit is lifted, or the burst would be refused by design.
 
@@ -20,7 +23,9 @@ process (the same ratio on a core of its own), and the Redis round trips one imp
 
 import argparse
 import asyncio
+import contextlib
 import os
+import signal
 import statistics
 import time
 import uuid
@@ -35,6 +40,22 @@ from shared.testing.stack import EXTRA_PORT_BASE, REDIS_URL, extra_port
 from shared.tokens import token_digest, token_key
 
 TARGET = 0.8
+DOWNSTREAM = ("geocoder", "optimizer", "status", "notifier")
+
+
+@contextlib.contextmanager
+def paused(pids: dict[str, int], names: tuple[str, ...] = DOWNSTREAM):
+    """The named platform processes stopped (SIGSTOP) while the block runs, resumed (SIGCONT) after,
+    whatever happens: their Kafka consumers pick up where they stopped."""
+    stopped = [pids[name] for name in names if name in pids]
+    try:
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        yield [name for name in names if name in pids]
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
 
 async def burst(url: str, token: str, n: int, clients: int) -> tuple[float, list[float], int]:
@@ -144,6 +165,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--downstream",
+        choices=("paused", "running"),
+        default="paused",
+        help="pause the pipeline behind ingest during the rounds (the ingest stage alone), or leave it running",
+    )
     args = parser.parse_args()
     token, _ = tenant()
     org_id = Redis.from_url(REDIS_URL).hget(token_key(token_digest(token)), "org_id").decode()
@@ -159,27 +186,25 @@ def main() -> None:
     )
     pids = cpu.platform_pids(ROOT)
     rows, ratios, cpu_ratios = [], [], []
-    for n in range(args.rounds):
-        measured = []
-        for name, module, port, env in sides:
-            waited, left = settle(org_id)
-            before = cpu.sample(pids)
-            rate, latencies, errors, cpu_ms = measure(module, port, env, token, args)
-            after = cpu.sample(pids)
-            others = sum(after.cpu[p] - before.cpu[p] for p in before.cpu if p in after.cpu)
-            measured.append((rate, cpu_ms))
-            rows.append(
-                f"| {n + 1} | {name} | {rate:.0f} | {percentile(latencies, 50) * 1000:.1f} | "
-                f"{percentile(latencies, 99) * 1000:.1f} | {errors} | {cpu_ms:.2f} | "
-                f"{others:.1f} | {waited:.0f} ({left} left) |"
-            )
-        (bare_rate, bare_cpu), (ingest_rate, ingest_cpu) = measured
-        ratios.append(ingest_rate / bare_rate)
-        cpu_ratios.append(bare_cpu / ingest_cpu)
+    pausing = args.downstream == "paused"
+    if pausing:
+        settle(org_id)  # the platform idle first; then the rounds add nothing the pipeline routes meanwhile
+    with paused(pids) if pausing else contextlib.nullcontext([]) as stopped:
+        for n in range(args.rounds):
+            rounds(n, sides, pids, org_id, token, args, pausing, rows, ratios, cpu_ratios)
     trips = round_trips(token)
-    settle(org_id)
+    # Resumed consumers first rejoin their groups (their sessions expired while stopped), so the
+    # count may stand still for a while before it falls.
+    caught_up, left = settle(org_id, seconds=600, stalled=90 if pausing else 15)
     print(f"# burst of {args.requests} async imports (20 stops) from {args.clients} clients, {args.rounds} rounds")
     print(f"# {machine()}; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    if pausing:
+        print(
+            f"# downstream paused (SIGSTOP) during the rounds: {', '.join(stopped) or 'none found'}; "
+            f"the pipeline caught up afterwards in {caught_up:.0f} s ({left} jobs still in flight)"
+        )
+    else:
+        print("# downstream running: each round waited for the previous one's jobs to settle first")
     print(
         "| round | endpoint | accepted/s | p50 ms | p99 ms | non-202 | CPU ms/request | "
         "other platform CPU s in the round | s waited for the pipeline first (jobs still in flight) |"
@@ -196,6 +221,26 @@ def main() -> None:
         f"(target >= {TARGET}: {'met' if cpu_ratio >= TARGET else 'MISSED'})"
     )
     print(f"# Redis round trips per async import (token cached): {trips:.1f}")
+
+
+def rounds(n, sides, pids, org_id, token, args, pausing, rows, ratios, cpu_ratios) -> None:
+    """Round `n`: each side's burst in turn; its rows and the round's ratios appended."""
+    measured = []
+    for name, module, port, env in sides:
+        waited, left = (0.0, 0) if pausing else settle(org_id)
+        before = cpu.sample(pids)
+        rate, latencies, errors, cpu_ms = measure(module, port, env, token, args)
+        after = cpu.sample(pids)
+        others = sum(after.cpu[p] - before.cpu[p] for p in before.cpu if p in after.cpu)
+        measured.append((rate, cpu_ms))
+        rows.append(
+            f"| {n + 1} | {name} | {rate:.0f} | {percentile(latencies, 50) * 1000:.1f} | "
+            f"{percentile(latencies, 99) * 1000:.1f} | {errors} | {cpu_ms:.2f} | "
+            f"{others:.1f} | {waited:.0f} ({left} left) |"
+        )
+    (bare_rate, bare_cpu), (ingest_rate, ingest_cpu) = measured
+    ratios.append(ingest_rate / bare_rate)
+    cpu_ratios.append(bare_cpu / ingest_cpu)
 
 
 if __name__ == "__main__":

@@ -143,7 +143,8 @@ def dispatcher(table: dict[type[Event], Handler]) -> Handler:
 
 
 def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
-    """An idempotent acks=all producer (KAFKA_LINGER_MS to let a burst share produce requests).
+    """An idempotent acks=all producer (KAFKA_LINGER_MS to let a burst share produce requests;
+    KAFKA_MAX_BATCH_BYTES so that concurrent sends to a partition can share them at all).
 
     No FastStream Prometheus middleware: it wrapped every message consumed and published in a
     second set of series nobody reads (EVENTS_CONSUMED / EVENTS_PUBLISHED and the stages' own
@@ -157,6 +158,7 @@ def make_broker(settings: PlatformSettings, service: str) -> KafkaBroker:
         enable_idempotence=True,
         request_timeout_ms=15_000,
         linger_ms=settings.kafka_linger_ms,
+        max_batch_size=min(settings.kafka_max_batch_bytes, settings.kafka_max_message_bytes),
         # The same limit the topics are created with (shared/topics.py): an event the producer
         # accepts is one every topic and consumer accepts too.
         max_request_size=settings.kafka_max_message_bytes,

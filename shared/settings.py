@@ -34,6 +34,14 @@ class PlatformSettings(BaseSettings):
     # but lowered the burst's ratio (0.33 against 0.51 at 0). A deployment with many concurrent
     # publishers per process may still trade a few ms for fewer requests.
     kafka_linger_ms: int = Field(0, ge=0, le=1000)
+    # The most a producer puts in one batch for one partition. aiokafka sends one produce request
+    # per broker at a time, with at most one batch per partition, and a send that does not fit the
+    # partition's open batch waits for it to go out: at aiokafka's 16 KiB, one 20-stop import
+    # (8.4 KB sealed) filled a batch, so a burst of concurrent imports went to Kafka one per
+    # partition per round trip. At 1 MiB the imports that arrive while a request is in flight
+    # share the next one; each still awaits its own ack (acks=all), nothing lingers. At most
+    # KAFKA_MAX_MESSAGE_BYTES (a batch is one record set to the broker).
+    kafka_max_batch_bytes: int = Field(1024 * 1024, ge=16 * 1024, le=KAFKA_MAX_MESSAGE_BYTES)
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Connections per Redis client and process. A caller past the cap waits up to
     # REDIS_POOL_TIMEOUT_SECONDS for one to come free (redis-py's own pool refuses at once with

@@ -42,8 +42,27 @@ def import_event_id(job_id: str, digest: str) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"routemate:import:{job_id}:{digest}")
 
 
+def validated_import(body: bytes) -> ImportIn | None:
+    """The import straight from its JSON bytes (pydantic's own parser: no Python dict in between,
+    one pass), when that is certainly what the general path (shared.inputs.parse_json, then
+    parse_import) would make of it: a valid import, no escaped NUL anywhere (which the general path
+    refuses with a 400), and no field outside the contract (unknown fields may nest anything, and
+    the general path bounds their depth). None otherwise, and the general path answers, with its
+    problems exactly as before."""
+    if b"\\u0000" in body:
+        return None
+    try:
+        model = ImportIn.model_validate_json(body)
+    except ValidationError:
+        return None
+    return None if unknown_fields(model) else model
+
+
 def parse_import(raw: Any, max_stops: int) -> tuple[ImportIn, list[JobWarning]]:
-    """The validated import and its warnings, or a 422 problem listing every bad field."""
+    """The validated import and its warnings, or a 422 problem listing every bad field. `raw` is
+    the JSON body, or the import validated_import() already made of it."""
+    if isinstance(raw, ImportIn):
+        return _checked(raw, max_stops), _warnings(raw)
     if not isinstance(raw, dict):
         raise Problem(
             422,
@@ -51,21 +70,41 @@ def parse_import(raw: Any, max_stops: int) -> tuple[ImportIn, list[JobWarning]]:
             "The request body must be a JSON object.",
             errors=[{"pointer": "", "reason": "expected an object", "type": "object_type"}],
         )
-    errors: list[dict[str, str]] = []
     stops = raw.get("stops")
-    if isinstance(stops, list) and len(stops) > max_stops:
-        raise Problem(
-            422,
-            "too_many_stops",
-            f"A job may have at most {max_stops} stops.",
-            errors=[{"pointer": "/stops", "reason": f"{len(stops)} stops, limit {max_stops}", "type": "too_long"}],
-            max_stops=max_stops,
-        )
+    if isinstance(stops, list):
+        _stop_count(len(stops), max_stops)
     try:
         model = ImportIn.model_validate(raw)
     except ValidationError as exc:
         errors = field_errors(exc.errors(include_url=False))
         raise Problem(422, "validation_failed", "The import has invalid fields.", errors=errors) from None
+    return _checked(model, max_stops), _warnings(model)
+
+
+def _warnings(model: ImportIn) -> list[JobWarning]:
+    return [
+        JobWarning(
+            code=WarningCode.UNKNOWN_FIELD, message=f"{pointer} is not part of the import contract and was ignored"
+        )
+        for pointer in unknown_fields(model)
+    ]
+
+
+def _stop_count(stops: int, max_stops: int) -> None:
+    if stops > max_stops:
+        raise Problem(
+            422,
+            "too_many_stops",
+            f"A job may have at most {max_stops} stops.",
+            errors=[{"pointer": "/stops", "reason": f"{stops} stops, limit {max_stops}", "type": "too_long"}],
+            max_stops=max_stops,
+        )
+
+
+def _checked(model: ImportIn, max_stops: int) -> ImportIn:
+    """`model`, or a 422 problem: too many stops, or the rules across fields."""
+    _stop_count(len(model.stops), max_stops)
+    errors: list[dict[str, str]] = []
     seen: dict[str, int] = {}
     for index, stop in enumerate(model.stops):
         if stop.external_stop_id in seen:
@@ -80,13 +119,7 @@ def parse_import(raw: Any, max_stops: int) -> tuple[ImportIn, list[JobWarning]]:
     errors += fleet_errors(model)
     if errors:
         raise Problem(422, "validation_failed", "The import has invalid fields.", errors=errors)
-    warnings = [
-        JobWarning(
-            code=WarningCode.UNKNOWN_FIELD, message=f"{pointer} is not part of the import contract and was ignored"
-        )
-        for pointer in unknown_fields(model)
-    ]
-    return model, warnings
+    return model
 
 
 def _contract(value: Any) -> Any:

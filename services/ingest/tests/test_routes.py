@@ -215,6 +215,12 @@ async def test_deep_or_nul_carrying_json_is_a_400_problem_not_a_500():
         body["stops"][0]["address"] = "1 Queen St\u0000"
         nul = await client.post(URL, content=json.dumps(body), headers=json_headers)
         assert assert_problem(nul, 400, "invalid_text")["errors"][0]["pointer"] == "/stops/0/address"
+        # A valid import but for one unknown field nested too deep: valid to pydantic's own parser,
+        # so it must not take the fast path (handlers.validated_import) past the depth limit.
+        deep_extra = import_body()
+        deep_extra["stops"][0]["extra"] = json.loads("[" * 40 + "]" * 40)
+        too_deep = await client.post(URL, content=json.dumps(deep_extra), headers=json_headers)
+        assert assert_problem(too_deep, 400, "json_too_deep")["errors"][0]["pointer"].startswith("/stops/0/extra")
         assert client.app.state.published == []
 
 

@@ -1,6 +1,8 @@
+import json
+
 import pytest
 
-from services.ingest.handlers import job_spec, parse_import, payload_hash
+from services.ingest.handlers import job_spec, parse_import, payload_hash, validated_import
 from shared.errors import Problem
 from shared.testing.builders import at, import_body
 
@@ -93,3 +95,51 @@ def test_every_stop_gets_its_own_id_and_emails_are_lower_case():
     spec = job_spec(model, "job_1", "h")
     assert [s.stop_id for s in spec.stops][:2] == ["job_1.1", "job_1.2"]
     assert spec.driver_email == "driver@example.com"
+
+
+def _rich_body() -> dict:
+    body = import_body(stops=6, start_time=at(0), vehicle_capacity=12)
+    body["depot"] = {"address": "1 Depot Rd", "lat": -27.47, "lng": 153.02}
+    body["return_to_depot"] = True
+    body["stops"][1].update(time_window={"start": at(1), "end": at(3)}, notes="ring", phone="+61", email="A@b.co")
+    body["stops"][2].update(
+        time_windows=[{"start": at(1), "end": at(2)}, {"start": at(4), "end": at(5)}], skills=["fridge"], priority=3
+    )
+    body["stops"][3].update(lat=-27.5, lng=153.0, service_minutes=4.5, parcel_count=0, title="  spaced  ")
+    return body
+
+
+def test_a_valid_import_straight_from_its_bytes_is_the_import_the_general_path_makes():
+    """validated_import() parses once, in pydantic; what it makes must be what json.loads and
+    parse_import make of the same bytes: the same model, warnings, digest and job spec."""
+    body = _rich_body()
+    body["stops"][3].pop("title")
+    raw = json.dumps(body).encode()
+    fast = validated_import(raw)
+    assert fast is not None
+    (general, general_warnings), (checked, warnings) = parse_import(json.loads(raw), 500), parse_import(fast, 500)
+    assert checked == general and warnings == general_warnings == []
+    assert payload_hash(checked) == payload_hash(general)
+    assert job_spec(checked, "job_1", "d") == job_spec(general, "job_1", "d")
+
+
+@pytest.mark.parametrize(
+    "why,body",
+    [
+        ("an unknown field, whose depth only the general path bounds", _rich_body()),
+        ("an escaped NUL, which the general path refuses", import_body(title="a\u0000b")),
+        ("an invalid field", import_body(title="")),
+        ("not an object", [1, 2]),
+        ("not JSON", None),
+    ],
+)
+def test_anything_but_a_plain_valid_import_is_left_to_the_general_path(why, body):
+    raw = b"{nope" if body is None else json.dumps(body).encode()
+    assert validated_import(raw) is None, why
+
+
+def test_too_many_stops_is_refused_on_the_fast_path_as_on_the_general_one():
+    fast = validated_import(json.dumps(import_body()).encode())
+    with pytest.raises(Problem) as err:
+        parse_import(fast, 5)
+    assert err.value.code == "too_many_stops" and err.value.errors[0]["pointer"] == "/stops"
