@@ -147,6 +147,7 @@ class _Run:
             gone = erase_rows(s, event.org_id, event.job_id, event.occurred_at, event.reason)
             s.flush()  # its outbox row goes before those of the events after it
             if gone is not None:
+                self.unit.forget([event.job_id])
                 self.erased_jobs.add(event.job_id)
                 if not gone.already:
                     batch.erased.append(gone)
@@ -158,6 +159,7 @@ class _Run:
                 batch.erased.append(gone)
                 batch.changed.discard(gone.job_id)
             s.flush()
+            self.unit.forget([j for j, job in self.unit.jobs.items() if job is not None and job.org_id == event.org_id])
             self.drivers = {key: found for key, found in self.drivers.items() if key[0] != event.org_id}
             self.erased_orgs.add(event.org_id)
             return None
