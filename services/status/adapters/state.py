@@ -329,6 +329,13 @@ class Unit:
             self.dropped.append(row)
 
     # --- writing
+    def flush_outbox(self) -> None:
+        """Only the outbox rows so far (an erasure's own row, and its deletion of the job's rows,
+        come after them, as applying one event at a time leaves them)."""
+        if self.outbox:
+            self.conn.execute(_statement("outbox"), self.outbox)
+            self.outbox = []
+
     def flush(self) -> None:
         """Write the difference since the last flush (the rows of the dirty jobs). The states stay,
         now as stored: a flush mid-batch (an erasure, a driver taking over waiting jobs reads the
