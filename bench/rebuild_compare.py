@@ -33,20 +33,23 @@ def _plain(value: Any) -> Any:
     return as_utc(value).isoformat() if hasattr(value, "isoformat") else value
 
 
-def read_model(engine: Engine) -> tuple[dict[str, tuple[Any, list[Any]]], dict[str, Any]]:
-    """Every job with its stops (rows, as the service reads them); and the other tables' keys."""
+def read_model(engine: Engine, org_id: str | None = None) -> tuple[dict[str, tuple[Any, list[Any]]], dict[str, Any]]:
+    """Every job (of `org_id`, or all) with its stops (rows, as the service reads them); and the other tables' keys."""
     from sqlmodel import Session
 
     with Session(engine) as s:
-        jobs = {job.job_id: (job, []) for job in s.exec(select(JobRow)).scalars()}
+        query = select(JobRow) if org_id is None else select(JobRow).where(JobRow.org_id == org_id)
+        jobs = {job.job_id: (job, []) for job in s.exec(query).scalars()}
         for stop in s.exec(select(StopRow)).scalars():
             if stop.job_id in jobs:
                 jobs[stop.job_id][1].append(stop)
         other = {
             "drivers": {(d.org_id, d.email, d.name, d.active) for d in s.exec(select(DriverRow)).scalars()},
             "erased_jobs": {(e.job_id, e.org_id) for e in s.exec(select(ErasedJobRow)).scalars()},
-            "erased_orgs": {e.org_id for e in s.exec(select(ErasedOrgRow)).scalars()},
+            "erased_orgs": {(e.org_id,) for e in s.exec(select(ErasedOrgRow)).scalars()},
         }
+        if org_id is not None:  # the organization's alone (the org id is each row's first or second field)
+            other = {name: {r for r in rows if org_id in r[:2]} for name, rows in other.items()}
     return jobs, other
 
 
@@ -81,12 +84,12 @@ def _diff(a: Any, b: Any, path: str) -> list[str]:
     return [] if a == b else [path or "."]
 
 
-def compare(url: str, live_url: str | None = None, show: int = 10) -> dict[str, Any]:
+def compare(url: str, live_url: str | None = None, show: int = 10, org_id: str | None = None) -> dict[str, Any]:
     live_engine = make_engine(live_url or StatusSettings().status_database_url)
     engine = make_engine(url)
     try:
-        live, live_other = read_model(live_engine)
-        rebuilt, rebuilt_other = read_model(engine)
+        live, live_other = read_model(live_engine, org_id)
+        rebuilt, rebuilt_other = read_model(engine, org_id)
     finally:
         engine.dispose()
         live_engine.dispose()
