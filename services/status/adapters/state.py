@@ -9,13 +9,13 @@ written with executemany: new rows inserted, changed rows updated (grouped by th
 changed), dropped stops deleted, the outbox rows and the applied event ids inserted.
 """
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import zip_longest
 from operator import attrgetter
 from typing import Any, ClassVar
 
+import orjson
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -131,7 +131,7 @@ class _State:
 
 
 def _json(text: str) -> Any:
-    return None if text == "null" else json.loads(text)
+    return None if text == "null" else orjson.loads(text)  # the same values as json.loads, in a fraction of the time
 
 
 def _when(text: str) -> datetime:
