@@ -33,7 +33,7 @@ async def test_bulk_work_starts_at_once_when_the_normal_lane_is_idle():
 
 
 async def test_bulk_work_waits_for_the_normal_message_in_hand_then_starts():
-    gate = LaneGate("t-wait", grace_s=0.05)
+    gate = LaneGate("t-wait", grace_s=0.05, max_wait_s=3.0)
     order: list[str] = []
 
     async def normal():
@@ -49,7 +49,8 @@ async def test_bulk_work_waits_for_the_normal_message_in_hand_then_starts():
 
     _, waited = await asyncio.gather(normal(), bulk())
     assert order == ["normal done", "bulk starts"]
-    assert 0.3 <= waited < 0.6  # its normal message plus the grace, no more
+    # its normal message plus the grace; far short of the cap (3 s), with room for a loaded machine
+    assert 0.3 <= waited < 1.5
 
 
 async def test_the_gap_between_two_normal_messages_of_a_poll_does_not_let_bulk_work_in():
@@ -78,7 +79,8 @@ async def test_a_normal_lane_that_is_never_idle_holds_bulk_work_no_longer_than_t
     async with gate.normal():
         started = time.monotonic()
         await gate.bulk_turn()
-        assert 0.3 <= time.monotonic() - started < 0.5  # the consumer polls again: it keeps its group membership
+        # the consumer polls again: it keeps its group membership (room for a loaded machine)
+        assert 0.3 <= time.monotonic() - started < 1.3
     assert capped("t-cap") == before + 1
 
 
