@@ -9,8 +9,11 @@ once and written once (services.status.adapters.state), not once per event.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy import bindparam, false, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -120,6 +123,21 @@ _DRIVER = select(_DRIVERS.c.name, _DRIVERS.c.active).where(
 )
 
 
+_UPSERTS: dict[str, Any] = {}
+
+
+def _driver_upsert(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE of a driver: one statement where the ORM's merge read the
+    row first and flushed (a long history has thousands of registrations)."""
+    if dialect not in _UPSERTS:
+        statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(_DRIVERS)
+        _UPSERTS[dialect] = statement.on_conflict_do_update(
+            index_elements=[_DRIVERS.c.org_id, _DRIVERS.c.email],
+            set_={"name": statement.excluded.name, "active": statement.excluded.active},
+        )
+    return _UPSERTS[dialect]
+
+
 @dataclass
 class _Run:
     """One batch being applied: the session (driver directory, erasure), the jobs' unit of work."""
@@ -161,7 +179,8 @@ class _Run:
             s.flush()
             return None
         if isinstance(event, DriverRegistered):
-            s.merge(DriverRow(org_id=event.org_id, email=event.email, name=event.name, active=event.active))
+            values = {"org_id": event.org_id, "email": event.email, "name": event.name, "active": event.active}
+            s.connection().execute(_driver_upsert(s.get_bind().dialect.name), values)
             self.drivers[(event.org_id, event.email)] = Driver(event.name, event.active)
             if event.active:
                 batch.changed |= _assign_waiting_jobs(s, self.unit, self.driver, event)
