@@ -29,11 +29,12 @@ from bench.common import EDGE, ROOT, machine, tenant
 from bench.pipeline_burst import job as burst_job
 from services.status.adapters.queries import JobQueries
 from services.status.adapters.tables import JobRow
+from services.status.erasing import erased_event
 from services.status.settings import StatusSettings
 from services.status.subscribers import GROUP, TOPICS
 from services.status.views import job_view
 from shared.db import make_engine
-from shared.events import Event, decode_event
+from shared.events import DriverRegistered, Event, decode_event
 from shared.pii import DataKeys, open_event, seal_event
 from shared.testing.stack import BOOTSTRAP, REDIS_URL
 from shared.topic_reader import read_to_end
@@ -147,8 +148,20 @@ def clone(events: list[Event], job_id: str) -> list[Event]:
     return out
 
 
-async def publish_clones(shapes: list[list[Event]], jobs: int) -> list[str]:
-    """`jobs` clones of the template jobs, sealed under their own keys, published in order."""
+def churn_events(org_id: str, made: list[str], n: int) -> list[Event]:
+    """What a long-lived platform's log holds between jobs (test runs, several releases): a driver
+    registered, and an earlier job erased; each one makes a batch write what it did so far."""
+    events: list[Event] = [
+        DriverRegistered(org_id=org_id, email=f"churn-{uuid.uuid4().hex[:10]}@example.com", name="C")
+    ]
+    if len(made) > 10 and n % 2 == 0:
+        events.append(erased_event(org_id, made[len(made) // 2], "request"))  # never the sampled first or last 5
+    return events
+
+
+async def publish_clones(shapes: list[list[Event]], jobs: int, churn: int = 0) -> list[str]:
+    """`jobs` clones of the template jobs, sealed under their own keys, published in order; with
+    `churn`, a driver registration (and every other time a job's erasure) after every `churn` jobs."""
     redis = Redis.from_url(REDIS_URL)
     keys = DataKeys(redis, StatusSettings().kek_material)
     producer = AIOKafkaProducer(
@@ -166,6 +179,9 @@ async def publish_clones(shapes: list[list[Event]], jobs: int) -> list[str]:
             for event in clone(shapes[n % len(shapes)], job_id):
                 sealed = seal_event(event, key)
                 pending.append(await producer.send(sealed.topic, sealed.to_bytes(), key=sealed.key))
+            if churn and n % churn == churn - 1:
+                for extra in churn_events(shapes[0][0].org_id, made, n // churn):
+                    pending.append(await producer.send(extra.topic, extra.to_bytes(), key=extra.key))
             if len(pending) > 2000:
                 await asyncio.gather(*pending)
                 pending.clear()
@@ -244,6 +260,12 @@ async def main() -> None:
     parser.add_argument("--stops", type=int, default=20)
     parser.add_argument("--templates", type=int, default=3, help="jobs through the real pipeline to clone")
     parser.add_argument(
+        "--churn",
+        type=int,
+        default=0,
+        help="a long history: a driver registered (every other time a job erased) every N jobs",
+    )
+    parser.add_argument(
         "--targets", default="dry-run,sqlite,postgresql", help="dry-run: read, decode and open, nothing written"
     )
     args = parser.parse_args()
@@ -253,7 +275,7 @@ async def main() -> None:
     have = await log_size()
     per_job = len(shapes[0])
     jobs = max(0, -(-(args.events - have) // per_job))
-    clones = await publish_clones(shapes, jobs) if jobs else []
+    clones = await publish_clones(shapes, jobs, args.churn) if jobs else []
     published = sum(len(shapes[n % len(shapes)]) for n in range(len(clones)))
     print(
         f"log: {have + published:,} records on the read model's topics ({published:,} published now, "

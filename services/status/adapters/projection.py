@@ -8,9 +8,12 @@ once and written once (services.status.adapters.state), not once per event.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy import bindparam, false, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -120,6 +123,21 @@ _DRIVER = select(_DRIVERS.c.name, _DRIVERS.c.active).where(
 )
 
 
+_UPSERTS: dict[str, Any] = {}
+
+
+def _driver_upsert(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE of a driver: one statement where the ORM's merge read the
+    row first and flushed (a long history has thousands of registrations)."""
+    if dialect not in _UPSERTS:
+        statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(_DRIVERS)
+        _UPSERTS[dialect] = statement.on_conflict_do_update(
+            index_elements=[_DRIVERS.c.org_id, _DRIVERS.c.email],
+            set_={"name": statement.excluded.name, "active": statement.excluded.active},
+        )
+    return _UPSERTS[dialect]
+
+
 @dataclass
 class _Run:
     """One batch being applied: the session (driver directory, erasure), the jobs' unit of work."""
@@ -143,21 +161,14 @@ class _Run:
         """An erased job's events (late, or replayed) change nothing; JobErased erases."""
         s, batch, job_id = self.s, self.batch, getattr(event, "job_id", None)
         if isinstance(event, JobErased):
-            self.unit.flush()  # the erasure reads and deletes what the batch wrote so far
-            gone = erase_rows(s, event.org_id, event.job_id, event.occurred_at, event.reason)
-            s.flush()  # its outbox row goes before those of the events after it
-            if gone is not None:
-                self.erased_jobs.add(event.job_id)
-                if not gone.already:
-                    batch.erased.append(gone)
-                    batch.changed.discard(event.job_id)
-            return None
+            return self._erase(event)
         if isinstance(event, OrganizationErased):
             self.unit.flush()
             for gone in erase_organization_rows(s, event.org_id, event.occurred_at):
                 batch.erased.append(gone)
                 batch.changed.discard(gone.job_id)
             s.flush()
+            self.unit.forget([j for j, job in self.unit.jobs.items() if job is not None and job.org_id == event.org_id])
             self.drivers = {key: found for key, found in self.drivers.items() if key[0] != event.org_id}
             self.erased_orgs.add(event.org_id)
             return None
@@ -168,11 +179,10 @@ class _Run:
             s.flush()
             return None
         if isinstance(event, DriverRegistered):
-            s.merge(DriverRow(org_id=event.org_id, email=event.email, name=event.name, active=event.active))
-            s.flush()
+            values = {"org_id": event.org_id, "email": event.email, "name": event.name, "active": event.active}
+            s.connection().execute(_driver_upsert(s.get_bind().dialect.name), values)
             self.drivers[(event.org_id, event.email)] = Driver(event.name, event.active)
             if event.active:
-                self.unit.flush()  # which jobs wait for this driver: asked of the rows as they are now
                 batch.changed |= _assign_waiting_jobs(s, self.unit, self.driver, event)
             return None
         if isinstance(event, DriverRemoved):
@@ -185,6 +195,28 @@ class _Run:
         if job_id is None or writer is None:
             return None  # audit events other than the driver directory do not touch the read model
         return _apply(self.driver, self.unit, event, writer, batch.changed)
+
+    def _erase(self, event: JobErased) -> None:
+        """The job's rows deleted and its tombstone written. The batch's other jobs stay unwritten
+        (a long history has many erasures: each used to write and read the batch again); the
+        erased job's pending state is dropped, its outbox rows so far written first."""
+        unit, batch = self.unit, self.batch
+        held = unit.jobs.get(event.job_id)
+        if held is not None and held.org_id != event.org_id:
+            return None  # another organization's job is not touched
+        unit.flush_outbox()
+        gone = erase_rows(self.s, event.org_id, event.job_id, event.occurred_at, event.reason)
+        self.s.flush()  # its outbox row goes before those of the events after it
+        if gone is None:
+            return None
+        if gone.external_job_id is None and held is not None:  # imported in this batch: not stored yet
+            gone = replace(gone, external_job_id=held.external_job_id)
+        unit.forget([event.job_id])
+        self.erased_jobs.add(event.job_id)
+        if not gone.already:
+            batch.erased.append(gone)
+            batch.changed.discard(event.job_id)
+        return None
 
 
 def _apply(drivers: Drivers, unit: Unit, event: Event, writer: writers.Writer, changed: set[str]) -> Settles | None:
@@ -271,7 +303,7 @@ def _assign_waiting_jobs(s: Session, unit: Unit, drivers: Drivers, event: Driver
     """A driver registered after their jobs were routed takes them over: unassigned -> assigned."""
     jobs, stops = JobRow.__table__, StopRow.__table__
     on_a_route = select(stops.c.job_id).where(stops.c.driver_email == event.email)  # fleet jobs
-    waiting = (
+    stored = (
         s.connection()
         .execute(
             select(jobs.c.job_id).where(
@@ -283,8 +315,18 @@ def _assign_waiting_jobs(s: Session, unit: Unit, drivers: Drivers, event: Driver
         .scalars()
         .all()
     )
+    # The rows as stored, for the jobs this batch does not hold; the batch's own states (not
+    # written yet) for those it does.
+    waiting = {job_id for job_id in stored if job_id not in unit.jobs}
+    for job_id, job in unit.jobs.items():
+        unassigned = job is not None and job.org_id == event.org_id and job.driver_assigned is False
+        if unassigned and (
+            job.driver_email == event.email
+            or any(row.driver_email == event.email for row in unit.stops.get(job_id, {}).values())
+        ):
+            waiting.add(job_id)
     unit.load(waiting)
-    for job_id in waiting:
+    for job_id in sorted(waiting):
         job, rows = unit.job(job_id), unit.stops_of(job_id)
         seen = Before.of(job, rows)
         if job.routes:

@@ -9,13 +9,13 @@ written with executemany: new rows inserted, changed rows updated (grouped by th
 changed), dropped stops deleted, the outbox rows and the applied event ids inserted.
 """
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import zip_longest
 from operator import attrgetter
 from typing import Any, ClassVar
 
+import orjson
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -131,7 +131,7 @@ class _State:
 
 
 def _json(text: str) -> Any:
-    return None if text == "null" else json.loads(text)
+    return None if text == "null" else orjson.loads(text)  # the same values as json.loads, in a fraction of the time
 
 
 def _when(text: str) -> datetime:
@@ -245,8 +245,9 @@ class Unit:
         self.outbox: list[dict[str, Any]] | None = [] if announce else None
         self.applied: list[dict[str, Any]] = []  # the applied event ids
         self.deleted_in_event = False
-        # Every job written so far, as its last flush left it (a later flush reads rows afresh).
-        self.held: dict[str, tuple[JobState, Stops]] = {}
+        # The jobs a writer may have changed since the last flush (each one read or added through
+        # job(), stops_of() or add()): a flush writes only these, and keeps every state loaded.
+        self.dirty: set[str] = set()
 
     # --- reading
     def seen(
@@ -289,19 +290,36 @@ class Unit:
             yield tuple(values)
 
     def job(self, job_id: str) -> JobState | None:
-        """The job's state (None: not in the read model)."""
+        """The job's state (None: not in the read model), for a writer to change."""
         if job_id not in self.jobs:
             self.load([job_id])
+        self.dirty.add(job_id)
         return self.jobs[job_id]
 
     def add(self, job: JobState) -> None:
         self.jobs[job.job_id] = job
         self.stops.setdefault(job.job_id, {})
+        self.dirty.add(job.job_id)
 
     def stops_of(self, job_id: str) -> Stops:
+        """The job's stops (by external_stop_id), for a writer to change, add to or drop from."""
         if job_id not in self.stops:
             self.load([job_id])
+        self.dirty.add(job_id)
         return self.stops[job_id]
+
+    def forget(self, job_ids: Iterable[str]) -> None:
+        """Jobs erased mid-batch (their rows are gone): not held, not written."""
+        for job_id in job_ids:
+            self.jobs.pop(job_id, None)
+            self.stops.pop(job_id, None)
+            self.dirty.discard(job_id)
+        self.dropped = [row for row in self.dropped if row.job_id in self.jobs]
+
+    @property
+    def held(self) -> dict[str, tuple[JobState, Stops]]:
+        """Every job of the batch as it stands (flushed or about to be), with its stops."""
+        return {job_id: (job, self.stops.get(job_id, {})) for job_id, job in self.jobs.items() if job is not None}
 
     # --- what the writers call
     def delete(self, row: StopState) -> None:
@@ -311,23 +329,30 @@ class Unit:
             self.dropped.append(row)
 
     # --- writing
+    def flush_outbox(self) -> None:
+        """Only the outbox rows so far (an erasure's own row, and its deletion of the job's rows,
+        come after them, as applying one event at a time leaves them)."""
+        if self.outbox:
+            self.conn.execute(_statement("outbox"), self.outbox)
+            self.outbox = []
+
     def flush(self) -> None:
-        """Write the batch's difference; the unit starts empty again (rows are read afresh)."""
+        """Write the difference since the last flush (the rows of the dirty jobs). The states stay,
+        now as stored: a flush mid-batch (an erasure, a driver taking over waiting jobs reads the
+        tables) does not make the rest of the batch read its jobs again."""
         conn = self.conn
         if self.dropped:
             conn.execute(
                 _statement("drop_stops"), [{"k_job_id": r.job_id, "k_stop_id": r.stop_id} for r in self.dropped]
             )
-        self._write(job for job in self.jobs.values() if job is not None)
-        self._write(row for stops in self.stops.values() for row in stops.values())
+        dirty = sorted(self.dirty)  # jobs (and their stops) in key order, as the batch loaded them
+        self._write(job for job_id in dirty if (job := self.jobs.get(job_id)) is not None)
+        self._write(row for job_id in dirty for row in self.stops.get(job_id, {}).values())
         if self.outbox:
             conn.execute(_statement("outbox"), self.outbox)
         if self.applied:
             conn.execute(_statement("applied_ids"), self.applied)
-        for job_id, job in self.jobs.items():
-            if job is not None:
-                self.held[job_id] = (job, self.stops.get(job_id, {}))
-        self.jobs, self.stops, self.dropped, self.applied = {}, {}, [], []
+        self.dirty, self.dropped, self.applied = set(), [], []
         self.outbox = [] if self.announce else None
 
     def _write(self, states: Iterable[_State]) -> None:
@@ -341,7 +366,10 @@ class Unit:
                 params = state.row(columns)
                 params.update({f"k_{k}": getattr(state, k) for k in state.KEY})
                 changed.setdefault((state.TABLE, state.KEY, columns), []).append(params)
-                state.__dict__["_loaded"] = state._values(state)
+            else:
+                continue
+            # As stored from now on (an event still under way keeps its record in _before).
+            state.__dict__.update(_loaded=state._values(state), _touched=bool(state._before))
         for table, rows in new.items():
             self.conn.execute(_statement(f"insert {table.name}"), rows)
         for (table, key, _columns), rows in changed.items():

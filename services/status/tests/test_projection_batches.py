@@ -163,6 +163,41 @@ def test_a_batch_of_reports_on_many_jobs_reads_and_writes_in_a_few_statements(tm
     assert sorted(types) == sorted(["stop.status_changed", "job.in_progress"] * 20)
 
 
+def test_drivers_and_erasures_mid_batch_do_not_make_the_batch_read_its_jobs_again(tmp_path):
+    """A long history is full of driver registrations and erasures between job events: each one
+    writes what the batch did so far (the erasure and the driver's take-over read the tables), but
+    the batch keeps its jobs' states; it reads every job's stops once and writes each row once."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'mid.db'}")
+    projection = Projection(engine)
+    projection.apply(DriverRegistered(org_id="org_1", email="dana@example.com", name="Dana"))
+    jobs = [f"job_{n}" for n in range(10)]
+    projection.apply_many([e for job_id in jobs for e in _life(job_id, "dana@example.com", 0)])
+    projection.apply_many(_life("job_gone", "dana@example.com", 0))
+    stream: list[Event] = []
+    for n, job_id in enumerate(jobs):
+        stream.append(_report(job_id, 0, StopStatus.COMPLETED, 10))
+        stream.append(DriverRegistered(org_id="org_1", email=f"d{n}@example.com", name=f"D{n}"))
+        if n == 5:
+            stream.append(JobErased(org_id="org_1", job_id="job_gone", reason="request"))
+        stream.append(_report(job_id, 1, StopStatus.FAILED, 11))
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    projection.apply_many(stream)
+    stop_reads = [s for s in statements if s.lstrip().startswith("SELECT status_stops.")]
+    stop_writes = [s for s in statements if s.lstrip().upper().startswith("UPDATE status_stops")]
+    assert len(stop_reads) == 1, stop_reads  # all ten jobs at the start, not again after each flush
+    assert len(stop_writes) <= 11, stop_writes  # one executemany per flush that found a change, at most
+    for job_id in jobs:
+        job, stops = JobQueries(engine).job("org_1", job_id=job_id)
+        assert [s.status for s in sorted(stops, key=lambda s: s.external_stop_id)] == [
+            "completed",
+            "failed",
+            "pending",
+        ]
+        assert job.status == "in_progress"
+    assert JobQueries(engine).job("org_1", job_id="job_gone") is None
+
+
 def test_a_row_refuses_an_attribute_that_is_not_a_column():
     row = StopState(job_id="j", stop_id="j.0", external_stop_id="S0")
     assert (row.status, row.parcel_count, row.position) == ("pending", 1, 0)  # StopRow's defaults
