@@ -10,9 +10,6 @@ difference too (a job the replay resurrected, or lost).
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -118,21 +115,12 @@ def compare(url: str, live_url: str | None = None, show: int = 10, org_id: str |
 
 
 def rebuild_sqlite() -> tuple[str, dict]:
-    path = ROOT / "var" / f"rebuild-compare-{uuid.uuid4().hex[:8]}.db"
-    url = f"sqlite:///{path}"
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "routemate_cli.main", "status", "rebuild", "--from-scratch", "--database-url", url],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
+    from bench.rebuild import (
+        rebuild,  # the rate bench's run of the CLI (imported here: the e2e test needs compare only)
     )
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-3000:])
-    report = json.loads(done.stdout)
-    report["wall_seconds"] = round(time.perf_counter() - started, 1)
-    return url, report
+
+    url = f"sqlite:///{ROOT / 'var' / f'rebuild-compare-{uuid.uuid4().hex[:8]}.db'}"
+    return url, rebuild(url, timeout=1800)
 
 
 def main() -> None:

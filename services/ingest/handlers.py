@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from services.ingest.adapters import JobHeads, Lanes, Outcomes, Reservation, Reservations
 from services.ingest.metrics import LANE_PUBLISHED, RATE_LIMITED
-from services.ingest.models import ImportIn, fleet_errors, unknown_fields
+from services.ingest.models import ImportIn, fleet_errors, has_unknown, unknown_fields
 from shared import logs, ratelimit
 from shared.channels import JobSettled
 from shared.errors import Problem, field_errors
@@ -55,7 +55,7 @@ def validated_import(body: bytes) -> ImportIn | None:
         model = ImportIn.model_validate_json(body)
     except ValidationError:
         return None
-    return None if unknown_fields(model) else model
+    return None if has_unknown(model) else model
 
 
 def parse_import(raw: Any, max_stops: int) -> tuple[ImportIn, list[JobWarning]]:

@@ -1,9 +1,7 @@
 """Wiring of the status service: the projection consumer and the jobs endpoint in one process."""
 
 from functools import partial
-from typing import Any
 
-import orjson
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
@@ -25,17 +23,13 @@ from services.status.routes_internal import internal
 from services.status.settings import StatusSettings
 from services.status.subscribers import subscribe_read_model
 from shared.broker import EventBus, make_broker
-from shared.db import make_engine
+from shared.db import json_text, make_engine
 from shared.http import install_request_ids, publish_or_unavailable
 from shared.pii import DataKeys, SealingBus
 from shared.ratelimit import RateLimiter
 from shared.service import consumer_stage_app, make_redis
 
 SERVICE = "status"
-
-
-def json_text(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def create_app(
