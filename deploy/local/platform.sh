@@ -158,13 +158,24 @@ edge_config() {
   done
 }
 
+# What the running edge was started or reloaded with: its configuration and certificate.
+edge_digest() { cat "$VAR"/nginx/*.conf "$VAR"/nginx/*.map "$TLS_CERT" "$TLS_KEY" 2>/dev/null | sha256sum | cut -d' ' -f1; }
+
 nginx_up() {
   edge_files
-  if alive nginx && healthy "$EDGE_PORT"; then  # a running edge takes the new files without dropping a request
-    /usr/sbin/nginx -e stderr -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" -s reload 2>>"$VAR/log/nginx-error.log"
+  local digest; digest="$(edge_digest)"
+  if alive nginx && healthy "$EDGE_PORT"; then
+    # A running edge takes new files (or a renewed certificate) without dropping a request in
+    # flight, but a reload closes its idle keep-alive connections, and a client that reuses one at
+    # that moment sees the connection close without an answer. So `up` reloads only on a change.
+    if [ "$(cat "$VAR/run/nginx.digest" 2>/dev/null)" != "$digest" ]; then
+      /usr/sbin/nginx -e stderr -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" -s reload 2>>"$VAR/log/nginx-error.log"
+      echo "$digest" > "$VAR/run/nginx.digest"
+    fi
     return 0
   fi
   /usr/sbin/nginx -e stderr -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" 2>>"$VAR/log/nginx-error.log"
+  echo "$digest" > "$VAR/run/nginx.digest"
   for _ in $(seq 1 40); do
     if healthy "$EDGE_PORT" && tls_healthy; then
       echo "edge: up on https://$EDGE_SERVER_NAME:$EDGE_TLS_PORT/v1 and http://$HOST:$EDGE_PORT/v1"
