@@ -303,7 +303,8 @@ async def main() -> None:
         rows.append((target, report, same))
     print(f"\nRebuild rate, `routemate status rebuild --from-scratch` ({machine()}, load {os.getloadavg()[0]:.1f})")
     head = f"{'target':<11}{'events':>8}{'seconds':>9}{'events/s':>10}{'target':>8}{'ratio':>7}"
-    head += f"  {'read':>5}{'decode':>7}{'open':>6}{'apply':>6}  {'wall s':>7}{'cpu µs/ev':>10}  same as live"
+    head += f"  {'read':>5}{'decode':>7}{'open':>6}{'apply':>6}"
+    head += f"  {'wall s':>7}{'cpu µs/ev':>10}{'peak MiB':>9}  same as live"
     print(head)
     for target, report, same in rows:
         phases = report.get("phases", {})
@@ -317,7 +318,7 @@ async def main() -> None:
             f"{target:<11}{report['events_applied']:>8,}{report['replay_seconds']:>9.2f}{rate:>10,}{TARGET:>8,}"
             f"{rate / TARGET:>7.2f}  {share('read'):>5}{share('decode'):>7}{share('open'):>6}{share('apply'):>6}"
             f"  {report['wall_seconds']:>7.1f}{1e6 * report['cpu_seconds'] / max(report['events_applied'], 1):>10,.0f}"
-            f"  {f'{same[0]}/{same[1]}' if same else '-'}"
+            f"{report.get('peak_rss_mb', 0):>9.0f}  {f'{same[0]}/{same[1]}' if same else '-'}"
         )
     if not caught_up:
         print("(the live status consumer had not caught up within 240 s: no comparison with the live views)")

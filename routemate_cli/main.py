@@ -254,6 +254,7 @@ def status_rebuild(
     """Restore the newest snapshot into an empty read model and replay the topics from its offsets
     (or, --from-scratch, every event from the start); then point the service at it."""
     import asyncio
+    import resource
 
     from routemate_cli.progress import Progress
     from services.status.rebuild import NotEmpty, rebuild
@@ -283,6 +284,9 @@ def status_rebuild(
             "phases": {name: round(seconds, 3) for name, seconds in report.phases.items()},
             "versions_aligned": report.versions_aligned,
             "gaps": report.gaps,
+            # The process's peak resident memory (Linux reports KiB): bounded by the reader's
+            # fetches and the batches in hand, not by the log's length.
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
     )
 

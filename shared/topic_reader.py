@@ -1,12 +1,154 @@
 """Reading topics from their beginning to their current end: the rebuild and the tests use it."""
 
-from collections.abc import Callable, Iterable, Mapping
+import heapq
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 READ_PARTITION_BYTES = 8 * 1024 * 1024  # per partition and fetch
 READ_FETCH_BYTES = 64 * 1024 * 1024  # per fetch, all partitions
+# Reading in order (`TopicReader.in_order`) holds about one fetch per partition in hand: smaller
+# fetches keep that bounded on a cluster with many partitions (120 here: 10 topics of 12).
+ORDERED_PARTITION_BYTES = 1024 * 1024
+
+Fetch = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, list[ConsumerRecord]]]]
+
+
+class TopicReader:
+    """`topics` from the beginning (or from `start`'s offsets, a snapshot's) to each partition's end
+    at the moment the reader opens. No consumer group: nothing is committed. `security`: the
+    settings' `kafka_client_security()` where Kafka wants SASL. `gaps` collects the partitions
+    whose log now starts after the offset asked for (records deleted before they were read).
+
+        async with TopicReader(servers, topics) as reader:
+            async for chunk in reader.in_order(key, 2000): ...
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: Iterable[str],
+        *,
+        client_id: str = "routemate-reader",
+        security: Mapping[str, Any] | None = None,
+        start: Mapping[tuple[str, int], int] | None = None,
+        gaps: list[str] | None = None,
+        partition_bytes: int = READ_PARTITION_BYTES,
+    ) -> None:
+        self.topics, self.start, self.gaps = tuple(topics), start or {}, gaps
+        self.total = 0  # offsets to read: the records, or more than them where a topic is compacted
+        self.ends: dict[TopicPartition, int] = {}
+        self.remaining: set[TopicPartition] = set()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id=client_id,
+            # Reading whole topics, not keeping up with a live one: large fetches, fewer round trips
+            # (the default is 1 MiB a partition, about 100 routes of a 20-stop job).
+            max_partition_fetch_bytes=partition_bytes,
+            fetch_max_bytes=max(READ_FETCH_BYTES, partition_bytes),
+            **(security or {}),
+        )
+
+    async def __aenter__(self) -> "TopicReader":
+        consumer = self.consumer
+        await consumer.start()
+        try:
+            cluster = await consumer._client.fetch_all_metadata()  # aiokafka has no public call for this
+            partitions = [
+                TopicPartition(t, p) for t in self.topics for p in sorted(cluster.partitions_for_topic(t) or ())
+            ]
+            if not partitions:
+                return self
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            firsts = await consumer.beginning_offsets(partitions)
+            for tp in partitions:
+                wanted = self.start.get((tp.topic, tp.partition))
+                if wanted is not None and wanted > firsts[tp]:
+                    consumer.seek(tp, wanted)
+                elif wanted is not None and wanted < firsts[tp] and self.gaps is not None:
+                    self.gaps.append(f"{tp.topic}[{tp.partition}] starts at {firsts[tp]}, after {wanted}")
+                elif wanted is None and firsts[tp] > 0 and self.gaps is not None:
+                    self.gaps.append(f"{tp.topic}[{tp.partition}] starts at {firsts[tp]}, not in the snapshot")
+            self.ends = await consumer.end_offsets(partitions)
+            for tp, end in self.ends.items():
+                begin = max(firsts[tp], self.start.get((tp.topic, tp.partition), 0))
+                if end > begin:
+                    self.remaining.add(tp)
+                    self.total += end - begin
+        except BaseException:
+            await consumer.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def _fetch(self, partitions: list[TopicPartition]) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """What the fetches brought for `partitions`, up to their ends; the partitions read to
+        their end leave `remaining`."""
+        batch = await self.consumer.getmany(*partitions, timeout_ms=1000)
+        got = {tp: [r for r in rows if r.offset < self.ends[tp]] for tp, rows in batch.items()}
+        for tp in partitions:
+            if await self.consumer.position(tp) >= self.ends[tp]:
+                self.remaining.discard(tp)
+        return got
+
+    async def to_end(self, keep: Callable[[ConsumerRecord], bool] = lambda record: True) -> list[ConsumerRecord]:
+        """Every record (that `keep` accepts), oldest first per partition, in memory at once."""
+        records: list[ConsumerRecord] = []
+        while self.remaining:
+            for rows in (await self._fetch(list(self.remaining))).values():
+                records += [r for r in rows if keep(r)]
+        return records
+
+    def in_order(self, key: Callable[[ConsumerRecord], Any], chunk: int) -> AsyncIterator[list[ConsumerRecord]]:
+        """Every record in `key` order across partitions, in lists of `chunk`, holding about one
+        fetch per partition at a time however long the topics are (see `merge`)."""
+        return merge(self._fetch, self.remaining, key, chunk)
+
+
+async def merge(
+    fetch: Fetch, remaining: set[TopicPartition], key: Callable[[ConsumerRecord], Any], chunk: int
+) -> AsyncIterator[list[ConsumerRecord]]:
+    """A k-way merge of the partitions' records by `key`, each partition's in its offset order:
+    the smallest head goes next, and a partition that runs out of records in hand (with more to
+    read) is fetched again before anything else goes. `fetch` brings what it can for the partitions
+    it is given and takes those read to their end out of `remaining`. Where a partition's keys
+    rise with its offsets (a topic's timestamps do, but for producers' clock skew), the order is a
+    full sort's; where they do not, each partition still comes in the order it was written."""
+    buffers: dict[TopicPartition, deque[ConsumerRecord]] = {}
+    heads: list[tuple[Any, TopicPartition]] = []
+    out: list[ConsumerRecord] = []
+    while True:
+        needy = [tp for tp in remaining if not buffers.get(tp)]
+        while needy:
+            for tp, rows in (await fetch(needy)).items():
+                if rows:
+                    buffer = buffers.setdefault(tp, deque())
+                    if not buffer:
+                        heapq.heappush(heads, (key(rows[0]), tp))
+                    buffer.extend(rows)
+            needy = [tp for tp in remaining if not buffers.get(tp)]
+        if not heads:
+            break
+        while heads:  # until the merge is done or a partition with more to read runs out
+            _, tp = heapq.heappop(heads)
+            buffer = buffers[tp]
+            out.append(buffer.popleft())
+            if buffer:
+                heapq.heappush(heads, (key(buffer[0]), tp))
+            if len(out) >= chunk:
+                yield out
+                out = []
+            if not buffer and tp in remaining:
+                break
+    if out:
+        yield out
 
 
 async def read_to_end(
@@ -20,49 +162,8 @@ async def read_to_end(
     gaps: list[str] | None = None,
 ) -> list[ConsumerRecord]:
     """Every record of `topics` (that `keep` accepts) up to each partition's end at the start of
-    the call, oldest first per partition; from `start`'s offset where it names the partition (a
-    snapshot's), else from the beginning. No consumer group: nothing is committed. `security`:
-    the settings' `kafka_client_security()` where Kafka wants SASL. `gaps` collects the partitions
-    whose log now starts after the offset asked for (records deleted before they were read)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        client_id=client_id,
-        # Reading whole topics, not keeping up with a live one: large fetches, fewer round trips
-        # (the default is 1 MiB a partition, about 100 routes of a 20-stop job).
-        max_partition_fetch_bytes=READ_PARTITION_BYTES,
-        fetch_max_bytes=READ_FETCH_BYTES,
-        **(security or {}),
-    )
-    await consumer.start()
-    try:
-        cluster = await consumer._client.fetch_all_metadata()  # aiokafka has no public call for this
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or ())]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        firsts = await consumer.beginning_offsets(partitions)
-        for tp in partitions:
-            wanted = (start or {}).get((tp.topic, tp.partition))
-            if wanted is not None and wanted > firsts[tp]:
-                consumer.seek(tp, wanted)
-            elif wanted is not None and wanted < firsts[tp] and gaps is not None:
-                gaps.append(f"{tp.topic}[{tp.partition}] starts at {firsts[tp]}, after {wanted}")
-            elif wanted is None and firsts[tp] > 0 and gaps is not None:
-                gaps.append(f"{tp.topic}[{tp.partition}] starts at {firsts[tp]}, not in the snapshot")
-        ends = await consumer.end_offsets(partitions)
-        records: list[ConsumerRecord] = []
-        remaining = {
-            tp for tp, end in ends.items() if end > max(firsts[tp], (start or {}).get((tp.topic, tp.partition), 0))
-        }
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)  # all that the fetches brought
-            for tp, rows in batch.items():
-                records += [r for r in rows if r.offset < ends[tp] and keep(r)]
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-        return records
-    finally:
-        await consumer.stop()
+    the call, oldest first per partition, in memory at once (`TopicReader`)."""
+    async with TopicReader(
+        bootstrap_servers, topics, client_id=client_id, security=security, start=start, gaps=gaps
+    ) as reader:
+        return await reader.to_end(keep)

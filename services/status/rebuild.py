@@ -5,7 +5,7 @@ import gc
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,7 @@ from shared.db import json_text, make_engine
 from shared.events import Event, UndecodableEvent, decode_raw, utcnow
 from shared.pii import DataKeys, Opener
 from shared.service import make_redis
-from shared.topic_reader import read_to_end
+from shared.topic_reader import ORDERED_PARTITION_BYTES, TopicReader
 
 log = logging.getLogger(__name__)
 # Events per transaction. Larger than the live consumer's poll: fewer commits, and a replay has
@@ -104,10 +104,10 @@ def open_and_decode(opener: Opener, raws: list[dict | None]) -> tuple[list[Event
 @contextmanager
 def few_collections() -> Iterator[None]:
     """The replay makes millions of short-lived objects (each event parsed, opened, validated,
-    written) beside a large long-lived heap (every record read): the cyclic collector, at its
-    defaults, scanned that heap again and again (measured: parsing took 5 times the CPU, opening
-    and validating up to twice). The records are moved out of its sight and it runs less often
-    while the replay lasts."""
+    written) beside a long-lived heap (the data keys of every job, the modules): the cyclic
+    collector, at its defaults, scanned that heap again and again (measured when the replay still
+    held every record: parsing took 5 times the CPU, opening and validating up to twice). What is
+    there at the start is moved out of its sight and it runs less often while the replay lasts."""
     threshold = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(100_000, 50, 1000)
@@ -213,18 +213,17 @@ async def _rebuild(
                 snapshots.open_rows(rows, await keys.keys(snapshots.subjects(rows)))
                 report.restored = await asyncio.to_thread(snapshots.restore, engine, rows)
         started = time.perf_counter()
-        records = await read_to_end(
+        async with TopicReader(
             settings.kafka_bootstrap_servers,
             TOPICS,
             client_id="routemate-status-rebuild",
             security=settings.kafka_client_security(),
             start=offsets,
             gaps=report.gaps,
-        )
-        records.sort(key=replay_order)
-        phases["read"] = time.perf_counter() - started
-        replayed = await replay(records, opener, projection, phases, progress)
-        del records
+            partition_bytes=ORDERED_PARTITION_BYTES,
+        ) as reader:
+            chunks = reader.in_order(replay_order, REBUILD_BATCH)
+            replayed = await replay(chunks, reader.total, opener, projection, phases, progress)
         report.seconds = time.perf_counter() - started
         if engine is not None:
             report.versions_aligned = await align_versions(engine, redis)
@@ -256,23 +255,29 @@ class Replayed:
 
 
 async def replay(
-    records: list[ConsumerRecord],
+    chunks: AsyncIterator[list[ConsumerRecord]],
+    total: int,
     opener: Opener,
     projection: "Projection | _NoWrites",
     phases: dict[str, float],
     progress: Callable[[int, int], None] | None,
 ) -> Replayed:
-    """The records (in replay order) applied batch by batch, as the live consumer applies them.
-    Each batch is written in a worker thread while the next one is parsed and opened here: the
-    database's own work (SQLite's C code, PostgreSQL's round trips) runs without the GIL."""
+    """The records (in replay order, a batch at a time as the reader merges them) applied batch by
+    batch, as the live consumer applies them. Each batch is written in a worker thread while the
+    next one is read, parsed and opened here: the database's own work (SQLite's C code,
+    PostgreSQL's round trips) runs without the GIL. `total` is what the progress counts up to
+    (the offsets to read: on a compacted topic more than its records, so the last step says done)."""
     done = Replayed()
-    total = len(records)
     writing: asyncio.Future[int] | None = None
     written = 0
     with few_collections():
         try:
-            for start in range(0, total, REBUILD_BATCH):
-                chunk = records[start : start + REBUILD_BATCH]
+            while True:
+                clock = time.perf_counter()
+                chunk = await anext(chunks, None)
+                if chunk is None:
+                    break
+                phases["read"] += time.perf_counter() - clock
                 clock = time.perf_counter()
                 raws = parse_all(chunk)
                 parsed = time.perf_counter()
@@ -290,11 +295,12 @@ async def replay(
                     if progress is not None:
                         progress(written, total)  # records replayed of the total, after each batch
                 writing = asyncio.ensure_future(asyncio.to_thread(_apply_timed, projection, taken, phases))
-                written = start + len(chunk)
+                written += len(chunk)
+                total = max(total, written)
             if writing is not None:
                 done.rejected += await writing
                 if progress is not None:
-                    progress(written, total)
+                    progress(written, written)
         finally:
             if writing is not None and not writing.done():
                 await asyncio.wait([writing])  # never leave a write running into a closed engine

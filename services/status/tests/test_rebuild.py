@@ -1,9 +1,11 @@
 """The rebuild command over records as the topic reader returns them (partition by partition)."""
 
+from collections import deque
 from datetime import timedelta
+from functools import partial
 
 import pytest
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from services.status import rebuild as rebuild_module
 from services.status.adapters.projection import Projection
@@ -17,6 +19,7 @@ from shared.events import DriverRegistered, DriverRemoved, Event, TokenIssued, u
 from shared.pii import DataKeys
 from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
 from shared.testing.fakes import CountingRedis, MemoryRedis
+from shared.topic_reader import merge
 from shared.vocabulary import JobStatus, StopStatus
 
 T0 = utcnow()
@@ -56,14 +59,44 @@ def records(events: list[Event]) -> list[ConsumerRecord]:
     ]
 
 
+class MemoryReader:
+    """The topic reader over records in memory: the real merge, each fetch bringing at most two
+    records of each partition asked for, as a reader of a long log gets them piece by piece."""
+
+    asked: list[tuple[str, ...]] = []
+
+    def __init__(self, events: list[Event], bootstrap: str, topics, **kwargs) -> None:
+        MemoryReader.asked.append(tuple(topics))
+        self.parts: dict[TopicPartition, deque[ConsumerRecord]] = {}
+        for record in records(events):
+            self.parts.setdefault(TopicPartition(record.topic, record.partition), deque()).append(record)
+        self.total = sum(len(rows) for rows in self.parts.values())
+        self.remaining = set(self.parts)
+
+    async def __aenter__(self) -> "MemoryReader":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        return None
+
+    async def _fetch(self, partitions):
+        got = {tp: [self.parts[tp].popleft() for _ in range(min(2, len(self.parts[tp])))] for tp in partitions}
+        self.remaining -= {tp for tp in partitions if not self.parts[tp]}
+        return got
+
+    def in_order(self, key, chunk):
+        return merge(self._fetch, self.remaining, key, chunk)
+
+
+def reading(monkeypatch, events: list[Event]) -> None:
+    MemoryReader.asked = []
+    monkeypatch.setattr(rebuild_module, "TopicReader", partial(MemoryReader, events))
+
+
 async def test_a_rebuild_replays_in_time_order_into_the_same_rows(tmp_path, monkeypatch):
-    events, asked = history(), []
-
-    async def read_to_end(bootstrap, topics, **kwargs) -> list[ConsumerRecord]:
-        asked.append(tuple(topics))
-        return records(events)
-
-    monkeypatch.setattr(rebuild_module, "read_to_end", read_to_end)
+    events = history()
+    reading(monkeypatch, events)
+    asked = MemoryReader.asked
     url = f"sqlite:///{tmp_path / 'rebuilt.db'}"
     report = await rebuild(offline_settings(tmp_path), url, redis=MemoryRedis())
     assert asked == [TOPICS]
@@ -88,10 +121,7 @@ async def test_an_event_the_live_consumer_rejected_is_left_out_not_fatal(tmp_pat
     hijack = stop_changed(1, StopStatus.FAILED, org_id="org_evil", job_id="job_1")
     events = [*history(), hijack.model_copy(update={"occurred_at": T0 + timedelta(minutes=5)})]
 
-    async def read_to_end(bootstrap, topics, **kwargs) -> list[ConsumerRecord]:
-        return records(events)
-
-    monkeypatch.setattr(rebuild_module, "read_to_end", read_to_end)
+    reading(monkeypatch, events)
     url = f"sqlite:///{tmp_path / 'rebuilt.db'}"
     report = await rebuild(offline_settings(tmp_path), url, redis=MemoryRedis())
     assert (report.events, report.skipped, report.jobs) == (len(events), 2, 1)
@@ -108,10 +138,7 @@ async def test_a_replay_in_many_batches_opens_sealed_events_with_one_key_read_pe
     plain = history()
     events = [await keys.seal(e) for e in plain]
 
-    async def read_to_end(bootstrap, topics, **kwargs) -> list[ConsumerRecord]:
-        return records(events)
-
-    monkeypatch.setattr(rebuild_module, "read_to_end", read_to_end)
+    reading(monkeypatch, events)
     monkeypatch.setattr(rebuild_module, "REBUILD_BATCH", 2)
     seen: list[tuple[int, int]] = []
     url = database("rebuilt")
@@ -131,10 +158,7 @@ async def test_a_replay_in_many_batches_opens_sealed_events_with_one_key_read_pe
 async def test_a_dry_run_reads_decodes_and_opens_every_event_and_writes_nothing(tmp_path, monkeypatch):
     events = history()
 
-    async def read_to_end(bootstrap, topics, **kwargs) -> list[ConsumerRecord]:
-        return records(events)
-
-    monkeypatch.setattr(rebuild_module, "read_to_end", read_to_end)
+    reading(monkeypatch, events)
     before = set(tmp_path.iterdir())
     report = await rebuild(offline_settings(tmp_path), None, redis=MemoryRedis())
     assert (report.events, report.skipped, report.jobs) == (len(events), 1, 1)
