@@ -96,6 +96,7 @@ class TopicReader:
         for tp in partitions:
             if await self.consumer.position(tp) >= self.ends[tp]:
                 self.remaining.discard(tp)
+                self.consumer.pause(tp)  # out of the fetches: nothing more is wanted from it
         return got
 
     async def to_end(self, keep: Callable[[ConsumerRecord], bool] = lambda record: True) -> list[ConsumerRecord]:
