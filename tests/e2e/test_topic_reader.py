@@ -1,0 +1,59 @@
+"""The rebuild's ordered read on the real broker: small fetches, so the merge refills partitions
+many times; the order of a full sort by timestamp; nothing written after the reader opened."""
+
+import random
+import uuid
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from shared.settings import PlatformSettings
+from shared.topic_reader import TopicReader
+
+PARTITIONS, RECORDS = 4, 400
+
+
+def key(record) -> tuple:
+    return (record.timestamp, record.topic, record.partition, record.offset)
+
+
+async def test_an_ordered_read_in_small_fetches_is_a_full_sort_of_what_was_there_when_it_opened():
+    settings = PlatformSettings()
+    topic = f"routemate.test.reader.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="test-reader")
+    await admin.start()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    try:
+        configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+        await admin.create_topics([NewTopic(topic, PARTITIONS, settings.topic_replication, topic_configs=configs)])
+        await producer.start()
+        rng, stamp = random.Random(5), 1_700_000_000_000
+        for n in range(RECORDS):  # partitions interleaved in time, ties included; a batch each
+            stamp += rng.choice((0, 1, 7))
+            value = f"{n:04d}".encode() + b"x" * 300
+            await producer.send_and_wait(topic, value, partition=rng.randrange(PARTITIONS), timestamp_ms=stamp)
+
+        async with TopicReader(settings.kafka_bootstrap_servers, [topic], partition_bytes=2048) as reader:
+            assert reader.total == RECORDS
+            fetch, fetches = reader._fetch, []
+
+            async def counted(partitions):
+                fetches.append(len(partitions))
+                return await fetch(partitions)
+
+            reader._fetch = counted  # type: ignore[method-assign]
+            for n in range(20):  # after the reader opened: not part of what it reads
+                await producer.send_and_wait(topic, b"late" + b"x" * 300, partition=n % PARTITIONS)
+            chunks = [chunk async for chunk in reader.in_order(key, 50)]
+        async with TopicReader(settings.kafka_bootstrap_servers, [topic]) as everything:
+            written = await everything.to_end()
+
+        merged = [record for chunk in chunks for record in chunk]
+        assert len(fetches) >= RECORDS * 310 // 2048 // 2  # refilled again and again, a few records each
+        assert [len(chunk) for chunk in chunks] == [50] * (RECORDS // 50)
+        assert len(written) == RECORDS + 20
+        assert merged == sorted((r for r in written if not r.value.startswith(b"late")), key=key)
+    finally:
+        await producer.stop()
+        await admin.delete_topics([topic])
+        await admin.close()
