@@ -2,15 +2,17 @@
 
 import heapq
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 READ_PARTITION_BYTES = 8 * 1024 * 1024  # per partition and fetch
 READ_FETCH_BYTES = 64 * 1024 * 1024  # per fetch, all partitions
-# Reading in order (`TopicReader.in_order`) holds about one fetch per partition in hand: smaller
-# fetches keep that bounded on a cluster with many partitions (120 here: 10 topics of 12).
+# Reading in order (`TopicReader.in_order`) holds up to two fetches per partition: the merge's,
+# and the next one aiokafka fetches meanwhile. Smaller fetches than a whole-log read's keep that
+# low with many partitions (the rebuild reads 8 topics of 12). Smaller still cost time: aiokafka
+# waits 0.1 s before fetching from a broker while records it fetched are not taken yet.
 ORDERED_PARTITION_BYTES = 1024 * 1024
 
 Fetch = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, list[ConsumerRecord]]]]
@@ -107,21 +109,23 @@ class TopicReader:
                 records += [r for r in rows if keep(r)]
         return records
 
-    def in_order(self, key: Callable[[ConsumerRecord], Any], chunk: int) -> AsyncIterator[list[ConsumerRecord]]:
-        """Every record in `key` order across partitions, in lists of `chunk`, holding about one
-        fetch per partition at a time however long the topics are (see `merge`)."""
+    def in_order(self, key: Callable[[ConsumerRecord], Any], chunk: int) -> AsyncGenerator[list[ConsumerRecord]]:
+        """Every record in `key` order across partitions, in lists of `chunk`, holding up to two
+        fetches per partition at a time however long the topics are (see `merge`)."""
         return merge(self._fetch, self.remaining, key, chunk)
 
 
 async def merge(
     fetch: Fetch, remaining: set[TopicPartition], key: Callable[[ConsumerRecord], Any], chunk: int
-) -> AsyncIterator[list[ConsumerRecord]]:
+) -> AsyncGenerator[list[ConsumerRecord]]:
     """A k-way merge of the partitions' records by `key`, each partition's in its offset order:
     the smallest head goes next, and a partition that runs out of records in hand (with more to
     read) is fetched again before anything else goes. `fetch` brings what it can for the partitions
     it is given and takes those read to their end out of `remaining`. Where a partition's keys
-    rise with its offsets (a topic's timestamps do, but for producers' clock skew), the order is a
-    full sort's; where they do not, each partition still comes in the order it was written."""
+    rise with its offsets (the platform's topics take the broker's append time: shared/topics.py),
+    the order is a full sort's. Where they do not, each partition still comes in the order it was
+    written, and a record stamped ahead holds back the rest of its partition until the others
+    reach its time (a sort would move it alone)."""
     buffers: dict[TopicPartition, deque[ConsumerRecord]] = {}
     heads: list[tuple[Any, TopicPartition]] = []
     out: list[ConsumerRecord] = []

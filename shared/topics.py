@@ -31,13 +31,21 @@ RETENTION_MS: dict[str, int] = {
 
 
 def topic_configs(settings: PlatformSettings, name: str) -> dict[str, str]:
-    """The dynamic configs a topic must carry (AlterConfigs replaces them all, so all are here)."""
+    """The dynamic configs a topic must carry (AlterConfigs replaces them all, so all are here).
+
+    Records carry the time the broker appended them (LogAppendTime), not the producing host's
+    clock: within a partition they then rise with the offsets, which is the order the live
+    consumers read them in. The rebuild merges the partitions by that time (status/rebuild.py):
+    with producers' clocks, one host running ahead would hold back the rest of its partition in
+    the merge, or be moved away from its neighbours in a sort. Records appended before this
+    config keep the time they were written with."""
     return {
         "max.message.bytes": str(settings.kafka_max_message_bytes),
         "min.insync.replicas": str(settings.topic_min_insync_replicas),
         "cleanup.policy": "delete",
         "retention.ms": str(RETENTION_MS[name]),
         "retention.bytes": "-1",
+        "message.timestamp.type": "LogAppendTime",
     }
 
 

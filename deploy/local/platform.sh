@@ -168,16 +168,22 @@ nginx_up() {
     # A running edge takes new files (or a renewed certificate) without dropping a request in
     # flight, but a reload closes its idle keep-alive connections, and a client that reuses one at
     # that moment sees the connection close without an answer. So `up` reloads only on a change.
+    # The digest is kept only for a configuration nginx accepted (a reload that nginx refuses
+    # leaves the old one running, and the next `up` tries again).
     if [ "$(cat "$VAR/run/nginx.digest" 2>/dev/null)" != "$digest" ]; then
+      rm -f "$VAR/run/nginx.digest"
+      /usr/sbin/nginx -e stderr -t -q -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" 2>>"$VAR/log/nginx-error.log" \
+        || { echo "edge: the new configuration is refused (kept the running one), see $VAR/log/nginx-error.log" >&2; return 1; }
       /usr/sbin/nginx -e stderr -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" -s reload 2>>"$VAR/log/nginx-error.log"
       echo "$digest" > "$VAR/run/nginx.digest"
     fi
     return 0
   fi
+  rm -f "$VAR/run/nginx.digest"
   /usr/sbin/nginx -e stderr -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" 2>>"$VAR/log/nginx-error.log"
-  echo "$digest" > "$VAR/run/nginx.digest"
   for _ in $(seq 1 40); do
     if healthy "$EDGE_PORT" && tls_healthy; then
+      echo "$digest" > "$VAR/run/nginx.digest"
       echo "edge: up on https://$EDGE_SERVER_NAME:$EDGE_TLS_PORT/v1 and http://$HOST:$EDGE_PORT/v1"
       if [ -n "${TLS_NEW_CA:-}" ]; then trust_hint
       elif [ -z "${EDGE_TLS_CERT:-}" ]; then echo "edge: certificate signed by the local CA $VAR/tls/ca.crt (how to trust it: bash deploy/local/platform.sh tls)"; fi
@@ -208,6 +214,7 @@ up() {
 
 down() {
   if alive nginx; then /usr/sbin/nginx -e stderr -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" -s quit 2>/dev/null || stop_pid nginx; fi
+  rm -f "$VAR/run/nginx.digest"
   for s in console notifier ingest optimizer geocoder status auth; do stop_pid "$s"; done
   KAFKA_STATE_DIR="$VAR/kafka" "$ROOT/deploy/kafka/kafka.sh" stop
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true

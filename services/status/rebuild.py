@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +56,7 @@ class RebuildReport:
     seconds: float = 0.0  # reading and replaying the events
     versions_aligned: int = 0  # versions set to the live ones (their Redis heads)
     gaps: list[str] = field(default_factory=list)  # partitions whose events were deleted unread
-    # Where the replay's seconds went: reading the topics (and sorting), parsing and validating
+    # Where the replay's seconds went: reading the topics (merged in replay order), parsing and validating
     # the events, opening their personal fields (data keys included), writing the read model.
     phases: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("read", "decode", "open", "apply"), 0.0))
 
@@ -213,16 +213,18 @@ async def _rebuild(
                 snapshots.open_rows(rows, await keys.keys(snapshots.subjects(rows)))
                 report.restored = await asyncio.to_thread(snapshots.restore, engine, rows)
         started = time.perf_counter()
-        async with TopicReader(
-            settings.kafka_bootstrap_servers,
-            TOPICS,
-            client_id="routemate-status-rebuild",
-            security=settings.kafka_client_security(),
-            start=offsets,
-            gaps=report.gaps,
-            partition_bytes=ORDERED_PARTITION_BYTES,
-        ) as reader:
-            chunks = reader.in_order(replay_order, REBUILD_BATCH)
+        async with (
+            TopicReader(
+                settings.kafka_bootstrap_servers,
+                TOPICS,
+                client_id="routemate-status-rebuild",
+                security=settings.kafka_client_security(),
+                start=offsets,
+                gaps=report.gaps,
+                partition_bytes=ORDERED_PARTITION_BYTES,
+            ) as reader,
+            aclosing(reader.in_order(replay_order, REBUILD_BATCH)) as chunks,
+        ):
             replayed = await replay(chunks, reader.total, opener, projection, phases, progress)
         report.seconds = time.perf_counter() - started
         if engine is not None:

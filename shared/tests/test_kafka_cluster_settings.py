@@ -24,3 +24,11 @@ def test_topics_carry_the_min_insync_replicas_of_their_replication():
 def test_a_min_insync_above_the_replication_is_refused_at_start():
     with pytest.raises(ValidationError, match="TOPIC_MIN_INSYNC_REPLICAS"):
         PlatformSettings(topic_replication=1, topic_min_insync_replicas=2)
+
+
+def test_every_topic_takes_the_brokers_append_time_so_a_partitions_times_rise_with_its_offsets():
+    from shared.events import ALL_TOPICS
+
+    assert {topic_configs(PlatformSettings(), name)["message.timestamp.type"] for name in ALL_TOPICS} == {
+        "LogAppendTime"
+    }

@@ -31,9 +31,10 @@ class Log:
         got = {}
         for tp in partitions:
             n = min(self.rng.randint(0, self.most), len(self.parts[tp]))  # 0: that fetch brought nothing yet
-            got[tp] = [self.parts[tp].popleft() for _ in range(n)]
-            self.fetched += n
-            if not self.parts[tp]:
+            if n:  # as getmany, a partition with nothing new is not in the answer
+                got[tp] = [self.parts[tp].popleft() for _ in range(n)]
+                self.fetched += n
+            if not self.parts[tp]:  # read to its end (an empty answer can be the last one)
                 self.remaining.discard(tp)
         return got
 
@@ -63,10 +64,11 @@ async def test_the_merge_gives_a_full_sorts_order_in_chunks_fetching_only_partit
         parts = topics(rng)
         everything = [r for rows in parts.values() for r in rows]
         log = Log(parts, most=rng.choice((1, 3, 50)), rng=rng)
-        chunks = await collect(log, chunk=rng.choice((1, 7, 100, 10_000)))
+        size = rng.choice((1, 7, 100, 10_000))
+        chunks = await collect(log, chunk=size)
         merged = [r for c in chunks for r in c]
         assert merged == sorted(everything, key=key), seed
-        assert all(len(c) == len(chunks[0]) for c in chunks[:-1]) and chunks[-1]
+        assert all(len(c) == size for c in chunks[:-1]) and 0 < len(chunks[-1]) <= size
 
 
 async def test_a_partition_whose_timestamps_fall_back_still_comes_in_its_offset_order():
@@ -95,6 +97,10 @@ async def test_the_merge_holds_about_one_fetch_per_partition_however_long_the_lo
     assert all(asked for asked in log.asked)
 
 
-async def test_nothing_to_read_yields_nothing():
+async def test_a_partition_with_nothing_to_give_ends_the_merge_empty():
+    """As the reader's partitions whose records all lie beyond the end it took: asked for, they
+    bring nothing and leave `remaining`."""
     log = Log({TopicPartition("t", 0): []}, most=3, rng=random.Random(1))
+    log.remaining.add(TopicPartition("t", 0))
     assert await collect(log, chunk=10) == []
+    assert log.asked == [{TopicPartition("t", 0)}]

@@ -1,14 +1,22 @@
 """The rebuild's ordered read on the real broker: small fetches, so the merge refills partitions
-many times; the order of a full sort by timestamp; nothing written after the reader opened."""
+many times; the order of a full sort by timestamp; nothing written after the reader opened. And
+the platform's topics stamp records with the broker's append time, which rises with the offsets."""
 
 import random
 import uuid
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from shared.events import ALL_TOPICS
+from shared.events.jobs import JOBS_GEOCODED, JOBS_REQUESTED
 from shared.settings import PlatformSettings
-from shared.topic_reader import TopicReader
+from shared.testing.stack import BOOTSTRAP
+from shared.topic_reader import TopicReader, read_to_end
+from tests.conftest import Tenant
+
+LOG_APPEND_TIME = 1  # a record's timestamp_type: the broker's clock, not the producer's
 
 PARTITIONS, RECORDS = 4, 400
 
@@ -57,3 +65,27 @@ async def test_an_ordered_read_in_small_fetches_is_a_full_sort_of_what_was_there
         await producer.stop()
         await admin.delete_topics([topic])
         await admin.close()
+
+
+async def test_the_platforms_topics_stamp_each_record_with_the_brokers_append_time(tenant: Tenant):
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP, client_id="test-reader-configs")
+    await admin.start()
+    try:
+        described = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in ALL_TOPICS]
+        )
+    finally:
+        await admin.close()
+    stamped = {
+        resource[3]: dict(entry[:2] for entry in resource[4])["message.timestamp.type"]
+        for response in described
+        for resource in response.resources
+    }
+    assert stamped == dict.fromkeys(ALL_TOPICS, "LogAppendTime")
+
+    imported = await tenant.import_job()
+    assert imported.status_code == 201, imported.text
+    job_id = imported.json()["job_id"]
+    records = await read_to_end(BOOTSTRAP, [JOBS_REQUESTED, JOBS_GEOCODED], keep=lambda r: r.key == job_id.encode())
+    assert sorted(r.topic for r in records) == [JOBS_GEOCODED, JOBS_REQUESTED]
+    assert {r.timestamp_type for r in records} == {LOG_APPEND_TIME}
