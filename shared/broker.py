@@ -179,9 +179,14 @@ class EventBus:
         self.broker, self.service = broker, service
         self.budget_bytes = budget_bytes or EVENT_BUDGET_BYTES
         self._renewing = asyncio.Lock()
+        self._producer_generation = 0  # how many times the producer was replaced
 
     async def publish(self, event: Event) -> None:
-        """Publish and return once Kafka acknowledged; EventTooLarge (never retried) if over budget."""
+        """Publish and return once Kafka acknowledged; EventTooLarge (never retried) if over budget.
+
+        A producer whose idempotent session broke (after a broker restart under load) is replaced
+        and the event sent once more on the new one: the broker refused that batch, and without
+        this the first import after a broker restart was a 503. A second failure is the caller's."""
         payload = event.to_bytes()
         if len(payload) > self.budget_bytes:
             raise EventTooLarge(event.event_type, len(payload), self.budget_bytes)
@@ -190,22 +195,29 @@ class EventBus:
             "schema_version": str(event.schema_version),
             "content-type": "application/json",
         }
+        correlation_id = event.correlation_id or str(event.event_id)
+        generation = self._producer_generation
         try:
             await self.broker.publish(
-                payload,
-                event.topic,
-                key=event.key,
-                headers=headers,
-                correlation_id=event.correlation_id or str(event.event_id),
+                payload, event.topic, key=event.key, headers=headers, correlation_id=correlation_id
             )
         except _PRODUCER_BROKEN as exc:
-            await self._renew_producer(exc)
-            raise
+            await self._renew_producer(exc, generation)
+            try:
+                await self.broker.publish(
+                    payload, event.topic, key=event.key, headers=headers, correlation_id=correlation_id
+                )
+            except _PRODUCER_BROKEN as again:
+                await self._renew_producer(again, generation + 1)
+                raise
         EVENTS_PUBLISHED.labels(self.service, event.topic).inc()
 
-    async def _renew_producer(self, exc: Exception) -> None:
-        """Replace the broker's producer; the caller's retry then publishes on the new one."""
+    async def _renew_producer(self, exc: Exception, generation: int) -> None:
+        """Replace the broker's producer, unless a concurrent publish that failed with the same one
+        already did (a burst's sends all fail together: one new producer, not one each)."""
         async with self._renewing:
+            if self._producer_generation != generation:
+                return
             log.warning("producer session broken (%s); starting a new producer", type(exc).__name__)
             config = self.broker.config
             await config.producer.disconnect()
@@ -214,6 +226,7 @@ class EventBus:
                 serializer=config.fd_config._serializer,
                 codec=config.broker_codec,
             )
+            self._producer_generation += 1
 
     async def deadletter(self, record: Any, reason: str) -> None:
         """Park a message we cannot process: its bytes unchanged (so whatever fit its topic fits

@@ -1,3 +1,4 @@
+import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -96,3 +97,41 @@ def test_a_log_file_is_rotated_at_its_size_cap(tmp_path):
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["svc.log", "svc.log.1", "svc.log.2"]
     assert all((tmp_path / f).stat().st_size <= 64 * 1024 + 1024 for f in files)
+
+
+class BrokenSessionBroker:
+    """A broker whose producer's idempotent session broke: every send on the old producer fails
+    with OutOfOrderSequenceNumber, as after a broker restart under load; a new producer works."""
+
+    def __init__(self) -> None:
+        self.generation, self.sent, self.connects = 0, [], 0
+        self._connection_kwargs = {"bootstrap_servers": "127.0.0.1:1"}
+        self.config = SimpleNamespace(
+            producer=SimpleNamespace(disconnect=self._disconnect, connect=self._connect),
+            fd_config=SimpleNamespace(_serializer=None),
+            broker_codec=None,
+        )
+
+    async def publish(self, payload, topic, **kwargs):
+        from aiokafka.errors import OutOfOrderSequenceNumber
+
+        await asyncio.sleep(0)  # a burst's sends are in flight together
+        if self.generation == 0:
+            raise OutOfOrderSequenceNumber()
+        self.sent.append(payload)
+
+    async def _disconnect(self) -> None:
+        await asyncio.sleep(0)
+
+    async def _connect(self, producer, **kwargs) -> None:
+        self.connects += 1
+        self.generation += 1
+
+
+async def test_a_broken_producer_session_is_replaced_once_for_a_burst_and_each_event_is_sent_on_the_new_one():
+    broker = BrokenSessionBroker()
+    bus = EventBus(broker, "test")  # type: ignore[arg-type]
+    events = [import_requested(stop(0), job_id=f"job_{n}") for n in range(8)]
+    await asyncio.gather(*(bus.publish(event) for event in events))
+    assert broker.connects == 1  # one new producer for the burst, not one per failed send
+    assert sorted(broker.sent) == sorted(event.to_bytes() for event in events)
