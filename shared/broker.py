@@ -1,6 +1,7 @@
 """Kafka broker factory, the event bus, and consumers that commit only after their work is done."""
 
 import asyncio
+import contextlib
 import logging
 import math
 import ssl
@@ -180,6 +181,7 @@ class EventBus:
         self.budget_bytes = budget_bytes or EVENT_BUDGET_BYTES
         self._renewing = asyncio.Lock()
         self._producer_generation = 0  # how many times the producer was replaced
+        self._producer_lost = False  # the old producer is gone and no new one connected yet
 
     async def publish(self, event: Event) -> None:
         """Publish and return once Kafka acknowledged; EventTooLarge (never retried) if over budget.
@@ -197,6 +199,8 @@ class EventBus:
         }
         correlation_id = event.correlation_id or str(event.event_id)
         generation = self._producer_generation
+        if self._producer_lost:  # a replacement that could not connect (the broker was down): again
+            await self._renew_producer(None, generation)
         try:
             await self.broker.publish(
                 payload, event.topic, key=event.key, headers=headers, correlation_id=correlation_id
@@ -212,20 +216,31 @@ class EventBus:
                 raise
         EVENTS_PUBLISHED.labels(self.service, event.topic).inc()
 
-    async def _renew_producer(self, exc: Exception, generation: int) -> None:
+    async def _renew_producer(self, exc: Exception | None, generation: int) -> None:
         """Replace the broker's producer, unless a concurrent publish that failed with the same one
-        already did (a burst's sends all fail together: one new producer, not one each)."""
+        already did (a burst's sends all fail together: one new producer, not one each). If the new
+        one cannot connect (the broker is down), that error is the caller's, and the next publish
+        tries to connect one again: a bus is never left without a producer."""
         async with self._renewing:
-            if self._producer_generation != generation:
+            if self._producer_generation != generation and not self._producer_lost:
                 return
-            log.warning("producer session broken (%s); starting a new producer", type(exc).__name__)
             config = self.broker.config
-            await config.producer.disconnect()
-            await config.producer.connect(
-                aiokafka.AIOKafkaProducer(**self.broker._connection_kwargs),
-                serializer=config.fd_config._serializer,
-                codec=config.broker_codec,
-            )
+            if not self._producer_lost:
+                log.warning("producer session broken (%s); starting a new producer", type(exc).__name__)
+                self._producer_lost = True
+                await config.producer.disconnect()
+            else:
+                log.warning("connecting a new producer again (the last attempt failed)")
+            producer = aiokafka.AIOKafkaProducer(**self.broker._connection_kwargs)
+            try:
+                await config.producer.connect(
+                    producer, serializer=config.fd_config._serializer, codec=config.broker_codec
+                )
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()  # what its failed start made (a client, a sender task)
+                raise
+            self._producer_lost = False
             self._producer_generation += 1
 
     async def deadletter(self, record: Any, reason: str) -> None:

@@ -8,6 +8,7 @@ from aiokafka.errors import (
     MessageSizeTooLargeError,
     NotLeaderForPartitionError,
 )
+from faststream.exceptions import IncorrectState
 from pydantic import ValidationError
 
 from shared.broker import DeliveryGuard, EventBus, EventTooLarge, TransientError, is_transient
@@ -104,7 +105,8 @@ class BrokenSessionBroker:
     with OutOfOrderSequenceNumber, as after a broker restart under load; a new producer works."""
 
     def __init__(self) -> None:
-        self.generation, self.sent, self.connects = 0, [], 0
+        self.generation, self.sent, self.connects, self.refuse_connects = 0, [], 0, 0
+        self.connected = True
         self._connection_kwargs = {"bootstrap_servers": "127.0.0.1:1"}
         self.config = SimpleNamespace(
             producer=SimpleNamespace(disconnect=self._disconnect, connect=self._connect),
@@ -116,16 +118,23 @@ class BrokenSessionBroker:
         from aiokafka.errors import OutOfOrderSequenceNumber
 
         await asyncio.sleep(0)  # a burst's sends are in flight together
+        if not self.connected:  # as FastStream's producer between a disconnect and a connect
+            raise IncorrectState("You can't use producer here, please connect broker first.")
         if self.generation == 0:
             raise OutOfOrderSequenceNumber()
         self.sent.append(payload)
 
     async def _disconnect(self) -> None:
         await asyncio.sleep(0)
+        self.connected = False
 
     async def _connect(self, producer, **kwargs) -> None:
         self.connects += 1
+        if self.refuse_connects:
+            self.refuse_connects -= 1
+            raise KafkaConnectionError()
         self.generation += 1
+        self.connected = True
 
 
 async def test_a_broken_producer_session_is_replaced_once_for_a_burst_and_each_event_is_sent_on_the_new_one():
@@ -135,3 +144,18 @@ async def test_a_broken_producer_session_is_replaced_once_for_a_burst_and_each_e
     await asyncio.gather(*(bus.publish(event) for event in events))
     assert broker.connects == 1  # one new producer for the burst, not one per failed send
     assert sorted(broker.sent) == sorted(event.to_bytes() for event in events)
+
+
+async def test_a_new_producer_that_cannot_connect_is_connected_again_by_the_next_publish():
+    """The broker is still down when the broken producer is replaced: that publish fails with a
+    transient error (retried by its caller), and the next one connects a producer and goes out,
+    instead of every later publish failing on a bus left without one."""
+    broker = BrokenSessionBroker()
+    broker.refuse_connects = 1
+    bus = EventBus(broker, "test")  # type: ignore[arg-type]
+    first, second = (import_requested(stop(0), job_id=f"job_{n}") for n in range(2))
+    with pytest.raises(KafkaConnectionError) as failed:
+        await bus.publish(first)
+    assert is_transient(failed.value)
+    await bus.publish(second)
+    assert broker.connects == 2 and broker.sent == [second.to_bytes()]
