@@ -184,11 +184,7 @@ class EventBus:
         self._producer_lost = False  # the old producer is gone and no new one connected yet
 
     async def publish(self, event: Event) -> None:
-        """Publish and return once Kafka acknowledged; EventTooLarge (never retried) if over budget.
-
-        A producer whose idempotent session broke (after a broker restart under load) is replaced
-        and the event sent once more on the new one: the broker refused that batch, and without
-        this the first import after a broker restart was a 503. A second failure is the caller's."""
+        """Publish and return once Kafka acknowledged; EventTooLarge (never retried) if over budget."""
         payload = event.to_bytes()
         if len(payload) > self.budget_bytes:
             raise EventTooLarge(event.event_type, len(payload), self.budget_bytes)
@@ -197,24 +193,31 @@ class EventBus:
             "schema_version": str(event.schema_version),
             "content-type": "application/json",
         }
-        correlation_id = event.correlation_id or str(event.event_id)
-        generation = self._producer_generation
-        if self._producer_lost:  # a replacement that could not connect (the broker was down): again
-            await self._renew_producer(None, generation)
-        try:
-            await self.broker.publish(
-                payload, event.topic, key=event.key, headers=headers, correlation_id=correlation_id
-            )
-        except _PRODUCER_BROKEN as exc:
-            await self._renew_producer(exc, generation)
-            try:
-                await self.broker.publish(
-                    payload, event.topic, key=event.key, headers=headers, correlation_id=correlation_id
-                )
-            except _PRODUCER_BROKEN as again:
-                await self._renew_producer(again, generation + 1)
-                raise
+        await self._send(
+            payload, event.topic, event.key, headers, correlation_id=event.correlation_id or str(event.event_id)
+        )
         EVENTS_PUBLISHED.labels(self.service, event.topic).inc()
+
+    async def _send(
+        self, payload: bytes, topic: str, key: bytes | None, headers: dict[str, str], **options: Any
+    ) -> None:
+        """Every send of the bus (events and dead letters). A producer whose idempotent session
+        broke (after a broker restart under load) is replaced and the send made once more on the
+        new one: the broker refused that batch, and without this the first import after a broker
+        restart was a 503. A second failure is the caller's, as is a replacement that cannot
+        connect yet (the next send tries again)."""
+        for attempt in range(2):
+            generation = self._producer_generation
+            if self._producer_lost:  # a replacement that could not connect (the broker was down): again
+                await self._renew_producer(None, generation)
+                generation = self._producer_generation
+            try:
+                await self.broker.publish(payload, topic, key=key, headers=headers, **options)
+                return
+            except _PRODUCER_BROKEN as exc:
+                await self._renew_producer(exc, generation)
+                if attempt:
+                    raise
 
     async def _renew_producer(self, exc: Exception | None, generation: int) -> None:
         """Replace the broker's producer, unless a concurrent publish that failed with the same one
@@ -254,7 +257,7 @@ class EventBus:
             "source_offset": str(record.offset),
             "deadlettered_at": utcnow().isoformat(),
         }
-        await self.broker.publish(record.value or b"", DEADLETTER, key=record.key, headers=headers)
+        await self._send(record.value or b"", DEADLETTER, record.key, headers)
         EVENTS_DEADLETTERED.labels(self.service, record.topic).inc()
         log.warning("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
 

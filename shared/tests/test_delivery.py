@@ -159,3 +159,10 @@ async def test_a_new_producer_that_cannot_connect_is_connected_again_by_the_next
     assert is_transient(failed.value)
     await bus.publish(second)
     assert broker.connects == 2 and broker.sent == [second.to_bytes()]
+
+
+async def test_a_dead_letter_takes_the_same_way_past_a_broken_producer_session():
+    broker = BrokenSessionBroker()
+    bad = SimpleNamespace(topic="routemate.jobs.geocoded", partition=0, offset=3, key=b"job_1", value=b"{")
+    await EventBus(broker, "geocoder").deadletter(bad, "not JSON")  # type: ignore[arg-type]
+    assert broker.connects == 1 and broker.sent == [b"{"]
