@@ -18,6 +18,12 @@ ORDERED_PARTITION_BYTES = 1024 * 1024
 Fetch = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, list[ConsumerRecord]]]]
 
 
+def time_order(record: ConsumerRecord) -> tuple:
+    """Records of several topics interleaved in time, as the live consumers saw them (the
+    rebuild's replay order); ties by where they are, so the order is total."""
+    return (record.timestamp, record.topic, record.partition, record.offset)
+
+
 class TopicReader:
     """`topics` from the beginning (or from `start`'s offsets, a snapshot's) to each partition's end
     at the moment the reader opens. No consumer group: nothing is committed. `security`: the

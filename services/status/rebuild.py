@@ -32,7 +32,7 @@ from shared.db import json_text, make_engine
 from shared.events import Event, UndecodableEvent, decode_raw, utcnow
 from shared.pii import DataKeys, Opener
 from shared.service import make_redis
-from shared.topic_reader import ORDERED_PARTITION_BYTES, TopicReader
+from shared.topic_reader import ORDERED_PARTITION_BYTES, TopicReader, time_order
 
 log = logging.getLogger(__name__)
 # Events per transaction. Larger than the live consumer's poll: fewer commits, and a replay has
@@ -59,11 +59,6 @@ class RebuildReport:
     # Where the replay's seconds went: reading the topics (merged in replay order), parsing and validating
     # the events, opening their personal fields (data keys included), writing the read model.
     phases: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("read", "decode", "open", "apply"), 0.0))
-
-
-def replay_order(record: ConsumerRecord) -> tuple:
-    """The live projection saw the topics interleaved in time; the replay takes them in that order."""
-    return (record.timestamp, record.topic, record.partition, record.offset)
 
 
 def parse_all(records: list[ConsumerRecord]) -> list[dict | None]:
@@ -223,7 +218,7 @@ async def _rebuild(
                 gaps=report.gaps,
                 partition_bytes=ORDERED_PARTITION_BYTES,
             ) as reader,
-            aclosing(reader.in_order(replay_order, REBUILD_BATCH)) as chunks,
+            aclosing(reader.in_order(time_order, REBUILD_BATCH)) as chunks,
         ):
             replayed = await replay(chunks, reader.total, opener, projection, phases, progress)
         report.seconds = time.perf_counter() - started

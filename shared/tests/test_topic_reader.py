@@ -6,14 +6,11 @@ from collections import deque
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from shared.topic_reader import merge
+from shared.topic_reader import time_order as key
 
 
 def record(topic: str, partition: int, offset: int, timestamp: int) -> ConsumerRecord:
     return ConsumerRecord(topic, partition, offset, timestamp, 0, b"k", b"{}", None, 1, 2, ())
-
-
-def key(r: ConsumerRecord) -> tuple:
-    return (r.timestamp, r.topic, r.partition, r.offset)
 
 
 class Log:

@@ -14,15 +14,12 @@ from shared.events.jobs import JOBS_GEOCODED, JOBS_REQUESTED
 from shared.settings import PlatformSettings
 from shared.testing.stack import BOOTSTRAP
 from shared.topic_reader import TopicReader, read_to_end
+from shared.topic_reader import time_order as key
 from tests.conftest import Tenant
 
 LOG_APPEND_TIME = 1  # a record's timestamp_type: the broker's clock, not the producer's
 
 PARTITIONS, RECORDS = 4, 400
-
-
-def key(record) -> tuple:
-    return (record.timestamp, record.topic, record.partition, record.offset)
 
 
 async def test_an_ordered_read_in_small_fetches_is_a_full_sort_of_what_was_there_when_it_opened():
