@@ -3,6 +3,7 @@ writes the difference at its end, and must leave exactly the rows, versions and 
 that applying its events one at a time leaves, whatever else the batch holds (a driver who takes
 over waiting jobs, an erasure, an update that drops a stop, the same event twice)."""
 
+import sqlite3
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm.exc import StaleDataError
 
+from services.status.adapters import projection as projection_module
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries
 from services.status.adapters.state import StopState, Unit
@@ -22,8 +24,9 @@ from services.status.adapters.tables import (
     StopRow,
 )
 from services.status.views import job_head, job_view
-from shared.db import make_engine
+from shared.db import json_text, make_engine
 from shared.events import DriverRegistered, Event, JobErased, utcnow
+from shared.events.stops import ProofOfDelivery
 from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
 from shared.vocabulary import StopStatus, as_utc
 
@@ -259,3 +262,48 @@ def test_a_projection_that_does_not_announce_leaves_the_same_rows_and_versions_a
     assert {row[3] for row in got["outbox"]} == {"job.erased"}
     del expected["outbox"], got["outbox"]
     assert got == expected
+
+
+class _ThroughSQLAlchemy(Unit):
+    """The unit of work writing and reading through SQLAlchemy's statements, as it does on PostgreSQL."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.raw = False
+
+
+def _stored(path) -> dict[str, list[tuple]]:
+    """Every table's rows exactly as SQLite holds them (text, integers, reals), not as read back."""
+    with sqlite3.connect(path) as conn:
+        names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {
+            name: sorted(conn.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
+            for name in names
+            if name.startswith("status_") and name != "status_applied_events"
+        }
+
+
+@pytest.mark.parametrize("serializer", [None, json_text], ids=["json.dumps", "orjson"])
+def test_sqlite_rows_written_straight_to_the_driver_are_stored_as_sqlalchemy_stores_them(
+    tmp_path, monkeypatch, serializer
+):
+    """On SQLite the batch's rows go to the driver with the statements' SQL and bind processors
+    compiled once: every value (JSON and its null, datetimes, booleans, reals) must be the text or
+    number SQLAlchemy's own statements store, with the engine's JSON serializer."""
+    proof = ProofOfDelivery(recipient_name="Zoë Ng", photo_urls=("https://example.com/p/1.jpg",))
+    stream = [
+        *_stream(lambda name: f"sqlite:///{tmp_path / name}.db"),
+        _report("job_a", 2, StopStatus.COMPLETED, 70).model_copy(update={"proof": proof, "notes": "left at door"}),
+    ]
+    options = {} if serializer is None else {"json_serializer": serializer}
+    direct = Projection(make_engine(f"sqlite:///{tmp_path / 'direct.db'}", **options))
+    for i in range(0, len(stream), 4):
+        direct.apply_many(stream[i : i + 4])
+    monkeypatch.setattr(projection_module, "Unit", _ThroughSQLAlchemy)
+    through = Projection(make_engine(f"sqlite:///{tmp_path / 'through.db'}", **options))
+    for i in range(0, len(stream), 4):
+        through.apply_many(stream[i : i + 4])
+    expected, got = _stored(tmp_path / "through.db"), _stored(tmp_path / "direct.db")
+    assert got == expected
+    stops = {(row[0], row[2]): row for row in got["status_stops"]}
+    assert len(stops) == 6 and "Zo" in repr(stops[("job_a", "S2")])  # the proof's row is there, and A's and B's
