@@ -1,6 +1,7 @@
 """Redis pub/sub channels between services (Kafka carries the events; these carry only nudges)."""
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -25,7 +26,9 @@ class JobSettled(BaseModel):
 
 class JobHead(BaseModel):
     """What ingest needs to know of a job to take an update by re-import: its current version
-    (the ETag), status, spec and the stops already finished (last finished last)."""
+    (the ETag), status, spec and the stops already finished (last finished last); and when its
+    public view last changed, which a rebuild takes with the version (None: a head written before
+    it was there)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -34,6 +37,7 @@ class JobHead(BaseModel):
     spec_version: int = 1
     status: str
     finished: tuple[str, ...] = ()
+    updated_at: datetime | None = None
 
 
 def jobhead_key(job_id: str) -> str:

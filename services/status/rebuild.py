@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -33,6 +34,7 @@ from shared.events import Event, UndecodableEvent, decode_raw, utcnow
 from shared.pii import DataKeys, Opener
 from shared.service import make_redis
 from shared.topic_reader import ORDERED_PARTITION_BYTES, TopicReader, time_order
+from shared.vocabulary import as_utc
 
 log = logging.getLogger(__name__)
 # Events per transaction. Larger than the live consumer's poll: fewer commits, and a replay has
@@ -54,7 +56,7 @@ class RebuildReport:
     snapshot: str | None = None  # the snapshot the rebuild started from
     restored: int = 0  # rows restored from it
     seconds: float = 0.0  # reading and replaying the events
-    versions_aligned: int = 0  # versions set to the live ones (their Redis heads)
+    versions_aligned: int = 0  # jobs whose version (or last change's time) was set to the live one (its Redis head)
     gaps: list[str] = field(default_factory=list)  # partitions whose events were deleted unread
     # Where the replay's seconds went: reading the topics (merged in replay order), parsing and validating
     # the events, opening their personal fields (data keys included), writing the read model.
@@ -305,40 +307,51 @@ async def replay(
 
 
 async def align_versions(engine: Engine, redis: Redis) -> int:
-    """Every job's version set to the live one (its head in Redis, which the live projection
-    writes after each batch): a replay in another order than the live consumer's may count a
-    different number of changes to the same final view, and a client holding the live ETag must
-    get its 304 (and never a 304 for another view). Returns how many versions changed."""
+    """Every job's version, and the time its view last changed, set to the live ones (its head in
+    Redis, which the live projection writes after each batch): a replay in another order than
+    the live consumer's may count a different number of changes to the same final view, or date
+    it by another of the events that made it (an event delivered twice, say, whose copies came in
+    another order: the first to arrive makes the change, the other changes nothing). A client
+    holding the live ETag must get its 304, never a 304 for another view, and one ETag must name
+    one view. Returns how many jobs changed."""
     changed = 0
     jobs = await asyncio.to_thread(_versions, engine)
     for start in range(0, len(jobs), 1000):
         chunk = jobs[start : start + 1000]
-        heads = await redis.mget([jobhead_key(job_id) for job_id, _, _ in chunk])
-        updates = {}
-        for (job_id, org_id, version), raw in zip(chunk, heads, strict=True):
+        heads = await redis.mget([jobhead_key(job_id) for job_id, _, _, _ in chunk])
+        updates: dict[str, dict[str, object]] = {}
+        for (job_id, org_id, version, updated_at), raw in zip(chunk, heads, strict=True):
             if raw is None:
                 continue
             head = JobHead.model_validate_json(raw)
-            if head.org_id == org_id and head.version != version:
-                updates[job_id] = head.version
+            if head.org_id != org_id:
+                continue
+            live: dict[str, object] = {}
+            if head.version != version:
+                live["version"] = head.version
+            if head.updated_at is not None and head.updated_at != as_utc(updated_at):
+                live["updated_at"] = head.updated_at
+            if live:
+                updates[job_id] = live
         changed += len(updates)
         await asyncio.to_thread(_set_versions, engine, updates)
     return changed
 
 
-def _versions(engine: Engine) -> list[tuple[str, str, int]]:
+def _versions(engine: Engine) -> list[tuple[str, str, int, datetime]]:
     with engine.connect() as connection:
         table = JobRow.__table__  # type: ignore[attr-defined]
-        return [tuple(row) for row in connection.execute(select(table.c.job_id, table.c.org_id, table.c.version))]
+        rows = connection.execute(select(table.c.job_id, table.c.org_id, table.c.version, table.c.updated_at))
+        return [tuple(row) for row in rows]
 
 
-def _set_versions(engine: Engine, updates: dict[str, int]) -> None:
+def _set_versions(engine: Engine, updates: dict[str, dict[str, object]]) -> None:
     if not updates:
         return
     table = JobRow.__table__  # type: ignore[attr-defined]
     with engine.begin() as connection:
-        for job_id, version in updates.items():
-            connection.execute(update(table).where(table.c.job_id == job_id).values(version=version))
+        for job_id, values in updates.items():
+            connection.execute(update(table).where(table.c.job_id == job_id).values(**values))
 
 
 def snapshot_dir(settings: StatusSettings) -> Path:

@@ -184,5 +184,10 @@ def job_head(job: JobRow, stops: list[StopRow]) -> JobHead:
     """What ingest needs to take an update of this job by re-import."""
     finished = tuple(row.external_stop_id for row in finished_in_order(stops))
     return JobHead(
-        org_id=job.org_id, version=job.version, spec_version=job.spec_version, status=job.status, finished=finished
+        org_id=job.org_id,
+        version=job.version,
+        spec_version=job.spec_version,
+        status=job.status,
+        finished=finished,
+        updated_at=as_utc(job.updated_at),
     )

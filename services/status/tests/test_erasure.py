@@ -1,6 +1,7 @@
 """Erasure in the status service: DELETE, JobErased, an organization's erasure, retention, and the
 snapshot and rebuild pieces that keep an erased job erased (in-process: in-memory Kafka and Redis)."""
 
+import uuid
 from datetime import timedelta
 
 from services.status.adapters import snapshots
@@ -9,7 +10,7 @@ from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries
 from services.status.erasing import RetentionPolicy, erase_expired
 from services.status.rebuild import align_versions
-from services.status.views import job_head
+from services.status.views import job_head, job_view
 from shared import pii
 from shared.channels import jobhead_key, outcome_key
 from shared.db import make_engine
@@ -97,6 +98,31 @@ async def test_a_rebuild_takes_the_live_versions_even_when_it_counts_differently
     await redis.set(jobhead_key("j"), job_head(*live_job).model_dump_json())
     assert await align_versions(replay_engine, redis) == 1
     assert JobQueries(replay_engine).job("o", job_id="j")[0].version == live_job[0].version
+
+
+async def test_a_rebuild_dates_each_view_as_live_did_when_a_duplicate_came_in_another_order(tmp_path):
+    """The geocoding delivered twice: live, the second copy came after the route and changed
+    nothing; the log holds it first, so the replay dates the view by it. The head's time (written
+    with the version) wins, and the rebuilt view is the live one: one ETag, one body."""
+    imported, geo, route = _job_events("j")
+    t0 = utcnow() - timedelta(hours=1)
+    at = [t0 + timedelta(seconds=n) for n in range(3)]
+    imported, geo, route = (
+        e.model_copy(update={"occurred_at": t}) for e, t in zip((imported, geo, route), at, strict=True)
+    )
+    again = geo.model_copy(update={"event_id": uuid.uuid4(), "occurred_at": t0 + timedelta(seconds=5)})
+    live = Projection(make_engine(f"sqlite:///{tmp_path / 'live.db'}"))
+    live.apply_many([imported, geo, route, again])
+    replay_engine = make_engine(f"sqlite:///{tmp_path / 'replay.db'}")
+    Projection(replay_engine).apply_many([imported, again, geo, route])
+    live_job = JobQueries(live.engine).job("o", job_id="j")
+    before = JobQueries(replay_engine).job("o", job_id="j")
+    assert job_view(*before)["updated_at"] != job_view(*live_job)["updated_at"]
+    redis = MemoryRedis()
+    await redis.set(jobhead_key("j"), job_head(*live_job).model_dump_json())
+    assert await align_versions(replay_engine, redis) == 1
+    assert job_view(*JobQueries(replay_engine).job("o", job_id="j")) == job_view(*live_job)
+    assert await align_versions(replay_engine, redis) == 0  # aligned: nothing more to set
 
 
 def test_a_snapshot_holds_personal_columns_sealed_and_restores_without_the_jobs_erased_since(tmp_path):
