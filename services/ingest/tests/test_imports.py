@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from services.ingest import adapters
 from services.ingest.adapters import Lanes, Outcomes, Reservations
 from services.ingest.handlers import (
     Accepted,
@@ -270,3 +271,26 @@ async def test_a_job_whose_settling_was_never_seen_stops_counting_after_the_ttl(
     now[0] = 1061.0  # job_stuck's settling was never seen and it is over the TTL; job_next still counts
     assert await lanes.admit(ORG, "job_later") == "bulk"
     assert await redis.zrank("rm:inflight:" + ORG, "job_stuck") is None
+
+
+def test_an_outcome_nobody_here_waits_for_is_not_parsed_and_one_awaited_is_delivered(monkeypatch):
+    """Every replica hears every settled job with its whole view: one with no import waiting
+    skips the message unparsed; a waiter still gets its job's outcome, and only its own."""
+    parsed: list[object] = []
+    real = adapters._settled
+    monkeypatch.setattr(adapters, "_settled", lambda data: parsed.append(data) or real(data))
+    outcomes = Outcomes(MemoryRedis())
+    message = '{"job_id": "job_1", "org_id": "org_a", "job": {"job_id": "job_1", "status": "assigned"}}'
+    outcomes._deliver(message)
+    assert parsed == []
+
+    async def waiting() -> None:
+        future = outcomes.expect("job_1")
+        outcomes._deliver(message.replace("job_1", "job_2"))  # another job's: parsed, not delivered
+        assert not future.done()
+        outcomes._deliver(message)
+        assert future.result().job["status"] == "assigned"
+        outcomes.forget("job_1", future)
+
+    asyncio.run(waiting())
+    assert len(parsed) == 2
