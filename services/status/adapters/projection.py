@@ -67,6 +67,7 @@ class Projection:
         """`announce=False` (a rebuild) writes no outbox rows: replayed history is not news, and
         rendering a job's view for each change was about a fifth of a rebuild's writing."""
         self.engine, self.announce = engine, announce
+        self._compiled: dict[Any, Any] = {}  # the unit of work's statements for this engine (state.Unit)
         prepare(engine)
 
     def apply(self, event: Event) -> str | None:
@@ -84,7 +85,7 @@ class Projection:
         once, as the difference, at the end; the driver directory and erasure go through the session."""
         batch = Batch()
         with Session(self.engine, expire_on_commit=False) as s:
-            run = _Run(s, Unit(s.connection(), announce=self.announce), batch)
+            run = _Run(s, Unit(s.connection(), announce=self.announce, compiled=self._compiled), batch)
             ids = [str(event.event_id) for event in events]
             job_ids = {job_id for event in events if (job_id := getattr(event, "job_id", None)) is not None}
             orgs = {event.org_id for event in events}

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from itertools import zip_longest
 from operator import attrgetter
 from typing import Any, ClassVar
-from weakref import WeakKeyDictionary
 
 import orjson
 from sqlalchemy import (
@@ -231,6 +230,9 @@ class _Compiled:
 
     def __init__(self, dialect: Any, statement: Any, keys: tuple[str, ...]) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        # A column left out that has a Python-side default is filled in by SQLAlchemy (prefetch):
+        # such a statement keeps SQLAlchemy's path (every row the batch writes is whole today).
+        self.direct = not (compiled.insert_prefetch or compiled.update_prefetch)
         self.sql = compiled.string
         names = compiled.positiontup or []
         self.names = tuple(names)
@@ -261,17 +263,6 @@ def _raw_select(dialect: Any, cls: type[_State], count: int) -> str:
     return f"SELECT {columns} \nFROM {table} \nWHERE {table}.job_id IN ({marks}) ORDER BY {order}"
 
 
-_COMPILED: "WeakKeyDictionary[Any, dict[Any, _Compiled]]" = WeakKeyDictionary()
-
-
-def _compiled(dialect: Any, statement: Any, keys: tuple[str, ...]) -> _Compiled:
-    by_statement = _COMPILED.setdefault(dialect, {})
-    found = by_statement.get((statement, keys))
-    if found is None:
-        found = by_statement[(statement, keys)] = _Compiled(dialect, statement, keys)
-    return found
-
-
 def _chunks(values: list[str]) -> Iterator[list[str]]:
     for i in range(0, len(values), CHUNK):
         yield values[i : i + CHUNK]
@@ -280,9 +271,12 @@ def _chunks(values: list[str]) -> Iterator[list[str]]:
 class Unit:
     """One batch's jobs and stops, loaded once and written back as one diff (see the module)."""
 
-    def __init__(self, conn: Connection, *, announce: bool = True) -> None:
+    def __init__(self, conn: Connection, *, announce: bool = True, compiled: dict[Any, Any] | None = None) -> None:
+        """`compiled`: the statements compiled for this engine's dialect, kept by the caller across
+        batches (the projection: one per engine, so they go with it)."""
         self.conn, self.announce = conn, announce
         self.raw = conn.dialect.name == "sqlite"
+        self.compiled: dict[tuple[Any, tuple[str, ...]], _Compiled] = {} if compiled is None else compiled
         self.jobs: dict[str, JobState | None] = {}  # None: no such row
         self.stops: dict[str, Stops] = {}  # job_id -> its stops
         self.dropped: list[StopState] = []  # stop rows a writer deleted
@@ -403,11 +397,15 @@ class Unit:
     def _executemany(self, statement: Any, rows: list[dict[str, Any]]) -> int:
         """Run `statement` once per row; the rows it changed. On SQLite the statement's SQL goes to
         the driver with the rows as tuples, converted by its bind processors compiled once per
-        dialect (_Compiled): SQLAlchemy's own per-row parameter processing was about half of
+        engine (_Compiled): SQLAlchemy's own per-row parameter processing was about half of
         writing a batch (py-spy of a rebuild). Events (before_cursor_execute) still see it."""
         if not self.raw:
             return self.conn.execute(statement, rows).rowcount
-        compiled = _compiled(self.conn.dialect, statement, tuple(rows[0]))
+        key = (statement, tuple(rows[0]))
+        if (compiled := self.compiled.get(key)) is None:
+            compiled = self.compiled[key] = _Compiled(self.conn.dialect, statement, key[1])
+        if not compiled.direct:
+            return self.conn.execute(statement, rows).rowcount
         return self.conn.exec_driver_sql(compiled.sql, compiled.tuples(rows)).rowcount
 
     def _write(self, states: Iterable[_State]) -> None:

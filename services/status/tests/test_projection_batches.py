@@ -3,7 +3,10 @@ writes the difference at its end, and must leave exactly the rows, versions and 
 that applying its events one at a time leaves, whatever else the batch holds (a driver who takes
 over waiting jobs, an erasure, an update that drops a stop, the same event twice)."""
 
+import gc
+import re
 import sqlite3
+import weakref
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +29,7 @@ from services.status.adapters.tables import (
 from services.status.views import job_head, job_view
 from shared.db import json_text, make_engine
 from shared.events import DriverRegistered, Event, JobErased, utcnow
+from shared.events.jobs import TimeWindow
 from shared.events.stops import ProofOfDelivery
 from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
 from shared.vocabulary import StopStatus, as_utc
@@ -273,14 +277,34 @@ class _ThroughSQLAlchemy(Unit):
 
 
 def _stored(path) -> dict[str, list[tuple]]:
-    """Every table's rows exactly as SQLite holds them (text, integers, reals), not as read back."""
+    """Every table's rows exactly as SQLite holds them (text, integers, reals), not as read back;
+    the applied events' times (when each was applied) as the shape of their text."""
     with sqlite3.connect(path) as conn:
         names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {
+        stored = {
             name: sorted(conn.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
             for name in names
-            if name.startswith("status_") and name != "status_applied_events"
+            if name.startswith("status_")
         }
+    stored["status_applied_events"] = [(e, re.sub(r"\d", "0", at)) for e, at in stored["status_applied_events"]]
+    return stored
+
+
+def _window_dropped(database) -> list[Event]:
+    """A job whose stop had a time window and whose update (If-Match) drops it: an UPDATE that sets
+    a JSON column back to None."""
+    window = TimeWindow(start=T0 + timedelta(hours=3), end=T0 + timedelta(hours=5))
+    ids = {"org_id": "org_1", "job_id": "job_w"}
+    first = import_requested(stop(0, "0 Queen St", job_id="job_w", time_window=window), **ids, external_job_id="W")
+    geo = geocoded([(-27.40, 153.0)], **ids)
+    life = [first, geo, routed(geo, [0], external_job_id="W")]
+    life = [e.model_copy(update={"occurred_at": T0 + timedelta(minutes=80, seconds=n)}) for n, e in enumerate(life)]
+    reference = Projection(make_engine(database("window")))
+    reference.apply_many(life)
+    version = JobQueries(reference.engine).job("org_1", job_id="job_w")[0].version
+    again = import_requested(stop(0, "0 Queen St", job_id="job_w"), **ids, external_job_id="W")
+    update = {"spec_version": 2, "base_version": version, "occurred_at": T0 + timedelta(minutes=90)}
+    return [*life, again.model_copy(update=update)]
 
 
 @pytest.mark.parametrize("serializer", [None, json_text], ids=["json.dumps", "orjson"])
@@ -295,15 +319,38 @@ def test_sqlite_rows_written_straight_to_the_driver_are_stored_as_sqlalchemy_sto
         *_stream(lambda name: f"sqlite:///{tmp_path / name}.db"),
         _report("job_a", 2, StopStatus.COMPLETED, 70).model_copy(update={"proof": proof, "notes": "left at door"}),
     ]
+    # One batch each: the update's rows must be stored and then changed (UPDATE), not inserted as they end.
+    one_by_one = _window_dropped(lambda name: f"sqlite:///{tmp_path / name}.db")
     options = {} if serializer is None else {"json_serializer": serializer}
     direct = Projection(make_engine(f"sqlite:///{tmp_path / 'direct.db'}", **options))
     for i in range(0, len(stream), 4):
         direct.apply_many(stream[i : i + 4])
+    for e in one_by_one:
+        direct.apply_many([e])
     monkeypatch.setattr(projection_module, "Unit", _ThroughSQLAlchemy)
     through = Projection(make_engine(f"sqlite:///{tmp_path / 'through.db'}", **options))
     for i in range(0, len(stream), 4):
         through.apply_many(stream[i : i + 4])
+    for e in one_by_one:
+        through.apply_many([e])
     expected, got = _stored(tmp_path / "through.db"), _stored(tmp_path / "direct.db")
     assert got == expected
     stops = {(row[0], row[2]): row for row in got["status_stops"]}
-    assert len(stops) == 6 and "Zo" in repr(stops[("job_a", "S2")])  # the proof's row is there, and A's and B's
+    assert len(stops) == 7 and "Zo" in repr(stops[("job_a", "S2")])  # the proof's row is there, and A's and B's
+    with sqlite3.connect(tmp_path / "direct.db") as conn:
+        windows = conn.execute("SELECT time_window FROM status_stops WHERE job_id = 'job_w'").fetchall()
+    assert windows == [("null",)]  # the update dropped the window (JSON's null, not SQL's NULL)
+    assert len(got["status_applied_events"]) == len({str(e.event_id) for e in stream + one_by_one})
+
+
+def test_the_statements_compiled_for_an_engine_go_with_its_projection(tmp_path):
+    """The compiled statements hold their dialect (its bind processors do): kept by the projection,
+    they are freed with it, where a module-wide cache kept every engine's dialect alive."""
+    projection = Projection(make_engine(f"sqlite:///{tmp_path / 'gone.db'}"))
+    projection.apply_many(_life("job_x", "dana@example.com", 0))
+    assert projection._compiled  # the batch compiled its statements
+    dialect = weakref.ref(projection.engine.dialect)
+    projection.engine.dispose()
+    del projection
+    gc.collect()
+    assert dialect() is None
