@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.testing.processes import running_service
-from shared.testing.stack import EDGE, REDIS_URL, service_url
+from shared.testing.stack import BOOTSTRAP, EDGE, REDIS_URL, service_url
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = json.loads((ROOT / "deploy/examples/brisbane-job.json").read_text())
@@ -29,6 +30,18 @@ def extra_process(service: str, port: int, **env: str) -> Iterator[str]:
         env = {f"{service.upper()}_ADMIN_PORT": str(port + 10), **env}
     with running_service(f"services.{service}", port, log=log, **{f"{service.upper()}_PORT": str(port), **env}) as url:
         yield url
+
+
+async def consumer_group(group: str) -> tuple[str, frozenset[str]]:
+    """A consumer group's state and member ids, as the broker's coordinator sees them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+        _, _, state, _, _, members, *_ = response.groups[0]
+        return state, frozenset(member[0] for member in members)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(scope="session")

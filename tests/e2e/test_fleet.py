@@ -7,14 +7,13 @@ import uuid
 from datetime import datetime, timedelta
 
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.optimizer.subscribers import GROUP
 from shared.testing.builders import at
-from shared.testing.stack import BOOTSTRAP, extra_port, service_url
+from shared.testing.stack import extra_port, service_url
 from shared.testing.waiting import async_wait_until
-from tests.conftest import Tenant, extra_process, routemate
+from tests.conftest import Tenant, consumer_group, extra_process, routemate
 
 JOBS = "/v1/integration-jobs"
 DEPOT = {"lat": -27.4698, "lng": 153.0251}  # Brisbane CBD
@@ -253,18 +252,6 @@ async def test_bad_fleet_requests_get_problems_naming_the_field(tenant: Tenant):
     assert answer.status_code == 422 and [e["pointer"] for e in answer.json()["errors"]] == ["/vehicles"]
 
 
-async def optimizer_group() -> tuple[str, frozenset[str]]:
-    """The optimizer consumer group's state and member ids, as the broker's coordinator sees them."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    try:
-        [response] = await admin.describe_consumer_groups([GROUP])
-        _, _, state, _, _, members, *_ = response.groups[0]
-        return state, frozenset(member[0] for member in members)
-    finally:
-        await admin.close()
-
-
 async def test_a_fleet_solve_of_many_seconds_answers_202_and_the_optimizer_keeps_its_group(platform, tenant: Tenant):
     """An ingest replica that waits 1 s: a 500-stop, 12-vehicle job (a solve of tens of seconds, up to
     the 30 s budget) answers 202 with Location at once; meanwhile the optimizer answers its probes,
@@ -283,7 +270,7 @@ async def test_a_fleet_solve_of_many_seconds_answers_202_and_the_optimizer_keeps
     vehicles = [{"driver_email": tenant.driver, "capacity": 150}] + [
         {"driver_email": f"v{i}@example.com", "capacity": 150} for i in range(11)
     ]
-    before = await optimizer_group()
+    before = await consumer_group(GROUP)
     assert before[0] == "Stable" and before[1]
     with extra_process("ingest", extra_port("ingest"), INGEST_WAIT_SECONDS="1") as ingest:
         async with httpx.AsyncClient(base_url=ingest, timeout=30) as replica:
@@ -303,7 +290,7 @@ async def test_a_fleet_solve_of_many_seconds_answers_202_and_the_optimizer_keeps
             probe = time.perf_counter()
             assert (await optimizer.get("/healthz")).status_code == 200
             slowest = max(slowest, time.perf_counter() - probe)
-            groups.append(await optimizer_group())
+            groups.append(await consumer_group(GROUP))
             got = await tenant.get_job(job_id)
             if got.status_code == 200 and got.json()["status"] not in ("pending", "processing"):
                 routed = got.json()

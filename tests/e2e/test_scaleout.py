@@ -15,11 +15,13 @@ import uuid
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
+from services.optimizer.subscribers import GROUP
 from shared.events import JOBS_GEOCODED, JOBS_OPTIMIZED, StopsGeocoded, decode_event
 from shared.events.jobs import JobSpec, Location, RequestedStop
 from shared.settings import PlatformSettings
 from shared.testing.stack import BOOTSTRAP, extra_port
-from tests.conftest import extra_process
+from shared.testing.waiting import async_wait_until
+from tests.conftest import consumer_group, extra_process
 
 PARTITIONS = PlatformSettings().topic_partitions
 PER_PARTITION, STOPS = 2, 300  # 24 jobs of most of a second of solving each: a CPU-bound burst
@@ -87,7 +89,13 @@ async def burst_seconds(tag: str) -> float:
 async def test_two_optimizer_processes_finish_a_burst_faster_than_one(platform):
     one = await burst_seconds("one")
     with extra_process("optimizer", extra_port("optimizer")):
-        await asyncio.sleep(4)  # the group rebalances partitions over both processes
+        # The group rebalances partitions over both processes: the burst goes once both hold theirs
+        # (a fixed wait of a few seconds could start it mid-rebalance on a loaded machine).
+        async def both_assigned() -> bool:
+            state, members = await consumer_group(GROUP)
+            return state == "Stable" and len(members) == 2
+
+        await async_wait_until(both_assigned, seconds=90, every=0.5, what="two optimizers sharing the partitions")
         two = await burst_seconds("two")
     jobs = PER_PARTITION * PARTITIONS
     print(f"{jobs} jobs of {STOPS} stops: one optimizer {one:.1f} s, two {two:.1f} s, speed-up {one / two:.2f}")
