@@ -171,7 +171,8 @@ def main() -> None:
     # Warm every stage (connections, compiled search) and the broker: a Kafka just started spends
     # its first thousands of requests compiling (JIT), which cost up to 19 ms of its CPU per job in
     # a burst on a fresh platform against 6-7 ms once warm. The reference is warmed too (below).
-    asyncio.run(burst(token, args.warm_jobs, args.clients, 900_000))
+    if args.warm_jobs > 0:
+        asyncio.run(burst(token, args.warm_jobs, args.clients, 900_000))
     reference, reference_ms = asyncio.run(in_process(args.jobs, 1))
     pids = cpu.platform_pids(ROOT)
     idle = cpu.idle_rate(pids)

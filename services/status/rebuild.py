@@ -26,6 +26,7 @@ from services.status.adapters.queries import JobQueries, holds_jobs
 from services.status.adapters.tables import JobRow
 from services.status.settings import StatusSettings
 from services.status.subscribers import ROUTES, TOPICS
+from services.status.views import job_head
 from shared.background import Background
 from shared.broker import is_transient
 from shared.channels import JobHead, jobhead_key
@@ -310,16 +311,20 @@ async def align_versions(engine: Engine, redis: Redis) -> int:
     """Every job's version, and the time its view last changed, set to the live ones (its head in
     Redis, which the live projection writes after each batch): a replay in another order than
     the live consumer's may count a different number of changes to the same final view, or date
-    it by another of the events that made it (an event delivered twice, say, whose copies came in
-    another order: the first to arrive makes the change, the other changes nothing). A client
-    holding the live ETag must get its 304, never a 304 for another view, and one ETag must name
-    one view. Returns how many jobs changed."""
+    it by another of the events that made it (two events of equal content, say a geocoding done
+    twice, that the two met in other orders: the first makes the change, the other changes
+    nothing). A client holding the live ETag must get its 304, never a 304 for another view, and
+    one ETag must name one body. So a head is taken only where it describes the state the replay
+    reached (status, spec, finished stops): a live consumer that lagged behind the log wrote
+    heads of earlier states, and those would date a newer view back. Returns how many jobs
+    changed."""
     changed = 0
+    queries = JobQueries(engine)
     jobs = await asyncio.to_thread(_versions, engine)
     for start in range(0, len(jobs), 1000):
         chunk = jobs[start : start + 1000]
         heads = await redis.mget([jobhead_key(job_id) for job_id, _, _, _ in chunk])
-        updates: dict[str, dict[str, object]] = {}
+        differ: dict[str, tuple[JobHead, dict[str, object]]] = {}
         for (job_id, org_id, version, updated_at), raw in zip(chunk, heads, strict=True):
             if raw is None:
                 continue
@@ -332,10 +337,22 @@ async def align_versions(engine: Engine, redis: Redis) -> int:
             if head.updated_at is not None and head.updated_at != as_utc(updated_at):
                 live["updated_at"] = head.updated_at
             if live:
-                updates[job_id] = live
+                differ[job_id] = (head, live)
+        updates: dict[str, dict[str, object]] = {}
+        for job, stops in await asyncio.to_thread(queries.heads, list(differ)):
+            head, live = differ[job.job_id]
+            if _same_state(job_head(job, stops), head):
+                updates[job.job_id] = live
+        if skipped := len(differ) - len(updates):
+            log.info("%d jobs keep the replay's version: their heads describe another state", skipped)
         changed += len(updates)
         await asyncio.to_thread(_set_versions, engine, updates)
     return changed
+
+
+def _same_state(rebuilt: JobHead, live: JobHead) -> bool:
+    """Whether a head describes the state the replay reached (what a head says of a view)."""
+    return (rebuilt.status, rebuilt.spec_version, rebuilt.finished) == (live.status, live.spec_version, live.finished)
 
 
 def _versions(engine: Engine) -> list[tuple[str, str, int, datetime]]:

@@ -278,7 +278,8 @@ def test_the_compose_edge_runs_in_real_nginx_over_tls_and_answers_problem_json(t
                     if client.get("/healthz").status_code == 200:
                         break
                 except httpx.TransportError:
-                    time.sleep(0.1)
+                    pass
+                time.sleep(0.1)
             else:
                 raise AssertionError(
                     nginx.stderr.read1().decode() if nginx.poll() is not None else "nginx did not answer"

@@ -13,6 +13,7 @@ import time
 import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
 from services.optimizer.subscribers import GROUP
@@ -92,7 +93,10 @@ async def test_two_optimizer_processes_finish_a_burst_faster_than_one(platform):
         # The group rebalances partitions over both processes: the burst goes once both hold theirs
         # (a fixed wait of a few seconds could start it mid-rebalance on a loaded machine).
         async def both_assigned() -> bool:
-            state, members = await consumer_group(GROUP)
+            try:
+                state, members = await consumer_group(GROUP)
+            except KafkaError:  # the coordinator not reachable this moment: ask again
+                return False
             return state == "Stable" and len(members) == 2
 
         await async_wait_until(both_assigned, seconds=90, every=0.5, what="two optimizers sharing the partitions")

@@ -125,6 +125,21 @@ async def test_a_rebuild_dates_each_view_as_live_did_when_a_duplicate_came_in_an
     assert await align_versions(replay_engine, redis) == 0  # aligned: nothing more to set
 
 
+async def test_a_rebuild_keeps_its_own_version_where_the_live_head_describes_an_earlier_state(tmp_path):
+    """The live consumer lagged: its head is of the geocoded job, the log (and the replay) holds the
+    route too. Taking that head would give the routed view the geocoded view's ETag and time."""
+    imported, geo, route = _job_events("j")
+    live = Projection(make_engine(f"sqlite:///{tmp_path / 'live.db'}"))
+    live.apply_many([imported, geo])
+    replay_engine = make_engine(f"sqlite:///{tmp_path / 'replay.db'}")
+    Projection(replay_engine).apply_many([imported, geo, route])
+    replayed = job_view(*JobQueries(replay_engine).job("o", job_id="j"))
+    redis = MemoryRedis()
+    await redis.set(jobhead_key("j"), job_head(*JobQueries(live.engine).job("o", job_id="j")).model_dump_json())
+    assert await align_versions(replay_engine, redis) == 0
+    assert job_view(*JobQueries(replay_engine).job("o", job_id="j")) == replayed
+
+
 def test_a_snapshot_holds_personal_columns_sealed_and_restores_without_the_jobs_erased_since(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'live.db'}")
     projection = Projection(engine)
