@@ -253,16 +253,6 @@ class _Compiled:
         return out
 
 
-def _raw_select(dialect: Any, cls: type[_State], count: int) -> str:
-    """The "rows" statement's SQL for `count` jobs, as SQLAlchemy renders it for SQLite."""
-    quote = dialect.identifier_preparer.quote
-    table = quote(cls.TABLE.name)
-    columns = ", ".join(f"{table}.{quote(name)}" for name in cls.COLUMNS)
-    order = ", ".join(f"{table}.{quote(name)}" for name in cls.KEY)
-    marks = ", ".join("?" * count)
-    return f"SELECT {columns} \nFROM {table} \nWHERE {table}.job_id IN ({marks}) ORDER BY {order}"
-
-
 def _chunks(values: list[str]) -> Iterator[list[str]]:
     for i in range(0, len(values), CHUNK):
         yield values[i : i + CHUNK]
@@ -276,7 +266,8 @@ class Unit:
         batches (the projection: one per engine, so they go with it)."""
         self.conn, self.announce = conn, announce
         self.raw = conn.dialect.name == "sqlite"
-        self.compiled: dict[tuple[Any, tuple[str, ...]], _Compiled] = {} if compiled is None else compiled
+        # (statement, the rows' keys) -> _Compiled for writes; (query, ()) -> its SQLCompiler for reads
+        self.compiled: dict[tuple[Any, tuple[str, ...]], Any] = {} if compiled is None else compiled
         self.jobs: dict[str, JobState | None] = {}  # None: no such row
         self.stops: dict[str, Stops] = {}  # job_id -> its stops
         self.dropped: list[StopState] = []  # stop rows a writer deleted
@@ -315,11 +306,11 @@ class Unit:
 
     def _read(self, cls: type[_State], job_ids: list[str]) -> Iterator[tuple[Any, ...]]:
         """The rows' values as the model holds them; on SQLite converted here (see _raw_reader)."""
+        statement, params = _statement(f"rows {cls.TABLE.name}"), {"ids": job_ids}
         if not self.raw:
-            rows = self.conn.execute(_statement(f"rows {cls.TABLE.name}"), {"ids": job_ids}).fetchall()
-            yield from (tuple(row) for row in rows)
+            yield from (tuple(row) for row in self.conn.execute(statement, params).fetchall())
             return
-        rows = self.conn.exec_driver_sql(_raw_select(self.conn.dialect, cls, len(job_ids)), tuple(job_ids)).fetchall()
+        rows = self.conn.exec_driver_sql(*self._expanded(statement, params)).fetchall()
         readers = [(i, read) for i, read in enumerate(cls._RAW) if read is not None]
         for row in rows:
             values = list(row)
@@ -393,6 +384,15 @@ class Unit:
             self._executemany(_statement("applied_ids"), self.applied)
         self.dirty, self.dropped, self.applied = set(), [], []
         self.outbox = [] if self.announce else None
+
+    def _expanded(self, statement: Any, params: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        """A query's SQL with its IN lists expanded to these parameters, and their values in order:
+        what the driver takes (compiled once per engine; the parameters here need no conversion)."""
+        key = (statement, ())
+        if (compiled := self.compiled.get(key)) is None:
+            compiled = self.compiled[key] = statement.compile(dialect=self.conn.dialect)
+        state = compiled.construct_expanded_state(params)
+        return state.statement, tuple(state.parameters[name] for name in state.positiontup)
 
     def _executemany(self, statement: Any, rows: list[dict[str, Any]]) -> int:
         """Run `statement` once per row; the rows it changed. On SQLite the statement's SQL goes to
