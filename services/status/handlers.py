@@ -55,17 +55,23 @@ class ReadModel:
 
 
 async def project(
-    events: list[Event], routes: Mapping[type[Event], frozenset[FollowUp]], reader: ReadModel
+    events: list[Event],
+    routes: Mapping[type[Event], frozenset[FollowUp]],
+    reader: ReadModel,
+    kept_sealed: frozenset[type[Event]] = frozenset(),
 ) -> list[str | None]:
     """Apply the events `routes` names in one transaction, then each one's follow-ups, and mirror
     the head of every job the batch changed; per event applied, the id of the job it settled.
-    Personal fields are opened first: an erased job's read ERASED (and its tombstone drops them)."""
+    Personal fields are opened first: an erased job's read ERASED (and its tombstone drops them);
+    those of the types in `kept_sealed` (whose personal fields nothing here reads) stay sealed."""
     projection, queries, outcomes = reader.projection, reader.queries, reader.outcomes
     taken = [event for event in events if type(event) in routes]
     if reader.keys is not None:
         if erasures := erased_subjects(taken):  # their keys leave this process's cache before anything opens
             reader.keys.forget(erasures)
-        taken = await reader.keys.open_all(taken)
+        opening = [i for i, event in enumerate(taken) if type(event) not in kept_sealed]
+        for i, event in zip(opening, await reader.keys.open_all([taken[i] for i in opening]), strict=True):
+            taken[i] = event
     batch = await asyncio.to_thread(projection.apply_batch, taken)
     if batch.erased and reader.erased is not None:
         await reader.erased(batch.erased)

@@ -25,7 +25,7 @@ from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries, holds_jobs
 from services.status.adapters.tables import JobRow
 from services.status.settings import StatusSettings
-from services.status.subscribers import ROUTES, TOPICS
+from services.status.subscribers import KEPT_SEALED, ROUTES, TOPICS
 from services.status.views import job_head
 from shared.background import Background
 from shared.broker import is_transient
@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 # no import waiting on its answer. A batch that holds an event the live consumer dead-lettered is
 # applied again one by one (apply_as_live), which costs more the larger it is; that is rare.
 REBUILD_BATCH = 2000
-ROUTED_TYPES = frozenset(event_type.model_fields["event_type"].default for event_type in ROUTES)
+# The types the replay opens before it validates: those the live consumer routes, but KEPT_SEALED.
+OPENED_TYPES = frozenset(t.model_fields["event_type"].default for t in ROUTES if t not in KEPT_SEALED)
 
 
 class NotEmpty(RuntimeError):
@@ -86,7 +87,7 @@ def open_and_decode(opener: Opener, raws: list[dict | None]) -> tuple[list[Event
             skipped += 1
             continue
         try:
-            if raw.get("event_type") in ROUTED_TYPES:
+            if raw.get("event_type") in OPENED_TYPES:
                 started = time.perf_counter()
                 raw = opener.open_raw(raw)
                 opening += time.perf_counter() - started
@@ -281,7 +282,7 @@ async def replay(
                 clock = time.perf_counter()
                 raws = parse_all(chunk)
                 parsed = time.perf_counter()
-                await opener.prefetch(r for r in raws if r is not None and r.get("event_type") in ROUTED_TYPES)
+                await opener.prefetch(r for r in raws if r is not None and r.get("event_type") in OPENED_TYPES)
                 fetched = time.perf_counter()
                 taken, undecodable, opening = open_and_decode(opener, raws)
                 phases["decode"] += (parsed - clock) + (time.perf_counter() - fetched - opening)

@@ -37,6 +37,47 @@ async def test_delete_erases_the_job_once_for_its_organization_only(status):
     assert listed.json()["jobs"] == []
 
 
+async def test_a_job_published_sealed_reads_as_one_published_plain_and_its_geocodings_spec_stays_sealed(
+    status, monkeypatch
+):
+    """The consumer opens the import's and the route's personal fields, not the copy of the spec a
+    geocoding carries (KEPT_SEALED: the read model reads none of it): the job reads the same."""
+    await status.job("job_plain")
+    keys, sealed = pii.DataKeys.from_settings(status.redis, status.settings), []
+
+    async def publish_sealed(*events):
+        for event in events:
+            sealed.append(await keys.seal(event))
+            await status.bus.publish(sealed[-1])
+
+    opened: list[str] = []
+    open_with = pii._open_with
+    monkeypatch.setattr(
+        pii, "_open_with", lambda cipher, aad, value: opened.append(value) or open_with(cipher, aad, value)
+    )
+    monkeypatch.setattr(status, "publish", publish_sealed)
+    await status.job("job_sealed")
+
+    imported, geocoding, route = sealed
+    assert all(pii.is_sealed(v) for v in pii.personal_values(geocoding)) and pii.personal_values(geocoding)
+    assert sorted(opened) == sorted(pii.personal_values(imported) + pii.personal_values(route))
+    views = {}
+    for job_id in ("job_plain", "job_sealed"):
+        view = (await status.http.get(f"{JOBS}/{job_id}", headers=status.auth())).json()
+        assert not [v for v in _strings(view) if v.startswith(pii.TOKEN[:4])], view  # nothing sealed reads out
+        stops = [{k: v for k, v in stop.items() if k not in ("eta", "status_at")} for stop in view["stops"]]
+        views[job_id] = (view["status"], view["title"], view["driver_email"], stops)
+    assert views["job_sealed"] == views["job_plain"]
+
+
+def _strings(node) -> list[str]:
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return [node] if isinstance(node, str) else []
+
+
 async def test_an_event_of_an_erased_job_arriving_late_brings_nothing_back(status):
     await status.job("job_1")
     await status.http.delete(f"{JOBS}/job_1", headers=status.auth())
