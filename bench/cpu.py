@@ -55,6 +55,31 @@ def platform_pids(root: Path) -> dict[str, int]:
     return {name: pid for name, pid in found.items() if Path(f"/proc/{pid}").exists()}
 
 
+JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")  # HotSpot's JIT compiler threads (names cut to 15)
+
+
+def jit_seconds(pids: dict[str, int]) -> float:
+    """CPU seconds the broker JVMs' JIT compiler threads spent so far: a broker just started spends
+    its first thousands of jobs compiling, a cost it pays once, which a steady state no longer has."""
+    total = 0
+    for name, pid in pids.items():
+        if not name.startswith("kafka"):
+            continue
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                raw = (task / "stat").read_text()
+            except OSError:
+                continue  # the thread ended
+            if raw[raw.index("(") + 1 : raw.rindex(")")].startswith(JIT_THREADS):
+                fields = raw[raw.rindex(")") + 2 :].split()
+                total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
 @dataclass
 class Sample:
     at: float
