@@ -1,6 +1,7 @@
 """The frame every service process shares: FastAPI app with health, metrics, problems; uvicorn."""
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -191,6 +192,20 @@ async def _serve_both(main: uvicorn.Server, second: uvicorn.Server) -> None:
         await asyncio.gather(side, return_exceptions=True)
 
 
+def settle_heap(gen0: int) -> None:
+    """What the process holds once started (modules, the app and its settings) is moved out of the
+    cyclic collector's sight (`gc.freeze`), and its youngest generation is collected every `gen0`
+    allocations instead of 700. A stage makes tens of thousands of short-lived containers in a
+    burst (events parsed and validated, rows, views): at Python's defaults the collector took a
+    tenth of the status service's CPU in a 200-job burst (0.21 s of 2.1 s, two full collections
+    among them), 0.02 s after this. Cycles are still collected; 0 keeps Python's defaults."""
+    if gen0 <= 0:
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(gen0, *gc.get_threshold()[1:])
+
+
 def serve(
     app: FastAPI, service: str, settings: PlatformSettings, port: int, *, admin: tuple[FastAPI, int] | None = None
 ) -> None:
@@ -205,6 +220,7 @@ def serve(
         settings.log_backups,
     )
     log.info("starting %s on %s:%s", service, settings.host, port)
+    settle_heap(settings.gc_gen0_threshold)
     if admin is None:
         uvicorn.Server(_config(app, settings, port)).run()
         return

@@ -60,6 +60,10 @@ class PlatformSettings(BaseSettings):
     log_file: Path | None = None
     log_max_bytes: int = Field(20 * 1024 * 1024, ge=64 * 1024)
     log_backups: int = Field(3, ge=1, le=50)
+    # The cyclic garbage collector's youngest generation runs every this many allocations (Python's
+    # default is 700), and what a service holds once started is frozen out of its sight
+    # (shared/service.settle_heap). 0: Python's defaults.
+    gc_gen0_threshold: int = Field(10_000, ge=0, le=1_000_000)
     # Kafka client security: PLAINTEXT locally (loopback only); SASL_PLAINTEXT or SASL_SSL with
     # SCRAM in compose and Kubernetes (README, "Security").
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
