@@ -16,8 +16,9 @@ from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
 
 from services.status.adapters import snapshots
 from services.status.adapters.outbox import Outbox
@@ -196,6 +197,44 @@ async def _rebuild(
 ) -> RebuildReport:
     if engine is not None and holds_jobs(engine):
         raise NotEmpty(f"{database_url} already has a read model; rebuild into an empty database")
+    try:
+        return await _fill(settings, engine, from_snapshot, redis, progress)
+    except BaseException:
+        if engine is not None:  # found empty: left empty, so the same command can run again into it
+            await asyncio.to_thread(empty_again, engine)
+        raise
+
+
+def empty_again(engine: Engine) -> None:
+    """Delete every row a failed rebuild wrote into its target (the schema stays). A target that
+    fails this too (the database itself went away) is named in the log to be dropped by hand; so
+    is any target of a rebuild killed outright, which runs nothing on its way out."""
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        present = set(inspect(engine).get_table_names())
+        with engine.begin() as conn:
+            for table in reversed(SQLModel.metadata.sorted_tables):
+                if table.name.startswith("status_") and table.name in present:
+                    conn.execute(table.delete())
+    except Exception as exc:  # noqa: BLE001 - the rebuild's own failure is the one to report
+        log.error(
+            "the failed rebuild's rows could not be deleted from %s (%s: %s): drop it and rebuild into a new "
+            "empty database",
+            where,
+            type(exc).__name__,
+            exc,
+        )
+        return
+    log.warning("the rebuild failed; what it had written into %s is deleted again", where)
+
+
+async def _fill(
+    settings: StatusSettings,
+    engine: Engine | None,
+    from_snapshot: bool,
+    redis: Redis | None,
+    progress: Callable[[int, int], None] | None,
+) -> RebuildReport:
     projection: Projection | _NoWrites = Projection(engine, announce=False) if engine is not None else _NoWrites()
     own_redis = redis is None
     redis = redis or make_redis(settings)  # the durable one: the data keys and the jobs' heads

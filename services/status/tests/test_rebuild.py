@@ -5,11 +5,13 @@ from datetime import timedelta
 from functools import partial
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from sqlalchemy import text
 
 from services.status import rebuild as rebuild_module
 from services.status.adapters.projection import Projection
-from services.status.adapters.queries import JobQueries
+from services.status.adapters.queries import JobQueries, holds_jobs
 from services.status.rebuild import NotEmpty, rebuild
 from services.status.settings import StatusSettings
 from services.status.subscribers import TOPICS
@@ -153,6 +155,64 @@ async def test_a_replay_in_many_batches_opens_sealed_events_with_one_key_read_pe
     rebuilt = job_view(*JobQueries(make_engine(url)).job("org_1", job_id="job_1"))
     assert rebuilt == job_view(*JobQueries(live).job("org_1", job_id="job_1"))
     assert rebuilt["driver"]["name"] == "Dana"  # opened from its sealed form
+
+
+def routed_jobs(count: int) -> list[Event]:
+    """`count` jobs imported, geocoded and routed, one after another."""
+    events: list[Event] = []
+    for k in range(count):
+        ids = {"org_id": "org_1", "job_id": f"job_{k}"}
+        geo = geocoded([(-27.47, 153.02), (-27.48, 153.01)], **ids)
+        imported = import_requested(stop(0, job_id=ids["job_id"]), stop(1, job_id=ids["job_id"]), **ids)
+        events += [imported, geo, routed(geo, [1, 0])]
+    return [e.model_copy(update={"occurred_at": T0 + timedelta(seconds=n)}) for n, e in enumerate(events)]
+
+
+class BrokenReader(MemoryReader):
+    """Kafka goes away after the first fetches: the replay fails midway."""
+
+    fetches = 0
+    answered = 10
+
+    async def _fetch(self, partitions):
+        self.fetches += 1
+        if self.fetches > BrokenReader.answered:
+            raise KafkaConnectionError("the broker went away")
+        return await super()._fetch(partitions)
+
+
+async def test_a_rebuild_that_fails_midway_leaves_its_target_empty_for_the_same_command_again(
+    database, tmp_path, monkeypatch, caplog
+):
+    """The first batches were written when the log stopped answering: the target is emptied again
+    (its schema stays), so the operator reruns the same command once Kafka is back."""
+    events = routed_jobs(20)
+    monkeypatch.setattr(rebuild_module, "REBUILD_BATCH", 2)
+    monkeypatch.setattr(rebuild_module, "TopicReader", partial(BrokenReader, events))
+    url = database("rebuilt")
+    wrote: list[int] = []
+    with pytest.raises(KafkaConnectionError):
+        await rebuild(offline_settings(tmp_path), url, redis=MemoryRedis(), progress=lambda d, t: wrote.append(d))
+    assert wrote and wrote[-1] >= 6, "the replay wrote batches (jobs among them) before it failed"
+    engine = make_engine(url)
+    assert not holds_jobs(engine) and JobQueries(engine).job_count() == 0
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM status_drivers")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM status_applied_events")).scalar() == 0
+    assert "is deleted again" in caplog.text
+
+    reading(monkeypatch, events)
+    report = await rebuild(offline_settings(tmp_path), url, redis=MemoryRedis())
+    assert (report.events, report.jobs) == (len(events), 20)
+
+
+async def test_a_rebuild_refused_for_a_target_that_holds_a_read_model_leaves_it_as_it_was(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    Projection(make_engine(url)).apply_many(history())
+    reading(monkeypatch, history())
+    with pytest.raises(NotEmpty):
+        await rebuild(offline_settings(tmp_path), url, redis=MemoryRedis())
+    assert JobQueries(make_engine(url)).job_count() == 1
 
 
 async def test_a_dry_run_reads_decodes_and_opens_every_event_and_writes_nothing(tmp_path, monkeypatch):
