@@ -23,7 +23,7 @@ from sqlmodel import SQLModel
 from services.status.adapters import snapshots
 from services.status.adapters.outbox import Outbox
 from services.status.adapters.projection import Projection
-from services.status.adapters.queries import JobQueries, holds_jobs
+from services.status.adapters.queries import JobQueries
 from services.status.adapters.tables import JobRow
 from services.status.settings import StatusSettings
 from services.status.subscribers import KEPT_SEALED, ROUTES, TOPICS
@@ -108,14 +108,15 @@ def few_collections() -> Iterator[None]:
     collector, at its defaults, scanned that heap again and again (measured when the replay still
     held every record: parsing took 5 times the CPU, opening and validating up to twice). What is
     there at the start is moved out of its sight and it runs less often while the replay lasts."""
-    threshold = gc.get_threshold()
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
     gc.freeze()
     gc.set_threshold(100_000, 50, 1000)
     try:
         yield
     finally:
         gc.set_threshold(*threshold)
-        gc.unfreeze()
+        if not frozen:  # a process that froze its own heap before (shared/service.settle_heap) keeps it so
+            gc.unfreeze()
 
 
 @contextmanager
@@ -195,8 +196,9 @@ async def _rebuild(
     redis: Redis | None,
     progress: Callable[[int, int], None] | None,
 ) -> RebuildReport:
-    if engine is not None and holds_jobs(engine):
-        raise NotEmpty(f"{database_url} already has a read model; rebuild into an empty database")
+    if engine is not None and (holding := tables_with_rows(engine)):
+        where = engine.url.render_as_string(hide_password=True)
+        raise NotEmpty(f"{where} already holds rows ({', '.join(holding)}); rebuild into an empty database")
     try:
         return await _fill(settings, engine, from_snapshot, redis, progress)
     except BaseException:
@@ -205,17 +207,27 @@ async def _rebuild(
         raise
 
 
+def _status_tables(engine: Engine) -> list:
+    present = set(inspect(engine).get_table_names())
+    return [t for t in reversed(SQLModel.metadata.sorted_tables) if t.name.startswith("status_") and t.name in present]
+
+
+def tables_with_rows(engine: Engine) -> list[str]:
+    """The read model's tables that hold any row: a target must have none (jobs, drivers, erasure
+    tombstones, retention settings, outbox), since a failed rebuild deletes every row of them."""
+    with engine.connect() as conn:
+        return sorted(t.name for t in _status_tables(engine) if conn.execute(select(1).select_from(t).limit(1)).first())
+
+
 def empty_again(engine: Engine) -> None:
     """Delete every row a failed rebuild wrote into its target (the schema stays). A target that
     fails this too (the database itself went away) is named in the log to be dropped by hand; so
     is any target of a rebuild killed outright, which runs nothing on its way out."""
     where = engine.url.render_as_string(hide_password=True)
     try:
-        present = set(inspect(engine).get_table_names())
         with engine.begin() as conn:
-            for table in reversed(SQLModel.metadata.sorted_tables):
-                if table.name.startswith("status_") and table.name in present:
-                    conn.execute(table.delete())
+            for table in _status_tables(engine):
+                conn.execute(table.delete())
     except Exception as exc:  # noqa: BLE001 - the rebuild's own failure is the one to report
         log.error(
             "the failed rebuild's rows could not be deleted from %s (%s: %s): drop it and rebuild into a new "
@@ -331,14 +343,16 @@ async def replay(
                 if isinstance(projection, _NoWrites):
                     done.jobs.update(j for e in taken if (j := getattr(e, "job_id", None)) is not None)
                 if writing is not None:
-                    done.rejected += await writing
+                    # shielded: a cancelled rebuild (Ctrl-C) must not leave the write running in
+                    # its thread while `_rebuild` empties the target (the finally waits for it)
+                    done.rejected += await asyncio.shield(writing)
                     if progress is not None:
                         progress(written, total)  # records replayed of the total, after each batch
                 writing = asyncio.ensure_future(asyncio.to_thread(_apply_timed, projection, taken, phases))
                 written += len(chunk)
                 total = max(total, written)
             if writing is not None:
-                done.rejected += await writing
+                done.rejected += await asyncio.shield(writing)
                 if progress is not None:
                     progress(written, written)
         finally:

@@ -1,5 +1,8 @@
 """The rebuild command over records as the topic reader returns them (partition by partition)."""
 
+import asyncio
+import threading
+import time
 from collections import deque
 from datetime import timedelta
 from functools import partial
@@ -12,7 +15,7 @@ from sqlalchemy import text
 from services.status import rebuild as rebuild_module
 from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries, holds_jobs
-from services.status.rebuild import NotEmpty, rebuild
+from services.status.rebuild import NotEmpty, rebuild, tables_with_rows
 from services.status.settings import StatusSettings
 from services.status.subscribers import TOPICS
 from services.status.views import job_view
@@ -158,8 +161,8 @@ async def test_a_replay_in_many_batches_opens_sealed_events_with_one_key_read_pe
 
 
 def routed_jobs(count: int) -> list[Event]:
-    """`count` jobs imported, geocoded and routed, one after another."""
-    events: list[Event] = []
+    """A driver, then `count` jobs imported, geocoded and routed, one after another."""
+    events: list[Event] = [DriverRegistered(org_id="org_1", email="dana@example.com", name="Dana")]
     for k in range(count):
         ids = {"org_id": "org_1", "job_id": f"job_{k}"}
         geo = geocoded([(-27.47, 153.02), (-27.48, 153.01)], **ids)
@@ -213,6 +216,49 @@ async def test_a_rebuild_refused_for_a_target_that_holds_a_read_model_leaves_it_
     with pytest.raises(NotEmpty):
         await rebuild(offline_settings(tmp_path), url, redis=MemoryRedis())
     assert JobQueries(make_engine(url)).job_count() == 1
+
+
+async def test_a_target_holding_rows_but_no_job_is_refused_too_since_a_failed_rebuild_would_delete_them(
+    tmp_path, monkeypatch
+):
+    """A driver directory (or erasure tombstones, retention settings) without jobs is someone's."""
+    url = f"sqlite:///{tmp_path / 'drivers.db'}"
+    Projection(make_engine(url)).apply_many([DriverRegistered(org_id="org_1", email="d@example.com", name="D")])
+    reading(monkeypatch, history())
+    with pytest.raises(NotEmpty, match="status_drivers"):
+        await rebuild(offline_settings(tmp_path), url, redis=MemoryRedis())
+    with make_engine(url).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM status_drivers")).scalar() == 1
+
+
+async def test_a_rebuild_cancelled_while_a_batch_is_written_waits_for_it_and_leaves_its_target_empty(
+    tmp_path, monkeypatch, caplog
+):
+    """Ctrl-C lands while a batch is being written in its worker thread: the write finishes before
+    the target is emptied, so no row of it commits after the clean-up."""
+    events = routed_jobs(10)
+    monkeypatch.setattr(rebuild_module, "REBUILD_BATCH", 4)
+    reading(monkeypatch, events)
+    writing = threading.Event()
+    apply_timed = rebuild_module._apply_timed
+
+    def slow(projection, taken, phases):
+        writing.set()
+        time.sleep(0.3)
+        return apply_timed(projection, taken, phases)
+
+    monkeypatch.setattr(rebuild_module, "_apply_timed", slow)
+    url = f"sqlite:///{tmp_path / 'cancelled.db'}"
+    task = asyncio.ensure_future(rebuild(offline_settings(tmp_path), url, redis=MemoryRedis()))
+    while not writing.is_set():
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.5)  # a write left running would commit by now
+    assert tables_with_rows(make_engine(url)) == []
+    assert "is deleted again" in caplog.text
 
 
 async def test_a_dry_run_reads_decodes_and_opens_every_event_and_writes_nothing(tmp_path, monkeypatch):
