@@ -24,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from services.status.adapters.projection import Projection
-from shared.db import make_engine
+from shared.db import make_json_engine
 from shared.events import DriverRegistered, Event
 from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
 from shared.vocabulary import StopStatus
@@ -67,7 +67,7 @@ def burst(jobs: int, stops: int, reports: int | None = None) -> list[Event]:
 
 def run(database: str, jobs: int, stops: int, batch: int, reports: int | None = None) -> tuple[float, float, int]:
     """(CPU seconds, wall seconds, events) of applying the burst to an empty read model."""
-    projection = Projection(make_engine(database))
+    projection = Projection(make_json_engine(database))  # as the status service makes its engine
     projection.apply(DriverRegistered(org_id=ORG, email=DRIVER, name="Dana"))
     events = burst(jobs, stops, reports)
     cpu, wall = time.process_time(), time.perf_counter()

@@ -33,3 +33,10 @@ def make_engine(url: str, **options: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **options)
+
+
+def make_json_engine(url: str, **options: Any) -> Engine:
+    """`make_engine` with JSON columns written and read by orjson (the status read model's): its
+    JSON is what json.dumps and json.loads make and read, in a fraction of their time (the outbox
+    relay parses two 12 KB job views per routed job; reads of the jobs endpoint parse stops)."""
+    return make_engine(url, json_serializer=json_text, json_deserializer=orjson.loads, **options)

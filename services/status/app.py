@@ -23,7 +23,7 @@ from services.status.routes_internal import internal
 from services.status.settings import StatusSettings
 from services.status.subscribers import subscribe_read_model
 from shared.broker import EventBus, make_broker
-from shared.db import json_text, make_engine
+from shared.db import make_json_engine
 from shared.http import install_request_ids, publish_or_unavailable
 from shared.pii import DataKeys, SealingBus
 from shared.ratelimit import RateLimiter
@@ -45,7 +45,7 @@ def create_app(
     broker = broker or make_broker(settings, SERVICE)
     # JSON columns by orjson, as the rebuild writes them: json.dumps of the stops and job views was
     # about 5 % of the projection's CPU in a burst (py-spy); the service reads either as JSON.
-    engine = engine or make_engine(settings.status_database_url, json_serializer=json_text)
+    engine = engine or make_json_engine(settings.status_database_url)
     projection, queries = Projection(engine), JobQueries(engine)  # the projection migrates the tables
     outcomes = OutcomePublisher(redis, settings.outcome_ttl_seconds)
     keys = DataKeys.from_settings(redis, settings)  # one Redis read per job, not per sealed change

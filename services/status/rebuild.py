@@ -31,7 +31,7 @@ from services.status.views import job_head
 from shared.background import Background
 from shared.broker import is_transient
 from shared.channels import JobHead, jobhead_key
-from shared.db import json_text, make_engine
+from shared.db import make_json_engine
 from shared.events import Event, UndecodableEvent, decode_raw, utcnow
 from shared.pii import DataKeys, Opener
 from shared.service import make_redis
@@ -127,7 +127,7 @@ def replay_engine(database_url: str) -> Iterator[Engine]:
     without a sync per commit (a crash mid-rebuild leaves a database to rebuild again anyway),
     PostgreSQL without waiting on the WAL flush per commit. At the end the SQLite file is
     checkpointed and synced once, and the service opens it with its normal settings."""
-    engine = make_engine(database_url, json_serializer=json_text, json_deserializer=orjson.loads)
+    engine = make_json_engine(database_url)
     if engine.dialect.name == "sqlite":
 
         @sa_event.listens_for(engine, "connect")
@@ -433,7 +433,7 @@ async def take_snapshot(settings: StatusSettings, engine: Engine | None = None) 
     """The live read model and the offsets it reflects, into a new snapshot file. The offsets are
     read first: the live consumer commits only after its transaction, so the rows hold at least
     what the offsets say, and a replay from them re-applies the rest once (applied event ids)."""
-    engine = engine or make_engine(settings.status_database_url)
+    engine = engine or make_json_engine(settings.status_database_url)
     offsets = await committed_offsets(settings)
     taken_at = utcnow()
     rows = await asyncio.to_thread(snapshots.dump_rows, engine)
