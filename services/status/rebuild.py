@@ -16,14 +16,13 @@ from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 from sqlalchemy import event as sa_event
-from sqlalchemy import inspect, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
 
 from services.status.adapters import snapshots
 from services.status.adapters.outbox import Outbox
 from services.status.adapters.projection import Projection
-from services.status.adapters.queries import JobQueries
+from services.status.adapters.queries import JobQueries, read_model_tables, tables_with_rows
 from services.status.adapters.tables import JobRow
 from services.status.settings import StatusSettings
 from services.status.subscribers import KEPT_SEALED, ROUTES, TOPICS
@@ -207,18 +206,6 @@ async def _rebuild(
         raise
 
 
-def _status_tables(engine: Engine) -> list:
-    present = set(inspect(engine).get_table_names())
-    return [t for t in reversed(SQLModel.metadata.sorted_tables) if t.name.startswith("status_") and t.name in present]
-
-
-def tables_with_rows(engine: Engine) -> list[str]:
-    """The read model's tables that hold any row: a target must have none (jobs, drivers, erasure
-    tombstones, retention settings, outbox), since a failed rebuild deletes every row of them."""
-    with engine.connect() as conn:
-        return sorted(t.name for t in _status_tables(engine) if conn.execute(select(1).select_from(t).limit(1)).first())
-
-
 def empty_again(engine: Engine) -> None:
     """Delete every row a failed rebuild wrote into its target (the schema stays). A target that
     fails this too (the database itself went away) is named in the log to be dropped by hand; so
@@ -226,7 +213,7 @@ def empty_again(engine: Engine) -> None:
     where = engine.url.render_as_string(hide_password=True)
     try:
         with engine.begin() as conn:
-            for table in _status_tables(engine):
+            for table in read_model_tables(engine):
                 conn.execute(table.delete())
     except Exception as exc:  # noqa: BLE001 - the rebuild's own failure is the one to report
         log.error(

@@ -5,9 +5,10 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, inspect, or_
+from sqlalchemy import Table, func, inspect, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from services.status.adapters.tables import JobRow, StopRow
 from shared.vocabulary import JobStatus
@@ -121,9 +122,16 @@ class JobQueries:
             return s.exec(select(func.count()).select_from(JobRow)).one()
 
 
-def holds_jobs(engine: Engine) -> bool:
-    """Whether this database already holds a read model with at least one job."""
-    if JobRow.__tablename__ not in inspect(engine).get_table_names():
-        return False
-    with Session(engine) as s:
-        return s.exec(select(JobRow.job_id).limit(1)).first() is not None
+def read_model_tables(engine: Engine) -> list[Table]:
+    """The read model's tables this database has, children before parents."""
+    present = set(inspect(engine).get_table_names())
+    return [t for t in reversed(SQLModel.metadata.sorted_tables) if t.name.startswith("status_") and t.name in present]
+
+
+def tables_with_rows(engine: Engine) -> list[str]:
+    """The read model's tables that hold any row (jobs, drivers, erasure tombstones, retention
+    settings, outbox): a rebuild's target must have none, since a failed rebuild empties them all."""
+    with engine.connect() as conn:
+        return sorted(
+            t.name for t in read_model_tables(engine) if conn.execute(sa_select(1).select_from(t).limit(1)).first()
+        )
