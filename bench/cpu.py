@@ -18,8 +18,12 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _stat(pid: int) -> list[str]:
-    raw = Path(f"/proc/{pid}/stat").read_text()
-    return raw[raw.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
+    return _fields(Path(f"/proc/{pid}/stat").read_text())
+
+
+def _fields(raw: str) -> list[str]:
+    """A stat line's fields after the command name (which may hold spaces and parentheses)."""
+    return raw[raw.rindex(")") + 2 :].split()
 
 
 def _children(pid: int) -> list[int]:
@@ -75,7 +79,7 @@ def jit_seconds(pids: dict[str, int]) -> float:
             except OSError:
                 continue  # the thread ended
             if raw[raw.index("(") + 1 : raw.rindex(")")].startswith(JIT_THREADS):
-                fields = raw[raw.rindex(")") + 2 :].split()
+                fields = _fields(raw)
                 total += int(fields[11]) + int(fields[12])
     return total / TICK
 

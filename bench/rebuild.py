@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import httpx
@@ -59,13 +59,18 @@ TARGET = 5_000  # events/s (issue 20)
 OUTCOMES = ("completed", "completed", "completed", "failed")
 
 
+async def partitions(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of `topics`, as the cluster's metadata has them now."""
+    cluster = await consumer._client.fetch_all_metadata()
+    return [TopicPartition(t, p) for t in topics for p in cluster.partitions_for_topic(t) or ()]
+
+
 async def log_size() -> int:
     """How many records the read model's topics hold now."""
     consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=None)
     await consumer.start()
     try:
-        cluster = await consumer._client.fetch_all_metadata()
-        parts = [TopicPartition(t, p) for t in TOPICS for p in cluster.partitions_for_topic(t) or ()]
+        parts = await partitions(consumer, TOPICS)
         ends, firsts = await consumer.end_offsets(parts), await consumer.beginning_offsets(parts)
         return sum(ends[tp] - firsts[tp] for tp in parts)
     finally:
@@ -82,9 +87,7 @@ async def live_caught_up() -> bool:
     await reader.start()
     try:
         committed = await admin.list_consumer_group_offsets(GROUP)
-        cluster = await reader._client.fetch_all_metadata()
-        parts = [TopicPartition(t, p) for t in TOPICS for p in cluster.partitions_for_topic(t) or ()]
-        ends = await reader.end_offsets(parts)
+        ends = await reader.end_offsets(await partitions(reader, TOPICS))
         done = {tp: meta.offset for tp, meta in committed.items()}
         return all(done.get(tp, 0) >= end for tp, end in ends.items())
     finally:
@@ -246,8 +249,7 @@ async def commit_at_end(group: str, topics: list[str]) -> None:
     consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
-        cluster = await consumer._client.fetch_all_metadata()
-        parts = [TopicPartition(t, p) for t in topics for p in cluster.partitions_for_topic(t) or ()]
+        parts = await partitions(consumer, topics)
         consumer.assign(parts)
         await consumer.commit(await consumer.end_offsets(parts))
     finally:
