@@ -201,7 +201,7 @@ def main() -> None:
     )  # warm the CLI path; the tenant above made the driver
     # Warm every stage (connections, compiled search) and the broker, as the reference is warmed
     # (below): a Kafka just started spends its first thousands of jobs compiling (HotSpot's JIT),
-    # up to 7 ms of its CPU per job in a burst, where a broker that has run for a while spends
+    # up to 13.6 ms of its CPU per job in a burst, where a broker that has run for a while spends
     # nothing. Warm bursts go on until its compiler threads took under --warm-jit-ms per job in one.
     pids = cpu.platform_pids(ROOT)
     warmed: list[float] = []
@@ -259,8 +259,7 @@ def main() -> None:
     print(
         f"# of Kafka's cost, its JIT compiler threads: {compiled * 1000 / one['routed']:.1f} ms/job. Not the "
         f"platform's: the load generator (this process: {args.clients} {args.generator} clients and the outcome "
-        f"listener) "
-        f"took {generator * 1000 / one['routed']:.1f} ms/job of the same cores"
+        f"listener) took {generator * 1000 / one['routed']:.1f} ms/job of the same cores"
     )
     print()
     print(cpu.requests_table(requests_before, requests_after, one["routed"]))
