@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.errors import Problem
+from shared.redisbatch import RedisBatch
 
 # Refills `rate` tokens a second up to `burst`; one request takes one token. Atomic in Redis, so
 # every replica of a service shares the bucket.
@@ -71,11 +72,19 @@ class RateLimiter:
     """A token bucket per caller under `prefix` (say `rm:rl:` + client_id); Redis errors propagate."""
 
     def __init__(
-        self, redis: Redis, rate: float, burst: int, prefix: str = "rm:rl:", clock: Callable[[], float] = time.time
+        self,
+        redis: Redis,
+        rate: float,
+        burst: int,
+        prefix: str = "rm:rl:",
+        clock: Callable[[], float] = time.time,
+        batch: RedisBatch | None = None,
     ) -> None:
+        """`batch`: the service's RedisBatch, to send the checks of concurrent requests together."""
         self.redis, self.rate, self.burst, self.prefix, self.clock = redis, rate, burst, prefix, clock
-        self._script = redis.register_script(BUCKET_SCRIPT)
-        self._epoch_script = redis.register_script(EPOCH_BUCKET_SCRIPT)
+        scripts = batch or redis
+        self._script = scripts.register_script(BUCKET_SCRIPT)
+        self._epoch_script = scripts.register_script(EPOCH_BUCKET_SCRIPT)
 
     async def take(self, caller: str) -> RateDecision:
         allowed, tokens = await self._script(keys=[self.prefix + caller], args=[self.rate, self.burst, self.clock()])

@@ -17,6 +17,7 @@ from shared.background import Background
 from shared.channels import JOB_OUTCOME, JobHead, JobSettled, inflight_key, jobhead_key, outcome_key, reservation_key
 from shared.events.jobs import Lane
 from shared.pii import DataKeys, data_key_name
+from shared.redisbatch import RedisBatch
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,14 @@ class Reservations:
     job_id, so an event that did reach Kafka before the failure never becomes a second job.
     """
 
-    def __init__(self, redis: Redis, ttl_s: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, redis: Redis, ttl_s: int, clock: Callable[[], float] = time.time, batch: RedisBatch | None = None
+    ) -> None:
+        """`batch`: the service's RedisBatch; a new import's reservation and its acceptance then
+        travel with those of the imports concurrent with it."""
         self.redis, self.ttl_s, self.clock = redis, ttl_s, clock
-        self._reserve_new = redis.register_script(RESERVE_SCRIPT)
+        self._batched = batch or redis
+        self._reserve_new = self._batched.register_script(RESERVE_SCRIPT)
 
     @staticmethod
     def key(org_id: str, external_job_id: str) -> str:
@@ -117,7 +123,7 @@ class Reservations:
         await self.redis.set(key, self._value(job_id, digest, False, self.clock()), ex=self.ttl_s)
 
     async def accept(self, key: str, job_id: str, digest: str) -> None:
-        await self.redis.set(key, self._value(job_id, digest, True, self.clock()), ex=self.ttl_s)
+        await self._batched.set(key, self._value(job_id, digest, True, self.clock()), ex=self.ttl_s)
 
     async def publish_failed(self, key: str, job_id: str, digest: str) -> None:
         await self.redis.set(key, self._value(job_id, digest, False, 0.0), ex=self.ttl_s)

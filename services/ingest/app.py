@@ -15,6 +15,7 @@ from shared.broker import EventBus, make_broker
 from shared.http import install_request_ids
 from shared.pii import DataKeys, SealingBus
 from shared.ratelimit import RateLimiter
+from shared.redisbatch import RedisBatch
 from shared.service import document_body, make_redis, redis_check, service_app
 from shared.tokens import TokenCache
 
@@ -31,7 +32,8 @@ def create_app(
     settings = settings or IngestSettings()
     redis = redis or make_redis(settings)
     broker = broker or make_broker(settings, SERVICE)
-    limiter = limiter or RateLimiter(redis, settings.rate_limit_per_second, settings.rate_limit_burst)
+    batch = RedisBatch(redis)  # the Redis commands of concurrent imports travel together
+    limiter = limiter or RateLimiter(redis, settings.rate_limit_per_second, settings.rate_limit_burst, batch=batch)
     outcomes = Outcomes(redis)
     data_keys = DataKeys(redis, settings.kek_material)
 
@@ -46,9 +48,10 @@ def create_app(
 
     app = service_app(SERVICE, lifespan=lifespan, title="RouteMate ingest")
     app.state.settings, app.state.redis, app.state.limiter = settings, redis, limiter
+    app.state.redis_batch = batch
     app.state.token_cache = TokenCache(settings.token_cache_size, settings.token_cache_seconds)
     app.state.imports = ImportDependencies(
-        reservations=Reservations(redis, settings.idempotency_ttl_seconds),
+        reservations=Reservations(redis, settings.idempotency_ttl_seconds, batch=batch),
         outcomes=outcomes,
         # The import makes the job's data key; every personal field leaves sealed under it.
         bus=SealingBus(EventBus(broker, SERVICE), data_keys),

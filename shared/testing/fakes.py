@@ -2,9 +2,12 @@
 
 import asyncio
 import fnmatch
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from redis.exceptions import NoScriptError, ResponseError
 
 from shared.ratelimit import BUCKET_SCRIPT, EPOCH_BUCKET_SCRIPT, refill
 
@@ -55,6 +58,7 @@ class MemoryRedis:
         self.published: list[tuple[str, bytes]] = []
         self.subscribers: list[MemoryPubSub] = []
         self.down = False
+        self.loaded: dict[str, str] = {}  # the scripts EVALSHA finds: sha1 -> text (registered ones)
 
     def _check(self) -> None:
         if self.down:
@@ -167,6 +171,7 @@ class MemoryRedis:
     def register_script(self, script: str):
         """The Lua scripts the services run (the rate limiter's token bucket, alone or behind a
         token epoch check; ingest's reservation), in Python."""
+        self.loaded[hashlib.sha1(script.encode()).hexdigest()] = script
         if script in self.scripts:
             return self.scripts[script](self)
         if script == EPOCH_BUCKET_SCRIPT:
@@ -237,6 +242,22 @@ class MemoryRedis:
             del zset[member]
         return len(gone)
 
+    async def execute_command(self, *args: Any) -> Any:
+        """SET and EVALSHA as shared.redisbatch.RedisBatch sends them (NOSCRIPT for a script that
+        was never registered, or after `loaded` was cleared, as a Redis restart does)."""
+        self._check()
+        name, rest = str(args[0]).upper(), list(args[1:])
+        if name == "EVALSHA":
+            if (source := self.loaded.get(rest[0])) is None:
+                raise NoScriptError("NOSCRIPT No matching script.")
+            count = int(rest[1])
+            return await self.register_script(source)(rest[2 : 2 + count], rest[2 + count :])
+        if name == "SET":
+            key, value, options = rest[0], rest[1], [str(o).upper() for o in rest[2:]]
+            ex = float(rest[2 + options.index("EX") + 1]) if "EX" in options else None
+            return await self.set(key, value, ex=ex, nx="NX" in options)
+        raise ResponseError(f"ERR MemoryRedis does not run {name} as a raw command")
+
     def pipeline(self, transaction: bool = True) -> "MemoryPipeline":
         return MemoryPipeline(self)
 
@@ -263,10 +284,19 @@ class MemoryPipeline:
 
         return queue
 
-    async def execute(self) -> list[Any]:
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        """The replies in order; a command's error raised, or (raise_on_error=False) in its place."""
         self.redis._check()
         queued, self.queued = self.queued, []
-        return [await command(*args, **kwargs) for command, args, kwargs in queued]
+        replies: list[Any] = []
+        for command, args, kwargs in queued:
+            try:
+                replies.append(await command(*args, **kwargs))
+            except ResponseError as exc:
+                if raise_on_error:
+                    raise
+                replies.append(exc)
+        return replies
 
     async def __aenter__(self) -> "MemoryPipeline":
         return self

@@ -8,6 +8,9 @@ under a 200-job burst the status service lost its outcomes and heads that way (j
 import asyncio
 import uuid
 
+from redis.exceptions import ResponseError
+
+from shared.redisbatch import RedisBatch
 from shared.service import make_redis
 from shared.settings import PlatformSettings
 from shared.testing.stack import REDIS_URL
@@ -23,4 +26,37 @@ async def test_a_burst_of_callers_waits_for_the_bounded_pool_and_every_command_l
         assert len(pool._available_connections) + len(pool._in_use_connections) <= 4
     finally:
         await redis.delete(key)
+        await redis.aclose()
+
+
+async def test_a_batch_of_concurrent_commands_is_answered_command_by_command_on_redis():
+    """shared.redisbatch on the real server: replies in order per caller through a pipeline of a
+    bounded pool, an error only for its own command, and a script Redis never saw loaded once."""
+    redis = make_redis(PlatformSettings(redis_url=REDIS_URL, redis_max_connections=4))
+    batch = RedisBatch(redis)
+    counter, text = f"rm:test:batch:{uuid.uuid4().hex}", f"rm:test:batch:{uuid.uuid4().hex}"
+    # A script text of its own: Redis has never run it, so its first EVALSHA answers NOSCRIPT.
+    script = batch.register_script(f"-- {uuid.uuid4().hex}\nreturn redis.call('INCRBY', KEYS[1], ARGV[1])")
+
+    async def incr(key: str) -> int:
+        return await batch.execute_command("INCR", key)
+
+    try:
+        await redis.set(text, "not a number")
+        counts = await asyncio.gather(*(incr(counter) for _ in range(300)))
+        assert sorted(counts) == list(range(1, 301))
+        assert (batch.pipelines, batch.commands) == (3, 300)  # 128 commands per pipeline at most
+        mixed = await asyncio.gather(incr(counter), incr(text), incr(counter), return_exceptions=True)
+        assert mixed[0] == 301 and mixed[2] == 302 and isinstance(mixed[1], ResponseError)
+        assert await redis.script_exists(script.sha) == [False]
+        assert await script(keys=[counter], args=[10]) == 312  # NOSCRIPT: loaded and run alone
+        assert await redis.script_exists(script.sha) == [True]
+        pipelines = batch.pipelines
+        assert await asyncio.gather(script(keys=[counter], args=[1]), script(keys=[counter], args=[1])) in (
+            [313, 314],
+            [314, 313],
+        )
+        assert batch.pipelines == pipelines + 1  # both in one pipeline, by EVALSHA
+    finally:
+        await redis.delete(counter, text)
         await redis.aclose()

@@ -1,5 +1,6 @@
 """POST /v1/integration-import in-process: every answer the route gives, through create_app with fakes."""
 
+import asyncio
 import json
 import time
 from contextlib import asynccontextmanager
@@ -179,6 +180,21 @@ async def test_kafka_refusing_the_import_is_503_and_the_retry_keeps_its_job_id(m
     assert refused.headers["Retry-After"] == "5"
     assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
     assert [e.job_id for e in client.app.state.published] == [retried.json()["job_id"]]
+
+
+async def test_concurrent_imports_send_their_reservations_and_acceptances_to_redis_together():
+    async with ingest(settles=False) as client:
+        headers = {**AUTH, "Prefer": "respond-async"}
+        answers = await asyncio.gather(
+            *(client.post(URL, json=import_body(external_job_id=f"BATCH-{i}"), headers=headers) for i in range(12))
+        )
+        batch, reservations = client.app.state.redis_batch, client.app.state.imports.reservations
+        kept = [await reservations.get(reservations.key("org_a", f"BATCH-{i}")) for i in range(12)]
+    assert [a.status_code for a in answers] == [202] * 12
+    assert [(r.job_id, r.accepted) for r in kept] == [(a.json()["job_id"], True) for a in answers]
+    # Each import's reservation and its acceptance (its rate limit is the fake limiter's here),
+    # in far fewer pipelines than commands.
+    assert batch.commands == 24 and batch.pipelines <= 6, (batch.commands, batch.pipelines)
 
 
 class IdempotencyStoreDown(MemoryRedis):

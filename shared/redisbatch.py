@@ -1,0 +1,102 @@
+"""Redis commands of concurrent requests, sent together.
+
+Under a burst an ingest replica has dozens of imports at the same step at once: their rate-limit
+checks, their reservations, their acceptances. Each was a Redis round trip of its own through
+redis-py, which costs about 80-120 µs of the caller's CPU per command (pool checkout under an
+asyncio condition, a timeout, the retry wrapper, a write and a read) against about 15 µs for the
+round trip itself. `RedisBatch` sends the commands issued in the same turn of the event loop as
+one pipeline: one checkout, one write, one read for all of them, each caller awaiting its own
+reply (or its own error). A lone request pays one turn of the loop more, nothing else.
+
+It is not a transaction: the commands of different callers only travel together; each is the
+same command it would be alone, and Redis runs it alone.
+"""
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+MAX_BATCH = 128  # commands per pipeline at most: a bigger turn sends several
+
+
+class RedisBatch:
+    """`register_script` and `set` as on redis.asyncio.Redis, their commands batched per loop turn."""
+
+    def __init__(self, redis: Any, max_batch: int = MAX_BATCH) -> None:
+        self.redis, self.max_batch = redis, max_batch
+        self._queue: list[tuple[tuple[Any, ...], asyncio.Future]] = []
+        self._flushing = False
+        self._sending: set[asyncio.Task] = set()  # the event loop keeps only weak references to tasks
+        self.pipelines = self.commands = 0  # sent so far (what a test and a benchmark read)
+
+    def execute_command(self, *args: Any) -> Awaitable[Any]:
+        """The reply of one command, sent with the others issued in this turn of the loop."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append((args, future))
+        if not self._flushing:
+            self._flushing = True
+            loop.call_soon(self._flush)  # after every callback ready in this turn: they join it
+        return future
+
+    async def set(self, name: str, value: Any, ex: int | None = None, nx: bool = False) -> bool | None:
+        args: tuple[Any, ...] = ("SET", name, value)
+        if ex is not None:
+            args += ("EX", ex)
+        if nx:
+            args += ("NX",)
+        return await self.execute_command(*args)
+
+    def register_script(self, source: str) -> "BatchedScript":
+        return BatchedScript(self, source)
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+        self._flushing = bool(self._queue)
+        if self._flushing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future]]) -> None:
+        self.pipelines, self.commands = self.pipelines + 1, self.commands + len(batch)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for args, _ in batch:
+                    pipe.execute_command(*args)
+                replies = await pipe.execute(raise_on_error=False)
+        except asyncio.CancelledError:
+            for _, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - Redis unreachable: every caller of the batch gets the error
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # its caller gave up (a cancelled request): the command ran all the same
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+
+class BatchedScript:
+    """A Lua script run by EVALSHA within a batch; if Redis does not have it (restarted, flushed),
+    that call alone loads it and runs again through redis-py's own script object."""
+
+    def __init__(self, batch: RedisBatch, source: str) -> None:
+        self.batch, self.sha = batch, hashlib.sha1(source.encode()).hexdigest()
+        self._alone = batch.redis.register_script(source)
+
+    async def __call__(self, keys: list[Any], args: list[Any]) -> Any:
+        try:
+            return await self.batch.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await self._alone(keys=keys, args=args)
