@@ -585,11 +585,25 @@ def lingering(
     """A batch subscriber's poll that, once records arrived, polls on for up to `linger_ms` (or
     until `max_records`) and hands them over as one batch. Each partition's records stay in
     order; nothing is committed before the whole batch is handled (the subscriber's ack), and a
-    failed batch rewinds every partition it holds (its nack), so delivery stays at least once."""
+    failed batch rewinds every partition it holds (its nack), so delivery stays at least once.
+
+    It lingers only when several jobs' events are flowing: when this poll brought several records,
+    or the batch before held another job's (another key's). A job's own events, one per stage, and
+    a record after an empty poll (a single import, a webhook's change on a quiet platform) are
+    handed over at once, so lingering costs a quiet platform no latency. In a burst the jobs'
+    events interleave, and the batches grow.
+    """
+    previous: set[Any] | None = None  # the keys of the last batch handed over; None after an empty poll
 
     async def poll_lingering(consumer: Any) -> tuple[Any, ...]:
+        nonlocal previous
         records = await poll(consumer)
-        if not records or len(records) >= max_records:
+        if not records:
+            previous = None
+            return records
+        alone = len(records) == 1 and (previous is None or previous == {records[0].key})
+        if alone or len(records) >= max_records:
+            previous = {record.key for record in records}
             return records
         collected = list(records)
         loop = asyncio.get_running_loop()
@@ -600,6 +614,7 @@ def lingering(
             )
             for partition_records in more.values():
                 collected.extend(partition_records)
+        previous = {record.key for record in collected}
         return tuple(collected)
 
     return poll_lingering

@@ -17,8 +17,9 @@ class StatusSettings(TokenVerifierSettings, DataKeySettings):
     stop_updates_per_second: float = Field(20.0, gt=0, description="stop status updates per integration, sustained")
     stop_update_burst: int = Field(100, ge=1, description="stop status updates an integration may post at once")
     projection_batch_size: int = Field(200, ge=1, le=5000, description="events applied per transaction, at most")
+    # Only while several jobs' events flow (shared.broker.lingering): a single job's events go at once.
     projection_linger_ms: int = Field(
-        20, ge=0, le=1000, description="how long the projection collects events after the first one of a batch"
+        50, ge=0, le=1000, description="how long the projection collects events after the first one of a batch"
     )
     # A day covers an integrator's retries of an import; a replay after that answers 202 with the
     # job's Location instead of the route. Outcomes dominate the durable Redis (README, sizing).

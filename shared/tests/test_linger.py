@@ -1,5 +1,6 @@
 """`lingering`: a batch consumer that, once a poll brought records, collects for a few ms more, so a
-burst's events share one batch (transaction, commit) instead of one batch each."""
+burst's events share one batch (transaction, commit) instead of one batch each; a lone event on an
+idle consumer goes at once."""
 
 import asyncio
 from types import SimpleNamespace
@@ -9,8 +10,9 @@ from shared.broker import lingering
 TOPIC = "routemate.jobs.optimized"
 
 
-def record(offset: int, partition: int = 0):
-    return SimpleNamespace(topic=TOPIC, partition=partition, offset=offset)
+def record(offset: int, partition: int = 0, job: str | None = None):
+    """A record of job `job` (its key), by default a job of its own."""
+    return SimpleNamespace(topic=TOPIC, partition=partition, offset=offset, key=(job or f"job-{offset}").encode())
 
 
 class TrickleConsumer:
@@ -37,17 +39,37 @@ async def first_poll(consumer):  # FastStream's poll: what one getmany brought
 
 
 async def test_a_trickle_of_events_is_handed_over_as_one_batch_in_order():
-    records = [record(i, partition=i % 2) for i in range(10)]
+    records = [record(i, partition=i % 2) for i in range(11)]
     poll = lingering(first_poll, linger_ms=100, max_records=200)
-    batch = await poll(TrickleConsumer(records, every_s=0.002))
-    assert batch == tuple(records)  # one batch, each partition's records in order
+    consumer = TrickleConsumer(records, every_s=0.002)
+    assert await poll(consumer) == tuple(records[:1])  # the first, on an idle consumer: at once
+    assert await poll(consumer) == tuple(records[1:])  # then a stream: one batch, each partition in order
     plain = await first_poll(TrickleConsumer(records, every_s=0.002))
     assert len(plain) == 1  # what each batch held before
 
 
-async def test_a_batch_stops_at_max_records_and_a_lone_event_waits_at_most_the_linger():
+async def test_a_lone_jobs_events_are_handed_over_without_lingering_and_another_jobs_event_lingers():
+    loop = asyncio.get_running_loop()
+    poll = lingering(first_poll, linger_ms=300, max_records=200)
+    assert await poll(TrickleConsumer([], every_s=0.001)) == ()  # idle: an empty poll
+    for offset in range(3):  # one job's events, one per stage: nothing says more is coming
+        started = loop.time()
+        assert len(await poll(TrickleConsumer([record(offset, job="job-a")], every_s=0.001))) == 1
+        assert loop.time() - started < 0.3
+    started = loop.time()  # another job's event after job-a's: several jobs in flight, so it lingers
+    assert len(await poll(TrickleConsumer([record(3, job="job-b")], every_s=0.001))) == 1
+    assert loop.time() - started >= 0.3
+    assert await poll(TrickleConsumer([], every_s=0.001)) == ()  # idle again: the next job's goes at once
+    started = loop.time()
+    assert len(await poll(TrickleConsumer([record(4, job="job-c")], every_s=0.001))) == 1
+    assert loop.time() - started < 0.3
+
+
+async def test_a_batch_stops_at_max_records_and_a_lone_event_in_a_stream_waits_at_most_the_linger():
     poll = lingering(first_poll, linger_ms=50, max_records=3)
-    assert len(await poll(TrickleConsumer([record(i) for i in range(10)], every_s=0.001))) == 3
+    consumer = TrickleConsumer([record(i) for i in range(10)], every_s=0.001)
+    assert len(await poll(consumer)) == 1  # the stream's first record, on an idle consumer
+    assert len(await poll(consumer)) == 3
     loop = asyncio.get_running_loop()
     started = loop.time()
     assert len(await poll(TrickleConsumer([record(0)], every_s=0.001))) == 1
