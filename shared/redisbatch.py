@@ -9,7 +9,10 @@ one pipeline: one checkout, one write, one read for all of them, each caller awa
 reply (or its own error). A lone request pays one turn of the loop more, nothing else.
 
 It is not a transaction: the commands of different callers only travel together; each is the
-same command it would be alone, and Redis runs it alone.
+same command it would be alone, and Redis runs it alone. As for a command sent alone, redis-py's
+retry (shared.service.make_redis: a connection lost or timed out) sends the batch again, so a
+command whose reply was lost may run twice: the commands sent through it are idempotent, or
+(the rate limit's token) harmless to repeat.
 """
 
 import asyncio
@@ -17,6 +20,7 @@ import hashlib
 from collections.abc import Awaitable
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 MAX_BATCH = 128  # commands per pipeline at most: a bigger turn sends several
@@ -53,14 +57,21 @@ class RedisBatch:
     def register_script(self, source: str) -> "BatchedScript":
         return BatchedScript(self, source)
 
+    async def aclose(self) -> None:
+        """Wait for the batches on their way (before the Redis client closes)."""
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
     def _flush(self) -> None:
         batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
         self._flushing = bool(self._queue)
         if self._flushing:
             asyncio.get_running_loop().call_soon(self._flush)
-        task = asyncio.get_running_loop().create_task(self._send(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        # A caller that gave up before its command left (a cancelled request) sends nothing.
+        if batch := [(args, future) for args, future in batch if not future.done()]:
+            task = asyncio.get_running_loop().create_task(self._send(batch))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future]]) -> None:
         self.pipelines, self.commands = self.pipelines + 1, self.commands + len(batch)
@@ -69,34 +80,45 @@ class RedisBatch:
                 for args, _ in batch:
                     pipe.execute_command(*args)
                 replies = await pipe.execute(raise_on_error=False)
-        except asyncio.CancelledError:
-            for _, future in batch:
-                future.cancel()
+            for (_, future), reply in zip(batch, replies, strict=True):
+                if future.done():  # its caller gave up meanwhile: the command ran all the same
+                    continue
+                if isinstance(reply, Exception):
+                    future.set_exception(reply)
+                else:
+                    future.set_result(reply)
+        except asyncio.CancelledError:  # the service stopping: its callers see Redis gone, not a cancellation
+            _fail(batch, RedisConnectionError("the Redis batch was stopped before its replies came"))
             raise
         except Exception as exc:  # noqa: BLE001 - Redis unreachable: every caller of the batch gets the error
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, future), reply in zip(batch, replies, strict=True):
-            if future.done():  # its caller gave up (a cancelled request): the command ran all the same
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+            _fail(batch, exc)
+
+
+def _fail(batch: list[tuple[tuple[Any, ...], asyncio.Future]], exc: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
 
 
 class BatchedScript:
-    """A Lua script run by EVALSHA within a batch; if Redis does not have it (restarted, flushed),
-    that call alone loads it and runs again through redis-py's own script object."""
+    """A Lua script run by EVALSHA within a batch. When Redis does not have it (the first run,
+    after a restart or a flush), one SCRIPT LOAD serves every caller that found it missing, and
+    they run it again within a batch."""
 
     def __init__(self, batch: RedisBatch, source: str) -> None:
-        self.batch, self.sha = batch, hashlib.sha1(source.encode()).hexdigest()
-        self._alone = batch.redis.register_script(source)
+        self.batch, self.source = batch, source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self._loading: asyncio.Future | None = None
 
     async def __call__(self, keys: list[Any], args: list[Any]) -> Any:
+        command = ("EVALSHA", self.sha, len(keys), *keys, *args)
         try:
-            return await self.batch.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            return await self.batch.execute_command(*command)
         except NoScriptError:
-            return await self._alone(keys=keys, args=args)
+            await self._load()
+            return await self.batch.execute_command(*command)
+
+    async def _load(self) -> None:
+        if self._loading is None or self._loading.done():
+            self._loading = asyncio.ensure_future(self.batch.redis.script_load(self.source))
+        await asyncio.shield(self._loading)  # a caller that gives up does not stop the others' load

@@ -26,10 +26,16 @@ log = logging.getLogger(__name__)
 # make its data key (DataKeys.key_for: SET NX, then the key as stored). Otherwise: the reservation
 # that was there. KEYS: reservation, jobs in flight, data key. ARGV: reservation value, its TTL,
 # now, the oldest score still in flight, job_id, the in-flight TTL, a freshly wrapped data key (or
-# '': no data key made, KEYS[3] unused).
+# '': no data key made, KEYS[3] unused). A reservation already holding this job_id is this very
+# script run again (redis-py sends a command again when its reply was lost, shared.redisbatch):
+# it goes on as the winner, every step after the SET being idempotent, instead of answering with
+# its own reservation as another import's (which left the job unpublished behind a 202).
 RESERVE_SCRIPT = """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
-  return {0, redis.call('GET', KEYS[1])}
+  local held = redis.call('GET', KEYS[1])
+  if not held or cjson.decode(held)['job_id'] ~= ARGV[5] then
+    return {0, held}
+  end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
 redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[5])

@@ -44,6 +44,7 @@ def create_app(
         yield
         await outcomes.stop()
         await broker.stop()
+        await batch.aclose()
         await redis.aclose()
 
     app = service_app(SERVICE, lifespan=lifespan, title="RouteMate ingest")

@@ -58,7 +58,8 @@ class MemoryRedis:
         self.published: list[tuple[str, bytes]] = []
         self.subscribers: list[MemoryPubSub] = []
         self.down = False
-        self.loaded: dict[str, str] = {}  # the scripts EVALSHA finds: sha1 -> text (registered ones)
+        self.loaded: dict[str, str] = {}  # the scripts EVALSHA finds (SCRIPT LOAD): sha1 -> text
+        self.script_loads = 0
 
     def _check(self) -> None:
         if self.down:
@@ -171,7 +172,6 @@ class MemoryRedis:
     def register_script(self, script: str):
         """The Lua scripts the services run (the rate limiter's token bucket, alone or behind a
         token epoch check; ingest's reservation), in Python."""
-        self.loaded[hashlib.sha1(script.encode()).hexdigest()] = script
         if script in self.scripts:
             return self.scripts[script](self)
         if script == EPOCH_BUCKET_SCRIPT:
@@ -242,9 +242,16 @@ class MemoryRedis:
             del zset[member]
         return len(gone)
 
+    async def script_load(self, script: str) -> str:
+        self._check()
+        self.script_loads += 1
+        sha = hashlib.sha1(script.encode()).hexdigest()
+        self.loaded[sha] = script
+        return sha
+
     async def execute_command(self, *args: Any) -> Any:
         """SET and EVALSHA as shared.redisbatch.RedisBatch sends them (NOSCRIPT for a script that
-        was never registered, or after `loaded` was cleared, as a Redis restart does)."""
+        was not loaded yet, or after `loaded` was cleared, as a Redis restart does)."""
         self._check()
         name, rest = str(args[0]).upper(), list(args[1:])
         if name == "EVALSHA":

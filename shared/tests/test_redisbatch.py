@@ -4,6 +4,7 @@ reply or its own error (over the in-memory Redis; tests/e2e/test_redis_pool.py r
 import asyncio
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from shared.ratelimit import BUCKET_SCRIPT, RateLimiter
@@ -39,7 +40,8 @@ async def test_a_batched_rate_limiter_decides_as_one_that_goes_alone():
     one = [await one_by_one.take("client") for _ in range(8)]
     many = await asyncio.gather(*(together.take("client") for _ in range(8)))
     assert many == one and [d.allowed for d in many] == [True] * 5 + [False] * 3
-    assert batch.pipelines == 1
+    # One pipeline found the script missing (a Redis that never ran it), one ran it for all eight.
+    assert (batch.pipelines, batched.script_loads) == (2, 1)
 
 
 async def test_one_commands_error_fails_only_its_caller():
@@ -55,15 +57,18 @@ async def test_one_commands_error_fails_only_its_caller():
     assert batch.pipelines == 1
 
 
-async def test_a_script_redis_does_not_have_runs_alone_and_answers_the_same():
-    redis = MemoryRedis()
+async def test_a_script_redis_does_not_have_is_loaded_once_for_every_caller_that_found_it_missing():
+    redis = MemoryRedis()  # as a Redis just started: no script loaded
     batch = RedisBatch(redis)
     script = batch.register_script(BUCKET_SCRIPT)
-    redis.loaded.clear()  # as after a Redis restart: EVALSHA answers NOSCRIPT
-    allowed, tokens = await script(keys=["rm:rl:c"], args=[1, 5, 100.0])
-    assert (int(allowed), float(tokens)) == (1, 4.0)
-    allowed, tokens = await script(keys=["rm:rl:c"], args=[1, 5, 100.0])
-    assert (int(allowed), float(tokens)) == (1, 3.0)
+    replies = await asyncio.gather(*(script(keys=["rm:rl:c"], args=[1, 5, 100.0]) for _ in range(6)))
+    assert sorted(float(tokens) for _, tokens in replies) == [0.0, 0.0, 1.0, 2.0, 3.0, 4.0]
+    assert [int(allowed) for allowed, _ in replies].count(1) == 5  # a burst of 5: the sixth refused
+    assert redis.script_loads == 1 and script.sha in redis.loaded
+    assert batch.pipelines == 2  # the batch that found it missing, and the same calls again
+    redis.loaded.clear()  # as after a Redis restart
+    allowed, _ = await script(keys=["rm:rl:other"], args=[1, 5, 100.0])
+    assert int(allowed) == 1 and redis.script_loads == 2
 
 
 async def test_redis_down_fails_every_caller_of_the_batch_and_the_next_batch_works_again():
@@ -85,14 +90,38 @@ async def test_a_turn_with_more_commands_than_a_pipeline_takes_sends_several():
     assert await redis.get("k299") == b"299"
 
 
-async def test_a_caller_that_gives_up_leaves_the_others_answered():
+async def test_a_caller_that_gives_up_before_its_command_left_sends_nothing_and_the_others_are_answered():
     redis = MemoryRedis()
     batch = RedisBatch(redis)
     given_up = asyncio.ensure_future(batch.set("gone", "1"))
     kept = asyncio.ensure_future(batch.set("kept", "1"))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # both commands queued, the batch not sent yet
     given_up.cancel()
     assert await kept is True
     with pytest.raises(asyncio.CancelledError):
         await given_up
-    assert await redis.get("gone") == b"1"  # its command was already on its way: it ran
+    assert await redis.get("gone") is None and batch.commands == 1
+
+
+async def test_a_stopped_batch_fails_its_callers_as_redis_gone_not_as_cancelled():
+    waiting = asyncio.Event()
+
+    class Stalled(MemoryRedis):  # a pipeline whose replies never come
+        def pipeline(self, transaction: bool = True):
+            pipe = super().pipeline(transaction)
+
+            async def execute(raise_on_error: bool = True):
+                waiting.set()
+                await asyncio.Event().wait()
+
+            pipe.execute = execute
+            return pipe
+
+    batch = RedisBatch(Stalled())
+    caller = asyncio.ensure_future(batch.set("k", "1"))
+    await waiting.wait()
+    for task in list(batch._sending):
+        task.cancel()
+    await batch.aclose()
+    with pytest.raises(RedisConnectionError):
+        await caller

@@ -10,6 +10,8 @@ import uuid
 
 from redis.exceptions import ResponseError
 
+from services.ingest.adapters import Lanes, Reservations
+from shared.channels import inflight_key
 from shared.redisbatch import RedisBatch
 from shared.service import make_redis
 from shared.settings import PlatformSettings
@@ -59,4 +61,23 @@ async def test_a_batch_of_concurrent_commands_is_answered_command_by_command_on_
         assert batch.pipelines == pipelines + 1  # both in one pipeline, by EVALSHA
     finally:
         await redis.delete(counter, text)
+        await redis.aclose()
+
+
+async def test_ingests_reservation_script_sent_again_wins_again_on_redis():
+    """The Lua of services.ingest.adapters.RESERVE_SCRIPT on the real server: a run sent again
+    (its reply lost) finds its own reservation and goes on as the winner; another job's does not."""
+    redis = make_redis(PlatformSettings(redis_url=REDIS_URL))
+    reservations = Reservations(redis, 600, batch=RedisBatch(redis))
+    lanes, org = Lanes(redis, 2, 600), f"org-test-{uuid.uuid4().hex}"
+    key = Reservations.key(org, "EXT-1")
+    try:
+        first = await reservations.reserve_new(key, "job-1", "digest", org, lanes, None)
+        again = await reservations.reserve_new(key, "job-1", "digest", org, lanes, None)
+        other = await reservations.reserve_new(key, "job-2", "digest", org, lanes, None)
+        assert first == again == (None, "normal")
+        assert other[1] is None and other[0] is not None and other[0].job_id == "job-1"
+        assert await redis.zcard(inflight_key(org)) == 1
+    finally:
+        await redis.delete(key, inflight_key(org))
         await redis.aclose()

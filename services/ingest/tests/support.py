@@ -2,6 +2,7 @@
 when a job settles, for the unit and component tests beside the service."""
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,7 +22,9 @@ def reserve_script(redis: MemoryRedis) -> Callable[..., Awaitable[list[Any]]]:
         redis._check()
         (key, inflight, data_key), (value, ttl, now, oldest, job_id, inflight_ttl, blob) = keys, args
         if not await redis.set(key, value, ex=float(ttl), nx=True):
-            return [0, await redis.get(key)]
+            held = await redis.get(key)
+            if held is None or json.loads(held)["job_id"] != job_id:
+                return [0, held]
         await redis.zremrangebyscore(inflight, "-inf", oldest)
         await redis.zadd(inflight, {job_id: now}, nx=True)
         await redis.expire(inflight, float(inflight_ttl))

@@ -19,7 +19,7 @@ from services.ingest.handlers import (
 )
 from services.ingest.metrics import RATE_LIMITED
 from services.ingest.tests.support import FakeBus, FakeLimiter, settle
-from shared.channels import JOB_OUTCOME, outcome_key
+from shared.channels import JOB_OUTCOME, inflight_key, outcome_key
 from shared.errors import Problem
 from shared.testing.builders import import_body
 from shared.testing.fakes import MemoryRedis
@@ -294,3 +294,18 @@ def test_an_outcome_nobody_here_waits_for_is_not_parsed_and_one_awaited_is_deliv
 
     asyncio.run(waiting())
     assert len(parsed) == 2
+
+
+async def test_a_reservation_sent_again_after_its_reply_was_lost_wins_again_and_another_jobs_does_not():
+    """redis-py sends a command again when its reply was lost (a batch, all of it): the reservation
+    then finds itself, and must go on as the winner, not answer as a concurrent duplicate (the
+    import would answer 202 for a job it never published)."""
+    redis = MemoryRedis()
+    reservations, lanes = Reservations(redis, 3600), Lanes(redis, 2, 3600)
+    key = Reservations.key("org_a", "EXT-1")
+    first = await reservations.reserve_new(key, "job-1", "digest", "org_a", lanes, None)
+    again = await reservations.reserve_new(key, "job-1", "digest", "org_a", lanes, None)
+    other = await reservations.reserve_new(key, "job-2", "digest", "org_a", lanes, None)
+    assert first == again == (None, "normal")
+    assert other[1] is None and other[0] is not None and other[0].job_id == "job-1"
+    assert await redis.zcard(inflight_key("org_a")) == 1  # counted in flight once
