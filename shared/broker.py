@@ -587,11 +587,10 @@ def lingering(
     order; nothing is committed before the whole batch is handled (the subscriber's ack), and a
     failed batch rewinds every partition it holds (its nack), so delivery stays at least once.
 
-    It lingers only when several jobs' events are flowing: when this poll brought several records,
-    or the batch before held another job's (another key's). A job's own events, one per stage, and
-    a record after an empty poll (a single import, a webhook's change on a quiet platform) are
-    handed over at once, so lingering costs a quiet platform no latency. In a burst the jobs'
-    events interleave, and the batches grow.
+    It lingers only when several jobs' events are flowing: when the poll brought records of
+    several keys (jobs), or the batch before held another key's. A job's own events, one per
+    stage, and a record after an empty poll (a single import, a webhook's change on a quiet
+    platform) are handed over at once, so lingering costs a quiet platform no latency.
     """
     previous: set[Any] | None = None  # the keys of the last batch handed over; None after an empty poll
 
@@ -601,9 +600,9 @@ def lingering(
         if not records:
             previous = None
             return records
-        alone = len(records) == 1 and (previous is None or previous == {records[0].key})
-        if alone or len(records) >= max_records:
-            previous = {record.key for record in records}
+        keys = {record.key for record in records}
+        if len(records) >= max_records or (len(keys) == 1 and previous in (None, keys)):
+            previous = keys
             return records
         collected = list(records)
         loop = asyncio.get_running_loop()

@@ -19,7 +19,7 @@ class StatusSettings(TokenVerifierSettings, DataKeySettings):
     projection_batch_size: int = Field(200, ge=1, le=5000, description="events applied per transaction, at most")
     # Only while several jobs' events flow (shared.broker.lingering): a single job's events go at once.
     projection_linger_ms: int = Field(
-        50, ge=0, le=1000, description="how long the projection collects events after the first one of a batch"
+        20, ge=0, le=1000, description="how long the projection collects events after the first one of a batch"
     )
     # A day covers an integrator's retries of an import; a replay after that answers 202 with the
     # job's Location instead of the route. Outcomes dominate the durable Redis (README, sizing).

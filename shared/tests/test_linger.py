@@ -33,6 +33,20 @@ class TrickleConsumer:
         return {(taken[0].topic, taken[0].partition): taken}
 
 
+class AllAtOnce:
+    """Hands out every record in the first getmany, then nothing."""
+
+    def __init__(self, records: list) -> None:
+        self.records = list(records)
+
+    async def getmany(self, timeout_ms: int, max_records: int):
+        if not self.records:
+            await asyncio.sleep(timeout_ms / 1000)
+            return {}
+        taken, self.records = self.records, []
+        return {(taken[0].topic, taken[0].partition): taken}
+
+
 async def first_poll(consumer):  # FastStream's poll: what one getmany brought
     found = await consumer.getmany(timeout_ms=20, max_records=200)
     return tuple(r for rs in found.values() for r in rs)
@@ -56,12 +70,17 @@ async def test_a_lone_jobs_events_are_handed_over_without_lingering_and_another_
         started = loop.time()
         assert len(await poll(TrickleConsumer([record(offset, job="job-a")], every_s=0.001))) == 1
         assert loop.time() - started < 0.3
+    # Two records of that one job in one poll (a stop's updates): at once too.
+    both = [record(3, job="job-a"), record(4, job="job-a")]
+    started = loop.time()
+    assert await poll(AllAtOnce(both)) == tuple(both)
+    assert loop.time() - started < 0.3
     started = loop.time()  # another job's event after job-a's: several jobs in flight, so it lingers
-    assert len(await poll(TrickleConsumer([record(3, job="job-b")], every_s=0.001))) == 1
+    assert len(await poll(TrickleConsumer([record(5, job="job-b")], every_s=0.001))) == 1
     assert loop.time() - started >= 0.3
     assert await poll(TrickleConsumer([], every_s=0.001)) == ()  # idle again: the next job's goes at once
     started = loop.time()
-    assert len(await poll(TrickleConsumer([record(4, job="job-c")], every_s=0.001))) == 1
+    assert len(await poll(TrickleConsumer([record(6, job="job-c")], every_s=0.001))) == 1
     assert loop.time() - started < 0.3
 
 
