@@ -58,9 +58,12 @@ class RedisBatch:
         return BatchedScript(self, source)
 
     async def aclose(self) -> None:
-        """Wait for the batches on their way (before the Redis client closes)."""
-        if self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)
+        """Wait until every command queued has been sent and answered (before the Redis client closes)."""
+        while self._sending or self._queue:
+            if self._sending:
+                await asyncio.gather(*self._sending, return_exceptions=True)
+            else:
+                await asyncio.sleep(0)  # the turn's flush is scheduled: let it send
 
     def _flush(self) -> None:
         batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
@@ -74,6 +77,8 @@ class RedisBatch:
             task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future]]) -> None:
+        if not (batch := [(args, future) for args, future in batch if not future.done()]):
+            return  # every caller gave up before the task started
         self.pipelines, self.commands = self.pipelines + 1, self.commands + len(batch)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -121,4 +126,6 @@ class BatchedScript:
     async def _load(self) -> None:
         if self._loading is None or self._loading.done():
             self._loading = asyncio.ensure_future(self.batch.redis.script_load(self.source))
+            # Its error is read even when every caller waiting for it gave up (no "never retrieved").
+            self._loading.add_done_callback(lambda load: load.cancelled() or load.exception())
         await asyncio.shield(self._loading)  # a caller that gives up does not stop the others' load

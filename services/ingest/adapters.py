@@ -82,10 +82,12 @@ class Reservations:
         return json.dumps(value if spec_version == 1 else {**value, "spec_version": spec_version})
 
     async def reserve(self, key: str, job_id: str, digest: str) -> Reservation | None:
-        """None when we won the reservation; otherwise the reservation that was already there."""
+        """None when we won the reservation; otherwise the reservation that was already there (one
+        holding this job_id is ours: the SET sent again after its reply was lost)."""
         if await self.redis.set(key, self._value(job_id, digest, False, self.clock()), nx=True, ex=self.ttl_s):
             return None
-        return await self.get(key)
+        held = await self.get(key)
+        return None if held is not None and held.job_id == job_id else held
 
     async def reserve_new(
         self, key: str, job_id: str, digest: str, org_id: str, lanes: "Lanes", keys: DataKeys | None

@@ -299,7 +299,9 @@ class MemoryPipeline:
         for command, args, kwargs in queued:
             try:
                 replies.append(await command(*args, **kwargs))
-            except ResponseError as exc:
+            except ConnectionError:
+                raise  # Redis down: the whole pipeline fails, as on the real server
+            except Exception as exc:  # a command's own error is its reply, as Redis answers it
                 if raise_on_error:
                     raise
                 replies.append(exc)

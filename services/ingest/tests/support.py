@@ -23,7 +23,7 @@ def reserve_script(redis: MemoryRedis) -> Callable[..., Awaitable[list[Any]]]:
         (key, inflight, data_key), (value, ttl, now, oldest, job_id, inflight_ttl, blob) = keys, args
         if not await redis.set(key, value, ex=float(ttl), nx=True):
             held = await redis.get(key)
-            if held is None or json.loads(held)["job_id"] != job_id:
+            if held is None or json.loads(held).get("job_id") != job_id:
                 return [0, held]
         await redis.zremrangebyscore(inflight, "-inf", oldest)
         await redis.zadd(inflight, {job_id: now}, nx=True)

@@ -309,3 +309,13 @@ async def test_a_reservation_sent_again_after_its_reply_was_lost_wins_again_and_
     assert first == again == (None, "normal")
     assert other[1] is None and other[0] is not None and other[0].job_id == "job-1"
     assert await redis.zcard(inflight_key("org_a")) == 1  # counted in flight once
+
+
+async def test_a_plain_reservation_sent_again_after_its_reply_was_lost_is_ours():
+    redis = MemoryRedis()
+    reservations = Reservations(redis, 3600)
+    key = Reservations.key("org_a", "EXT-2")
+    assert await reservations.reserve(key, "job-1", "digest") is None
+    assert await reservations.reserve(key, "job-1", "digest") is None  # the same SET again: still ours
+    other = await reservations.reserve(key, "job-2", "digest")
+    assert other is not None and other.job_id == "job-1"
