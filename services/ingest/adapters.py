@@ -5,6 +5,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -138,8 +139,14 @@ class Reservations:
 
     async def claim_update(self, key: str, spec_version: int) -> bool:
         """Whether this request is the one to publish `spec_version` (SET NX: two concurrent
-        updates from the same version cannot both go out)."""
-        return bool(await self.redis.set(f"{key}:spec:{spec_version}", "1", nx=True, ex=self.ttl_s))
+        updates from the same version cannot both go out). The claim holds a token of this call: a
+        claim that finds its own token is its SET sent again after the reply was lost (redis-py's
+        retry), and won; without it, it stuck refused until the key expired, and with it every
+        later update of the job, which all claim that same next version."""
+        name, token = f"{key}:spec:{spec_version}", uuid.uuid4().hex
+        if await self.redis.set(name, token, nx=True, ex=self.ttl_s):
+            return True
+        return await self.redis.get(name) == token.encode()
 
     async def release_update(self, key: str, spec_version: int) -> None:
         await self.redis.delete(f"{key}:spec:{spec_version}")

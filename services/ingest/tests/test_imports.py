@@ -319,3 +319,24 @@ async def test_a_plain_reservation_sent_again_after_its_reply_was_lost_is_ours()
     assert await reservations.reserve(key, "job-1", "digest") is None  # the same SET again: still ours
     other = await reservations.reserve(key, "job-2", "digest")
     assert other is not None and other.job_id == "job-1"
+
+
+async def test_an_update_claim_sent_again_after_its_reply_was_lost_is_still_won_and_another_is_refused():
+    redis = MemoryRedis()
+    reservations = Reservations(redis, 3600)
+    key = Reservations.key("org_a", "EXT-3")
+    sent = []
+    original = redis.set
+
+    async def lost_reply_then_again(name, value, **options):  # the SET ran, its reply was lost, redis-py sent it again
+        sent.append(name)
+        await original(name, value, **options)
+        return await original(name, value, **options)
+
+    redis.set = lost_reply_then_again
+    assert await reservations.claim_update(key, 2) is True
+    redis.set = original
+    assert sent == [f"{key}:spec:2"]
+    assert await reservations.claim_update(key, 2) is False  # a concurrent update of the same version
+    await reservations.release_update(key, 2)
+    assert await reservations.claim_update(key, 2) is True
