@@ -107,7 +107,10 @@ def settle(org_id: str, seconds: float = 120, stalled: float = 15) -> tuple[floa
     return time.monotonic() - started, left
 
 
-def round_trips(token: str, imports: int = 32) -> tuple[float, float]:
+AT_ONCE = 32  # imports sent together when counting round trips
+
+
+def round_trips(token: str, imports: int = AT_ONCE) -> tuple[float, float]:
     """Redis round trips per async import, counted on the client's connections in-process: the
     ingest app on this platform's Redis and Kafka, its token already verified once; (one import at
     a time, `imports` at once: their commands then travel together, shared.redisbatch)."""
@@ -230,7 +233,7 @@ def main() -> None:
     )
     print(
         f"# Redis round trips per async import (token cached): {trips[0]:.1f} one at a time, "
-        f"{trips[1]:.2f} with 32 at once (their commands travel together)"
+        f"{trips[1]:.2f} with {AT_ONCE} at once (their commands travel together)"
     )
 
 

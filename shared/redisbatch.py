@@ -66,19 +66,19 @@ class RedisBatch:
                 await asyncio.sleep(0)  # the turn's flush is scheduled: let it send
 
     def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
         batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
         self._flushing = bool(self._queue)
         if self._flushing:
-            asyncio.get_running_loop().call_soon(self._flush)
-        # A caller that gave up before its command left (a cancelled request) sends nothing.
-        if batch := [(args, future) for args, future in batch if not future.done()]:
-            task = asyncio.get_running_loop().create_task(self._send(batch))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            loop.call_soon(self._flush)
+        task = loop.create_task(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future]]) -> None:
+        # A caller that gave up before its command left (a cancelled request) sends nothing.
         if not (batch := [(args, future) for args, future in batch if not future.done()]):
-            return  # every caller gave up before the task started
+            return
         self.pipelines, self.commands = self.pipelines + 1, self.commands + len(batch)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
