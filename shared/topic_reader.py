@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mappi
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import OffsetOutOfRangeError
 
 READ_PARTITION_BYTES = 8 * 1024 * 1024  # per partition and fetch
 READ_FETCH_BYTES = 64 * 1024 * 1024  # per fetch, all partitions
@@ -28,7 +29,9 @@ class TopicReader:
     """`topics` from the beginning (or from `start`'s offsets, a snapshot's) to each partition's end
     at the moment the reader opens. No consumer group: nothing is committed. `security`: the
     settings' `kafka_client_security()` where Kafka wants SASL. `gaps` collects the partitions
-    whose log now starts after the offset asked for (records deleted before they were read).
+    whose log now starts after the offset asked for (records deleted before they were read),
+    at the start or while reading (retention deleting a segment the reader had not reached yet:
+    the read goes on from the log's new start, never jumps to its end).
 
         async with TopicReader(servers, topics) as reader:
             async for chunk in reader.in_order(key, 2000): ...
@@ -58,6 +61,11 @@ class TopicReader:
             # (the default is 1 MiB a partition, about 100 routes of a 20-stop job).
             max_partition_fetch_bytes=partition_bytes,
             fetch_max_bytes=max(READ_FETCH_BYTES, partition_bytes),
+            # Out of range (the log's start moved past the position: retention deleted records not
+            # read yet) raises, so `_fetch` goes on from the new start and says what was lost. The
+            # default ("latest") would move the position to the log's end, and the reader would
+            # take the partition for read to its end with the rest of its records unread.
+            auto_offset_reset="none",
             **(security or {}),
         )
 
@@ -99,13 +107,37 @@ class TopicReader:
     async def _fetch(self, partitions: list[TopicPartition]) -> dict[TopicPartition, list[ConsumerRecord]]:
         """What the fetches brought for `partitions`, up to their ends; the partitions read to
         their end leave `remaining`."""
-        batch = await self.consumer.getmany(*partitions, timeout_ms=1000)
+        try:
+            batch = await self.consumer.getmany(*partitions, timeout_ms=1000)
+        except OffsetOutOfRangeError as error:
+            await self._skip_deleted(error.args[0] if error.args and isinstance(error.args[0], dict) else {})
+            batch = {}
         got = {tp: [r for r in rows if r.offset < self.ends[tp]] for tp, rows in batch.items()}
         for tp in partitions:
             if await self.consumer.position(tp) >= self.ends[tp]:
                 self.remaining.discard(tp)
                 self.consumer.pause(tp)  # out of the fetches: nothing more is wanted from it
         return got
+
+    async def _skip_deleted(self, out_of_range: Mapping[TopicPartition, int]) -> None:
+        """Partitions whose position fell out of their log: the log's start moved past it, so read
+        on from the new start (the records between were deleted unread: a gap); a log now ending
+        before the position (truncated) has nothing more to give."""
+        consumer = self.consumer
+        firsts = await consumer.beginning_offsets(list(out_of_range))
+        for tp, offset in out_of_range.items():
+            first = firsts[tp]
+            if self.gaps is not None:
+                self.gaps.append(
+                    f"{tp.topic}[{tp.partition}] offsets {offset} to {min(first, self.ends[tp]) - 1} deleted unread"
+                    if first > offset
+                    else f"{tp.topic}[{tp.partition}] ends before offset {offset}: truncated while read"
+                )
+            if first > offset and first < self.ends[tp]:
+                consumer.seek(tp, first)
+            else:
+                self.remaining.discard(tp)
+                consumer.pause(tp)
 
     async def to_end(self, keep: Callable[[ConsumerRecord], bool] = lambda record: True) -> list[ConsumerRecord]:
         """Every record (that `keep` accepts), oldest first per partition, in memory at once."""

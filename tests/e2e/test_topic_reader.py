@@ -5,8 +5,8 @@ the platform's topics stamp records with the broker's append time, which rises w
 import random
 import uuid
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from shared.events import ALL_TOPICS
@@ -29,7 +29,9 @@ async def test_an_ordered_read_in_small_fetches_is_a_full_sort_of_what_was_there
     await admin.start()
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     try:
-        configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+        # The records carry their own (2023) timestamps: without retention.ms=-1 the broker's
+        # retention check (every 5 minutes, a week's retention) could delete them mid-read.
+        configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas), "retention.ms": "-1"}
         await admin.create_topics([NewTopic(topic, PARTITIONS, settings.topic_replication, topic_configs=configs)])
         await producer.start()
         rng, stamp = random.Random(5), 1_700_000_000_000
@@ -58,6 +60,45 @@ async def test_an_ordered_read_in_small_fetches_is_a_full_sort_of_what_was_there
         assert [len(chunk) for chunk in chunks] == [50] * (RECORDS // 50)
         assert len(written) == RECORDS + 20
         assert merged == sorted((r for r in written if not r.value.startswith(b"late")), key=key)
+    finally:
+        await producer.stop()
+        await admin.delete_topics([topic])
+        await admin.close()
+
+
+async def test_records_deleted_under_a_read_are_a_gap_and_the_read_goes_on_from_the_logs_new_start():
+    """Retention (or a DeleteRecords) moving a partition's start past the reader's position: the
+    reader says which offsets it lost and reads the rest. It used to take the partition for read
+    to its end (the consumer's default reset jumped to the log's end) and the read stopped short."""
+    settings = PlatformSettings()
+    topic = f"routemate.test.reader.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="test-reader")
+    await admin.start()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    try:
+        configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+        await admin.create_topics([NewTopic(topic, 2, settings.topic_replication, topic_configs=configs)])
+        await producer.start()
+        for n in range(200):  # a batch each, partitions alternating, offsets 0..99 in each
+            await producer.send_and_wait(topic, f"{n:04d}".encode() + b"x" * 300, partition=n % 2)
+        gaps: list[str] = []
+        async with TopicReader(settings.kafka_bootstrap_servers, [topic], partition_bytes=2048, gaps=gaps) as reader:
+            chunks = aiter(reader.in_order(key, 10))
+            merged = list(await anext(chunks))
+            deleted = TopicPartition(topic, 0)
+            assert await reader.consumer.position(deleted) < 60  # the reader has not reached it yet
+            await admin.delete_records({deleted: RecordsToDelete(60)})
+            merged += [record async for chunk in chunks for record in chunk]
+
+        kept = [(r.partition, r.offset) for r in merged]
+        assert len(kept) == len(set(kept))
+        assert {(1, offset) for offset in range(100)} <= set(kept)  # the other partition whole
+        assert {(0, offset) for offset in range(60, 100)} <= set(kept)  # and all this one still has
+        lost = {(0, offset) for offset in range(100)} - set(kept)
+        assert lost and max(lost)[1] < 60  # only deleted records are missing
+        assert len(gaps) == 1, gaps
+        assert gaps[0].startswith(f"{topic}[0] offsets ") and gaps[0].endswith(" to 59 deleted unread")
+        assert merged == sorted(merged, key=key)
     finally:
         await producer.stop()
         await admin.delete_topics([topic])
