@@ -35,7 +35,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared import logs
 from shared.events import BULK_TOPICS, DEADLETTER, Event, JobFailed, UndecodableEvent, caused_by, decode_event, utcnow
 from shared.lanes import LaneGate, bulk_group
-from shared.metrics import EVENTS_CONSUMED, EVENTS_DEADLETTERED, EVENTS_PUBLISHED, OFFSET_COMMITS
+from shared.metrics import BATCH_EVENTS, EVENTS_CONSUMED, EVENTS_DEADLETTERED, EVENTS_PUBLISHED, OFFSET_COMMITS
 from shared.settings import EVENT_BUDGET_BYTES, PlatformSettings
 from shared.vocabulary import FailureCode
 
@@ -544,6 +544,7 @@ def subscribe_batch(
             except UndecodableEvent as exc:
                 undecodable.append((record, exc))
         if decoded:
+            BATCH_EVENTS.labels(bus.service).observe(len(decoded))
             started = time.perf_counter()
             try:
                 await handle_many([event for _, event in decoded])

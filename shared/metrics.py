@@ -33,6 +33,12 @@ OFFSET_COMMITS = Counter(
 EVENTS_DEADLETTERED = Counter(
     "routemate_events_deadlettered_total", "Messages sent to the dead-letter topic", ["service", "topic"]
 )
+BATCH_EVENTS = Histogram(
+    "routemate_consumer_batch_events",
+    "Events a batch consumer handled together (one transaction, one commit): how well bursts share their cost",
+    ["service"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 STAGE_DURATION = Histogram(
     "routemate_stage_duration_seconds", "Time one stage spent on one job", ["stage"], buckets=LATENCY_BUCKETS
 )

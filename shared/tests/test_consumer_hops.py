@@ -3,6 +3,7 @@
 
 import anyio.to_thread
 from faststream.kafka import KafkaBroker, TestKafkaBroker
+from prometheus_client import REGISTRY
 
 from shared.broker import EventBus, subscribe, subscribe_batch
 from shared.testing.builders import import_requested, stop
@@ -28,6 +29,13 @@ async def test_per_message_and_batch_consumers_take_their_messages_without_a_thr
     async def handle_many(events):
         many.extend(events)
 
+    def batches() -> tuple[float, float]:
+        return tuple(  # type: ignore[return-value]
+            REGISTRY.get_sample_value(f"routemate_consumer_batch_events_{part}", {"service": "test"}) or 0.0
+            for part in ("count", "sum")
+        )
+
+    before = batches()
     subscribe(broker, bus, ["routemate.jobs.requested"], "g1", handle)
     subscribe_batch(broker, bus, ["routemate.jobs.requested"], "g2", handle_many, handle, linger_ms=5)
     async with TestKafkaBroker(broker) as test:
@@ -40,3 +48,6 @@ async def test_per_message_and_batch_consumers_take_their_messages_without_a_thr
 
         await async_wait_until(delivered, what="both consumers to take the three events")
     assert hops == []
+    # the batch consumer's batches are observed, with the events each held
+    count, events = (after - earlier for after, earlier in zip(batches(), before, strict=True))
+    assert count >= 1 and events == 3

@@ -1,6 +1,7 @@
 """The geocoder and optimizer commit what they handled once a second, not once per job: a burst
 costs a few offset commits per stage, and once the pipeline is quiet nothing is left uncommitted
-(a restart would redo no work)."""
+(a restart would redo no work). The status projection takes a burst's events in batches of
+several (routemate_consumer_batch_events)."""
 
 import asyncio
 import time
@@ -19,18 +20,31 @@ STAGES = {"geocoder": "routemate-geocoder", "optimizer": "routemate-optimizer"}
 JOBS = 30
 
 
-async def commits(http: httpx.AsyncClient, service: str) -> float:
+async def sample(http: httpx.AsyncClient, service: str, name: str) -> float:
     text = (await http.get(f"{service_url(service)}/metrics")).text
     for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "routemate_offset_commits_total" and sample.labels.get("service") == service:
-                return sample.value
-    raise AssertionError(f"{service} exposes no routemate_offset_commits_total")
+        for found in family.samples:
+            if found.name == name and found.labels.get("service") == service:
+                return found.value
+    raise AssertionError(f"{service} exposes no {name}")
+
+
+async def commits(http: httpx.AsyncClient, service: str) -> float:
+    return await sample(http, service, "routemate_offset_commits_total")
+
+
+async def batches(http: httpx.AsyncClient) -> tuple[float, float]:
+    """The status projection's batches so far, and the events they held."""
+    return (
+        await sample(http, "status", "routemate_consumer_batch_events_count"),
+        await sample(http, "status", "routemate_consumer_batch_events_sum"),
+    )
 
 
 async def test_a_burst_costs_a_few_commits_per_stage_and_leaves_nothing_uncommitted(tenant: Tenant):
     async with httpx.AsyncClient(timeout=10) as http:
         before = {service: await commits(http, service) for service in STAGES}
+        batches_before = await batches(http)
         began = time.monotonic()
         answers = await asyncio.gather(*(tenant.import_job(None, Prefer="respond-async") for _ in range(JOBS)))
         assert all(a.status_code == 202 for a in answers), [a.text for a in answers if a.status_code != 202]
@@ -59,6 +73,11 @@ async def test_a_burst_costs_a_few_commits_per_stage_and_leaves_nothing_uncommit
                 await monitor.close()
         after = {service: await commits(http, service) for service in STAGES}
         window = time.monotonic() - began
+        batches_after = await batches(http)
+    # The projection took the burst's events (an import, a geocoding and a route per job at
+    # least) in batches that held several each: fewer transactions and commits than events.
+    handled, events = (later - earlier for later, earlier in zip(batches_after, batches_before, strict=True))
+    assert events >= 3 * JOBS and handled < events, (handled, events)
     for service in STAGES:
         sent = after[service] - before[service]
         # A commit per message would be JOBS at least. Each of a stage's two consumers (normal and
