@@ -313,11 +313,14 @@ class OffsetCommitter(ConsumerRebalanceListener):
     def pending(self) -> dict[TopicPartition, int]:
         return dict(self._pending)
 
-    async def handled(self, consumer: Any, record: Any) -> None:
-        """`record` is done (and no other message is in hand): commit now if one is due."""
+    async def handled(self, consumer: Any, *records: Any) -> None:
+        """`records` are done (a message, or a batch consumer's whole batch) and no other message
+        is in hand: commit now if one is due."""
         self._consumer = consumer
-        self._pending[TopicPartition(record.topic, record.partition)] = record.offset + 1
-        self._count += 1
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            self._pending[tp] = max(record.offset + 1, self._pending.get(tp, 0))
+        self._count += len(records)
         if self._count >= self.max_pending or time.monotonic() - self._last >= self.interval_s:
             await self._commit(positions=True)
         elif self._timer is None:  # a consumer that goes quiet still commits its last messages
@@ -504,9 +507,13 @@ def subscribe_batch(
     max_records: int = 200,
     batch_timeout_ms: int = 20,
     linger_ms: int = 0,
+    committer: OffsetCommitter | None = None,
 ) -> None:
     """Like `subscribe`, a poll at a time: `handle_many` takes every event of the poll (one
-    transaction, one commit), in partition order.
+    transaction), in partition order. Offsets are committed as `subscribe` commits them (an
+    `OffsetCommitter`: at most once a second or every COMMIT_MAX_PENDING events), not after every
+    batch: in a burst a batch holds a few events, and a commit each was a broker round trip the
+    consumer waited for before its next poll, and most of the platform's OffsetCommit requests.
 
     `linger_ms`: once a poll brought something, keep collecting for up to that long (or until
     `max_records`) before handling it (`lingering`). In a burst a poll brings about one event, so
@@ -518,6 +525,9 @@ def subscribe_batch(
     Both handlers must be idempotent: a retried batch brings events that were applied already.
     """
     guard = guard or DeliveryGuard()
+    committer = committer or OffsetCommitter(bus.service)
+    OFFSET_COMMITS.labels(bus.service)
+    _COMMITTERS.setdefault(broker, []).append(committer)
     topics = tuple(topics)
     _register_series(bus, topics)
 
@@ -525,11 +535,13 @@ def subscribe_batch(
         *topics,
         group_id=group,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # Commits are the committer's; a failed batch still rewinds each of its partitions (nack).
+        ack_policy=AckPolicy.MANUAL,
         batch=True,
         max_records=max_records,
         batch_timeout_ms=batch_timeout_ms,
         fetch_max_wait_ms=IDLE_FETCH_WAIT_MS,
+        listener=committer,
     )
     if linger_ms > 0 and hasattr(subscriber, "get_msg"):  # FastStream's in-memory test broker polls nothing
         subscriber.get_msg = lingering(subscriber.get_msg, linger_ms, max_records)
@@ -537,6 +549,14 @@ def subscribe_batch(
     @subscriber
     async def _consume_many(msg: KafkaMessage) -> None:
         records: tuple[Any, ...] = msg.raw_message
+        try:
+            await _handle_batch(records)
+        except BaseException:
+            await msg.nack()  # each partition of the batch is rewound to its first record: all come again
+            raise
+        await committer.handled(msg.consumer, *records)
+
+    async def _handle_batch(records: tuple[Any, ...]) -> None:
         decoded, undecodable = [], []
         for record in records:
             try:

@@ -1,7 +1,7 @@
 """The geocoder and optimizer commit what they handled once a second, not once per job: a burst
 costs a few offset commits per stage, and once the pipeline is quiet nothing is left uncommitted
 (a restart would redo no work). The status projection takes a burst's events in batches of
-several (routemate_consumer_batch_events)."""
+several (routemate_consumer_batch_events), and commits them once a second too."""
 
 import asyncio
 import time
@@ -45,6 +45,7 @@ async def test_a_burst_costs_a_few_commits_per_stage_and_leaves_nothing_uncommit
     async with httpx.AsyncClient(timeout=10) as http:
         before = {service: await commits(http, service) for service in STAGES}
         batches_before = await batches(http)
+        status_before = await commits(http, "status")
         began = time.monotonic()
         answers = await asyncio.gather(*(tenant.import_job(None, Prefer="respond-async") for _ in range(JOBS)))
         assert all(a.status_code == 202 for a in answers), [a.text for a in answers if a.status_code != 202]
@@ -74,10 +75,13 @@ async def test_a_burst_costs_a_few_commits_per_stage_and_leaves_nothing_uncommit
         after = {service: await commits(http, service) for service in STAGES}
         window = time.monotonic() - began
         batches_after = await batches(http)
+        status_sent = await commits(http, "status") - status_before
     # The projection took the burst's events (an import, a geocoding and a route per job at
     # least) in batches that held several each: fewer transactions and commits than events.
     handled, events = (later - earlier for later, earlier in zip(batches_after, batches_before, strict=True))
     assert events >= 3 * JOBS and handled < events, (handled, events)
+    # ... and commits them once a second, not once a batch (its one consumer: at most window + 1)
+    assert 1 <= status_sent <= window + 1 and status_sent < handled, (status_sent, handled, window)
     for service in STAGES:
         sent = after[service] - before[service]
         # A commit per message would be JOBS at least. Each of a stage's two consumers (normal and
