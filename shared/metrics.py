@@ -35,7 +35,7 @@ EVENTS_DEADLETTERED = Counter(
 )
 BATCH_EVENTS = Histogram(
     "routemate_consumer_batch_events",
-    "Events a batch consumer handled together (one transaction, one commit): how well bursts share their cost",
+    "Events a batch consumer handled together (one transaction, one follow-up pass): how well bursts share their cost",
     ["service"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )

@@ -95,7 +95,7 @@ def subscribe_read_model(
     async def on_event(event: Event) -> None:
         await on_events([event])
 
-    # A poll's events in one transaction and one Kafka commit: the projection keeps up with bursts.
+    # A poll's events in one transaction (offsets committed once a second): the projection keeps up with bursts.
     # Lingering a few ms after the first event makes a burst's events share them (a poll brings
     # about one), and the relay's pass, the outcomes' Redis round trip and the notifier's batch too.
     subscribe_batch(broker, bus, TOPICS, group, on_events, on_event, max_records=batch_size, linger_ms=linger_ms)
