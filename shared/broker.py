@@ -387,12 +387,28 @@ _COMMITTERS: "weakref.WeakKeyDictionary[KafkaBroker, list[OffsetCommitter]]" = w
 
 
 async def flush_commits(broker: KafkaBroker) -> None:
-    """Commit what every per-message consumer of `broker` has handled: call before broker.stop()."""
+    """Commit what every consumer of `broker` (per-message and batch) has handled: call before broker.stop()."""
     for committer in _COMMITTERS.get(broker, []):
         try:
             await committer.commit()
         except (KafkaError, OSError) as exc:  # at-least-once: the rest is redelivered after the restart
             log.warning("committing offsets at shutdown failed (%s: %s)", type(exc).__name__, exc)
+
+
+def rewind(consumer: Any, records: Iterable[Any]) -> None:
+    """Seek each partition of `records` back to its earliest one, so they all come again; a
+    partition the consumer no longer owns (a rebalance meanwhile) is left alone: its new owner
+    reads on from the last commit. FastStream's nack stopped at the first partition it could not
+    seek, leaving the others past records never applied, for the next commit to skip."""
+    earliest: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        earliest[tp] = min(record.offset, earliest.get(tp, record.offset))
+    owned = consumer.assignment()
+    for tp, offset in earliest.items():
+        if tp in owned:
+            with contextlib.suppress(IllegalStateError):  # revoked since `assignment()`
+                consumer.seek(tp, offset)
 
 
 def subscribe(
@@ -443,7 +459,7 @@ def subscribe(
             else:
                 await _deliver(bus, guard, record, event, handler)
         except BaseException:
-            await msg.nack()  # the consumer is rewound to this message: it comes again
+            rewind(msg.consumer, (record,))  # it comes again
             raise
         await committer.handled(msg.consumer, record)
 
@@ -535,7 +551,7 @@ def subscribe_batch(
         *topics,
         group_id=group,
         auto_offset_reset="earliest",
-        # Commits are the committer's; a failed batch still rewinds each of its partitions (nack).
+        # Commits are the committer's; a failed batch rewinds each of its partitions (`rewind`).
         ack_policy=AckPolicy.MANUAL,
         batch=True,
         max_records=max_records,
@@ -552,7 +568,7 @@ def subscribe_batch(
         try:
             await _handle_batch(records)
         except BaseException:
-            await msg.nack()  # each partition of the batch is rewound to its first record: all come again
+            rewind(msg.consumer, records)  # the whole batch comes again
             raise
         await committer.handled(msg.consumer, *records)
 
@@ -564,7 +580,6 @@ def subscribe_batch(
             except UndecodableEvent as exc:
                 undecodable.append((record, exc))
         if decoded:
-            BATCH_EVENTS.labels(bus.service).observe(len(decoded))
             started = time.perf_counter()
             try:
                 await handle_many([event for _, event in decoded])
@@ -591,6 +606,7 @@ def subscribe_batch(
                 for record, event in decoded:
                     await _deliver(bus, guard, record, event, handle_one)
             else:
+                BATCH_EVENTS.labels(bus.service).observe(len(decoded))
                 for record, _ in decoded:
                     guard.done(record)
                     EVENTS_CONSUMED.labels(bus.service, record.topic, "ok").inc()
@@ -605,8 +621,9 @@ def lingering(
 ) -> Callable[[Any], Awaitable[tuple[Any, ...]]]:
     """A batch subscriber's poll that, once records arrived, polls on for up to `linger_ms` (or
     until `max_records`) and hands them over as one batch. Each partition's records stay in
-    order; nothing is committed before the whole batch is handled (the subscriber's ack), and a
-    failed batch rewinds every partition it holds (its nack), so delivery stays at least once.
+    order; nothing is committed before the whole batch is handled (the subscriber's committer),
+    and a failed batch rewinds every partition it holds (`rewind`), as does a poll that fails
+    while lingering (the records collected so far come again), so delivery stays at least once.
 
     It lingers only when several jobs' events are flowing: when the poll brought records of
     several keys (jobs), or the batch before held another key's. A job's own events, one per
@@ -629,9 +646,13 @@ def lingering(
         loop = asyncio.get_running_loop()
         deadline = loop.time() + linger_ms / 1000
         while len(collected) < max_records and (left := deadline - loop.time()) > 0:
-            more = await consumer.getmany(
-                timeout_ms=max(1, round(left * 1000)), max_records=max_records - len(collected)
-            )
+            try:
+                more = await consumer.getmany(
+                    timeout_ms=max(1, round(left * 1000)), max_records=max_records - len(collected)
+                )
+            except BaseException:
+                rewind(consumer, collected)  # polled, never handled: the next poll brings them again
+                raise
             for partition_records in more.values():
                 collected.extend(partition_records)
         previous = {record.key for record in collected}

@@ -92,6 +92,10 @@ class TopicReader:
                     self.gaps.append(f"{tp.topic}[{tp.partition}] starts at {firsts[tp]}, not in the snapshot")
             self.ends = await consumer.end_offsets(partitions)
             for tp, end in self.ends.items():
+                wanted = self.start.get((tp.topic, tp.partition))
+                if wanted is not None and wanted > end and self.gaps is not None:  # recreated, or truncated
+                    self.gaps.append(f"{tp.topic}[{tp.partition}] ends at {end}, before the snapshot's {wanted}")
+            for tp, end in self.ends.items():
                 begin = max(firsts[tp], self.start.get((tp.topic, tp.partition), 0))
                 if end > begin:
                     self.remaining.add(tp)
@@ -110,7 +114,9 @@ class TopicReader:
         try:
             batch = await self.consumer.getmany(*partitions, timeout_ms=1000)
         except OffsetOutOfRangeError as error:
-            await self._skip_deleted(error.args[0] if error.args and isinstance(error.args[0], dict) else {})
+            if not (error.args and isinstance(error.args[0], dict) and error.args[0]):
+                raise  # not aiokafka's {partition: offset}: nothing to skip, and the same error again
+            await self._skip_deleted(error.args[0])
             batch = {}
         got = {tp: [r for r in rows if r.offset < self.ends[tp]] for tp, rows in batch.items()}
         for tp in partitions:

@@ -111,6 +111,7 @@ async def test_a_batch_consumer_commits_once_per_interval_not_after_every_batch(
     """subscribe_batch over FastStream's in-memory broker: its committer commits, not each batch's
     ack. (A failed batch's rewind is the real broker's: the in-memory one hands a batch over as a
     list FastStream's nack cannot read; tests/faults cover it over the real stack.)"""
+    from faststream import AckPolicy
     from faststream.kafka import KafkaBroker, TestKafkaBroker
 
     from shared.broker import EventBus, subscribe_batch
@@ -136,6 +137,12 @@ async def test_a_batch_consumer_commits_once_per_interval_not_after_every_batch(
         applied.append(event.job_id)
 
     subscribe_batch(broker, bus, ["routemate.jobs.requested"], "g", handle_many, handle_one, committer=committer)
+    (subscriber,) = broker.subscribers
+    # FastStream neither commits after each batch (its ack) nor lets aiokafka auto-commit: the
+    # in-memory consumer's commit does nothing, so this is what says it (the e2e test counts).
+    assert subscriber.ack_policy is AckPolicy.MANUAL
+    assert subscriber._connection_args["enable_auto_commit"] is False
+    assert subscriber._listener is committer  # commits before a rebalance
     async with TestKafkaBroker(broker) as test:
         for i in range(6):
             event = import_requested(stop(0, "1 Lane"), job_id=f"j{i}")

@@ -5,7 +5,11 @@ idle consumer goes at once."""
 import asyncio
 from types import SimpleNamespace
 
-from shared.broker import lingering
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import CorruptRecordException, IllegalStateError
+
+from shared.broker import lingering, rewind
 
 TOPIC = "routemate.jobs.optimized"
 
@@ -99,3 +103,48 @@ async def test_nothing_polled_returns_at_once_without_lingering():
     consumer = TrickleConsumer([], every_s=0.001)
     assert await lingering(first_poll, linger_ms=1000, max_records=10)(consumer) == ()
     assert consumer.calls == 1
+
+
+class Seeking:
+    """Owns `owned` partitions of TOPIC and records its seeks; `revoked_under` is revoked between
+    `assignment()` and its seek (a rebalance racing the rewind)."""
+
+    def __init__(self, *owned: int, revoked_under: int | None = None) -> None:
+        self.owned = {TopicPartition(TOPIC, p) for p in owned}
+        self.revoked_under = revoked_under
+        self.seeks: dict[TopicPartition, int] = {}
+
+    def assignment(self):
+        return set(self.owned)
+
+    def seek(self, tp, offset):
+        if tp.partition == self.revoked_under:
+            raise IllegalStateError(f"{tp} is not assigned")
+        self.seeks[tp] = offset
+
+
+def test_a_rewind_seeks_each_owned_partition_to_its_earliest_record_past_one_it_lost():
+    consumer = Seeking(0, 1, 3, revoked_under=1)
+    batch = [record(5, partition=2), record(3), record(1), record(9, partition=1), record(7, partition=3)]
+    rewind(consumer, batch)  # partition 2 went to another process; 1 went while rewinding
+    assert consumer.seeks == {TopicPartition(TOPIC, 0): 1, TopicPartition(TOPIC, 3): 7}
+
+
+async def test_a_poll_that_fails_while_lingering_rewinds_what_it_had_collected():
+    class FailsOnSecondPoll(Seeking):
+        def __init__(self) -> None:
+            super().__init__(0, 1)
+            self.polls = 0
+
+        async def getmany(self, timeout_ms: int, max_records: int):
+            self.polls += 1
+            if self.polls == 1:
+                return {(TOPIC, 0): [record(4), record(5)], (TOPIC, 1): [record(8, partition=1)]}
+            raise CorruptRecordException("bad batch")
+
+    consumer = FailsOnSecondPoll()
+    poll = lingering(first_poll, linger_ms=100, max_records=200)
+    with pytest.raises(CorruptRecordException):
+        await poll(consumer)
+    # the positions had moved past these three: the next poll must bring them again
+    assert consumer.seeks == {TopicPartition(TOPIC, 0): 4, TopicPartition(TOPIC, 1): 8}

@@ -105,6 +105,31 @@ async def test_records_deleted_under_a_read_are_a_gap_and_the_read_goes_on_from_
         await admin.close()
 
 
+async def test_a_snapshot_offset_past_a_partitions_end_is_a_gap_not_a_silent_skip():
+    """A snapshot taken before its topic was recreated (or truncated) asks for offsets the log
+    no longer reaches: the reader says so."""
+    settings = PlatformSettings()
+    topic = f"routemate.test.reader.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="test-reader")
+    await admin.start()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    try:
+        configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+        await admin.create_topics([NewTopic(topic, 2, settings.topic_replication, topic_configs=configs)])
+        await producer.start()
+        for n in range(10):
+            await producer.send_and_wait(topic, b"%d" % n, partition=0)
+        gaps: list[str] = []
+        start = {(topic, 0): 50, (topic, 1): 0}
+        async with TopicReader(settings.kafka_bootstrap_servers, [topic], start=start, gaps=gaps) as reader:
+            assert await reader.to_end() == []
+        assert gaps == [f"{topic}[0] ends at 10, before the snapshot's 50"]
+    finally:
+        await producer.stop()
+        await admin.delete_topics([topic])
+        await admin.close()
+
+
 async def test_the_platforms_topics_stamp_each_record_with_the_brokers_append_time(tenant: Tenant):
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP, client_id="test-reader-configs")
     await admin.start()
