@@ -15,7 +15,16 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.background import Background
-from shared.channels import JOB_OUTCOME, JobHead, JobSettled, inflight_key, jobhead_key, outcome_key, reservation_key
+from shared.channels import (
+    JOB_OUTCOME,
+    JobHead,
+    JobSettled,
+    inflight_key,
+    jobhead_key,
+    outcome_key,
+    reservation_key,
+    unpack_outcome,
+)
 from shared.events.jobs import Lane
 from shared.pii import DataKeys, data_key_name
 from shared.redisbatch import RedisBatch
@@ -230,7 +239,7 @@ class Outcomes(Background):
 
     async def kept(self, job_id: str) -> JobSettled | None:
         """The outcome the status service keeps for a settled job, or None (not settled, expired, malformed)."""
-        return _settled(await self.redis.get(outcome_key(job_id)))
+        return _settled(unpack_outcome(await self.redis.get(outcome_key(job_id))))
 
     def expect(self, job_id: str) -> asyncio.Future[JobSettled]:
         future: asyncio.Future[JobSettled] = asyncio.get_running_loop().create_future()

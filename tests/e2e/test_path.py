@@ -4,8 +4,10 @@ import asyncio
 import base64
 
 import httpx
+from redis.asyncio import Redis
 
-from shared.testing.stack import service_url
+from shared.channels import JobSettled, outcome_key, unpack_outcome
+from shared.testing.stack import REDIS_URL, service_url
 from tests.conftest import Tenant
 
 
@@ -87,6 +89,18 @@ async def test_the_same_import_again_is_the_same_job_and_a_different_body_confli
     assert first.status_code == 201 and again.status_code == 200, again.text
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["job_id"] == first.json()["job_id"]
+    # the route again, from the outcome the status service keeps in Redis, packed
+    assert [s["external_stop_id"] for s in again.json()["stops"]] == [
+        s["external_stop_id"] for s in first.json()["stops"]
+    ]
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        kept = await redis.get(outcome_key(first.json()["job_id"]))
+    finally:
+        await redis.aclose()
+    view = unpack_outcome(kept)
+    assert JobSettled.model_validate_json(view).job["job_id"] == first.json()["job_id"]
+    assert len(kept) * 3 < len(view)
     changed = await tenant.import_job({**body, "title": "something else"})
     assert changed.status_code == 409 and changed.json()["code"] == "idempotency_conflict"
     assert changed.headers["content-type"].startswith("application/problem+json")

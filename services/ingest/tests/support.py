@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.ingest.adapters import RESERVE_SCRIPT
-from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, outcome_key
+from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, outcome_key, pack_outcome
 from shared.events import Event, ImportRequested
 from shared.ratelimit import RateDecision
 from shared.testing.fakes import MemoryRedis
@@ -85,12 +85,15 @@ def route_view(event: ImportRequested, status: str = "assigned") -> dict[str, An
     return {"job_id": event.job_id, "external_job_id": event.job.external_job_id, "status": status, "stops": stops}
 
 
-async def settle(redis: MemoryRedis, event: ImportRequested, org_id: str | None = None, announce: bool = True) -> dict:
-    """What the status service does when a job settles: keep its outcome for replays, then announce
-    it, and take it off its organization's jobs in flight."""
+async def settle(
+    redis: MemoryRedis, event: ImportRequested, org_id: str | None = None, announce: bool = True, packed: bool = True
+) -> dict:
+    """What the status service does when a job settles: keep its outcome for replays (packed, or
+    plain as before outcomes were packed), then announce it, and take it off its organization's
+    jobs in flight."""
     view = route_view(event)
     message = JobSettled(job_id=event.job_id, org_id=org_id or event.org_id, job=view).model_dump_json()
-    await redis.set(outcome_key(event.job_id), message, ex=WEEK)
+    await redis.set(outcome_key(event.job_id), pack_outcome(message) if packed else message, ex=WEEK)
     await redis.zrem(inflight_key(event.org_id), event.job_id)
     if announce:
         await redis.publish(JOB_OUTCOME, message)

@@ -19,7 +19,7 @@ from services.ingest.handlers import (
 )
 from services.ingest.metrics import RATE_LIMITED
 from services.ingest.tests.support import FakeBus, FakeLimiter, settle
-from shared.channels import JOB_OUTCOME, inflight_key, outcome_key
+from shared.channels import JOB_OUTCOME, inflight_key, outcome_key, pack_outcome
 from shared.errors import Problem
 from shared.testing.builders import import_body
 from shared.testing.fakes import MemoryRedis
@@ -136,11 +136,12 @@ async def test_a_failed_publish_is_503_and_the_retry_publishes_under_the_same_jo
     assert time.monotonic() - started < 1  # the failed attempt let go of its reservation: no waiting it out
 
 
-async def test_a_replay_answers_at_once_with_the_outcome_the_status_service_kept(redis, outcomes):
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "kept-plain-before-packing"])
+async def test_a_replay_answers_at_once_with_the_outcome_the_status_service_kept(redis, outcomes, packed):
     deps = dependencies(redis, outcomes, FakeBus(), wait_s=10)
     body = import_body()
     first = await import_job(command(body, respond_async=True), deps)
-    view = await settle(redis, deps.bus.published[0], announce=False)
+    view = await settle(redis, deps.bus.published[0], announce=False, packed=packed)
     started = time.monotonic()
     replay = await import_job(command(body), deps)
     assert isinstance(replay, Settled) and replay.replayed
@@ -172,11 +173,16 @@ async def test_another_organizations_outcome_is_never_a_replays_answer(redis, ou
     assert isinstance(waited, Accepted) and waited.replayed and waited.status == JobStatus.PROCESSING
 
 
-async def test_a_malformed_kept_outcome_counts_as_none(redis, outcomes):
+@pytest.mark.parametrize(
+    "kept",
+    [b"{not json", b"\x00not packed", pack_outcome(b'{"job_id": "x"}')[:-3], pack_outcome(b"not json")],
+    ids=["bad-json", "not-zlib", "cut-short", "packed-not-json"],
+)
+async def test_a_malformed_kept_outcome_counts_as_none(redis, outcomes, kept):
     deps = dependencies(redis, outcomes, FakeBus())
     body = import_body()
     first = await import_job(command(body, respond_async=True), deps)
-    await redis.set(outcome_key(first.job_id), b"{not json")
+    await redis.set(outcome_key(first.job_id), kept)
     replay = await import_job(command(body, respond_async=True), deps)
     assert isinstance(replay, Accepted) and replay.replayed and replay.job_id == first.job_id
 

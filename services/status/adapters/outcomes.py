@@ -6,7 +6,16 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.channels import JOB_OUTCOME, JobHead, JobSettled, inflight_key, jobhead_key, outcome_key, reservation_key
+from shared.channels import (
+    JOB_OUTCOME,
+    JobHead,
+    JobSettled,
+    inflight_key,
+    jobhead_key,
+    outcome_key,
+    pack_outcome,
+    reservation_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +40,15 @@ class OutcomePublisher:
             return
         try:
             # Stored before announced: a replay (or an update) that follows the announcement finds it.
+            # Kept packed (the day's outcomes are most of the durable Redis), announced as JSON.
+            views = [(one, one.model_dump_json()) for one in settled]
             async with self.redis.pipeline(transaction=True) as pipe:
                 for job_id, head in heads.items():
                     pipe.set(jobhead_key(job_id), head.model_dump_json(), ex=self.ttl_seconds)
-                for one in settled:
-                    pipe.set(outcome_key(one.job_id), one.model_dump_json(), ex=self.ttl_seconds)
-                for one in settled:
-                    pipe.publish(JOB_OUTCOME, one.model_dump_json())
+                for one, view in views:
+                    pipe.set(outcome_key(one.job_id), pack_outcome(view), ex=self.ttl_seconds)
+                for _, view in views:
+                    pipe.publish(JOB_OUTCOME, view)
                 for one in settled:
                     pipe.zrem(inflight_key(one.org_id), one.job_id)
                 await pipe.execute()
