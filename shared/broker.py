@@ -404,7 +404,10 @@ def rewind(consumer: Any, records: Iterable[Any]) -> None:
     for record in records:
         tp = TopicPartition(record.topic, record.partition)
         earliest[tp] = min(record.offset, earliest.get(tp, record.offset))
-    owned = consumer.assignment()
+    assignment = getattr(consumer, "assignment", None)
+    if assignment is None:  # FastStream's in-memory test consumer: nothing to seek
+        return
+    owned = assignment()
     for tp, offset in earliest.items():
         if tp in owned:
             with contextlib.suppress(IllegalStateError):  # revoked since `assignment()`
@@ -622,8 +625,10 @@ def lingering(
     """A batch subscriber's poll that, once records arrived, polls on for up to `linger_ms` (or
     until `max_records`) and hands them over as one batch. Each partition's records stay in
     order; nothing is committed before the whole batch is handled (the subscriber's committer),
-    and a failed batch rewinds every partition it holds (`rewind`), as does a poll that fails
-    while lingering (the records collected so far come again), so delivery stays at least once.
+    and a failed batch rewinds every partition it holds (`rewind`), so delivery stays at least
+    once. A poll that fails while lingering ends the linger: what was collected is handed over
+    (Kafka's error meets the next poll, as it would have without lingering); anything else
+    (a cancellation) rewinds what was collected.
 
     It lingers only when several jobs' events are flowing: when the poll brought records of
     several keys (jobs), or the batch before held another key's. A job's own events, one per
@@ -650,8 +655,13 @@ def lingering(
                 more = await consumer.getmany(
                     timeout_ms=max(1, round(left * 1000)), max_records=max_records - len(collected)
                 )
+            except KafkaError as exc:  # what was collected is good: handed over; the next poll meets the error
+                log.warning(
+                    "a poll failed while lingering (%s: %s); handing over the batch so far", type(exc).__name__, exc
+                )
+                break
             except BaseException:
-                rewind(consumer, collected)  # polled, never handled: the next poll brings them again
+                rewind(consumer, collected)  # polled, never handled (cancelled): the next poll brings them again
                 raise
             for partition_records in more.values():
                 collected.extend(partition_records)

@@ -130,21 +130,33 @@ def test_a_rewind_seeks_each_owned_partition_to_its_earliest_record_past_one_it_
     assert consumer.seeks == {TopicPartition(TOPIC, 0): 1, TopicPartition(TOPIC, 3): 7}
 
 
-async def test_a_poll_that_fails_while_lingering_rewinds_what_it_had_collected():
-    class FailsOnSecondPoll(Seeking):
-        def __init__(self) -> None:
-            super().__init__(0, 1)
-            self.polls = 0
+class FailsOnSecondPoll(Seeking):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(0, 1)
+        self.polls, self.error = 0, error
 
-        async def getmany(self, timeout_ms: int, max_records: int):
-            self.polls += 1
-            if self.polls == 1:
-                return {(TOPIC, 0): [record(4), record(5)], (TOPIC, 1): [record(8, partition=1)]}
-            raise CorruptRecordException("bad batch")
+    async def getmany(self, timeout_ms: int, max_records: int):
+        self.polls += 1
+        if self.polls == 1:
+            return {(TOPIC, 0): [record(4), record(5)], (TOPIC, 1): [record(8, partition=1)]}
+        raise self.error
 
-    consumer = FailsOnSecondPoll()
+
+async def test_a_kafka_error_while_lingering_hands_over_what_was_collected():
+    consumer = FailsOnSecondPoll(CorruptRecordException("bad batch"))
     poll = lingering(first_poll, linger_ms=100, max_records=200)
-    with pytest.raises(CorruptRecordException):
+    assert [(r.partition, r.offset) for r in await poll(consumer)] == [(0, 4), (0, 5), (1, 8)]
+    assert consumer.seeks == {}  # handed over, not polled again: the error meets the next poll
+
+
+async def test_a_poll_cancelled_while_lingering_rewinds_what_it_had_collected():
+    consumer = FailsOnSecondPoll(asyncio.CancelledError())
+    poll = lingering(first_poll, linger_ms=100, max_records=200)
+    with pytest.raises(asyncio.CancelledError):
         await poll(consumer)
     # the positions had moved past these three: the next poll must bring them again
     assert consumer.seeks == {TopicPartition(TOPIC, 0): 4, TopicPartition(TOPIC, 1): 8}
+
+
+def test_a_consumer_without_an_assignment_is_not_rewound():
+    rewind(SimpleNamespace(), [record(1)])  # FastStream's in-memory consumer: a failed handler's own error stays
