@@ -2,8 +2,10 @@
 many times; the order of a full sort by timestamp; nothing written after the reader opened. And
 the platform's topics stamp records with the broker's append time, which rises with the offsets."""
 
+import contextlib
 import random
 import uuid
+from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
@@ -22,18 +24,33 @@ LOG_APPEND_TIME = 1  # a record's timestamp_type: the broker's clock, not the pr
 PARTITIONS, RECORDS = 4, 400
 
 
-async def test_an_ordered_read_in_small_fetches_is_a_full_sort_of_what_was_there_when_it_opened():
+@contextlib.asynccontextmanager
+async def scratch_topic(
+    partitions: int, **configs: str
+) -> AsyncIterator[tuple[str, AIOKafkaProducer, AIOKafkaAdminClient]]:
+    """A topic of its own for one test (deleted after it), a producer waiting for every replica,
+    and the admin client that made it."""
     settings = PlatformSettings()
     topic = f"routemate.test.reader.{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="test-reader")
     await admin.start()
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     try:
-        # The records carry their own (2023) timestamps: without retention.ms=-1 the broker's
-        # retention check (every 5 minutes, a week's retention) could delete them mid-read.
-        configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas), "retention.ms": "-1"}
-        await admin.create_topics([NewTopic(topic, PARTITIONS, settings.topic_replication, topic_configs=configs)])
+        configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas), **configs}
+        await admin.create_topics([NewTopic(topic, partitions, settings.topic_replication, topic_configs=configs)])
         await producer.start()
+        yield topic, producer, admin
+    finally:
+        await producer.stop()
+        await admin.delete_topics([topic])
+        await admin.close()
+
+
+async def test_an_ordered_read_in_small_fetches_is_a_full_sort_of_what_was_there_when_it_opened():
+    settings = PlatformSettings()
+    # The records carry their own (2023) timestamps: without retention.ms=-1 the broker's
+    # retention check (every 5 minutes, a week's retention) could delete them mid-read.
+    async with scratch_topic(PARTITIONS, **{"retention.ms": "-1"}) as (topic, producer, _):
         rng, stamp = random.Random(5), 1_700_000_000_000
         for n in range(RECORDS):  # partitions interleaved in time, ties included; a batch each
             stamp += rng.choice((0, 1, 7))
@@ -60,10 +77,6 @@ async def test_an_ordered_read_in_small_fetches_is_a_full_sort_of_what_was_there
         assert [len(chunk) for chunk in chunks] == [50] * (RECORDS // 50)
         assert len(written) == RECORDS + 20
         assert merged == sorted((r for r in written if not r.value.startswith(b"late")), key=key)
-    finally:
-        await producer.stop()
-        await admin.delete_topics([topic])
-        await admin.close()
 
 
 async def test_records_deleted_under_a_read_are_a_gap_and_the_read_goes_on_from_the_logs_new_start():
@@ -71,14 +84,7 @@ async def test_records_deleted_under_a_read_are_a_gap_and_the_read_goes_on_from_
     reader says which offsets it lost and reads the rest. It used to take the partition for read
     to its end (the consumer's default reset jumped to the log's end) and the read stopped short."""
     settings = PlatformSettings()
-    topic = f"routemate.test.reader.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="test-reader")
-    await admin.start()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
-    try:
-        configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
-        await admin.create_topics([NewTopic(topic, 2, settings.topic_replication, topic_configs=configs)])
-        await producer.start()
+    async with scratch_topic(2) as (topic, producer, admin):
         for n in range(200):  # a batch each, partitions alternating, offsets 0..99 in each
             await producer.send_and_wait(topic, f"{n:04d}".encode() + b"x" * 300, partition=n % 2)
         gaps: list[str] = []
@@ -99,24 +105,13 @@ async def test_records_deleted_under_a_read_are_a_gap_and_the_read_goes_on_from_
         assert len(gaps) == 1, gaps
         assert gaps[0].startswith(f"{topic}[0] offsets ") and gaps[0].endswith(" to 59 deleted unread")
         assert merged == sorted(merged, key=key)
-    finally:
-        await producer.stop()
-        await admin.delete_topics([topic])
-        await admin.close()
 
 
 async def test_a_snapshot_offset_past_a_partitions_end_is_a_gap_not_a_silent_skip():
     """A snapshot taken before its topic was recreated (or truncated) asks for offsets the log
     no longer reaches: the reader says so."""
     settings = PlatformSettings()
-    topic = f"routemate.test.reader.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="test-reader")
-    await admin.start()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
-    try:
-        configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
-        await admin.create_topics([NewTopic(topic, 2, settings.topic_replication, topic_configs=configs)])
-        await producer.start()
+    async with scratch_topic(2) as (topic, producer, _):
         for n in range(10):
             await producer.send_and_wait(topic, b"%d" % n, partition=0)
         gaps: list[str] = []
@@ -124,10 +119,6 @@ async def test_a_snapshot_offset_past_a_partitions_end_is_a_gap_not_a_silent_ski
         async with TopicReader(settings.kafka_bootstrap_servers, [topic], start=start, gaps=gaps) as reader:
             assert await reader.to_end() == []
         assert gaps == [f"{topic}[0] ends at 10, before the snapshot's 50"]
-    finally:
-        await producer.stop()
-        await admin.delete_topics([topic])
-        await admin.close()
 
 
 async def test_the_platforms_topics_stamp_each_record_with_the_brokers_append_time(tenant: Tenant):
