@@ -286,10 +286,11 @@ class DeliveryGuard:
 
 
 class OffsetCommitter(ConsumerRebalanceListener):
-    """Commits what a per-message consumer's handler is done with every `interval_s` or every
-    `max_pending` messages (whichever first), and before its partitions are revoked.
+    """Commits what a consumer's handler is done with (a message, or a batch consumer's batch) every
+    `interval_s` or every `max_pending` messages (whichever first), and before its partitions are
+    revoked.
 
-    A commit due after a message is handled is the consumer's whole position, every assigned
+    A commit due after a message (or batch) is handled is the consumer's whole position, every assigned
     partition, as a commit per message was: nothing else is in hand at that moment, and every
     partition gets a committed offset, so the lag monitor sees lag on partitions that never had a
     message yet. A commit at any other moment (a quiet consumer's timer, a rebalance, shutdown)
@@ -386,6 +387,14 @@ class OffsetCommitter(ConsumerRebalanceListener):
 _COMMITTERS: "weakref.WeakKeyDictionary[KafkaBroker, list[OffsetCommitter]]" = weakref.WeakKeyDictionary()
 
 
+def _registered(broker: KafkaBroker, committer: OffsetCommitter) -> OffsetCommitter:
+    """`committer`, flushed with the broker's others at shutdown, its commits counted from 0 (so the
+    first interval's commits are counted too)."""
+    OFFSET_COMMITS.labels(committer.service)
+    _COMMITTERS.setdefault(broker, []).append(committer)
+    return committer
+
+
 async def flush_commits(broker: KafkaBroker) -> None:
     """Commit what every consumer of `broker` (per-message and batch) has handled: call before broker.stop()."""
     for committer in _COMMITTERS.get(broker, []):
@@ -435,9 +444,7 @@ def subscribe(
     rebalance, and drops a member that does not poll again within `max_poll_interval_ms`.
     """
     guard = guard or DeliveryGuard()
-    committer = committer or OffsetCommitter(bus.service)
-    OFFSET_COMMITS.labels(bus.service)  # from 0, so the first interval's commits are counted too
-    _COMMITTERS.setdefault(broker, []).append(committer)
+    committer = _registered(broker, committer or OffsetCommitter(bus.service))
     topics = tuple(topics)
     _register_series(bus, topics)
 
@@ -445,7 +452,7 @@ def subscribe(
         *topics,
         group_id=group,
         auto_offset_reset="earliest",
-        # Commits are ours (the committer); a failure still rewinds to the message (nack below).
+        # Commits are ours (the committer); a failure rewinds to the message (`rewind` below).
         ack_policy=AckPolicy.MANUAL,
         max_poll_records=max_poll_records,
         max_poll_interval_ms=max_poll_interval_ms,
@@ -544,9 +551,7 @@ def subscribe_batch(
     Both handlers must be idempotent: a retried batch brings events that were applied already.
     """
     guard = guard or DeliveryGuard()
-    committer = committer or OffsetCommitter(bus.service)
-    OFFSET_COMMITS.labels(bus.service)
-    _COMMITTERS.setdefault(broker, []).append(committer)
+    committer = _registered(broker, committer or OffsetCommitter(bus.service))
     topics = tuple(topics)
     _register_series(bus, topics)
 

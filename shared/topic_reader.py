@@ -95,8 +95,7 @@ class TopicReader:
                 wanted = self.start.get((tp.topic, tp.partition))
                 if wanted is not None and wanted > end and self.gaps is not None:  # recreated, or truncated
                     self.gaps.append(f"{tp.topic}[{tp.partition}] ends at {end}, before the snapshot's {wanted}")
-            for tp, end in self.ends.items():
-                begin = max(firsts[tp], self.start.get((tp.topic, tp.partition), 0))
+                begin = max(firsts[tp], wanted or 0)
                 if end > begin:
                     self.remaining.add(tp)
                     self.total += end - begin
