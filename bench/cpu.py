@@ -84,14 +84,38 @@ def jit_seconds(pids: dict[str, int]) -> float:
     return total / TICK
 
 
+def machine_busy_seconds() -> tuple[float, float]:
+    """The whole machine's busy and steal CPU seconds so far, over every core (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq) / TICK, steal / TICK
+
+
 @dataclass
 class Sample:
     at: float
     cpu: dict[str, float]
+    busy: float = 0.0  # the machine's, every process
+    steal: float = 0.0  # the hypervisor's: time this machine's cores were not given
 
 
 def sample(pids: dict[str, int]) -> Sample:
-    return Sample(time.perf_counter(), {name: cpu_seconds(pid) for name, pid in pids.items()})
+    busy, steal = machine_busy_seconds()
+    return Sample(time.perf_counter(), {name: cpu_seconds(pid) for name, pid in pids.items()}, busy, steal)
+
+
+def others_line(before: Sample, after: Sample, generator_s: float) -> str:
+    """What else used the cores during the burst: work outside the platform and the load generator
+    slows a burst (its rates) without being in the CPU table; a run with much of it is noise."""
+    wall = after.at - before.at
+    platform = sum(after.cpu[n] - before.cpu[n] for n in before.cpu if n in after.cpu)
+    busy = after.busy - before.busy
+    others = max(0.0, busy - platform - generator_s)
+    return (
+        f"# the cores over the burst ({wall:.1f} s): busy {busy / wall:.2f} cores, of which the platform "
+        f"{platform / wall:.2f}, the load generator {generator_s / wall:.2f}, anything else {others / wall:.2f}; "
+        f"stolen by the hypervisor {(after.steal - before.steal) / wall:.2f}"
+    )
 
 
 def idle_rate(pids: dict[str, int], seconds: float = 5.0) -> dict[str, float]:

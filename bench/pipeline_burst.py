@@ -261,6 +261,7 @@ def main() -> None:
         f"platform's: the load generator (this process: {args.clients} {args.generator} clients and the outcome "
         f"listener) took {generator * 1000 / one['routed']:.1f} ms/job of the same cores"
     )
+    print(cpu.others_line(before, after, generator))
     print()
     print(cpu.requests_table(requests_before, requests_after, one["routed"]))
     print(f"# load average during the run: {os.getloadavg()[0]:.1f} (a shared machine: read ratios, not rates)")
