@@ -8,7 +8,7 @@ import ssl
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import aiokafka
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -34,7 +34,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import logs
 from shared.events import BULK_TOPICS, DEADLETTER, Event, JobFailed, UndecodableEvent, caused_by, decode_event, utcnow
-from shared.lanes import LaneGate, bulk_group
+from shared.lanes import LaneGate, bulk_group, in_lane
 from shared.metrics import BATCH_EVENTS, EVENTS_CONSUMED, EVENTS_DEADLETTERED, EVENTS_PUBLISHED, OFFSET_COMMITS
 from shared.settings import EVENT_BUDGET_BYTES, PlatformSettings
 from shared.vocabulary import FailureCode
@@ -383,11 +383,50 @@ class OffsetCommitter(ConsumerRebalanceListener):
         return None
 
 
+class ConsumerCommitters(ConsumerRebalanceListener):
+    """An OffsetCommitter for each consumer of one subscriber that runs several (`subscribe` with
+    `in_hand` > 1): a committer's commit after a message is its consumer's whole position, which
+    only that consumer may commit. The rebalance listener is the subscriber's, shared by its
+    consumers and not told which one is rebalancing: each committer commits what its own
+    consumer handled of the partitions that consumer still owns."""
+
+    def __init__(self, service: str = "") -> None:
+        self.service = service
+        self._each: weakref.WeakKeyDictionary[Any, OffsetCommitter] = weakref.WeakKeyDictionary()
+
+    def of(self, consumer: Any) -> OffsetCommitter:
+        if (committer := self._each.get(consumer)) is None:
+            committer = self._each[consumer] = OffsetCommitter(self.service)
+        return committer
+
+    @property
+    def pending(self) -> dict[TopicPartition, int]:
+        return {tp: offset for committer in list(self._each.values()) for tp, offset in committer.pending.items()}
+
+    async def handled(self, consumer: Any, *records: Any) -> None:
+        await self.of(consumer).handled(consumer, *records)
+
+    async def commit(self) -> None:
+        for committer in list(self._each.values()):
+            await committer.commit()
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        for committer in list(self._each.values()):
+            await committer.on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
+_Committer = TypeVar("_Committer", OffsetCommitter, ConsumerCommitters)
+
 # Every OffsetCommitter of a broker, so a stopping service commits what it handled (flush_commits).
-_COMMITTERS: "weakref.WeakKeyDictionary[KafkaBroker, list[OffsetCommitter]]" = weakref.WeakKeyDictionary()
+_COMMITTERS: "weakref.WeakKeyDictionary[KafkaBroker, list[OffsetCommitter | ConsumerCommitters]]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _registered(broker: KafkaBroker, committer: OffsetCommitter) -> OffsetCommitter:
+def _registered(broker: KafkaBroker, committer: _Committer) -> _Committer:
     """`committer`, flushed with the broker's others at shutdown, its commits counted from 0 (so the
     first interval's commits are counted too)."""
     OFFSET_COMMITS.labels(committer.service)
@@ -434,9 +473,15 @@ def subscribe(
     max_poll_records: int = 50,
     max_poll_interval_ms: int = 300_000,
     committer: OffsetCommitter | None = None,
+    in_hand: int = 1,
 ) -> None:
     """Consume `topics` in consumer group `group`; a message's offset is committed after `handler`
     returned, with the others handled in the same second (`OffsetCommitter`).
+
+    `in_hand` > 1 (one topic only): that many consumers in the group, in this process, each with
+    its own partitions, each handling one message after another and committing its own, so up
+    to that many messages are in hand at once and a partition's stay in order. While one
+    message's handler waits (for a solve, an ack), the next one is decoded and ready.
 
     Undecodable messages are dead-lettered at once; a handler that keeps failing on the same
     message dead-letters it after the guard's attempts, unless the failure is transient.
@@ -444,20 +489,25 @@ def subscribe(
     rebalance, and drops a member that does not poll again within `max_poll_interval_ms`.
     """
     guard = guard or DeliveryGuard()
-    committer = _registered(broker, committer or OffsetCommitter(bus.service))
     topics = tuple(topics)
+    if in_hand > 1 and (committer is not None or len(topics) != 1):
+        raise ValueError("in_hand > 1 takes one topic, and its own committers")
+    commits = _registered(
+        broker, ConsumerCommitters(bus.service) if in_hand > 1 else committer or OffsetCommitter(bus.service)
+    )
     _register_series(bus, topics)
 
     @broker.subscriber(
         *topics,
         group_id=group,
+        max_workers=in_hand,
         auto_offset_reset="earliest",
         # Commits are ours (the committer); a failure rewinds to the message (`rewind` below).
         ack_policy=AckPolicy.MANUAL,
         max_poll_records=max_poll_records,
         max_poll_interval_ms=max_poll_interval_ms,
         fetch_max_wait_ms=IDLE_FETCH_WAIT_MS,
-        listener=committer,
+        listener=commits,
     )
     async def _consume(msg: KafkaMessage) -> None:
         record = msg.raw_message
@@ -471,7 +521,7 @@ def subscribe(
         except BaseException:
             rewind(msg.consumer, (record,))  # it comes again
             raise
-        await committer.handled(msg.consumer, record)
+        await commits.handled(msg.consumer, record)
 
 
 def subscribe_lanes(
@@ -484,9 +534,12 @@ def subscribe_lanes(
     *,
     max_poll_records: int = 50,
     max_poll_interval_ms: int = 300_000,
+    in_hand: int = 1,
 ) -> None:
     """Both lanes of `topics` (normal-lane topics): the normal lane as `subscribe` does, in `group`;
     the bulk lane in its own group, one message per poll, each starting only when `gate` allows.
+    Each lane keeps `in_hand` messages in hand (`subscribe`); the handler runs `in_lane` of its
+    lane, so what the lanes share can serve the normal one first.
 
     The bulk consumer polls again at most max_wait_s + one handling after its last poll: allow
     max_poll_interval_ms for that (twice the gate's bound at least), so it keeps its membership.
@@ -495,11 +548,13 @@ def subscribe_lanes(
 
     async def normal(event: Event) -> None:
         async with gate.normal():
-            await handler(event)
+            with in_lane("normal"):
+                await handler(event)
 
     async def bulk(event: Event) -> None:
         await gate.bulk_turn()
-        await handler(event)
+        with in_lane("bulk"):
+            await handler(event)
 
     subscribe(
         broker,
@@ -509,6 +564,7 @@ def subscribe_lanes(
         normal,
         max_poll_records=max_poll_records,
         max_poll_interval_ms=max_poll_interval_ms,
+        in_hand=in_hand,
     )
     subscribe(
         broker,
@@ -518,6 +574,7 @@ def subscribe_lanes(
         bulk,
         max_poll_records=1,
         max_poll_interval_ms=max(max_poll_interval_ms, int(gate.max_wait_s * 2 * 1000)),
+        in_hand=in_hand,
     )
 
 

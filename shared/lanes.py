@@ -10,8 +10,10 @@ bulk work runs whenever the normal lane is idle (work-conserving).
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from typing import Literal
 
 from pydantic import Field
 
@@ -26,6 +28,25 @@ class LaneSettings(PlatformSettings):
     lane_max_wait_seconds: float = Field(
         60.0, gt=0, le=120, description="a bulk message waits at most this long for the normal lane"
     )
+
+
+Lane = Literal["normal", "bulk"]
+_LANE: ContextVar[Lane] = ContextVar("routemate_lane", default="normal")
+
+
+@contextmanager
+def in_lane(lane: Lane) -> Iterator[None]:
+    """Mark what runs inside as this lane's work (a stage's shared resources serve the normal lane first)."""
+    token = _LANE.set(lane)
+    try:
+        yield
+    finally:
+        _LANE.reset(token)
+
+
+def current_lane() -> Lane:
+    """The lane of the message being handled: `normal` outside any."""
+    return _LANE.get()
 
 
 def bulk_group(group: str) -> str:

@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocol
 
 from shared.testing.processes import running_service
 from shared.testing.stack import BOOTSTRAP, EDGE, REDIS_URL, service_url
@@ -40,6 +42,21 @@ async def consumer_group(group: str) -> tuple[str, frozenset[str]]:
         [response] = await admin.describe_consumer_groups([group])
         _, _, state, _, _, members, *_ = response.groups[0]
         return state, frozenset(member[0] for member in members)
+    finally:
+        await admin.close()
+
+
+async def group_partitions(group: str) -> tuple[str, dict[str, list[TopicPartition]]]:
+    """A consumer group's state and each member's partitions, as its coordinator assigned them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+        _, _, state, _, _, members, *_ = response.groups[0]
+        return state, {
+            member[0]: ConsumerProtocol.ASSIGNMENT.decode(member[-1]).partitions() if member[-1] else []
+            for member in members
+        }
     finally:
         await admin.close()
 

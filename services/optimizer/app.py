@@ -9,6 +9,7 @@ from faststream.kafka import KafkaBroker
 from services.optimizer import ils
 from services.optimizer.adapters import matrix_provider
 from services.optimizer.adapters.matrix import MatrixProvider
+from services.optimizer.line import SolverLine
 from services.optimizer.settings import OptimizerSettings
 from services.optimizer.subscribers import GROUP, include_subscribers
 from shared.broker import EventBus, make_broker
@@ -27,12 +28,14 @@ def create_app(
     """The optimizer stage; every argument defaults to the production adapter."""
     settings = settings or OptimizerSettings()
     broker = broker or make_broker(settings, SERVICE)
-    # One solve at a time per process (the consumer hands over one job after another and commits
-    # in order). It runs on this thread, off the event loop, and the local search releases the
-    # GIL, so heartbeats and /metrics stay live. Scale solving with processes, one per core.
+    # One solve at a time per process, on this thread, off the event loop; the local search
+    # releases the GIL, so heartbeats and /metrics stay live. Each lane keeps SOLVER_IN_HAND jobs
+    # in hand (a consumer each, committing its own partitions in order), waiting their turn at
+    # the line, normal lane first. Scale solving with processes, one per core.
     pool = ThreadPoolExecutor(1, thread_name_prefix="solver")
     gate = LaneGate.from_settings(SERVICE, settings)
-    include_subscribers(broker, EventBus(broker, SERVICE), settings, matrices or matrix_provider(settings), pool, gate)
+    line = SolverLine.from_settings(pool, settings)
+    include_subscribers(broker, EventBus(broker, SERVICE), settings, matrices or matrix_provider(settings), line, gate)
 
     async def warm_up() -> None:
         await asyncio.get_running_loop().run_in_executor(pool, ils.warm_up)

@@ -32,6 +32,13 @@ class OptimizerSettings(LaneSettings):
     )
     exact_max_stops: int = Field(8, ge=0, le=15, description="jobs this small are solved exactly")
     solver_poll_records: int = Field(4, ge=1, le=500, description="jobs taken per Kafka poll")
+    solver_in_hand: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="jobs each lane keeps in hand (a consumer each, in the lane's group), so the solver "
+        "thread solves the next while the last is published; 1: one job after another",
+    )
 
     def solver_budget(self, stops: int) -> float:
         """The hard cap on one solve of this many stops (the per-size budget)."""

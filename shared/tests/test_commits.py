@@ -150,3 +150,28 @@ async def test_a_batch_consumer_commits_once_per_interval_not_after_every_batch(
         assert applied == [f"j{i}" for i in range(6)]
         assert commits == [True]  # the first batch's commit; the next five wait for the interval
         assert committer.pending  # what they handled: for the timer, a rebalance or the shutdown
+
+
+async def test_consumers_of_one_subscriber_each_commit_their_own_partitions_position_and_all():
+    """`subscribe(in_hand=2)`: two consumers in one group, one committer each. A commit due after
+    a message is its own consumer's position, and a rebalance or the shutdown commits what each
+    handled of the partitions it still owns, through its own consumer."""
+    from shared.broker import ConsumerCommitters
+
+    first, second = FakeConsumer(0, 1), FakeConsumer(2, 3)
+    commits = ConsumerCommitters("test")
+    await commits.handled(first, record(5, partition=0))
+    await commits.handled(second, record(8, partition=2))
+    assert (first.committed, second.committed) == ([POSITIONS], [POSITIONS])  # each its own first commit
+    await commits.handled(first, record(6, partition=0))
+    await commits.handled(second, record(9, partition=2))
+    await commits.handled(second, record(1, partition=3))
+    assert commits.pending == {TopicPartition(TOPIC, 0): 7, TopicPartition(TOPIC, 2): 10, TopicPartition(TOPIC, 3): 2}
+    second.owned.discard(TopicPartition(TOPIC, 3))  # moved to another member
+    await commits.on_partitions_revoked({TopicPartition(TOPIC, 3)})
+    assert first.committed[1:] == [{TopicPartition(TOPIC, 0): 7}]
+    assert second.committed[1:] == [{TopicPartition(TOPIC, 2): 10}]  # never the partition it lost
+    await commits.handled(first, record(7, partition=1))
+    await commits.commit()  # the shutdown's flush
+    assert first.committed[2:] == [{TopicPartition(TOPIC, 1): 8}] and second.committed[2:] == []
+    assert commits.pending == {}

@@ -19,7 +19,7 @@ from shared.events import (
     StopsGeocoded,
     caused_by,
 )
-from shared.lanes import LaneGate
+from shared.lanes import LaneGate, current_lane
 from shared.testing.builders import geocoded, import_requested, routed, stop
 
 
@@ -125,3 +125,41 @@ def test_the_bulk_lane_has_its_own_group_one_message_per_poll_and_a_poll_interva
         "routemate-x": ([JOBS_GEOCODED], 4, 300_000),
         "routemate-x-bulk": ([JOBS_GEOCODED_BULK], 1, 400_000),  # twice the longest wait at the gate
     }
+
+
+def test_each_lane_can_keep_several_messages_in_hand_one_consumer_each_on_its_one_topic():
+    from faststream.kafka.subscriber.usecase import ConcurrentBetweenPartitionsSubscriber
+
+    from shared.broker import ConsumerCommitters, subscribe
+
+    broker = KafkaBroker("127.0.0.1:1")
+
+    async def handler(event) -> None:
+        pass
+
+    subscribe_lanes(broker, EventBus(broker, "t"), [JOBS_GEOCODED], "g", handler, LaneGate("t-hand"), in_hand=2)
+    assert sorted((s.group_id, s.max_workers, type(s._listener)) for s in broker.subscribers) == [
+        ("g", 2, ConsumerCommitters),  # each consumer commits its own partitions
+        ("g-bulk", 2, ConsumerCommitters),
+    ]
+    assert all(isinstance(s, ConcurrentBetweenPartitionsSubscriber) for s in broker.subscribers)
+    with pytest.raises(ValueError, match="one topic"):  # a consumer each per topic is not what FastStream runs
+        subscribe(broker, EventBus(broker, "t"), [JOBS_GEOCODED, JOBS_OPTIMIZED], "h", handler, in_hand=2)
+
+
+async def test_a_handler_knows_the_lane_of_the_message_it_handles():
+    from faststream.kafka import TestKafkaBroker
+
+    broker = KafkaBroker("127.0.0.1:1")
+    seen: list[tuple[str, str]] = []
+
+    async def handler(event) -> None:
+        seen.append((event.job_id, current_lane()))
+
+    subscribe_lanes(broker, EventBus(broker, "t"), [JOBS_GEOCODED], "g", handler, LaneGate("t-lane", grace_s=0))
+    async with TestKafkaBroker(broker) as test:
+        for lane, topic in (("normal", JOBS_GEOCODED), ("bulk", JOBS_GEOCODED_BULK)):
+            event = geocoded([(1.0, 2.0)], job_id=f"j-{lane}")
+            await test.publish(event.to_bytes(), topic, key=event.key)
+    assert seen == [("j-normal", "normal"), ("j-bulk", "bulk")]
+    assert current_lane() == "normal"  # outside a handler

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from services.geocoder.subscribers import GROUP as GEOCODER_GROUP
+from services.optimizer.settings import OptimizerSettings
 from services.optimizer.subscribers import GROUP as OPTIMIZER_GROUP
 from shared.events import JOBS_GEOCODED, JOBS_GEOCODED_BULK, JOBS_REQUESTED, JOBS_REQUESTED_BULK
 from shared.lanes import bulk_group
@@ -476,8 +477,10 @@ def test_kubernetes_and_compose_say_the_documented_kafka_layout():
     k8s = config["data"]
     assert (k8s["TOPIC_PARTITIONS"], k8s["TOPIC_REPLICATION"], k8s["TOPIC_MIN_INSYNC_REPLICAS"]) == ("12", "3", "2")
     PlatformSettings(**{k.lower(): v for k, v in k8s.items() if k.startswith("TOPIC_")})  # a valid combination
+    in_hand = int(k8s.get("SOLVER_IN_HAND", OptimizerSettings().solver_in_hand))
     for scaled in (d for d in manifests() if d["kind"] == "ScaledObject"):
-        assert scaled["spec"]["maxReplicaCount"] <= int(k8s["TOPIC_PARTITIONS"])
+        consumers = in_hand if scaled["spec"]["scaleTargetRef"]["name"] == "optimizer" else 1  # per process
+        assert scaled["spec"]["maxReplicaCount"] * consumers <= int(k8s["TOPIC_PARTITIONS"])
     compose = yaml.safe_load((DEPLOY / "compose/docker-compose.yml").read_text())
     env = compose["x-env"]
     assert (env["TOPIC_PARTITIONS"], env["TOPIC_REPLICATION"], env["TOPIC_MIN_INSYNC_REPLICAS"]) == ("12", "1", "1")

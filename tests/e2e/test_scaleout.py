@@ -12,19 +12,22 @@ import random
 import time
 import uuid
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
+from services.optimizer.settings import OptimizerSettings
 from services.optimizer.subscribers import GROUP
-from shared.events import JOBS_GEOCODED, JOBS_OPTIMIZED, StopsGeocoded, decode_event
+from shared.events import JOBS_GEOCODED, JOBS_GEOCODED_BULK, JOBS_OPTIMIZED, StopsGeocoded, decode_event
 from shared.events.jobs import JobSpec, Location, RequestedStop
+from shared.lanes import bulk_group
 from shared.settings import PlatformSettings
 from shared.testing.stack import BOOTSTRAP, extra_port
 from shared.testing.waiting import async_wait_until
-from tests.conftest import consumer_group, extra_process
+from tests.conftest import consumer_group, extra_process, group_partitions
 
 PARTITIONS = PlatformSettings().topic_partitions
+IN_HAND = OptimizerSettings().solver_in_hand
 PER_PARTITION, STOPS = 2, 300  # 24 jobs of most of a second of solving each: a CPU-bound burst
 
 
@@ -97,10 +100,38 @@ async def test_two_optimizer_processes_finish_a_burst_faster_than_one(platform):
                 state, members = await consumer_group(GROUP)
             except KafkaError:  # the coordinator not reachable this moment: ask again
                 return False
-            return state == "Stable" and len(members) == 2
+            return state == "Stable" and len(members) == 2 * IN_HAND  # a consumer per job in hand
 
         await async_wait_until(both_assigned, seconds=90, every=0.5, what="two optimizers sharing the partitions")
         two = await burst_seconds("two")
     jobs = PER_PARTITION * PARTITIONS
     print(f"{jobs} jobs of {STOPS} stops: one optimizer {one:.1f} s, two {two:.1f} s, speed-up {one / two:.2f}")
     assert two < one * 0.8
+
+
+async def settled_partitions(group: str) -> dict[str, list[TopicPartition]]:
+    """Each member's partitions, once the group is stable with IN_HAND members that all hold some."""
+    seen: dict[str, list[TopicPartition]] = {}
+
+    async def settled() -> bool:
+        try:
+            state, owned = await group_partitions(group)
+        except KafkaError:  # the coordinator not reachable this moment: ask again
+            return False
+        seen.clear()
+        seen.update(owned)
+        return state == "Stable" and len(owned) == IN_HAND and all(owned.values())
+
+    await async_wait_until(settled, seconds=90, every=0.5, what=f"{IN_HAND} consumers in {group}")
+    return seen
+
+
+async def test_one_optimizer_keeps_jobs_in_hand_a_consumer_each_every_partition_owned_by_one(platform):
+    """SOLVER_IN_HAND consumers per lane in the one optimizer process, over the real broker: the
+    group gives each its own partitions (a partition's jobs stay in order, each consumer commits
+    its own), and together they hold all of them."""
+    assert IN_HAND > 1  # the default: the solver thread solves the next job while one is published
+    for group, topic in ((GROUP, JOBS_GEOCODED), (bulk_group(GROUP), JOBS_GEOCODED_BULK)):
+        owned = await settled_partitions(group)
+        held = [tp for partitions in owned.values() for tp in partitions]
+        assert sorted(held) == sorted(TopicPartition(topic, p) for p in range(PARTITIONS)), owned
