@@ -288,9 +288,10 @@ async def import_job(command: ImportJob, deps: ImportDependencies) -> ImportAnsw
     digest = payload_hash(model)
     key = Reservations.key(command.org_id, model.external_job_id)
     try:
-        job_id, existing, lane = await _reserve(deps, command.org_id, key, new_job_id(), digest)
+        fresh = new_job_id()
+        job_id, existing, lane = await _reserve(deps, command.org_id, key, fresh, digest)
         if existing is None:
-            return await _publish(deps, command, model, warnings, key, job_id, digest, lane)
+            return await _publish(deps, command, model, warnings, key, job_id, digest, lane, again=job_id != fresh)
         if existing.payload_hash != digest:
             raise Problem(
                 409,
@@ -337,9 +338,15 @@ async def _publish(
     job_id: str,
     digest: str,
     lane: Lane | None = None,
+    again: bool = False,
 ) -> ImportAnswer:
     """Publish the import under `job_id`, in its organization's lane (`lane` when its reservation
-    already admitted it); accepted only once Kafka acknowledged it."""
+    already admitted it); accepted only once Kafka acknowledged it.
+
+    `again`: the job_id of an earlier attempt whose publish failed. Failed here means its ack did
+    not come in time (a broker outage): the producer may still have delivered it once the broker
+    was back, and the job settled before this attempt. The stages then take this event as the
+    duplicate it is and nothing settles again, so its kept outcome is the answer, not a wait."""
     logs.job_id.set(job_id)
     if lane is None:
         lane = await deps.lanes.admit(command.org_id, job_id)
@@ -364,6 +371,14 @@ async def _publish(
     await deps.reservations.accept(key, job_id, digest)
     LANE_PUBLISHED.labels(lane).inc()
     log.info("import accepted with %d stops in the %s lane", len(model.stops), lane)
+    if again and not command.respond_async:
+        try:
+            kept = await deps.outcomes.kept(job_id)
+        except (RedisError, OSError):  # accepted already: wait for the outcome as any import does
+            kept = None
+        if kept is not None and kept.org_id == command.org_id:
+            deps.outcomes.forget(job_id, future)
+            return Settled(job_id, kept.job, replayed=False)
     return await _answer(deps, command, job_id, model.external_job_id, future, replayed=False)
 
 

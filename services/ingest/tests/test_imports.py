@@ -136,6 +136,27 @@ async def test_a_failed_publish_is_503_and_the_retry_publishes_under_the_same_jo
     assert time.monotonic() - started < 1  # the failed attempt let go of its reservation: no waiting it out
 
 
+async def test_a_retry_whose_timed_out_attempt_reached_kafka_after_all_and_settled_answers_with_that_route(
+    redis, outcomes
+):
+    """A broker outage: the first attempt's ack never came (503), but the producer delivered it once
+    the broker was back, and the job settled before the client retried. The retry's event is that
+    same event again (the stages take it as a redelivery and nothing settles a second time): it
+    answers with the kept route at once, not after INGEST_WAIT_SECONDS with a 202."""
+    body, slow = import_body(), FakeBus(delay=1.0)
+    with pytest.raises(Problem):
+        await import_job(command(body), dependencies(redis, outcomes, slow, publish_timeout_s=0.2))
+    # ... the producer delivered it after all, and its job settled (announced long before the retry)
+    view = await settle(redis, slow.attempts[0], announce=False)
+    retry_bus = FakeBus()
+    started = time.monotonic()
+    again = await import_job(command(body), dependencies(redis, outcomes, retry_bus, wait_s=10))
+    assert isinstance(again, Settled) and not again.replayed
+    assert again.job_id == slow.attempts[0].job_id and again.view == view
+    assert retry_bus.published[0].event_id == slow.attempts[0].event_id  # a duplicate, not a second job
+    assert time.monotonic() - started < 1
+
+
 @pytest.mark.parametrize("packed", [True, False], ids=["packed", "kept-plain-before-packing"])
 async def test_a_replay_answers_at_once_with_the_outcome_the_status_service_kept(redis, outcomes, packed):
     deps = dependencies(redis, outcomes, FakeBus(), wait_s=10)
