@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from shared.background import woken
 from shared.metrics import LANE_WAIT, LANE_WAIT_CAPPED
 from shared.settings import PlatformSettings
 
@@ -106,10 +107,7 @@ class LaneGate:
                 LANE_WAIT_CAPPED.labels(self.service).inc()
                 break
             if self._in_hand:
-                try:
-                    await asyncio.wait_for(self._idle.wait(), left)
-                except TimeoutError:
-                    pass
+                await woken(self._idle, left)
                 continue
             quiet = self.grace_s - (self.clock() - self._released_at)
             if quiet <= 0:

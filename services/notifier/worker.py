@@ -17,7 +17,7 @@ from services.notifier.adapters.store import SUCCEEDED, DeliveryStore
 from services.notifier.adapters.tables import AttemptRow, DeliveryRow, EndpointRow
 from services.notifier.handlers import Policy, decide, signing_secrets
 from services.notifier.signing import signed_headers
-from shared.background import Background
+from shared.background import Background, woken
 from shared.broker import EventBus
 from shared.events import WebhookEndpointDisabled, utcnow
 from shared.vocabulary import as_utc
@@ -75,10 +75,7 @@ class DeliveryWorker(Background):
                     await asyncio.sleep(1)
                 await asyncio.sleep(CLAIM_GAP_S)  # one claim query serves many completions
                 if started == 0:
-                    try:
-                        await asyncio.wait_for(self.wake.wait(), self.poll_s)
-                    except TimeoutError:
-                        pass
+                    await woken(self.wake, self.poll_s)
                     self.wake.clear()
         finally:
             for task in list(self.tasks):

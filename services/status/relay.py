@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from services.status.adapters.outbox import Outbox, as_event
 from services.status.adapters.tables import OutboxRow
-from shared.background import Background
+from shared.background import Background, woken
 from shared.broker import EventBus
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,7 @@ class OutboxRelay(Background):
                 sent = 0
                 await asyncio.sleep(1)
             if sent < self.batch:
-                try:
-                    await asyncio.wait_for(self.wake.wait(), self.idle_s)
-                except TimeoutError:
-                    pass
+                await woken(self.wake, self.idle_s)
                 self.wake.clear()
 
     async def relay_once(self) -> int:
