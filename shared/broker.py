@@ -407,8 +407,16 @@ class ConsumerCommitters(ConsumerRebalanceListener):
         await self.of(consumer).handled(consumer, *records)
 
     async def commit(self) -> None:
+        """Each consumer's commit, every one tried even if another's fails (the first failure is
+        raised after them all: what it held is delivered again, never lost)."""
+        failed: BaseException | None = None
         for committer in list(self._each.values()):
-            await committer.commit()
+            try:
+                await committer.commit()
+            except (KafkaError, OSError) as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         for committer in list(self._each.values()):
@@ -552,8 +560,9 @@ def subscribe_lanes(
                 await handler(event)
 
     async def bulk(event: Event) -> None:
+        since = time.monotonic()
         await gate.bulk_turn()
-        with in_lane("bulk"):
+        with in_lane("bulk", since):  # its wait for the stage's solver, say, counts from here
             await handler(event)
 
     subscribe(

@@ -32,13 +32,15 @@ class LaneSettings(PlatformSettings):
 
 
 Lane = Literal["normal", "bulk"]
-_LANE: ContextVar[Lane] = ContextVar("routemate_lane", default="normal")
+_LANE: ContextVar[tuple[Lane, float | None]] = ContextVar("routemate_lane", default=("normal", None))
 
 
 @contextmanager
-def in_lane(lane: Lane) -> Iterator[None]:
-    """Mark what runs inside as this lane's work (a stage's shared resources serve the normal lane first)."""
-    token = _LANE.set(lane)
+def in_lane(lane: Lane, since: float | None = None) -> Iterator[None]:
+    """Mark what runs inside as this lane's work (a stage's shared resources serve the normal lane
+    first); `since`: when the message began to wait (time.monotonic), so a later wait for a shared
+    resource counts from there, not from its own start."""
+    token = _LANE.set((lane, since))
     try:
         yield
     finally:
@@ -47,7 +49,12 @@ def in_lane(lane: Lane) -> Iterator[None]:
 
 def current_lane() -> Lane:
     """The lane of the message being handled: `normal` outside any."""
-    return _LANE.get()
+    return _LANE.get()[0]
+
+
+def waiting_since() -> float | None:
+    """When the message being handled began to wait (time.monotonic), if its lane said so."""
+    return _LANE.get()[1]
 
 
 def bulk_group(group: str) -> str:

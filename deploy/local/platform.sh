@@ -43,8 +43,9 @@ declare -A NICE=([auth]="${NICE_AUTH:-0}" [ingest]="${NICE_INGEST:-0}" [geocoder
                  [optimizer]="${NICE_OPTIMIZER:-0}" [status]="${NICE_STATUS:-10}"
                  [notifier]="${NICE_NOTIFIER:-10}" [console]="${NICE_CONSOLE:-10}")
 for name in "${!NICE[@]}"; do
-  [[ "${NICE[$name]}" =~ ^[0-9]+$ ]] && (( NICE[$name] <= 19 )) \
+  [[ "${NICE[$name]}" =~ ^[0-9]{1,2}$ ]] && (( 10#${NICE[$name]} <= 19 )) \
     || { echo "NICE_${name^^} must be a whole number from 0 to 19" >&2; exit 2; }
+  NICE[$name]=$(( 10#${NICE[$name]} ))  # "010" is 10, not octal
 done
 # The auth admin API listens on its own port, never routed by the edge. The ports-*.env files
 # name only AUTH_PORT: the admin port is derived from it (AUTH_PORT+10: 8091 by default).

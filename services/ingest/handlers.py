@@ -378,6 +378,8 @@ async def _publish(
             kept = None
         if kept is not None and kept.org_id == command.org_id:
             deps.outcomes.forget(job_id, future)
+            # admitted again above, but it settled already: no settling will take it off again
+            await deps.lanes.release(command.org_id, job_id)
             return Settled(job_id, kept.job, replayed=False)
     return await _answer(deps, command, job_id, model.external_job_id, future, replayed=False)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
-from shared.lanes import Lane, LaneSettings, current_lane
+from shared.lanes import Lane, LaneSettings, current_lane, waiting_since
 
 T = TypeVar("T")
 
@@ -19,7 +19,8 @@ class SolverLine:
     Each lane keeps more than one job in hand (the next is decoded and waiting while one solves,
     and published while the next solves), so without this a normal-lane job could wait behind a
     bulk solve in progress and another queued, where the lanes promise at most the one in
-    progress (shared/lanes.py). A bulk job waits at most `max_wait_s` here too (LANE_MAX_WAIT_SECONDS)."""
+    progress (shared/lanes.py). A bulk job that has waited `max_wait_s` (LANE_MAX_WAIT_SECONDS),
+    at the lane gate and here together, goes first."""
 
     def __init__(
         self, executor: Executor, max_wait_s: float = 60.0, clock: Callable[[], float] = time.monotonic
@@ -38,7 +39,7 @@ class SolverLine:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` on the solver thread, once it is this job's turn (its lane: `current_lane()`)."""
-        await self._turn(current_lane())
+        await self._turn(current_lane(), waiting_since())
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
         finally:
@@ -46,12 +47,14 @@ class SolverLine:
             # job queues behind it in the executor; nothing is lost, the turn is not held forever.
             self._pass_on()
 
-    async def _turn(self, lane: Lane) -> None:
+    async def _turn(self, lane: Lane, since: float | None = None) -> None:
         if not self._busy:
             self._busy = True
             return
         waiter = asyncio.get_running_loop().create_future()
-        self._waiting[lane].append((waiter, self.clock()))
+        # A bulk job's wait counts from when it began to wait at the lane gate: the gate and the
+        # line together hold it at most max_wait_s (and one solve), not max_wait_s each.
+        self._waiting[lane].append((waiter, self.clock() if since is None else since))
         try:
             await waiter
         except asyncio.CancelledError:

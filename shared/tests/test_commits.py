@@ -175,3 +175,19 @@ async def test_consumers_of_one_subscriber_each_commit_their_own_partitions_posi
     await commits.commit()  # the shutdown's flush
     assert first.committed[2:] == [{TopicPartition(TOPIC, 1): 8}] and second.committed[2:] == []
     assert commits.pending == {}
+
+
+async def test_one_consumers_failed_commit_does_not_keep_the_others_from_committing():
+    from shared.broker import ConsumerCommitters
+
+    first, second = FakeConsumer(0), FakeConsumer(1)
+    commits = ConsumerCommitters("test")
+    await commits.handled(first, record(1, partition=0))
+    await commits.handled(second, record(1, partition=1))
+    await commits.handled(first, record(2, partition=0))
+    await commits.handled(second, record(2, partition=1))
+    first.fail_with = KafkaConnectionError()
+    with pytest.raises(KafkaConnectionError):  # said, after every consumer was tried
+        await commits.commit()
+    assert second.committed[-1] == {TopicPartition(TOPIC, 1): 3}
+    assert commits.pending == {TopicPartition(TOPIC, 0): 3}  # kept for the next commit

@@ -155,6 +155,7 @@ async def test_a_retry_whose_timed_out_attempt_reached_kafka_after_all_and_settl
     assert again.job_id == slow.attempts[0].job_id and again.view == view
     assert retry_bus.published[0].event_id == slow.attempts[0].event_id  # a duplicate, not a second job
     assert time.monotonic() - started < 1
+    assert await redis.zcard(inflight_key(ORG)) == 0  # settled: not counted in flight against the fair share
 
 
 @pytest.mark.parametrize("packed", [True, False], ids=["packed", "kept-plain-before-packing"])

@@ -3,6 +3,7 @@ that wait, and no turn lost to a job cancelled while it waits."""
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -131,3 +132,24 @@ async def test_a_bulk_job_that_waited_the_lanes_bound_goes_before_normal_ones(po
         "normal-2",
     ]
     assert solves.started == ["normal-0", "normal-1", "bulk", "normal-2"]
+
+
+async def test_a_bulk_jobs_wait_at_the_lane_gate_counts_toward_its_bound_at_the_line(pool):
+    """The gate held it the whole LANE_MAX_WAIT_SECONDS already: at the line it goes next, not
+    after another bound's worth of normal jobs."""
+    line, solves = SolverLine(pool, max_wait_s=60), Solves()
+    running = job(line, solves, "normal-0", "normal")
+    await asyncio.sleep(0.02)
+
+    async def gated() -> str:
+        with in_lane("bulk", time.monotonic() - 60):  # began waiting at the gate a bound ago
+            return await line.run(solves, "bulk")
+
+    late = asyncio.ensure_future(gated())
+    await settle(line, 1)
+    fresh = job(line, solves, "normal-1", "normal")
+    await settle(line, 2)
+    for name in ("normal-0", "bulk", "normal-1"):
+        solves.let_go(name)
+    assert await asyncio.wait_for(asyncio.gather(running, late, fresh), 5) == ["normal-0", "bulk", "normal-1"]
+    assert solves.started == ["normal-0", "bulk", "normal-1"]
