@@ -60,7 +60,16 @@ def test_a_listed_origin_calls_the_api_and_another_is_refused(platform, browser,
         try:
             edge_with(listed)
             assert eventually(lambda: preflight(platform, listed).headers.get("access-control-allow-origin"))
-            answer = call_from(browser, listed, platform, creds)
+            # The browser's own connections too: one kept alive to an old nginx worker is answered
+            # with the old configuration (no CORS) until that worker lets it go (seen once in CI).
+            answers: list[dict] = []
+
+            def went_through() -> bool:
+                answers.append(call_from(browser, listed, platform, creds))
+                return "error" not in answers[-1]
+
+            eventually(went_through)
+            answer = answers[-1]
             assert answer.get("token") == 200 and answer.get("import") == 202, answer
             assert re.fullmatch(r"/v1/integration-jobs/[0-9a-f-]{36}", answer["location"])  # an exposed header
             refused = call_from(browser, other, platform, creds)
