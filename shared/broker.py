@@ -8,7 +8,7 @@ import ssl
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import aiokafka
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -386,17 +386,22 @@ class OffsetCommitter(ConsumerRebalanceListener):
 class ConsumerCommitters(ConsumerRebalanceListener):
     """An OffsetCommitter for each consumer of one subscriber that runs several (`subscribe` with
     `in_hand` > 1): a committer's commit after a message is its consumer's whole position, which
-    only that consumer may commit. The rebalance listener is the subscriber's, shared by its
-    consumers and not told which one is rebalancing: each committer commits what its own
-    consumer handled of the partitions that consumer still owns."""
+    only that consumer may commit. Each is registered with the broker's committers as it is made,
+    so the shutdown flushes each (`flush_commits`). The rebalance listener is the subscriber's,
+    shared by its consumers and not told which one is rebalancing: each committer commits what its
+    own consumer handled of the partitions that consumer still owns.
 
-    def __init__(self, service: str = "") -> None:
-        self.service = service
-        self._each: weakref.WeakKeyDictionary[Any, OffsetCommitter] = weakref.WeakKeyDictionary()
+    Kept per consumer for the subscriber's life: our services start their subscribers once per
+    process, so this holds SOLVER_IN_HAND of them."""
+
+    def __init__(self, broker: KafkaBroker, service: str = "") -> None:
+        self.broker, self.service = broker, service
+        self._each: dict[Any, OffsetCommitter] = {}
+        OFFSET_COMMITS.labels(service)  # from 0, before any consumer has a committer
 
     def of(self, consumer: Any) -> OffsetCommitter:
         if (committer := self._each.get(consumer)) is None:
-            committer = self._each[consumer] = OffsetCommitter(self.service)
+            committer = self._each[consumer] = _registered(self.broker, OffsetCommitter(self.service))
         return committer
 
     @property
@@ -406,18 +411,6 @@ class ConsumerCommitters(ConsumerRebalanceListener):
     async def handled(self, consumer: Any, *records: Any) -> None:
         await self.of(consumer).handled(consumer, *records)
 
-    async def commit(self) -> None:
-        """Each consumer's commit, every one tried even if another's fails (the first failure is
-        raised after them all: what it held is delivered again, never lost)."""
-        failed: BaseException | None = None
-        for committer in list(self._each.values()):
-            try:
-                await committer.commit()
-            except (KafkaError, OSError) as exc:
-                failed = failed or exc
-        if failed is not None:
-            raise failed
-
     async def on_partitions_revoked(self, revoked: Any) -> None:
         for committer in list(self._each.values()):
             await committer.on_partitions_revoked(revoked)
@@ -426,15 +419,11 @@ class ConsumerCommitters(ConsumerRebalanceListener):
         return None
 
 
-_Committer = TypeVar("_Committer", OffsetCommitter, ConsumerCommitters)
-
 # Every OffsetCommitter of a broker, so a stopping service commits what it handled (flush_commits).
-_COMMITTERS: "weakref.WeakKeyDictionary[KafkaBroker, list[OffsetCommitter | ConsumerCommitters]]" = (
-    weakref.WeakKeyDictionary()
-)
+_COMMITTERS: "weakref.WeakKeyDictionary[KafkaBroker, list[OffsetCommitter]]" = weakref.WeakKeyDictionary()
 
 
-def _registered(broker: KafkaBroker, committer: _Committer) -> _Committer:
+def _registered(broker: KafkaBroker, committer: OffsetCommitter) -> OffsetCommitter:
     """`committer`, flushed with the broker's others at shutdown, its commits counted from 0 (so the
     first interval's commits are counted too)."""
     OFFSET_COMMITS.labels(committer.service)
@@ -500,8 +489,10 @@ def subscribe(
     topics = tuple(topics)
     if in_hand > 1 and (committer is not None or len(topics) != 1):
         raise ValueError("in_hand > 1 takes one topic, and its own committers")
-    commits = _registered(
-        broker, ConsumerCommitters(bus.service) if in_hand > 1 else committer or OffsetCommitter(bus.service)
+    commits = (
+        ConsumerCommitters(broker, bus.service)
+        if in_hand > 1
+        else _registered(broker, committer or OffsetCommitter(bus.service))
     )
     _register_series(bus, topics)
 
