@@ -272,3 +272,18 @@ def test_the_cache_holds_at_most_its_size_least_recently_used_out():
     except ConnectionError:
         return
     raise AssertionError("the least recently used key was kept beyond the bound")
+
+
+def test_every_sealed_value_has_a_nonce_of_its_own_across_values_events_and_pool_refills():
+    """The nonces come from the OS in batches (one getrandom per 64): none may repeat under a key,
+    within an event, across events, or across a batch's end."""
+    key = b"k" * 32
+    many = import_requested(*(stop(i, f"{i} Long Street", label=f"L{i}", notes=f"n{i}") for i in range(40)))
+    seen: list[bytes] = []
+    for event in (many, many, _job()):
+        sealed = pii.seal_event(event, key)
+        for value in pii.personal_values(sealed):
+            seen.append(pii.base64.urlsafe_b64decode(value[len(pii.TOKEN) :])[:12])
+        assert pii.open_event(sealed, key) == event
+    assert len(seen) > 2 * 64 + 1  # more than two pools' worth
+    assert len(set(seen)) == len(seen)
