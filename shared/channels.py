@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.pii import BLOB, open_bytes, seal_bytes
+
 # status -> every ingest replica: a job settled; the message carries its public view.
 JOB_OUTCOME = "rm:job-outcome"
 
@@ -61,8 +63,24 @@ OUTCOME_MAX_BYTES = 64 * 1024 * 1024  # unpacked; far above any view an event bu
 
 
 def pack_outcome(view_json: str | bytes) -> bytes:
-    """A settled job's JSON as kept at `outcome_key`."""
+    """A settled job's JSON, compressed (`seal_outcome` keeps it so, sealed)."""
     return zlib.compress(view_json.encode() if isinstance(view_json, str) else view_json, OUTCOME_LEVEL)
+
+
+def seal_outcome(view_json: str | bytes, key: bytes, job_id: str) -> bytes:
+    """A settled job's JSON as kept at `outcome_key`: compressed, then sealed under the job's data
+    key. The view holds the job's personal fields (addresses, names, notes), and the durable Redis
+    writes what it keeps to disk (its append-only file, its snapshots): kept in clear, a deleted
+    outcome stayed readable there after the job's erasure; sealed, destroying the key erases it."""
+    return seal_bytes(key, job_id, pack_outcome(view_json))
+
+
+def open_outcome(kept: bytes | str | None, key: bytes | None, job_id: str) -> bytes | str | None:
+    """What `seal_outcome` kept, as JSON again; None when there is none or the job's key is gone.
+    An outcome kept before outcomes were sealed (they live a day) reads as `unpack_outcome` reads it."""
+    if isinstance(kept, bytes) and kept.startswith(BLOB):
+        return unpack_outcome(open_bytes(key, job_id, kept))
+    return unpack_outcome(kept)
 
 
 def unpack_outcome(kept: bytes | str | None) -> bytes | str | None:

@@ -85,6 +85,26 @@ def seal_json(key: bytes, job_id: str, value: Any) -> str:
     return JSON_TOKEN + seal_text(key, job_id, text)[len(TOKEN) :]
 
 
+BLOB = b"pii1b."  # sealed bytes kept outside the log: BLOB + nonce ‖ ciphertext ‖ tag
+
+
+def seal_bytes(key: bytes, job_id: str, data: bytes) -> bytes:
+    """`data` sealed under the job's data key, as bytes (a Redis value, not JSON text)."""
+    nonce = os.urandom(12)
+    return BLOB + nonce + AESGCM(key).encrypt(nonce, data, _aad(job_id))
+
+
+def open_bytes(key: bytes | None, job_id: str, blob: bytes) -> bytes | None:
+    """What `seal_bytes` sealed; None when the job's key is gone (erased) or does not open it."""
+    if key is None or not blob.startswith(BLOB):
+        return None
+    body = blob[len(BLOB) :]
+    try:
+        return AESGCM(key).decrypt(body[:12], body[12:], _aad(job_id))
+    except (InvalidTag, ValueError):  # another key or job, or cut short
+        return None
+
+
 def open_text(key: bytes | None, job_id: str, value: str) -> Any:
     """The plaintext of a sealed value (a sealed JSON value parsed); ERASED when the key is gone
     (or does not fit); a value that is not sealed (written before sealing) as it is."""

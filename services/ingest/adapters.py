@@ -21,12 +21,12 @@ from shared.channels import (
     JobSettled,
     inflight_key,
     jobhead_key,
+    open_outcome,
     outcome_key,
     reservation_key,
-    unpack_outcome,
 )
 from shared.events.jobs import Lane
-from shared.pii import DataKeys, data_key_name
+from shared.pii import BLOB, DataKeys, data_key_name
 from shared.redisbatch import RedisBatch
 
 log = logging.getLogger(__name__)
@@ -209,8 +209,9 @@ class Outcomes(Background):
     answers it. A waiter is registered before the import is published, so none is missed.
     """
 
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
+    def __init__(self, redis: Redis, keys: DataKeys) -> None:
+        """`keys`: the jobs' data keys, which open the outcomes the status service keeps sealed."""
+        self.redis, self.keys = redis, keys
         self._waiters: dict[str, list[asyncio.Future[JobSettled]]] = {}
 
     async def run(self) -> None:
@@ -239,7 +240,11 @@ class Outcomes(Background):
 
     async def kept(self, job_id: str) -> JobSettled | None:
         """The outcome the status service keeps for a settled job, or None (not settled, expired, malformed)."""
-        return _settled(unpack_outcome(await self.redis.get(outcome_key(job_id))))
+        kept = await self.redis.get(outcome_key(job_id))
+        if kept is None:
+            return None
+        keys = await self.keys.keys([job_id]) if isinstance(kept, bytes) and kept.startswith(BLOB) else {}
+        return _settled(open_outcome(kept, keys.get(job_id), job_id))
 
     def expect(self, job_id: str) -> asyncio.Future[JobSettled]:
         future: asyncio.Future[JobSettled] = asyncio.get_running_loop().create_future()

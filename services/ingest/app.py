@@ -34,8 +34,8 @@ def create_app(
     broker = broker or make_broker(settings, SERVICE)
     batch = RedisBatch(redis)  # the Redis commands of concurrent imports travel together
     limiter = limiter or RateLimiter(redis, settings.rate_limit_per_second, settings.rate_limit_burst, batch=batch)
-    outcomes = Outcomes(redis)
     data_keys = DataKeys(redis, settings.kek_material)
+    outcomes = Outcomes(redis, data_keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

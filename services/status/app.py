@@ -47,8 +47,8 @@ def create_app(
     # about 5 % of the projection's CPU in a burst (py-spy); the service reads either as JSON.
     engine = engine or make_json_engine(settings.status_database_url)
     projection, queries = Projection(engine), JobQueries(engine)  # the projection migrates the tables
-    outcomes = OutcomePublisher(redis, settings.outcome_ttl_seconds)
     keys = DataKeys.from_settings(redis, settings)  # one Redis read per job, not per sealed change
+    outcomes = OutcomePublisher(redis, settings.outcome_ttl_seconds, keys)
     bus = SealingBus(EventBus(broker, SERVICE), keys)  # stop reports and cancellations leave sealed
     relay = OutboxRelay(Outbox(engine), bus, idle_s=settings.outbox_poll_seconds)
     eraser = Eraser(

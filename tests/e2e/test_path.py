@@ -6,7 +6,9 @@ import base64
 import httpx
 from redis.asyncio import Redis
 
-from shared.channels import JobSettled, outcome_key, unpack_outcome
+from services.status.settings import StatusSettings
+from shared.channels import JobSettled, open_outcome, outcome_key, unpack_outcome
+from shared.pii import BLOB, DataKeys
 from shared.testing.stack import REDIS_URL, service_url
 from tests.conftest import Tenant
 
@@ -93,13 +95,17 @@ async def test_the_same_import_again_is_the_same_job_and_a_different_body_confli
     assert [s["external_stop_id"] for s in again.json()["stops"]] == [
         s["external_stop_id"] for s in first.json()["stops"]
     ]
+    job_id = first.json()["job_id"]
     redis = Redis.from_url(REDIS_URL)
     try:
-        kept = await redis.get(outcome_key(first.json()["job_id"]))
+        kept = await redis.get(outcome_key(job_id))
+        key = (await DataKeys(redis, StatusSettings().kek_material).keys([job_id]))[job_id]
     finally:
         await redis.aclose()
-    view = unpack_outcome(kept)
-    assert JobSettled.model_validate_json(view).job["job_id"] == first.json()["job_id"]
+    # sealed under the job's data key: the durable Redis' files hold nothing an erasure leaves readable
+    assert kept.startswith(BLOB) and open_outcome(kept, None, job_id) is None and unpack_outcome(kept) is None
+    view = open_outcome(kept, key, job_id)
+    assert JobSettled.model_validate_json(view).job["job_id"] == job_id
     assert len(kept) * 3 < len(view)
     changed = await tenant.import_job({**body, "title": "something else"})
     assert changed.status_code == 409 and changed.json()["code"] == "idempotency_conflict"

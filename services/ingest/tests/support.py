@@ -7,12 +7,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.ingest.adapters import RESERVE_SCRIPT
-from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, outcome_key, pack_outcome
+from services.ingest.settings import IngestSettings
+from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, outcome_key, pack_outcome, seal_outcome
 from shared.events import Event, ImportRequested
+from shared.pii import DataKeys
 from shared.ratelimit import RateDecision
 from shared.testing.fakes import MemoryRedis
 
 WEEK = 7 * 86_400
+
+
+def data_keys(redis: MemoryRedis) -> DataKeys:
+    """The jobs' data keys as the status service and ingest share them (the settings' key-encryption
+    key, which an ingest app made in a test uses too)."""
+    return DataKeys(redis, IngestSettings().kek_material)
 
 
 def reserve_script(redis: MemoryRedis) -> Callable[..., Awaitable[list[Any]]]:
@@ -86,14 +94,20 @@ def route_view(event: ImportRequested, status: str = "assigned") -> dict[str, An
 
 
 async def settle(
-    redis: MemoryRedis, event: ImportRequested, org_id: str | None = None, announce: bool = True, packed: bool = True
+    redis: MemoryRedis, event: ImportRequested, org_id: str | None = None, announce: bool = True, kept: str = "sealed"
 ) -> dict:
-    """What the status service does when a job settles: keep its outcome for replays (packed, or
-    plain as before outcomes were packed), then announce it, and take it off its organization's
-    jobs in flight."""
+    """What the status service does when a job settles: keep its outcome for replays (sealed under
+    the job's data key; or, as releases before kept it, "packed" or "plain"), then announce it, and
+    take it off its organization's jobs in flight."""
     view = route_view(event)
     message = JobSettled(job_id=event.job_id, org_id=org_id or event.org_id, job=view).model_dump_json()
-    await redis.set(outcome_key(event.job_id), pack_outcome(message) if packed else message, ex=WEEK)
+    if kept == "sealed":
+        key = await data_keys(redis).key_for(event.job_id)
+        assert key is not None
+        value: bytes | str = seal_outcome(message, key, event.job_id)
+    else:
+        value = pack_outcome(message) if kept == "packed" else message
+    await redis.set(outcome_key(event.job_id), value, ex=WEEK)
     await redis.zrem(inflight_key(event.org_id), event.job_id)
     if announce:
         await redis.publish(JOB_OUTCOME, message)

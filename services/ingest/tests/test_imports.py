@@ -18,9 +18,10 @@ from services.ingest.handlers import (
     payload_hash,
 )
 from services.ingest.metrics import RATE_LIMITED
-from services.ingest.tests.support import FakeBus, FakeLimiter, settle
+from services.ingest.tests.support import FakeBus, FakeLimiter, data_keys, settle
 from shared.channels import JOB_OUTCOME, inflight_key, outcome_key, pack_outcome
 from shared.errors import Problem
+from shared.pii import BLOB
 from shared.testing.builders import import_body
 from shared.testing.fakes import MemoryRedis
 from shared.testing.waiting import async_wait_until
@@ -38,7 +39,7 @@ async def redis():
 
 @pytest.fixture
 async def outcomes(redis):
-    outcomes = Outcomes(redis)
+    outcomes = Outcomes(redis, data_keys(redis))
     outcomes.start()
 
     async def subscribed():
@@ -158,12 +159,12 @@ async def test_a_retry_whose_timed_out_attempt_reached_kafka_after_all_and_settl
     assert await redis.zcard(inflight_key(ORG)) == 0  # settled: not counted in flight against the fair share
 
 
-@pytest.mark.parametrize("packed", [True, False], ids=["packed", "kept-plain-before-packing"])
-async def test_a_replay_answers_at_once_with_the_outcome_the_status_service_kept(redis, outcomes, packed):
+@pytest.mark.parametrize("kept", ["sealed", "packed", "plain"], ids=["sealed", "packed-before-sealing", "plain"])
+async def test_a_replay_answers_at_once_with_the_outcome_the_status_service_kept(redis, outcomes, kept):
     deps = dependencies(redis, outcomes, FakeBus(), wait_s=10)
     body = import_body()
     first = await import_job(command(body, respond_async=True), deps)
-    view = await settle(redis, deps.bus.published[0], announce=False, packed=packed)
+    view = await settle(redis, deps.bus.published[0], announce=False, kept=kept)
     started = time.monotonic()
     replay = await import_job(command(body), deps)
     assert isinstance(replay, Settled) and replay.replayed
@@ -197,8 +198,15 @@ async def test_another_organizations_outcome_is_never_a_replays_answer(redis, ou
 
 @pytest.mark.parametrize(
     "kept",
-    [b"{not json", b"\x00not packed", pack_outcome(b'{"job_id": "x"}')[:-3], pack_outcome(b"not json")],
-    ids=["bad-json", "not-zlib", "cut-short", "packed-not-json"],
+    [
+        b"{not json",
+        b"\x00not packed",
+        pack_outcome(b'{"job_id": "x"}')[:-3],
+        pack_outcome(b"not json"),
+        BLOB + b"too short",
+        BLOB + bytes(64),
+    ],
+    ids=["bad-json", "not-zlib", "cut-short", "packed-not-json", "sealed-cut-short", "sealed-not-by-this-key"],
 )
 async def test_a_malformed_kept_outcome_counts_as_none(redis, outcomes, kept):
     deps = dependencies(redis, outcomes, FakeBus())
@@ -207,6 +215,23 @@ async def test_a_malformed_kept_outcome_counts_as_none(redis, outcomes, kept):
     await redis.set(outcome_key(first.job_id), kept)
     replay = await import_job(command(body, respond_async=True), deps)
     assert isinstance(replay, Accepted) and replay.replayed and replay.job_id == first.job_id
+
+
+async def test_an_erased_jobs_sealed_outcome_is_no_answer_and_another_jobs_key_does_not_open_it(redis, outcomes):
+    deps = dependencies(redis, outcomes, FakeBus())
+    body, other = import_body(), import_body(external_job_id="ANOTHER-1")
+    first = await import_job(command(body, respond_async=True), deps)
+    await import_job(command(other, respond_async=True), deps)
+    await settle(redis, deps.bus.published[0], announce=False)
+    await settle(redis, deps.bus.published[1], announce=False)
+    assert await outcomes.kept(first.job_id) is not None
+    # one job's sealed outcome copied under another job's name opens as nothing
+    await redis.set(outcome_key(deps.bus.published[1].job_id), await redis.get(outcome_key(first.job_id)))
+    assert await outcomes.kept(deps.bus.published[1].job_id) is None
+    await data_keys(redis).destroy([first.job_id])  # erased: its kept outcome is unreadable, wherever it lies
+    assert await outcomes.kept(first.job_id) is None
+    replay = await import_job(command(body, respond_async=True), deps)
+    assert isinstance(replay, Accepted) and replay.replayed
 
 
 async def test_an_idempotency_store_outage_is_503_and_nothing_is_published(redis, outcomes):
@@ -307,7 +332,7 @@ def test_an_outcome_nobody_here_waits_for_is_not_parsed_and_one_awaited_is_deliv
     parsed: list[object] = []
     real = adapters._settled
     monkeypatch.setattr(adapters, "_settled", lambda data: parsed.append(data) or real(data))
-    outcomes = Outcomes(MemoryRedis())
+    outcomes = Outcomes(MemoryRedis(), data_keys(MemoryRedis()))
     message = '{"job_id": "job_1", "org_id": "org_a", "job": {"job_id": "job_1", "status": "assigned"}}'
     outcomes._deliver(message)
     assert parsed == []

@@ -4,7 +4,7 @@ import pytest
 
 from services.ingest.adapters import JobHeads, Lanes, Outcomes, Reservations
 from services.ingest.handlers import ImportDependencies, ImportJob, Settled
-from services.ingest.tests.support import FakeBus
+from services.ingest.tests.support import FakeBus, data_keys
 from services.ingest.updates import import_or_update
 from shared.channels import JOB_OUTCOME, JobHead, JobSettled, jobhead_key, outcome_key
 from shared.errors import Problem
@@ -22,7 +22,7 @@ async def redis():
 
 @pytest.fixture
 async def outcomes(redis):
-    outcomes = Outcomes(redis)
+    outcomes = Outcomes(redis, data_keys(redis))
     outcomes.start()
 
     async def subscribed():

@@ -13,9 +13,10 @@ from shared.channels import (
     inflight_key,
     jobhead_key,
     outcome_key,
-    pack_outcome,
     reservation_key,
+    seal_outcome,
 )
+from shared.pii import DataKeys
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,9 @@ class OutcomePublisher:
     the settled ones on JOB_OUTCOME, and takes them off their organization's jobs in flight (which
     pick the lane of its next imports)."""
 
-    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
-        self.redis, self.ttl_seconds = redis, ttl_seconds
+    def __init__(self, redis: Redis, ttl_seconds: int, keys: DataKeys) -> None:
+        """`keys`: the jobs' data keys, which seal each kept outcome (seal_outcome)."""
+        self.redis, self.ttl_seconds, self.keys = redis, ttl_seconds, keys
 
     async def publish(self, settled: JobSettled) -> None:
         """One settled job, stored and announced."""
@@ -40,13 +42,18 @@ class OutcomePublisher:
             return
         try:
             # Stored before announced: a replay (or an update) that follows the announcement finds it.
-            # Kept packed (the day's outcomes are most of the durable Redis), announced as JSON.
+            # Kept packed (the day's outcomes are most of the durable Redis) and sealed, announced as
+            # JSON. An erased job's outcome (its key gone) is not kept: the announcement is all of it.
             views = [(one, one.model_dump_json()) for one in settled]
+            keys = await self.keys.keys(one.job_id for one in settled) if settled else {}
+            for job_id in [j for j, key in keys.items() if key is None]:  # erased, or (rare) never given one
+                keys[job_id] = await self.keys.key_for(job_id)
             async with self.redis.pipeline(transaction=True) as pipe:
                 for job_id, head in heads.items():
                     pipe.set(jobhead_key(job_id), head.model_dump_json(), ex=self.ttl_seconds)
                 for one, view in views:
-                    pipe.set(outcome_key(one.job_id), pack_outcome(view), ex=self.ttl_seconds)
+                    if (key := keys.get(one.job_id)) is not None:
+                        pipe.set(outcome_key(one.job_id), seal_outcome(view, key, one.job_id), ex=self.ttl_seconds)
                 for _, view in views:
                     pipe.publish(JOB_OUTCOME, view)
                 for one in settled:

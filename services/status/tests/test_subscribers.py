@@ -9,9 +9,10 @@ from prometheus_client import REGISTRY
 from services.status.adapters.projection import Projection
 from services.status.handlers import FollowUp
 from services.status.subscribers import ROUTES
-from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, outcome_key, unpack_outcome
+from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, open_outcome, outcome_key
 from shared.db import make_engine
 from shared.events import DriverRegistered, DriverRemoved, JobFailed, TokenIssued, utcnow
+from shared.pii import DataKeys
 from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
 from shared.vocabulary import FailureCode, JobStatus, StopStatus, WarningCode
 
@@ -37,13 +38,24 @@ async def test_a_routed_job_reaches_the_read_model_and_is_announced_and_kept(sta
     [announced] = outcomes(status)
     assert announced == JobSettled(job_id="job_1", org_id="org_1", job=job)
     kept = await status.redis.get(outcome_key("job_1"))
-    assert not kept.startswith(b"{")  # packed: a day of outcomes is most of the durable Redis
-    assert JobSettled.model_validate_json(unpack_outcome(kept)) == announced  # a replay on any replica finds it
+    assert b"Queen St" not in kept and b"dana@" not in kept  # sealed: the durable Redis writes it to disk
+    key = await DataKeys(status.redis, status.settings.kek_material).key_for("job_1")
+    assert JobSettled.model_validate_json(open_outcome(kept, key, "job_1")) == announced  # any replica finds it
+    assert len(kept) * 2 < len(announced.model_dump_json())  # packed: a day of outcomes is most of that Redis
     assert (
         status.settings.outcome_ttl_seconds - 5
         <= await status.redis.ttl(outcome_key("job_1"))
         <= status.settings.outcome_ttl_seconds
     )
+
+
+async def test_an_erased_jobs_outcome_is_announced_but_never_kept(status):
+    """Its data key destroyed (an erasure racing the routing): nothing of it is written to the
+    durable Redis, where the erasure could not reach it again."""
+    await DataKeys(status.redis, status.settings.kek_material).destroy(["job_1"])
+    await status.job("job_1")
+    assert [o.job_id for o in outcomes(status)] == ["job_1"]
+    assert await status.redis.get(outcome_key("job_1")) is None
 
 
 async def test_a_job_still_in_the_pipeline_is_not_announced(status):
