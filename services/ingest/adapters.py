@@ -66,6 +66,9 @@ class Reservation:
     spec_version: int = 1  # the job's latest spec published (an update by re-import counts one up)
 
 
+IN_DOUBT = "in-doubt:"  # a claim of an update's spec held for an attempt whose publish timed out
+
+
 class Reservations:
     """`(organization, external_job_id)` -> the one job it created, reserved with SET NX.
 
@@ -146,19 +149,41 @@ class Reservations:
     async def publish_failed(self, key: str, job_id: str, digest: str) -> None:
         await self.redis.set(key, self._value(job_id, digest, False, 0.0), ex=self.ttl_s)
 
-    async def claim_update(self, key: str, spec_version: int) -> bool:
+    async def claim_update(self, key: str, spec_version: int, digest: str) -> bool:
         """Whether this request is the one to publish `spec_version` (SET NX: two concurrent
         updates from the same version cannot both go out). The claim holds a token of this call: a
         claim that finds its own token is its SET sent again after the reply was lost (redis-py's
         retry), and won; without it, it stuck refused until the key expired, and with it every
-        later update of the job, which all claim that same next version."""
+        later update of the job, which all claim that same next version. A claim held by an
+        attempt of this same body that is in doubt (`update_in_doubt`) is this retry's to take over."""
         name, token = f"{key}:spec:{spec_version}", uuid.uuid4().hex
         if await self.redis.set(name, token, nx=True, ex=self.ttl_s):
             return True
-        return await self.redis.get(name) == token.encode()
+        held = await self.redis.get(name)
+        if held == f"{IN_DOUBT}{digest}".encode():
+            await self.redis.set(name, token, ex=self.ttl_s)
+            return True
+        return held == token.encode()
 
     async def release_update(self, key: str, spec_version: int) -> None:
         await self.redis.delete(f"{key}:spec:{spec_version}")
+
+    async def update_in_doubt(self, key: str, spec_version: int, digest: str, hold_s: int) -> None:
+        """The update of `spec_version` to the body `digest` was not acknowledged in time, but the
+        producer may still deliver it (it holds the record until its own request timeout, and a
+        broker coming back takes it). Its claim is held `hold_s` more, marked with the body, so no
+        other update takes that spec meanwhile and a retry of the same body takes it over; and the
+        attempt is remembered as long as the reservation, so a retry that finds the job already at
+        that spec knows the update is in (`in_doubt`)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"{key}:spec:{spec_version}", f"{IN_DOUBT}{digest}", ex=hold_s)
+            pipe.set(f"{key}:doubt:{spec_version}", digest, ex=self.ttl_s)
+            await pipe.execute()
+
+    async def in_doubt(self, key: str, spec_version: int) -> str | None:
+        """The body (digest) of an update of `spec_version` whose publish was in doubt, if any."""
+        held = await self.redis.get(f"{key}:doubt:{spec_version}")
+        return held.decode() if isinstance(held, bytes) else held
 
     async def updated(self, key: str, job_id: str, digest: str, spec_version: int) -> None:
         """The reservation now answers for the updated body (replays of it) at `spec_version`."""

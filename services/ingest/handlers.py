@@ -42,6 +42,12 @@ def import_event_id(job_id: str, digest: str) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"routemate:import:{job_id}:{digest}")
 
 
+def update_event_id(job_id: str, spec_version: int, digest: str) -> uuid.UUID:
+    """The same for an update by re-import: one job's spec of one body is always the same event
+    (the spec in it: a job updated back to an earlier body is a new spec, not a redelivery)."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"routemate:update:{job_id}:{spec_version}:{digest}")
+
+
 def validated_import(body: bytes) -> ImportIn | None:
     """The import straight from its JSON bytes (pydantic's own parser: no Python dict in between,
     one pass), when that is certainly what the general path (shared.inputs.parse_json, then

@@ -25,6 +25,7 @@ from services.ingest.handlers import (
     payload_hash,
     replay,
     unavailable,
+    update_event_id,
 )
 from shared import logs
 from shared.channels import JobHead, JobSettled
@@ -35,6 +36,9 @@ from shared.vocabulary import JobStatus
 
 log = logging.getLogger(__name__)
 NOT_UPDATABLE = frozenset({JobStatus.CANCELLED, JobStatus.COMPLETED})
+# How long an update whose publish timed out keeps its claim of the spec: longer than the producer
+# may still deliver it (the publish timeout, then up to two of its 15 s request timeouts).
+IN_DOUBT_HOLD_S = 60
 
 
 async def import_or_update(command: ImportJob, deps: ImportDependencies) -> ImportAnswer:
@@ -51,15 +55,25 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
         if existing.payload_hash == digest:
             return await replay(deps, command, existing.job_id, model.external_job_id)  # nothing to change
         head = await _head(deps, command.org_id, existing.job_id)
+        spec = head.spec_version
+        if spec > existing.spec_version and await deps.reservations.in_doubt(key, spec) == digest:
+            # This update's earlier attempt timed out waiting for Kafka's ack, and reached Kafka
+            # after all: the job is at its spec. Its answer, as that attempt would have had it; the
+            # If-Match it was made from is stale now only because of the update itself.
+            await deps.reservations.updated(key, existing.job_id, digest, spec)
+            log.info("update to spec %d found applied after its publish was in doubt", spec)
+            external = model.external_job_id
+            return await _outcome(deps, command, existing.job_id, external, spec, key, existing.payload_hash)
         if not etag_matches(command.if_match, _etag(head.version), weak=False):
             raise _stale(head, f"The job changed since that version; it is at version {head.version}.")
         if head.status in NOT_UPDATABLE:
             detail = f"The job is {head.status}; it cannot be updated."
             raise Problem(409, "illegal_transition", detail, job_id=existing.job_id, job_status=head.status)
         spec_version = max(existing.spec_version, head.spec_version) + 1
-        if not await deps.reservations.claim_update(key, spec_version):
+        if not await deps.reservations.claim_update(key, spec_version, digest):
             raise _stale(head, "Another update of this version is under way; read the job again.")
         event = ImportRequested(
+            event_id=update_event_id(existing.job_id, spec_version, digest),  # a retry's is a redelivery
             org_id=command.org_id,
             job_id=existing.job_id,
             integration_id=command.integration_id,
@@ -110,30 +124,55 @@ async def _publish(
     future = deps.outcomes.expect(event.job_id)
     try:
         await publish_or_unavailable(deps.bus, event, deps.publish_timeout_s, "The update")
-    except Problem:
+    except Problem as problem:
         deps.outcomes.forget(event.job_id, future)
-        await deps.reservations.release_update(key, event.spec_version)
+        if problem.status == 503:  # not acknowledged in time, which is not "not delivered"
+            await deps.reservations.update_in_doubt(key, event.spec_version, event.job.payload_hash, IN_DOUBT_HOLD_S)
+        else:
+            await deps.reservations.release_update(key, event.spec_version)
         raise
     await deps.reservations.updated(key, event.job_id, event.job.payload_hash, event.spec_version)
     log.info("update to spec %d accepted with %d stops", event.spec_version, len(event.job.stops))
-    if command.respond_async:
-        deps.outcomes.forget(event.job_id, future)
-        return Accepted(event.job_id, event.job.external_job_id, JobStatus.PROCESSING, replayed=False)
-    deadline = deps.clock() + deps.wait_s
-    while (left := deadline - deps.clock()) > 0:
-        settled = await deps.outcomes.wait(event.job_id, future, left)
-        future = deps.outcomes.expect(event.job_id)  # an earlier outcome of the job: wait for ours
-        if settled is None:
-            settled = await deps.outcomes.kept(event.job_id)  # announced between two waits, or never heard
-        if settled is not None and (verdict := _verdict(settled, command.org_id, event.spec_version)) is not None:
-            deps.outcomes.forget(event.job_id, future)
-            if verdict is False:
-                await deps.reservations.updated(key, event.job_id, previous_hash, event.spec_version)
-                raise _stale(_as_head(settled), "The job changed before the update was applied; it was not.")
-            return Settled(event.job_id, settled.job, replayed=False, updated=True)
-        await asyncio.sleep(0)
     deps.outcomes.forget(event.job_id, future)
-    return Accepted(event.job_id, event.job.external_job_id, JobStatus.PROCESSING, replayed=False)
+    return await _outcome(
+        deps, command, event.job_id, event.job.external_job_id, event.spec_version, key, previous_hash
+    )
+
+
+async def _outcome(
+    deps: ImportDependencies,
+    command: ImportJob,
+    job_id: str,
+    external_job_id: str,
+    spec_version: int,
+    key: str,
+    previous_hash: str,
+) -> ImportAnswer:
+    """An accepted update's answer: its outcome if it comes in time (200, or 412 when the
+    projection refused it), else 202; at once (202) when the caller prefers not to wait. Read
+    from the kept outcome too: it may have settled before this request listened (a retry of an
+    update whose first attempt was in doubt, and settled meanwhile)."""
+    if command.respond_async:
+        return Accepted(job_id, external_job_id, JobStatus.PROCESSING, replayed=False)
+    future = deps.outcomes.expect(job_id)
+    deadline = deps.clock() + deps.wait_s
+    settled = await deps.outcomes.kept(job_id)
+    while True:
+        if settled is not None and (verdict := _verdict(settled, command.org_id, spec_version)) is not None:
+            deps.outcomes.forget(job_id, future)
+            if verdict is False:
+                await deps.reservations.updated(key, job_id, previous_hash, spec_version)
+                raise _stale(_as_head(settled), "The job changed before the update was applied; it was not.")
+            return Settled(job_id, settled.job, replayed=False, updated=True)
+        if (left := deadline - deps.clock()) <= 0:
+            break
+        settled = await deps.outcomes.wait(job_id, future, left)
+        future = deps.outcomes.expect(job_id)  # an earlier outcome of the job: wait for ours
+        if settled is None:
+            settled = await deps.outcomes.kept(job_id)  # announced between two waits, or never heard
+        await asyncio.sleep(0)
+    deps.outcomes.forget(job_id, future)
+    return Accepted(job_id, external_job_id, JobStatus.PROCESSING, replayed=False)
 
 
 def _verdict(settled: JobSettled, org_id: str, spec_version: int) -> bool | None:

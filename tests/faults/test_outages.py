@@ -1,6 +1,8 @@
 """Redis or Kafka stopped: clear 503s with Retry-After, never a 500 or a hang; all well after restart."""
 
 import asyncio
+import os
+import signal
 import subprocess
 from urllib.parse import urlsplit
 
@@ -123,3 +125,38 @@ async def test_kafka_stopped_mid_burst_loses_and_doubles_nothing(http: httpx.Asy
     listed = (await http.get("/v1/integration-jobs", params={"limit": 200}, headers=tenant.auth)).json()["jobs"]
     external = [j["external_job_id"] for j in listed]
     assert sorted(external) == sorted(b["external_job_id"] for b in bodies)
+
+
+async def test_an_update_kafka_took_only_after_its_503_is_answered_as_applied_on_retry(tenant: Tenant):
+    """The broker frozen (SIGSTOP) past ingest's publish timeout: the update is answered 503 though
+    the produce request sits in the broker's socket. Thawed, the broker takes it and the job moves
+    to the new spec, which makes the client's If-Match stale. The client's retry with the same body
+    and the same If-Match is answered 200 with the update (not 412), and the job has its spec once."""
+    body = tenant.job()
+    first = await tenant.import_job(body)
+    assert first.status_code == 201, first.text
+    job_id, etag = first.json()["job_id"], first.headers["ETag"]
+    changed = {**body, "title": "changed while the broker stood still"}
+    pid = int((ROOT / "var/kafka/kafka.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        answer = await tenant.import_job(changed, **{"If-Match": etag})
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert_unavailable(answer)
+    for _ in range(120):  # the producer's request, answered now: the job reaches spec 2
+        view = (await tenant.get_job(job_id)).json()
+        if view.get("spec_version") == 2:
+            break
+        await asyncio.sleep(0.5)
+    assert view["spec_version"] == 2 and view["title"] == changed["title"], view
+    assert view["version"] > int(etag.strip('"'))  # the update itself made the client's If-Match stale
+    for _ in range(20):  # as a client would: retry while told to
+        retry = await tenant.import_job(changed, **{"If-Match": etag})
+        if retry.status_code != 503:
+            break
+        await asyncio.sleep(0.5)
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["spec_version"] == 2 and retry.json()["title"] == changed["title"]
+    await asyncio.sleep(2)  # a second spec, had the retry published one, is applied by now
+    assert (await tenant.get_job(job_id)).json()["spec_version"] == 2

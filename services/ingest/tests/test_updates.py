@@ -50,8 +50,10 @@ def command(body: dict, if_match: str | None = None, org_id: str = ORG) -> Impor
     return ImportJob(org_id, "rm_ci_1", body, False, if_match)
 
 
-async def head(redis, job_id: str, version: int, org_id: str = ORG, status="in_progress", finished=("S1",)) -> None:
-    record = JobHead(org_id=org_id, version=version, status=status, finished=finished)
+async def head(
+    redis, job_id: str, version: int, org_id: str = ORG, status="in_progress", finished=("S1",), spec_version: int = 1
+) -> None:
+    record = JobHead(org_id=org_id, version=version, status=status, finished=finished, spec_version=spec_version)
     await redis.set(jobhead_key(job_id), record.model_dump_json())
 
 
@@ -129,7 +131,7 @@ async def test_an_update_the_projection_refuses_is_412_and_the_old_body_still_re
 async def test_two_updates_from_the_same_version_cannot_both_go_out(redis, outcomes):
     body, job_id = await imported(redis, outcomes)
     await head(redis, job_id, version=7)
-    await Reservations(redis, 3600).claim_update(Reservations.key(ORG, "RUN-1"), 2)  # a concurrent one won
+    await Reservations(redis, 3600).claim_update(Reservations.key(ORG, "RUN-1"), 2, "theirs")  # a concurrent one won
     with pytest.raises(Problem) as lost:
         await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus()))
     assert lost.value.status == 412
@@ -150,3 +152,48 @@ def test_new_job_ids_are_uuids_as_the_public_docs_show():
 
     job_id = new_job_id()
     assert str(uuid.UUID(job_id)) == job_id and uuid.UUID(job_id).version == 4
+
+
+async def test_an_update_whose_publish_timed_out_but_reached_kafka_answers_its_retry_with_the_update(redis, outcomes):
+    """The broker took the update after the 503 (the producer still held it): the job is at the new
+    spec, so the client's retry with its If-Match, stale by that update alone, gets the update, not
+    a 412; and it is not published a second time."""
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    late = FakeBus(fail=True)
+    with pytest.raises(Problem) as unavailable:
+        await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, late))
+    assert unavailable.value.status == 503
+    [attempt] = late.attempts
+    # delivered after all, and applied: the head and the kept outcome at spec 2
+    await head(redis, job_id, version=9, spec_version=2)
+    await announce(redis, attempt, {"job_id": job_id, "version": 9, "spec_version": 2})
+    retry_bus = FakeBus()
+    answer = await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, retry_bus))
+    assert isinstance(answer, Settled) and answer.updated and answer.view["spec_version"] == 2
+    assert retry_bus.attempts == []
+    replay = await import_or_update(command(changed(body)), deps(redis, outcomes, FakeBus()))
+    assert replay.replayed and replay.job_id == job_id  # the updated body is the one that replays
+    with pytest.raises(Problem) as other:  # another body from the old version: stale, as ever
+        await import_or_update(
+            command(changed(changed(body)) | {"title": "x"}, '"7"'), deps(redis, outcomes, FakeBus())
+        )
+    assert other.value.status == 412
+
+
+async def test_while_an_update_is_in_doubt_only_its_own_retry_takes_its_spec_and_sends_the_same_event(redis, outcomes):
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    late = FakeBus(fail=True)
+    with pytest.raises(Problem):
+        await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, late))
+    with pytest.raises(Problem) as held:  # another body from the same version: it may still land
+        await import_or_update(command({**body, "title": "another"}, '"7"'), deps(redis, outcomes, FakeBus()))
+    assert held.value.status == 412
+    view = {"job_id": job_id, "version": 9, "spec_version": 2}
+    bus = FakeBus(then=lambda e: announce(redis, e, view))
+    answer = await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, bus))
+    assert isinstance(answer, Settled) and answer.updated
+    [again] = bus.published
+    assert again.event_id == late.attempts[0].event_id  # both landing: a redelivery, applied once
+    assert again.spec_version == 2
