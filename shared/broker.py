@@ -623,6 +623,7 @@ def subscribe_batch(
         batch_timeout_ms=batch_timeout_ms,
         fetch_max_wait_ms=IDLE_FETCH_WAIT_MS,
         listener=committer,
+        decoder=_undecoded,
     )
     if linger_ms > 0 and hasattr(subscriber, "get_msg"):  # FastStream's in-memory test broker polls nothing
         subscriber.get_msg = lingering(subscriber.get_msg, linger_ms, max_records)
@@ -679,6 +680,14 @@ def subscribe_batch(
         # Only once the rest is done: a batch that is retried would park these twice.
         for record, exc in undecodable:
             await _deadletter_undecodable(bus, record, exc)
+
+
+async def _undecoded(msg: Any) -> None:
+    """A batch's decoder that decodes nothing: its handler reads the records themselves
+    (decode_event, with orjson). FastStream's own decoder first made a message of every record and
+    json-parsed its body with the standard library, for nothing: 8.5 % of the status service's CPU
+    in a burst (py-spy)."""
+    return None
 
 
 def lingering(
