@@ -5,7 +5,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -64,9 +63,6 @@ class Reservation:
     accepted: bool
     since: float  # when its publisher started; 0 after a failed publish
     spec_version: int = 1  # the job's latest spec published (an update by re-import counts one up)
-
-
-IN_DOUBT = "in-doubt:"  # a claim of an update's spec held for an attempt whose publish timed out
 
 
 class Reservations:
@@ -149,41 +145,41 @@ class Reservations:
     async def publish_failed(self, key: str, job_id: str, digest: str) -> None:
         await self.redis.set(key, self._value(job_id, digest, False, 0.0), ex=self.ttl_s)
 
-    async def claim_update(self, key: str, spec_version: int, digest: str) -> bool:
-        """Whether this request is the one to publish `spec_version` (SET NX: two concurrent
-        updates from the same version cannot both go out). The claim holds a token of this call: a
-        claim that finds its own token is its SET sent again after the reply was lost (redis-py's
-        retry), and won; without it, it stuck refused until the key expired, and with it every
-        later update of the job, which all claim that same next version. A claim held by an
-        attempt of this same body that is in doubt (`update_in_doubt`) is this retry's to take over."""
-        name, token = f"{key}:spec:{spec_version}", uuid.uuid4().hex
-        if await self.redis.set(name, token, nx=True, ex=self.ttl_s):
+    async def claim_update(self, key: str, job_id: str, spec_version: int, digest: str) -> bool:
+        """Whether this request may publish the job's `spec_version`: the spec is one body's only
+        (SET NX of the body's digest), so two different updates from the same version cannot both
+        go out, while this same body may always go out again as that spec (the same event: a retry
+        after a 503, or this SET sent again after its reply was lost, redis-py's retry). Claims are
+        the job's own: a job imported afresh under the same external id (after an erasure) claims
+        anew."""
+        name = f"{key}:{job_id}:spec:{spec_version}"
+        if await self.redis.set(name, digest, nx=True, ex=self.ttl_s):
             return True
-        held = await self.redis.get(name)
-        if held == f"{IN_DOUBT}{digest}".encode():
-            await self.redis.set(name, token, ex=self.ttl_s)
-            return True
-        return held == token.encode()
+        return await self.redis.get(name) == digest.encode()
 
-    async def release_update(self, key: str, spec_version: int) -> None:
-        await self.redis.delete(f"{key}:spec:{spec_version}")
+    async def release_update(self, key: str, job_id: str, spec_version: int) -> None:
+        """The update was refused before it could reach Kafka (too large): the spec is free again."""
+        await self.redis.delete(f"{key}:{job_id}:spec:{spec_version}")
 
-    async def update_in_doubt(self, key: str, spec_version: int, digest: str, hold_s: int) -> None:
-        """The update of `spec_version` to the body `digest` was not acknowledged in time, but the
-        producer may still deliver it (it holds the record until its own request timeout, and a
-        broker coming back takes it). Its claim is held `hold_s` more, marked with the body, so no
-        other update takes that spec meanwhile and a retry of the same body takes it over; and the
-        attempt is remembered as long as the reservation, so a retry that finds the job already at
-        that spec knows the update is in (`in_doubt`)."""
+    async def update_in_doubt(self, key: str, job_id: str, spec_version: int, base_version: int, digest: str) -> None:
+        """The job's update to the body `digest`, as `spec_version`, was not acknowledged in time:
+        the idempotent producer goes on retrying it (for as long as the process lives), so it may
+        land later. Its claim stays, and it is remembered (`doubts`): the next body takes a spec
+        after it, and a retry of this body either finds it applied or sends it again as that spec."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"{key}:spec:{spec_version}", f"{IN_DOUBT}{digest}", ex=hold_s)
-            pipe.set(f"{key}:doubt:{spec_version}", digest, ex=self.ttl_s)
+            pipe.hset(f"{key}:{job_id}:doubts", mapping={digest: f"{spec_version}:{base_version}"})
+            pipe.expire(f"{key}:{job_id}:doubts", self.ttl_s)
             await pipe.execute()
 
-    async def in_doubt(self, key: str, spec_version: int) -> str | None:
-        """The body (digest) of an update of `spec_version` whose publish was in doubt, if any."""
-        held = await self.redis.get(f"{key}:doubt:{spec_version}")
-        return held.decode() if isinstance(held, bytes) else held
+    async def doubts(self, key: str, job_id: str) -> dict[str, tuple[int, int]]:
+        """The job's updates in doubt: body digest -> (the spec it went out as, the version it
+        applied onto)."""
+        held = await self.redis.hgetall(f"{key}:{job_id}:doubts")
+        found: dict[str, tuple[int, int]] = {}
+        for digest, value in held.items():
+            spec, _, base = (value.decode() if isinstance(value, bytes) else value).partition(":")
+            found[digest.decode() if isinstance(digest, bytes) else digest] = (int(spec), int(base or 0))
+        return found
 
     async def updated(self, key: str, job_id: str, digest: str, spec_version: int) -> None:
         """The reservation now answers for the updated body (replays of it) at `spec_version`."""

@@ -42,10 +42,12 @@ def import_event_id(job_id: str, digest: str) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"routemate:import:{job_id}:{digest}")
 
 
-def update_event_id(job_id: str, spec_version: int, digest: str) -> uuid.UUID:
-    """The same for an update by re-import: one job's spec of one body is always the same event
-    (the spec in it: a job updated back to an earlier body is a new spec, not a redelivery)."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"routemate:update:{job_id}:{spec_version}:{digest}")
+def update_event_id(job_id: str, spec_version: int, digest: str, base_version: int) -> uuid.UUID:
+    """The same for an update by re-import: one job's spec of one body from one version is always
+    the same event. The spec is in it (a job updated back to an earlier body is a new spec, not a
+    redelivery), and so is the version it applies onto: a retry made from a newer version (one
+    the projection refused, its version stale) is a new attempt, not the refused one again."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"routemate:update:{job_id}:{spec_version}:{digest}:{base_version}")
 
 
 def validated_import(body: bytes) -> ImportIn | None:

@@ -8,6 +8,7 @@ update (a stop reported meanwhile makes it refuse, and the import answers 412 th
 """
 
 import asyncio
+import contextlib
 import logging
 
 from redis.exceptions import RedisError
@@ -36,9 +37,6 @@ from shared.vocabulary import JobStatus
 
 log = logging.getLogger(__name__)
 NOT_UPDATABLE = frozenset({JobStatus.CANCELLED, JobStatus.COMPLETED})
-# How long an update whose publish timed out keeps its claim of the spec: longer than the producer
-# may still deliver it (the publish timeout, then up to two of its 15 s request timeouts).
-IN_DOUBT_HOLD_S = 60
 
 
 async def import_or_update(command: ImportJob, deps: ImportDependencies) -> ImportAnswer:
@@ -55,25 +53,29 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
         if existing.payload_hash == digest:
             return await replay(deps, command, existing.job_id, model.external_job_id)  # nothing to change
         head = await _head(deps, command.org_id, existing.job_id)
-        spec = head.spec_version
-        if spec > existing.spec_version and await deps.reservations.in_doubt(key, spec) == digest:
-            # This update's earlier attempt timed out waiting for Kafka's ack, and reached Kafka
-            # after all: the job is at its spec. Its answer, as that attempt would have had it; the
-            # If-Match it was made from is stale now only because of the update itself.
-            await deps.reservations.updated(key, existing.job_id, digest, spec)
-            log.info("update to spec %d found applied after its publish was in doubt", spec)
+        doubts = await deps.reservations.doubts(key, existing.job_id)
+        mine, base = doubts.get(digest, (0, 0))  # this body's earlier attempt, whose publish timed out
+        if mine > existing.spec_version and head.spec_version == mine:
+            # ...and reached Kafka after all: the job is at its spec. Answered as that attempt would
+            # have been; the If-Match it was made from is stale now only because of the update itself.
+            await deps.reservations.updated(key, existing.job_id, digest, mine)
+            log.info("update to spec %d found applied after its publish was in doubt", mine)
             external = model.external_job_id
-            return await _outcome(deps, command, existing.job_id, external, spec, key, existing.payload_hash)
+            return await _outcome(deps, command, existing.job_id, external, mine, key, existing.payload_hash, True)
         if not etag_matches(command.if_match, _etag(head.version), weak=False):
             raise _stale(head, f"The job changed since that version; it is at version {head.version}.")
         if head.status in NOT_UPDATABLE:
             detail = f"The job is {head.status}; it cannot be updated."
             raise Problem(409, "illegal_transition", detail, job_id=existing.job_id, job_status=head.status)
-        spec_version = max(existing.spec_version, head.spec_version) + 1
-        if not await deps.reservations.claim_update(key, spec_version, digest):
+        # Not landed (yet), and nothing changed since: the very same event again (both landing count
+        # once). Otherwise a spec of its own: never one an update in doubt may still land as.
+        again = mine > max(existing.spec_version, head.spec_version) and base == head.version
+        taken = (spec for spec, _ in doubts.values())
+        spec_version = mine if again else max(existing.spec_version, head.spec_version, *taken) + 1
+        if not await deps.reservations.claim_update(key, existing.job_id, spec_version, digest):
             raise _stale(head, "Another update of this version is under way; read the job again.")
         event = ImportRequested(
-            event_id=update_event_id(existing.job_id, spec_version, digest),  # a retry's is a redelivery
+            event_id=update_event_id(existing.job_id, spec_version, digest, head.version),  # a retry's: a redelivery
             org_id=command.org_id,
             job_id=existing.job_id,
             integration_id=command.integration_id,
@@ -84,7 +86,7 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
             base_version=head.version,
             keep=head.finished,
         )
-        return await _publish(deps, command, event, key, existing.payload_hash)
+        return await _publish(deps, command, event, key, existing.payload_hash, again)
     except (RedisError, OSError):
         raise unavailable("The idempotency store") from None
 
@@ -117,26 +119,33 @@ async def _head(deps: ImportDependencies, org_id: str, job_id: str) -> JobHead:
 
 
 async def _publish(
-    deps: ImportDependencies, command: ImportJob, event: ImportRequested, key: str, previous_hash: str
+    deps: ImportDependencies,
+    command: ImportJob,
+    event: ImportRequested,
+    key: str,
+    previous_hash: str,
+    again: bool = False,
 ) -> ImportAnswer:
-    """Publish the update; then answer as an import does: its outcome in time (200), else 202."""
+    """Publish the update; then answer as an import does: its outcome in time (200), else 202.
+    `again`: the same update as an earlier attempt in doubt, which may have settled already."""
     logs.job_id.set(event.job_id)
-    future = deps.outcomes.expect(event.job_id)
+    future = deps.outcomes.expect(event.job_id)  # before publishing, so a fast outcome is not missed
     try:
         await publish_or_unavailable(deps.bus, event, deps.publish_timeout_s, "The update")
     except Problem as problem:
         deps.outcomes.forget(event.job_id, future)
         if problem.status == 503:  # not acknowledged in time, which is not "not delivered"
-            await deps.reservations.update_in_doubt(key, event.spec_version, event.job.payload_hash, IN_DOUBT_HOLD_S)
+            await deps.reservations.update_in_doubt(
+                key, event.job_id, event.spec_version, event.base_version or 0, event.job.payload_hash
+            )
         else:
-            await deps.reservations.release_update(key, event.spec_version)
+            await deps.reservations.release_update(key, event.job_id, event.spec_version)
         raise
     await deps.reservations.updated(key, event.job_id, event.job.payload_hash, event.spec_version)
     log.info("update to spec %d accepted with %d stops", event.spec_version, len(event.job.stops))
-    deps.outcomes.forget(event.job_id, future)
-    return await _outcome(
-        deps, command, event.job_id, event.job.external_job_id, event.spec_version, key, previous_hash
-    )
+    external = event.job.external_job_id
+    spec = event.spec_version
+    return await _outcome(deps, command, event.job_id, external, spec, key, previous_hash, again, future)
 
 
 async def _outcome(
@@ -147,32 +156,38 @@ async def _outcome(
     spec_version: int,
     key: str,
     previous_hash: str,
+    settled_maybe: bool = False,
+    future: "asyncio.Future[JobSettled] | None" = None,
 ) -> ImportAnswer:
     """An accepted update's answer: its outcome if it comes in time (200, or 412 when the
-    projection refused it), else 202; at once (202) when the caller prefers not to wait. Read
-    from the kept outcome too: it may have settled before this request listened (a retry of an
-    update whose first attempt was in doubt, and settled meanwhile)."""
-    if command.respond_async:
-        return Accepted(job_id, external_job_id, JobStatus.PROCESSING, replayed=False)
-    future = deps.outcomes.expect(job_id)
-    deadline = deps.clock() + deps.wait_s
-    settled = await deps.outcomes.kept(job_id)
-    while True:
-        if settled is not None and (verdict := _verdict(settled, command.org_id, spec_version)) is not None:
-            deps.outcomes.forget(job_id, future)
-            if verdict is False:
-                await deps.reservations.updated(key, job_id, previous_hash, spec_version)
-                raise _stale(_as_head(settled), "The job changed before the update was applied; it was not.")
-            return Settled(job_id, settled.job, replayed=False, updated=True)
-        if (left := deadline - deps.clock()) <= 0:
-            break
-        settled = await deps.outcomes.wait(job_id, future, left)
-        future = deps.outcomes.expect(job_id)  # an earlier outcome of the job: wait for ours
-        if settled is None:
-            settled = await deps.outcomes.kept(job_id)  # announced between two waits, or never heard
-        await asyncio.sleep(0)
-    deps.outcomes.forget(job_id, future)
-    return Accepted(job_id, external_job_id, JobStatus.PROCESSING, replayed=False)
+    projection refused it), else 202; at once (202) when the caller prefers not to wait.
+    `settled_maybe`: an update that was in doubt, which may have settled before this request
+    listened: the kept outcome is read first (best effort: without Redis, the wait). `future`: the
+    waiter registered before the update was published (else one is registered here)."""
+    future = future or deps.outcomes.expect(job_id)
+    try:
+        if command.respond_async:
+            return Accepted(job_id, external_job_id, JobStatus.PROCESSING, replayed=False)
+        settled: JobSettled | None = None
+        if settled_maybe:
+            with contextlib.suppress(RedisError, OSError):
+                settled = await deps.outcomes.kept(job_id)
+        deadline = deps.clock() + deps.wait_s
+        while True:
+            if settled is not None and (verdict := _verdict(settled, command.org_id, spec_version)) is not None:
+                if verdict is False:
+                    await deps.reservations.updated(key, job_id, previous_hash, spec_version)
+                    raise _stale(_as_head(settled), "The job changed before the update was applied; it was not.")
+                return Settled(job_id, settled.job, replayed=False, updated=True)
+            if (left := deadline - deps.clock()) <= 0:
+                return Accepted(job_id, external_job_id, JobStatus.PROCESSING, replayed=False)
+            settled = await deps.outcomes.wait(job_id, future, left)
+            future = deps.outcomes.expect(job_id)  # an earlier outcome of the job: wait for ours
+            if settled is None:
+                settled = await deps.outcomes.kept(job_id)  # announced between two waits, or never heard
+            await asyncio.sleep(0)
+    finally:
+        deps.outcomes.forget(job_id, future)
 
 
 def _verdict(settled: JobSettled, org_id: str, spec_version: int) -> bool | None:

@@ -387,9 +387,11 @@ async def test_an_update_claim_sent_again_after_its_reply_was_lost_is_still_won_
         return await original(name, value, **options)
 
     redis.set = lost_reply_then_again
-    assert await reservations.claim_update(key, 2, "d1") is True
+    assert await reservations.claim_update(key, "job_1", 2, "d1") is True
     redis.set = original
-    assert sent == [f"{key}:spec:2"]
-    assert await reservations.claim_update(key, 2, "d1") is False  # a concurrent update of the same version
-    await reservations.release_update(key, 2)
-    assert await reservations.claim_update(key, 2, "d1") is True
+    assert sent == [f"{key}:job_1:spec:2"]
+    assert await reservations.claim_update(key, "job_1", 2, "d1") is True  # the same body again: the same event
+    assert await reservations.claim_update(key, "job_1", 2, "d2") is False  # another body from the same version
+    assert await reservations.claim_update(key, "job_2", 2, "d2") is True  # another job (imported afresh) claims anew
+    await reservations.release_update(key, "job_1", 2)
+    assert await reservations.claim_update(key, "job_1", 2, "d2") is True

@@ -1,5 +1,7 @@
 """Update by re-import (If-Match) on MemoryRedis and a fake bus: only onto the current version."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from services.ingest.adapters import JobHeads, Lanes, Outcomes, Reservations
@@ -131,7 +133,7 @@ async def test_an_update_the_projection_refuses_is_412_and_the_old_body_still_re
 async def test_two_updates_from_the_same_version_cannot_both_go_out(redis, outcomes):
     body, job_id = await imported(redis, outcomes)
     await head(redis, job_id, version=7)
-    await Reservations(redis, 3600).claim_update(Reservations.key(ORG, "RUN-1"), 2, "theirs")  # a concurrent one won
+    await Reservations(redis, 3600).claim_update(Reservations.key(ORG, "RUN-1"), job_id, 2, "theirs")  # theirs won
     with pytest.raises(Problem) as lost:
         await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus()))
     assert lost.value.status == 412
@@ -181,19 +183,65 @@ async def test_an_update_whose_publish_timed_out_but_reached_kafka_answers_its_r
     assert other.value.status == 412
 
 
-async def test_while_an_update_is_in_doubt_only_its_own_retry_takes_its_spec_and_sends_the_same_event(redis, outcomes):
+async def test_an_update_in_doubt_that_has_not_landed_goes_out_again_as_the_same_event(redis, outcomes):
     body, job_id = await imported(redis, outcomes)
     await head(redis, job_id, version=7)
     late = FakeBus(fail=True)
     with pytest.raises(Problem):
         await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, late))
-    with pytest.raises(Problem) as held:  # another body from the same version: it may still land
-        await import_or_update(command({**body, "title": "another"}, '"7"'), deps(redis, outcomes, FakeBus()))
-    assert held.value.status == 412
     view = {"job_id": job_id, "version": 9, "spec_version": 2}
     bus = FakeBus(then=lambda e: announce(redis, e, view))
     answer = await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, bus))
     assert isinstance(answer, Settled) and answer.updated
     [again] = bus.published
     assert again.event_id == late.attempts[0].event_id  # both landing: a redelivery, applied once
-    assert again.spec_version == 2
+    assert (again.spec_version, again.base_version) == (2, 7)
+
+
+async def test_while_an_update_is_in_doubt_another_body_takes_the_spec_after_it(redis, outcomes):
+    """The update in doubt may still land as spec 2: another body from the same version goes out
+    as spec 3, so the projection's version check decides between them and no spec is two bodies'."""
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    with pytest.raises(Problem):
+        await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus(fail=True)))
+    view = {"job_id": job_id, "version": 9, "spec_version": 3}
+    bus = FakeBus(then=lambda e: announce(redis, e, view))
+    answer = await import_or_update(command({**body, "title": "another"}, '"7"'), deps(redis, outcomes, bus))
+    [other] = bus.published
+    assert (other.spec_version, other.base_version) == (3, 7)
+    assert isinstance(answer, Settled) and answer.updated
+
+
+async def test_an_older_refusal_kept_for_the_job_does_not_answer_a_new_update(redis, outcomes):
+    """The kept outcome says the projection refused spec 2 (an update that landed late, its version
+    stale); a new update is spec 3 and waits for its own outcome."""
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    with pytest.raises(Problem):
+        await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus(fail=True)))
+    landed = SimpleNamespace(job_id=job_id, org_id=ORG)  # it landed after all, onto a newer version: refused
+    await announce(redis, landed, {"job_id": job_id, "version": 8, "spec_version": 1}, rejected=2)
+    await head(redis, job_id, version=8)
+    view = {"job_id": job_id, "version": 10, "spec_version": 3}
+    bus = FakeBus(then=lambda e: announce(redis, e, view))
+    answer = await import_or_update(command({**body, "title": "newer"}, '"8"'), deps(redis, outcomes, bus))
+    assert isinstance(answer, Settled) and answer.updated and answer.view == view
+
+
+async def test_a_retry_from_a_newer_version_is_a_new_attempt_with_a_spec_of_its_own(redis, outcomes):
+    """The update in doubt (spec 2 onto version 7) can now only be refused or ignored when it
+    lands (the job moved to version 8): the client's retry onto 8 goes out as spec 3, its own
+    event, and an answer about spec 2 is never taken for it."""
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    late = FakeBus(fail=True)
+    with pytest.raises(Problem):
+        await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, late))
+    await head(redis, job_id, version=8)  # a stop reported meanwhile
+    view = {"job_id": job_id, "version": 10, "spec_version": 3}
+    bus = FakeBus(then=lambda e: announce(redis, e, view))
+    answer = await import_or_update(command(changed(body), '"8"'), deps(redis, outcomes, bus))
+    [retry] = bus.published
+    assert (retry.spec_version, retry.base_version) == (3, 8) and retry.event_id != late.attempts[0].event_id
+    assert isinstance(answer, Settled) and answer.view == view
