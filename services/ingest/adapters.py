@@ -145,40 +145,36 @@ class Reservations:
     async def publish_failed(self, key: str, job_id: str, digest: str) -> None:
         await self.redis.set(key, self._value(job_id, digest, False, 0.0), ex=self.ttl_s)
 
-    async def claim_update(self, key: str, job_id: str, spec_version: int, digest: str) -> bool:
-        """Whether this request may publish the job's `spec_version`: the spec is one body's only
-        (SET NX of the body's digest), so two different updates from the same version cannot both
-        go out, while this same body may always go out again as that spec (the same event: a retry
-        after a 503, or this SET sent again after its reply was lost, redis-py's retry). Claims are
-        the job's own: a job imported afresh under the same external id (after an erasure) claims
-        anew."""
-        name = f"{key}:{job_id}:spec:{spec_version}"
-        if await self.redis.set(name, digest, nx=True, ex=self.ttl_s):
-            return True
-        return await self.redis.get(name) == digest.encode()
+    async def claim_update(self, key: str, job_id: str, spec_version: int, digest: str, base_version: int) -> bool:
+        """Whether this request may publish the job's `spec_version`, onto `base_version`, as the
+        body `digest`. A spec is one attempt's only (HSETNX in the job's `updates` record): two
+        different updates from the same version cannot both go out, and none takes a spec an
+        earlier attempt went out as, acknowledged or not. The same body onto the same version may
+        always go out again as that spec: it is the same event (a retry after a 503, or this call
+        sent again after its reply was lost). Recorded before publishing, so an attempt whose
+        request died half-way still holds its spec. The record is the job's own: a job imported
+        afresh under the same external id (after an erasure) starts its own."""
+        name, attempt = f"{key}:{job_id}:updates", f"{digest}:{base_version}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(name, str(spec_version), attempt)
+            pipe.hget(name, str(spec_version))
+            pipe.expire(name, self.ttl_s)
+            _, held, _ = await pipe.execute()
+        return held == attempt.encode()
 
     async def release_update(self, key: str, job_id: str, spec_version: int) -> None:
-        """The update was refused before it could reach Kafka (too large): the spec is free again."""
-        await self.redis.delete(f"{key}:{job_id}:spec:{spec_version}")
+        """The update was refused before it could reach Kafka (too large): its spec is free again."""
+        await self.redis.hdel(f"{key}:{job_id}:updates", str(spec_version))
 
-    async def update_in_doubt(self, key: str, job_id: str, spec_version: int, base_version: int, digest: str) -> None:
-        """The job's update to the body `digest`, as `spec_version`, was not acknowledged in time:
-        the idempotent producer goes on retrying it (for as long as the process lives), so it may
-        land later. Its claim stays, and it is remembered (`doubts`): the next body takes a spec
-        after it, and a retry of this body either finds it applied or sends it again as that spec."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(f"{key}:{job_id}:doubts", mapping={digest: f"{spec_version}:{base_version}"})
-            pipe.expire(f"{key}:{job_id}:doubts", self.ttl_s)
-            await pipe.execute()
-
-    async def doubts(self, key: str, job_id: str) -> dict[str, tuple[int, int]]:
-        """The job's updates in doubt: body digest -> (the spec it went out as, the version it
-        applied onto)."""
-        held = await self.redis.hgetall(f"{key}:{job_id}:doubts")
-        found: dict[str, tuple[int, int]] = {}
-        for digest, value in held.items():
-            spec, _, base = (value.decode() if isinstance(value, bytes) else value).partition(":")
-            found[digest.decode() if isinstance(digest, bytes) else digest] = (int(spec), int(base or 0))
+    async def attempts(self, key: str, job_id: str) -> dict[int, tuple[str, int]]:
+        """Every update of the job that went out (or may have: a publish that timed out is still
+        retried by the producer, for as long as its replica lives): spec -> (body digest, the
+        version it applies onto)."""
+        held = await self.redis.hgetall(f"{key}:{job_id}:updates")
+        found: dict[int, tuple[str, int]] = {}
+        for spec, value in held.items():
+            digest, _, base = (value.decode() if isinstance(value, bytes) else value).rpartition(":")
+            found[int(spec)] = (digest, int(base))
         return found
 
     async def updated(self, key: str, job_id: str, digest: str, spec_version: int) -> None:

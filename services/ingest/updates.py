@@ -10,6 +10,7 @@ update (a stop reported meanwhile makes it refuse, and the import answers 412 th
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 
 from redis.exceptions import RedisError
 
@@ -53,26 +54,29 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
         if existing.payload_hash == digest:
             return await replay(deps, command, existing.job_id, model.external_job_id)  # nothing to change
         head = await _head(deps, command.org_id, existing.job_id)
-        doubts = await deps.reservations.doubts(key, existing.job_id)
-        mine, base = doubts.get(digest, (0, 0))  # this body's earlier attempt, whose publish timed out
-        if mine > existing.spec_version and head.spec_version == mine:
-            # ...and reached Kafka after all: the job is at its spec. Answered as that attempt would
-            # have been; the If-Match it was made from is stale now only because of the update itself.
-            await deps.reservations.updated(key, existing.job_id, digest, mine)
-            log.info("update to spec %d found applied after its publish was in doubt", mine)
+        attempts = await deps.reservations.attempts(key, existing.job_id)
+        mine = {spec: base for spec, (body, base) in attempts.items() if body == digest}
+        if head.spec_version in mine:
+            # An attempt of this very body is the job's spec: it reached Kafka, though this replica
+            # never heard so (its publish timed out, or the request died after it). Answered as that
+            # attempt would have been; the If-Match it was made from is stale now only because of it.
+            spec = head.spec_version
+            await _best_effort(
+                deps.reservations.updated(key, existing.job_id, digest, max(spec, existing.spec_version))
+            )
+            log.info("update to spec %d found applied, though its publish was not acknowledged", spec)
             external = model.external_job_id
-            return await _outcome(deps, command, existing.job_id, external, mine, key, existing.payload_hash, True)
+            return await _outcome(deps, command, existing.job_id, external, spec, key, existing.payload_hash, True)
         if not etag_matches(command.if_match, _etag(head.version), weak=False):
             raise _stale(head, f"The job changed since that version; it is at version {head.version}.")
         if head.status in NOT_UPDATABLE:
             detail = f"The job is {head.status}; it cannot be updated."
             raise Problem(409, "illegal_transition", detail, job_id=existing.job_id, job_status=head.status)
-        # Not landed (yet), and nothing changed since: the very same event again (both landing count
-        # once). Otherwise a spec of its own: never one an update in doubt may still land as.
-        again = mine > max(existing.spec_version, head.spec_version) and base == head.version
-        taken = (spec for spec, _ in doubts.values())
-        spec_version = mine if again else max(existing.spec_version, head.spec_version, *taken) + 1
-        if not await deps.reservations.claim_update(key, existing.job_id, spec_version, digest):
+        # This body onto this version went out before and has not landed (yet): the same event again
+        # (both landing count once). Otherwise a spec after every attempt that may still land.
+        again = next((spec for spec, base in mine.items() if spec > head.spec_version and base == head.version), 0)
+        spec_version = again or max(existing.spec_version, head.spec_version, *attempts) + 1
+        if not await deps.reservations.claim_update(key, existing.job_id, spec_version, digest, head.version):
             raise _stale(head, "Another update of this version is under way; read the job again.")
         event = ImportRequested(
             event_id=update_event_id(existing.job_id, spec_version, digest, head.version),  # a retry's: a redelivery
@@ -86,7 +90,7 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
             base_version=head.version,
             keep=head.finished,
         )
-        return await _publish(deps, command, event, key, existing.payload_hash, again)
+        return await _publish(deps, command, event, key, existing.payload_hash, bool(again))
     except (RedisError, OSError):
         raise unavailable("The idempotency store") from None
 
@@ -131,21 +135,29 @@ async def _publish(
     logs.job_id.set(event.job_id)
     future = deps.outcomes.expect(event.job_id)  # before publishing, so a fast outcome is not missed
     try:
-        await publish_or_unavailable(deps.bus, event, deps.publish_timeout_s, "The update")
-    except Problem as problem:
+        try:
+            await publish_or_unavailable(deps.bus, event, deps.publish_timeout_s, "The update")
+        except Problem as problem:
+            # A 503 is "not acknowledged in time", not "not delivered": its spec stays its own.
+            if problem.status != 503:
+                await _best_effort(deps.reservations.release_update(key, event.job_id, event.spec_version))
+            raise
+        # Accepted: what follows is best effort (a retry of this body finds it applied regardless).
+        await _best_effort(deps.reservations.updated(key, event.job_id, event.job.payload_hash, event.spec_version))
+        log.info("update to spec %d accepted with %d stops", event.spec_version, len(event.job.stops))
+        external = event.job.external_job_id
+        spec = event.spec_version
+        return await _outcome(deps, command, event.job_id, external, spec, key, previous_hash, again, future)
+    finally:
         deps.outcomes.forget(event.job_id, future)
-        if problem.status == 503:  # not acknowledged in time, which is not "not delivered"
-            await deps.reservations.update_in_doubt(
-                key, event.job_id, event.spec_version, event.base_version or 0, event.job.payload_hash
-            )
-        else:
-            await deps.reservations.release_update(key, event.job_id, event.spec_version)
-        raise
-    await deps.reservations.updated(key, event.job_id, event.job.payload_hash, event.spec_version)
-    log.info("update to spec %d accepted with %d stops", event.spec_version, len(event.job.stops))
-    external = event.job.external_job_id
-    spec = event.spec_version
-    return await _outcome(deps, command, event.job_id, external, spec, key, previous_hash, again, future)
+
+
+async def _best_effort(write: Awaitable[None]) -> None:
+    """A Redis write that the answer does not depend on: logged when it fails, never a 503."""
+    try:
+        await write
+    except (RedisError, OSError) as exc:
+        log.warning("could not record the update's progress (%s: %s)", type(exc).__name__, exc)
 
 
 async def _outcome(
@@ -176,15 +188,16 @@ async def _outcome(
         while True:
             if settled is not None and (verdict := _verdict(settled, command.org_id, spec_version)) is not None:
                 if verdict is False:
-                    await deps.reservations.updated(key, job_id, previous_hash, spec_version)
+                    await _best_effort(deps.reservations.updated(key, job_id, previous_hash, spec_version))
                     raise _stale(_as_head(settled), "The job changed before the update was applied; it was not.")
                 return Settled(job_id, settled.job, replayed=False, updated=True)
             if (left := deadline - deps.clock()) <= 0:
                 return Accepted(job_id, external_job_id, JobStatus.PROCESSING, replayed=False)
             settled = await deps.outcomes.wait(job_id, future, left)
             future = deps.outcomes.expect(job_id)  # an earlier outcome of the job: wait for ours
-            if settled is None:
-                settled = await deps.outcomes.kept(job_id)  # announced between two waits, or never heard
+            if settled is None:  # announced between two waits, or never heard
+                with contextlib.suppress(RedisError, OSError):
+                    settled = await deps.outcomes.kept(job_id)
             await asyncio.sleep(0)
     finally:
         deps.outcomes.forget(job_id, future)

@@ -126,6 +126,25 @@ class MemoryRedis:
         self.values[key] = {**current, **added}
         return len(set(added) - set(current))
 
+    async def hsetnx(self, key: str, field: str, value: Any) -> int:
+        self._check()
+        current = self.values.get(key, {}) if self._live(key) else {}
+        if _bytes(field) in current:
+            return 0
+        self.values[key] = {**current, _bytes(field): _bytes(value)}
+        return 1
+
+    async def hget(self, key: str, field: str) -> bytes | None:
+        self._check()
+        return (self.values.get(key, {}) if self._live(key) else {}).get(_bytes(field))
+
+    async def hdel(self, key: str, *fields: str) -> int:
+        self._check()
+        current = dict(self.values.get(key, {})) if self._live(key) else {}
+        gone = [f for f in map(_bytes, fields) if current.pop(f, None) is not None]
+        self.values[key] = current
+        return len(gone)
+
     async def hgetall(self, key: str) -> dict[bytes, bytes]:
         self._check()
         value = self.values.get(key, {}) if self._live(key) else {}

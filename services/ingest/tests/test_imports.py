@@ -375,23 +375,18 @@ async def test_a_plain_reservation_sent_again_after_its_reply_was_lost_is_ours()
 
 
 async def test_an_update_claim_sent_again_after_its_reply_was_lost_is_still_won_and_another_is_refused():
+    """A spec is one attempt's (body and base version): the same attempt claims it again (its
+    request sent twice, or retried after a 503), another body or base does not, another job
+    (imported afresh under the same external id) has its own; a release frees it."""
     redis = MemoryRedis()
     reservations = Reservations(redis, 3600)
     key = Reservations.key("org_a", "EXT-3")
-    sent = []
-    original = redis.set
-
-    async def lost_reply_then_again(name, value, **options):  # the SET ran, its reply was lost, redis-py sent it again
-        sent.append(name)
-        await original(name, value, **options)
-        return await original(name, value, **options)
-
-    redis.set = lost_reply_then_again
-    assert await reservations.claim_update(key, "job_1", 2, "d1") is True
-    redis.set = original
-    assert sent == [f"{key}:job_1:spec:2"]
-    assert await reservations.claim_update(key, "job_1", 2, "d1") is True  # the same body again: the same event
-    assert await reservations.claim_update(key, "job_1", 2, "d2") is False  # another body from the same version
-    assert await reservations.claim_update(key, "job_2", 2, "d2") is True  # another job (imported afresh) claims anew
+    assert await reservations.claim_update(key, "job_1", 2, "d1", 7) is True
+    assert await reservations.claim_update(key, "job_1", 2, "d1", 7) is True  # the same attempt again
+    assert await reservations.claim_update(key, "job_1", 2, "d2", 7) is False  # another body from the same version
+    assert await reservations.claim_update(key, "job_1", 2, "d1", 8) is False  # the same body onto another version
+    assert await reservations.claim_update(key, "job_2", 2, "d2", 7) is True  # another job claims anew
+    assert await reservations.attempts(key, "job_1") == {2: ("d1", 7)}
+    assert 3500 < await redis.ttl(f"{key}:job_1:updates") <= 3600
     await reservations.release_update(key, "job_1", 2)
-    assert await reservations.claim_update(key, "job_1", 2, "d2") is True
+    assert await reservations.claim_update(key, "job_1", 2, "d2", 7) is True

@@ -1,5 +1,7 @@
 """Update by re-import (If-Match) on MemoryRedis and a fake bus: only onto the current version."""
 
+import asyncio
+import contextlib
 from types import SimpleNamespace
 
 import pytest
@@ -130,13 +132,24 @@ async def test_an_update_the_projection_refuses_is_412_and_the_old_body_still_re
     assert replay.replayed and replay.job_id == job_id
 
 
-async def test_two_updates_from_the_same_version_cannot_both_go_out(redis, outcomes):
+async def test_two_updates_racing_for_the_same_spec_cannot_both_go_out(redis, outcomes):
+    """Theirs claims spec 2 between our reading the job's attempts and our claim: ours is refused
+    (412), not published as a second body of spec 2."""
     body, job_id = await imported(redis, outcomes)
     await head(redis, job_id, version=7)
-    await Reservations(redis, 3600).claim_update(Reservations.key(ORG, "RUN-1"), job_id, 2, "theirs")  # theirs won
+    bus = FakeBus()
+    ours = deps(redis, outcomes, bus)
+    read = ours.reservations.attempts
+
+    async def read_before_theirs(key: str, job: str):
+        found = await read(key, job)
+        assert await Reservations(redis, 3600).claim_update(key, job, 2, "theirs", 7)
+        return found
+
+    ours.reservations.attempts = read_before_theirs
     with pytest.raises(Problem) as lost:
-        await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus()))
-    assert lost.value.status == 412
+        await import_or_update(command(changed(body), '"7"'), ours)
+    assert lost.value.status == 412 and bus.attempts == []
 
 
 async def test_a_cancelled_job_is_not_updated(redis, outcomes):
@@ -245,3 +258,49 @@ async def test_a_retry_from_a_newer_version_is_a_new_attempt_with_a_spec_of_its_
     [retry] = bus.published
     assert (retry.spec_version, retry.base_version) == (3, 8) and retry.event_id != late.attempts[0].event_id
     assert isinstance(answer, Settled) and answer.view == view
+
+
+async def test_an_update_that_landed_late_behind_a_later_acknowledged_one_is_still_found_applied(redis, outcomes):
+    """D1 (spec 2) in doubt, D2 (spec 3) acknowledged; D1 lands first and is applied, D2 refused:
+    D1's retry gets D1, though the reservation recorded D2."""
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    with pytest.raises(Problem):
+        await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus(fail=True)))
+    refused = FakeBus(then=lambda e: announce(redis, e, {"job_id": job_id, "version": 10, "spec_version": 2}, 3))
+    with pytest.raises(Problem) as theirs:
+        await import_or_update(command({**body, "title": "theirs"}, '"7"'), deps(redis, outcomes, refused))
+    assert theirs.value.status == 412 and refused.published[0].spec_version == 3
+    await head(redis, job_id, version=10, spec_version=2)
+    answer = await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus()))
+    assert isinstance(answer, Settled) and answer.updated and answer.view["spec_version"] == 2
+
+
+async def test_redis_failing_after_kafka_acknowledged_an_update_is_no_503_and_leaves_no_waiter(redis, outcomes):
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    view = {"job_id": job_id, "version": 9, "spec_version": 2}
+    d = deps(redis, outcomes, FakeBus(then=lambda e: announce(redis, e, view)))
+
+    async def failing(*args, **kwargs):
+        raise ConnectionError("redis went away")
+
+    d.reservations.updated = failing
+    answer = await import_or_update(command(changed(body), '"7"'), d)
+    assert isinstance(answer, Settled) and answer.view == view
+    assert outcomes._waiters == {}
+
+
+async def test_an_update_request_dying_mid_publish_holds_its_spec_and_blocks_nothing(redis, outcomes):
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    slow = FakeBus(delay=5)
+    dying = asyncio.create_task(import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, slow)))
+    await asyncio.sleep(0.1)
+    dying.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await dying
+    assert outcomes._waiters == {}
+    bus = FakeBus(then=lambda e: announce(redis, e, {"job_id": job_id, "version": 9, "spec_version": 3}))
+    answer = await import_or_update(command({**body, "title": "next"}, '"7"'), deps(redis, outcomes, bus))
+    assert bus.published[0].spec_version == 3 and isinstance(answer, Settled)
