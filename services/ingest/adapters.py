@@ -156,25 +156,25 @@ class Reservations:
         afresh under the same external id (after an erasure) starts its own."""
         name, attempt = f"{key}:{job_id}:updates", f"{digest}:{base_version}"
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(name, str(spec_version), attempt)
+            pipe.hsetnx(name, str(spec_version), f"{attempt}:{self.clock():.3f}")
             pipe.hget(name, str(spec_version))
             pipe.expire(name, self.ttl_s)
             _, held, _ = await pipe.execute()
-        return held == attempt.encode()
+        return held is not None and held.decode().rsplit(":", 1)[0] == attempt
 
     async def release_update(self, key: str, job_id: str, spec_version: int) -> None:
         """The update was refused before it could reach Kafka (too large): its spec is free again."""
         await self.redis.hdel(f"{key}:{job_id}:updates", str(spec_version))
 
-    async def attempts(self, key: str, job_id: str) -> dict[int, tuple[str, int]]:
+    async def attempts(self, key: str, job_id: str) -> dict[int, tuple[str, int, float]]:
         """Every update of the job that went out (or may have: a publish that timed out is still
         retried by the producer, for as long as its replica lives): spec -> (body digest, the
-        version it applies onto)."""
+        version it applies onto, when it was claimed)."""
         held = await self.redis.hgetall(f"{key}:{job_id}:updates")
-        found: dict[int, tuple[str, int]] = {}
+        found: dict[int, tuple[str, int, float]] = {}
         for spec, value in held.items():
-            digest, _, base = (value.decode() if isinstance(value, bytes) else value).rpartition(":")
-            found[int(spec)] = (digest, int(base))
+            digest, base, *at = (value.decode() if isinstance(value, bytes) else value).split(":")
+            found[int(spec)] = (digest, int(base), float(at[0]) if at else 0.0)
         return found
 
     async def updated(self, key: str, job_id: str, digest: str, spec_version: int) -> None:

@@ -38,6 +38,9 @@ from shared.vocabulary import JobStatus
 
 log = logging.getLogger(__name__)
 NOT_UPDATABLE = frozenset({JobStatus.CANCELLED, JobStatus.COMPLETED})
+# How long another body's update from the same version, not landed yet, holds this one back (412):
+# far beyond a publish and its projection, short of keeping a job from updates when it never lands.
+UNDER_WAY_S = 120
 
 
 async def import_or_update(command: ImportJob, deps: ImportDependencies) -> ImportAnswer:
@@ -55,7 +58,7 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
             return await replay(deps, command, existing.job_id, model.external_job_id)  # nothing to change
         head = await _head(deps, command.org_id, existing.job_id)
         attempts = await deps.reservations.attempts(key, existing.job_id)
-        mine = {spec: base for spec, (body, base) in attempts.items() if body == digest}
+        mine = {spec: base for spec, (body, base, _) in attempts.items() if body == digest}
         if head.spec_version in mine:
             # An attempt of this very body is the job's spec: it reached Kafka, though this replica
             # never heard so (its publish timed out, or the request died after it). Answered as that
@@ -75,6 +78,8 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
         # This body onto this version went out before and has not landed (yet): the same event again
         # (both landing count once). Otherwise a spec after every attempt that may still land.
         again = next((spec for spec, base in mine.items() if spec > head.spec_version and base == head.version), 0)
+        if not again and _under_way(attempts, digest, head, deps.reservations.clock()):
+            raise _stale(head, "Another update of this version is under way; read the job again.")
         spec_version = again or max(existing.spec_version, head.spec_version, *attempts) + 1
         if not await deps.reservations.claim_update(key, existing.job_id, spec_version, digest, head.version):
             raise _stale(head, "Another update of this version is under way; read the job again.")
@@ -93,6 +98,17 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
         return await _publish(deps, command, event, key, existing.payload_hash, bool(again))
     except (RedisError, OSError):
         raise unavailable("The idempotency store") from None
+
+
+def _under_way(attempts: dict[int, tuple[str, int, float]], digest: str, head: JobHead, now: float) -> bool:
+    """Whether another body's update from this same version went out and has not landed: the two
+    must not both go out (the projection would keep one and drop the other unannounced), so this
+    one waits its turn (412). Only for UNDER_WAY_S: an attempt whose replica died with it in doubt
+    never lands, and must not keep the job from being updated."""
+    return any(
+        body != digest and base == head.version and spec > head.spec_version and now - at < UNDER_WAY_S
+        for spec, (body, base, at) in attempts.items()
+    )
 
 
 def _etag(version: int) -> str:
@@ -209,7 +225,9 @@ def _verdict(settled: JobSettled, org_id: str, spec_version: int) -> bool | None
         return None
     if settled.rejected_spec_version == spec_version:
         return False
-    return True if settled.job.get("spec_version", 1) >= spec_version else None
+    # Only this very spec: a later one settled means this one was dropped unannounced (stale
+    # behind it), or has yet to be heard of; either way not "applied", so the wait goes on (202).
+    return True if settled.job.get("spec_version", 1) == spec_version else None
 
 
 def _as_head(settled: JobSettled) -> JobHead:

@@ -7,14 +7,15 @@ from types import SimpleNamespace
 import pytest
 
 from services.ingest.adapters import JobHeads, Lanes, Outcomes, Reservations
-from services.ingest.handlers import ImportDependencies, ImportJob, Settled
+from services.ingest.handlers import Accepted, ImportDependencies, ImportJob, Settled
 from services.ingest.tests.support import FakeBus, data_keys
-from services.ingest.updates import import_or_update
+from services.ingest.updates import UNDER_WAY_S, import_or_update
 from shared.channels import JOB_OUTCOME, JobHead, JobSettled, jobhead_key, outcome_key
 from shared.errors import Problem
 from shared.testing.builders import import_body
 from shared.testing.fakes import MemoryRedis
 from shared.testing.waiting import async_wait_until
+from shared.vocabulary import JobStatus
 
 ORG = "org_a"
 
@@ -37,9 +38,22 @@ async def outcomes(redis):
     await outcomes.stop()
 
 
+class Clock:
+    """Wall time the tests move on (the reservations' record of when an update went out)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+CLOCK = Clock()
+
+
 def deps(redis, outcomes, bus) -> ImportDependencies:
     return ImportDependencies(
-        reservations=Reservations(redis, 3600),
+        reservations=Reservations(redis, 3600, clock=CLOCK),
         outcomes=outcomes,
         bus=bus,
         lanes=Lanes(redis, fair_share=2, ttl_s=3600),
@@ -218,6 +232,10 @@ async def test_while_an_update_is_in_doubt_another_body_takes_the_spec_after_it(
     await head(redis, job_id, version=7)
     with pytest.raises(Problem):
         await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus(fail=True)))
+    with pytest.raises(Problem) as held:  # while it may still land, another body from that version waits
+        await import_or_update(command({**body, "title": "another"}, '"7"'), deps(redis, outcomes, FakeBus()))
+    assert held.value.status == 412
+    CLOCK.now += UNDER_WAY_S + 1  # it did not land: it keeps its spec, but holds nothing back
     view = {"job_id": job_id, "version": 9, "spec_version": 3}
     bus = FakeBus(then=lambda e: announce(redis, e, view))
     answer = await import_or_update(command({**body, "title": "another"}, '"7"'), deps(redis, outcomes, bus))
@@ -267,6 +285,7 @@ async def test_an_update_that_landed_late_behind_a_later_acknowledged_one_is_sti
     await head(redis, job_id, version=7)
     with pytest.raises(Problem):
         await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus(fail=True)))
+    CLOCK.now += UNDER_WAY_S + 1
     refused = FakeBus(then=lambda e: announce(redis, e, {"job_id": job_id, "version": 10, "spec_version": 2}, 3))
     with pytest.raises(Problem) as theirs:
         await import_or_update(command({**body, "title": "theirs"}, '"7"'), deps(redis, outcomes, refused))
@@ -301,6 +320,18 @@ async def test_an_update_request_dying_mid_publish_holds_its_spec_and_blocks_not
     with contextlib.suppress(asyncio.CancelledError):
         await dying
     assert outcomes._waiters == {}
+    CLOCK.now += UNDER_WAY_S + 1
     bus = FakeBus(then=lambda e: announce(redis, e, {"job_id": job_id, "version": 9, "spec_version": 3}))
     answer = await import_or_update(command({**body, "title": "next"}, '"7"'), deps(redis, outcomes, bus))
     assert bus.published[0].spec_version == 3 and isinstance(answer, Settled)
+
+
+async def test_a_later_specs_settling_is_not_taken_for_this_updates_answer(redis, outcomes):
+    """Spec 3 settled while spec 2 was awaited: spec 2 was dropped behind it (stale, unannounced)
+    or is still to come; not "applied" either way, so the answer is 202, never 200 with spec 3's body."""
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    bus = FakeBus(then=lambda e: announce(redis, e, {"job_id": job_id, "version": 9, "spec_version": 3}))
+    answer = await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, bus))
+    assert bus.published[0].spec_version == 2
+    assert isinstance(answer, Accepted) and answer.status == JobStatus.PROCESSING
