@@ -71,18 +71,23 @@ def _aad(job_id: str) -> bytes:
     return b"rm-pii-v1:" + job_id.encode()  # a value sealed for one job never opens as another's
 
 
+def _encrypt(key: bytes, job_id: str, data: bytes) -> bytes:
+    """nonce ‖ ciphertext ‖ tag: `data` under the job's data key, bound to the job."""
+    nonce = os.urandom(12)
+    return nonce + AESGCM(key).encrypt(nonce, data, _aad(job_id))
+
+
 def seal_text(key: bytes, job_id: str, text: str) -> str:
     """`text` sealed under the job's data key."""
-    nonce = os.urandom(12)
-    return TOKEN + base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, text.encode(), _aad(job_id))).decode()
+    return TOKEN + base64.urlsafe_b64encode(_encrypt(key, job_id, text.encode())).decode()
 
 
 def seal_json(key: bytes, job_id: str, value: Any) -> str:
     """A JSON value (an object) sealed whole under the job's data key."""
     # orjson: the same compact JSON as json.dumps(separators=(",", ":")) at a thirtieth of the time
     # (a 20-stop job view, sealed for every change the status relay publishes).
-    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    return JSON_TOKEN + seal_text(key, job_id, text)[len(TOKEN) :]
+    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    return JSON_TOKEN + base64.urlsafe_b64encode(_encrypt(key, job_id, text)).decode()
 
 
 BLOB = b"pii1b."  # sealed bytes kept outside the log: BLOB + nonce ‖ ciphertext ‖ tag
@@ -90,8 +95,7 @@ BLOB = b"pii1b."  # sealed bytes kept outside the log: BLOB + nonce ‖ cipherte
 
 def seal_bytes(key: bytes, job_id: str, data: bytes) -> bytes:
     """`data` sealed under the job's data key, as bytes (a Redis value, not JSON text)."""
-    nonce = os.urandom(12)
-    return BLOB + nonce + AESGCM(key).encrypt(nonce, data, _aad(job_id))
+    return BLOB + _encrypt(key, job_id, data)
 
 
 def open_bytes(key: bytes | None, job_id: str, blob: bytes) -> bytes | None:

@@ -140,7 +140,9 @@ class MemoryRedis:
 
     async def hdel(self, key: str, *fields: str) -> int:
         self._check()
-        current = dict(self.values.get(key, {})) if self._live(key) else {}
+        if not self._live(key):
+            return 0
+        current = dict(self.values[key])
         gone = [f for f in map(_bytes, fields) if current.pop(f, None) is not None]
         self.values[key] = current
         return len(gone)
