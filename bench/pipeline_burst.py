@@ -31,7 +31,7 @@ from services.geocoder.settings import GeocoderSettings
 from services.optimizer.adapters import matrix_provider
 from services.optimizer.handlers import optimize
 from services.optimizer.settings import OptimizerSettings
-from shared.channels import JOB_OUTCOME
+from shared.channels import JOB_OUTCOME, announced
 from shared.events import ImportRequested
 from shared.events.jobs import JobSpec, RequestedStop
 from shared.testing.fakes import MemoryRedis
@@ -93,8 +93,8 @@ async def burst(token: str, n: int, clients: int, seed: int, generator: str = "a
 
     async def listen() -> None:
         async for message in pubsub.listen():
-            job_id = json.loads(message["data"])["job_id"]
-            routed.setdefault(job_id, time.perf_counter())
+            if (heard := announced(message["data"])) is not None:
+                routed.setdefault(heard[0], time.perf_counter())
 
     listener = asyncio.create_task(listen())
     queue: asyncio.Queue[int] = asyncio.Queue()

@@ -30,7 +30,7 @@ import httpx
 from redis.asyncio import Redis
 
 from bench.common import ROOT, machine
-from shared.channels import JOB_OUTCOME
+from shared.channels import JOB_OUTCOME, announced
 from shared.testing.stack import EDGE, REDIS_URL, VAR
 
 MIB = 1024 * 1024
@@ -181,7 +181,8 @@ class Load:
         await pubsub.subscribe(JOB_OUTCOME)
         try:
             async for message in pubsub.listen():
-                self.routed.add(json.loads(message["data"])["job_id"])
+                if (heard := announced(message["data"])) is not None:
+                    self.routed.add(heard[0])
         finally:
             await pubsub.aclose()
             await redis.aclose()

@@ -5,16 +5,18 @@ import zlib
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from shared.pii import BLOB, open_bytes, seal_bytes
 
-# status -> every ingest replica: a job settled; the message carries its public view.
+# status -> every ingest replica: a job settled; the message carries its outcome sealed (announcement).
 JOB_OUTCOME = "rm:job-outcome"
 
 
 class JobSettled(BaseModel):
-    """The message on JOB_OUTCOME: which job of which organization settled, and its public view.
+    """A settled job: which job of which organization, and its public view; on JOB_OUTCOME and at
+    outcome_key, sealed under the job's data key (announcement, seal_outcome).
 
     `rejected_spec_version` names an update (by re-import) the projection refused because the
     job had changed since the client's If-Match: the import waiting for it answers 412."""
@@ -57,7 +59,7 @@ def outcome_key(job_id: str) -> str:
 # A kept outcome is the job's whole public view: about 0.6 KB of JSON per stop, kept a day, most of
 # the durable Redis' memory (README, sizing). zlib at level 1 keeps it at a sixth (11.7 KB -> 1.9 KB
 # for 20 stops) for about 0.1 ms of the status service's CPU per settled job. The channel's message
-# stays JSON: nothing keeps it.
+# is the same sealed bytes, after the job's id (announcement).
 OUTCOME_LEVEL = 1
 OUTCOME_MAX_BYTES = 64 * 1024 * 1024  # unpacked; far above any view an event budget lets through
 
@@ -107,3 +109,36 @@ def reservation_key(org_id: str, external_job_id: str) -> str:
     """Ingest's idempotency reservation of an external_job_id (which job it made, the body's hash);
     erasing the job deletes it, so the external id may be imported afresh."""
     return f"rm:idem:{org_id}:{hashlib.sha256(external_job_id.encode()).hexdigest()}"
+
+
+def announcement(job_id: str, sealed: bytes | None) -> bytes:
+    """A settled job's message on JOB_OUTCOME: its id, a newline, then its outcome as status keeps
+    it (seal_outcome), or nothing after the id for a job whose data key was gone (erased).
+
+    Every ingest replica hears every settled job; only one holding an import of it opens the
+    outcome, with the job's key. The channel carried the whole view in clear before (addresses,
+    names, notes, about 12 KB for 20 stops) to every subscriber; now nothing personal crosses it
+    readable, and a sixth of the bytes (the outcome is compressed)."""
+    return job_id.encode() + b"\n" + (sealed or b"")
+
+
+def announced(data: bytes | str) -> tuple[str, bytes] | None:
+    """(job_id, the outcome: sealed, or b"" for none) of a JOB_OUTCOME message; a message of the
+    release before (the JobSettled JSON itself, heard during a rolling upgrade) gives (its job_id,
+    that JSON), which open_outcome reads as it is. None for anything else."""
+    raw = data.encode() if isinstance(data, str) else data
+    if not isinstance(raw, bytes):
+        return None
+    if raw[:1] == b"{":
+        try:
+            job_id = orjson.loads(raw).get("job_id")
+        except (orjson.JSONDecodeError, AttributeError):
+            return None
+        return (job_id, raw) if isinstance(job_id, str) else None
+    job_id, newline, sealed = raw.partition(b"\n")
+    if not newline or not job_id:
+        return None
+    try:
+        return job_id.decode(), sealed
+    except UnicodeDecodeError:
+        return None

@@ -18,6 +18,7 @@ from shared.channels import (
     JOB_OUTCOME,
     JobHead,
     JobSettled,
+    announced,
     inflight_key,
     jobhead_key,
     open_outcome,
@@ -223,13 +224,15 @@ class Outcomes(Background):
     the outcome it keeps for each settled job.
 
     Every ingest replica hears every announcement, so whichever replica holds the request
-    answers it. A waiter is registered before the import is published, so none is missed.
+    answers it. A waiter is registered before the import is published, so none is missed. An
+    announcement carries the outcome sealed under the job's data key (shared.channels.announcement):
+    the waiter opens it, and nobody else does.
     """
 
     def __init__(self, redis: Redis, keys: DataKeys) -> None:
-        """`keys`: the jobs' data keys, which open the outcomes the status service keeps sealed."""
+        """`keys`: the jobs' data keys, which open the outcomes the status service seals."""
         self.redis, self.keys = redis, keys
-        self._waiters: dict[str, list[asyncio.Future[JobSettled]]] = {}
+        self._waiters: dict[str, list[asyncio.Future[bytes]]] = {}
 
     async def run(self) -> None:
         while True:
@@ -243,45 +246,59 @@ class Outcomes(Background):
                 await asyncio.sleep(1)
 
     def _deliver(self, data: Any) -> None:
-        if not self._waiters:
-            # Nobody here waits (async imports, or another replica's): not even parsed. Every
-            # replica hears every settled job, with its whole view; parsing each was about a third
-            # of what a replica spent on the channel in a burst (py-spy).
+        """The announced outcome, still sealed, to the imports here waiting for its job. Nothing
+        else is done with an announcement here: the listening loop stays cheap, and one with no
+        import waiting here (async imports, or another replica's) is not even split."""
+        if not self._waiters or (heard := announced(data)) is None:
             return
-        settled = _settled(data)
-        if settled is None:
-            return
-        for future in self._waiters.pop(settled.job_id, []):
+        job_id, outcome = heard
+        if job_id not in self._waiters or (outcome[:1] == b"{" and _settled(outcome) is None):
+            return  # a release before's JSON that is no outcome is ignored, its waiters wait on
+        for future in self._waiters.pop(job_id, []):
             if not future.done():
-                future.set_result(settled)
+                future.set_result(outcome)
 
     async def kept(self, job_id: str) -> JobSettled | None:
         """The outcome the status service keeps for a settled job, or None (not settled, expired, malformed)."""
-        kept = await self.redis.get(outcome_key(job_id))
-        if kept is None:
-            return None
-        keys = await self.keys.keys([job_id]) if isinstance(kept, bytes) and kept.startswith(BLOB) else {}
-        return _settled(open_outcome(kept, keys.get(job_id), job_id))
+        return await self._open(job_id, await self.redis.get(outcome_key(job_id)))
 
-    def expect(self, job_id: str) -> asyncio.Future[JobSettled]:
-        future: asyncio.Future[JobSettled] = asyncio.get_running_loop().create_future()
+    async def _open(self, job_id: str, outcome: bytes | str | None) -> JobSettled | None:
+        """A kept or announced outcome of the job, opened with its key (read only for a sealed one:
+        an outcome of a release before is JSON); None when there is none, its key is gone, or it is
+        not this job's (the seal is bound to the job's id)."""
+        if not outcome:
+            return None
+        keys = await self.keys.keys([job_id]) if isinstance(outcome, bytes) and outcome.startswith(BLOB) else {}
+        settled = _settled(open_outcome(outcome, keys.get(job_id), job_id))
+        return settled if settled is not None and settled.job_id == job_id else None
+
+    def expect(self, job_id: str) -> asyncio.Future[bytes]:
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(job_id, []).append(future)
         return future
 
-    def forget(self, job_id: str, future: asyncio.Future[JobSettled]) -> None:
+    def forget(self, job_id: str, future: asyncio.Future[bytes]) -> None:
         waiters = self._waiters.get(job_id, [])
         if future in waiters:
             waiters.remove(future)
         if not waiters:
             self._waiters.pop(job_id, None)
 
-    async def wait(self, job_id: str, future: asyncio.Future[JobSettled], timeout_s: float) -> JobSettled | None:
+    async def wait(self, job_id: str, future: asyncio.Future[bytes], timeout_s: float) -> JobSettled | None:
+        """The job's outcome once announced, opened; None when it is not announced within
+        `timeout_s`, or cannot be opened (its key gone, or Redis failing: the import was accepted,
+        and answers 202 rather than an error)."""
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout_s) if timeout_s > 0 else None
+            outcome = await asyncio.wait_for(asyncio.shield(future), timeout_s) if timeout_s > 0 else None
         except TimeoutError:
             return None
         finally:
             self.forget(job_id, future)
+        try:
+            return await self._open(job_id, outcome)
+        except (RedisError, OSError) as exc:
+            log.warning("could not read the data key to open %s's outcome (%s); answering 202", job_id, exc)
+            return None
 
 
 def _settled(data: Any) -> JobSettled | None:

@@ -18,7 +18,6 @@ from services.ingest.adapters import JobHeads, Lanes, Outcomes, Reservation, Res
 from services.ingest.metrics import LANE_PUBLISHED, RATE_LIMITED
 from services.ingest.models import ImportIn, fleet_errors, has_unknown, unknown_fields
 from shared import logs, ratelimit
-from shared.channels import JobSettled
 from shared.errors import Problem, field_errors
 from shared.events import Event, ImportRequested, JobWarning
 from shared.events.jobs import Depot, JobSpec, Lane, RequestedStop, TimeWindow, VehicleSpec
@@ -411,7 +410,7 @@ async def _answer(
     command: ImportJob,
     job_id: str,
     external_job_id: str,
-    future: "asyncio.Future[JobSettled]",
+    future: "asyncio.Future[bytes]",
     replayed: bool,
 ) -> ImportAnswer:
     """At once when the caller prefers not to wait; otherwise the outcome if it comes in time."""

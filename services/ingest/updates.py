@@ -185,7 +185,7 @@ async def _outcome(
     key: str,
     previous_hash: str,
     settled_maybe: bool = False,
-    future: "asyncio.Future[JobSettled] | None" = None,
+    future: "asyncio.Future[bytes] | None" = None,
 ) -> ImportAnswer:
     """An accepted update's answer: its outcome if it comes in time (200, or 412 when the
     projection refused it), else 202; at once (202) when the caller prefers not to wait.

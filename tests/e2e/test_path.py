@@ -7,7 +7,7 @@ import httpx
 from redis.asyncio import Redis
 
 from services.status.settings import StatusSettings
-from shared.channels import JobSettled, open_outcome, outcome_key, unpack_outcome
+from shared.channels import JOB_OUTCOME, JobSettled, announced, open_outcome, outcome_key, unpack_outcome
 from shared.pii import BLOB, DataKeys
 from shared.testing.stack import REDIS_URL, service_url
 from tests.conftest import Tenant
@@ -110,6 +110,36 @@ async def test_the_same_import_again_is_the_same_job_and_a_different_body_confli
     changed = await tenant.import_job({**body, "title": "something else"})
     assert changed.status_code == 409 and changed.json()["code"] == "idempotency_conflict"
     assert changed.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_the_settled_jobs_announcement_is_sealed_and_its_waiting_import_opens_it(tenant: Tenant):
+    """Every ingest replica (and any client subscribed to the channel) hears every settled job:
+    it crosses Redis sealed under the job's data key, and the import waiting for it answers 201
+    with the route it opened."""
+    redis = Redis.from_url(REDIS_URL)
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(JOB_OUTCOME)
+    try:
+        body = tenant.job()
+        answer = await tenant.import_job(body)
+        assert answer.status_code == 201, answer.text  # the waiter's answer: the opened outcome
+        job_id = answer.json()["job_id"]
+        heard: dict[str, bytes] = {}
+        for _ in range(100):
+            message = await pubsub.get_message(timeout=0.1)
+            if message is not None and (one := announced(message["data"])) is not None:
+                heard[one[0]] = message["data"]
+            if job_id in heard:
+                break
+        key = (await DataKeys(redis, StatusSettings().kek_material).keys([job_id]))[job_id]
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
+    message = heard[job_id]
+    address = body["stops"][0]["address"].encode()
+    assert message.startswith(job_id.encode() + b"\n" + BLOB) and address not in message
+    _, sealed = announced(message)
+    assert JobSettled.model_validate_json(open_outcome(sealed, key, job_id)).job == answer.json()
 
 
 async def test_twenty_concurrent_duplicates_create_exactly_one_job(tenant: Tenant):

@@ -8,7 +8,7 @@ from typing import Any
 
 from services.ingest.adapters import RESERVE_SCRIPT
 from services.ingest.settings import IngestSettings
-from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, outcome_key, pack_outcome, seal_outcome
+from shared.channels import JOB_OUTCOME, JobSettled, announcement, inflight_key, outcome_key, pack_outcome, seal_outcome
 from shared.events import Event, ImportRequested
 from shared.pii import DataKeys
 from shared.ratelimit import RateDecision
@@ -109,6 +109,6 @@ async def settle(
         value = pack_outcome(message) if kept == "packed" else message
     await redis.set(outcome_key(event.job_id), value, ex=WEEK)
     await redis.zrem(inflight_key(event.org_id), event.job_id)
-    if announce:
-        await redis.publish(JOB_OUTCOME, message)
+    if announce:  # sealed: as status announces it; else the JobSettled JSON, as releases before did
+        await redis.publish(JOB_OUTCOME, announcement(event.job_id, value) if kept == "sealed" else message)
     return view

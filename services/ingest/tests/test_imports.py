@@ -5,7 +5,6 @@ import time
 
 import pytest
 
-from services.ingest import adapters
 from services.ingest.adapters import Lanes, Outcomes, Reservations
 from services.ingest.handlers import (
     Accepted,
@@ -19,7 +18,7 @@ from services.ingest.handlers import (
 )
 from services.ingest.metrics import RATE_LIMITED
 from services.ingest.tests.support import FakeBus, FakeLimiter, data_keys, settle
-from shared.channels import JOB_OUTCOME, inflight_key, outcome_key, pack_outcome
+from shared.channels import JOB_OUTCOME, JobSettled, announcement, inflight_key, outcome_key, pack_outcome, seal_outcome
 from shared.errors import Problem
 from shared.pii import BLOB
 from shared.testing.builders import import_body
@@ -326,27 +325,54 @@ async def test_a_job_whose_settling_was_never_seen_stops_counting_after_the_ttl(
     assert await redis.zrank("rm:inflight:" + ORG, "job_stuck") is None
 
 
-def test_an_outcome_nobody_here_waits_for_is_not_parsed_and_one_awaited_is_delivered(monkeypatch):
-    """Every replica hears every settled job with its whole view: one with no import waiting
-    skips the message unparsed; a waiter still gets its job's outcome, and only its own."""
-    parsed: list[object] = []
-    real = adapters._settled
-    monkeypatch.setattr(adapters, "_settled", lambda data: parsed.append(data) or real(data))
-    outcomes = Outcomes(MemoryRedis(), data_keys(MemoryRedis()))
-    message = '{"job_id": "job_1", "org_id": "org_a", "job": {"job_id": "job_1", "status": "assigned"}}'
-    outcomes._deliver(message)
-    assert parsed == []
+def test_an_announced_outcome_is_opened_only_by_its_waiter_with_its_jobs_key(monkeypatch):
+    """Every replica hears every settled job, its outcome sealed under the job's key: one with no
+    import of that job waiting leaves it unopened (its key never read); a waiter gets its own
+    job's outcome, opened; a sealed outcome announced under another job's id does not open (the
+    seal is bound to the job), nor one whose key is gone, and a release before's JSON still reads."""
+    redis = MemoryRedis()
+    keys = data_keys(redis)
+    outcomes = Outcomes(redis, keys)
+    read: list[object] = []
+    real = keys.keys
 
-    async def waiting() -> None:
+    async def counted(job_ids):
+        job_ids = list(job_ids)
+        read.extend(job_ids)
+        return await real(job_ids)
+
+    monkeypatch.setattr(keys, "keys", counted)
+
+    async def scenario() -> None:
+        key_1, key_2 = await keys.key_for("job_1"), await keys.key_for("job_2")
+        settled_1 = JobSettled(job_id="job_1", org_id="org_a", job={"job_id": "job_1", "status": "assigned"})
+        sealed_1 = seal_outcome(settled_1.model_dump_json(), key_1, "job_1")
+        assert b"assigned" not in announcement("job_1", sealed_1)  # nothing of the view in clear
+        outcomes._deliver(announcement("job_1", sealed_1))  # nobody waits here: nothing read, nothing opened
         future = outcomes.expect("job_1")
-        outcomes._deliver(message.replace("job_1", "job_2"))  # another job's: parsed, not delivered
+        outcomes._deliver(announcement("job_2", seal_outcome(b"{}", key_2, "job_2")))  # another job's
         assert not future.done()
-        outcomes._deliver(message)
-        assert future.result().job["status"] == "assigned"
-        outcomes.forget("job_1", future)
+        outcomes._deliver(b"not an announcement")
+        assert not future.done()
+        outcomes._deliver(announcement("job_1", sealed_1))
+        assert read == [] and await outcomes.wait("job_1", future, 1) == settled_1
+        assert read == ["job_1"] and outcomes._waiters == {}
 
-    asyncio.run(waiting())
-    assert len(parsed) == 2
+        forged = outcomes.expect("job_2")  # job_1's sealed outcome, announced as job_2's
+        outcomes._deliver(announcement("job_2", sealed_1))
+        assert await outcomes.wait("job_2", forged, 1) is None
+
+        erased = outcomes.expect("job_1")  # settled after its erasure: announced without an outcome
+        outcomes._deliver(announcement("job_1", None))
+        assert await outcomes.wait("job_1", erased, 1) is None
+
+        legacy = outcomes.expect("job_1")
+        outcomes._deliver(b'{"job_id": "job_1"}')  # a release before's JSON that is no outcome: ignored
+        assert not legacy.done()
+        outcomes._deliver(settled_1.model_dump_json())
+        assert await outcomes.wait("job_1", legacy, 1) == settled_1
+
+    asyncio.run(scenario())
 
 
 async def test_a_reservation_sent_again_after_its_reply_was_lost_wins_again_and_another_jobs_does_not():

@@ -10,6 +10,7 @@ from shared.channels import (
     JOB_OUTCOME,
     JobHead,
     JobSettled,
+    announcement,
     inflight_key,
     jobhead_key,
     outcome_key,
@@ -42,20 +43,29 @@ class OutcomePublisher:
             return
         try:
             # Stored before announced: a replay (or an update) that follows the announcement finds it.
-            # Kept packed (the day's outcomes are most of the durable Redis) and sealed, announced as
-            # JSON. An erased job's outcome (its key gone) is not kept: the announcement is all of it.
-            views = [(one, one.model_dump_json()) for one in settled]
+            # Kept packed (the day's outcomes are most of the durable Redis) and sealed, and announced
+            # as the same sealed bytes. An erased job's outcome (its key gone) is neither kept nor
+            # announced: its waiting import hears that it settled, and answers 202.
             keys = await self.keys.keys(one.job_id for one in settled) if settled else {}
             for job_id in [j for j, key in keys.items() if key is None]:  # erased, or (rare) never given one
                 keys[job_id] = await self.keys.key_for(job_id)
+            sealed = [
+                (
+                    one,
+                    None
+                    if (key := keys.get(one.job_id)) is None
+                    else seal_outcome(one.model_dump_json(), key, one.job_id),
+                )
+                for one in settled
+            ]
             async with self.redis.pipeline(transaction=True) as pipe:
                 for job_id, head in heads.items():
                     pipe.set(jobhead_key(job_id), head.model_dump_json(), ex=self.ttl_seconds)
-                for one, view in views:
-                    if (key := keys.get(one.job_id)) is not None:
-                        pipe.set(outcome_key(one.job_id), seal_outcome(view, key, one.job_id), ex=self.ttl_seconds)
-                for _, view in views:
-                    pipe.publish(JOB_OUTCOME, view)
+                for one, outcome in sealed:
+                    if outcome is not None:
+                        pipe.set(outcome_key(one.job_id), outcome, ex=self.ttl_seconds)
+                for one, outcome in sealed:
+                    pipe.publish(JOB_OUTCOME, announcement(one.job_id, outcome))
                 for one in settled:
                     pipe.zrem(inflight_key(one.org_id), one.job_id)
                 await pipe.execute()

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from services.status.adapters.projection import Projection
 from services.status.handlers import FollowUp
 from services.status.subscribers import ROUTES
-from shared.channels import JOB_OUTCOME, JobSettled, inflight_key, open_outcome, outcome_key
+from shared.channels import JOB_OUTCOME, JobSettled, announced, inflight_key, open_outcome, outcome_key
 from shared.db import make_engine
 from shared.events import DriverRegistered, DriverRemoved, JobFailed, TokenIssued, utcnow
 from shared.pii import DataKeys
@@ -25,17 +25,29 @@ def latency() -> tuple[float, float]:
     return REGISTRY.get_sample_value(f"{name}_count") or 0.0, REGISTRY.get_sample_value(f"{name}_sum") or 0.0
 
 
-def outcomes(status) -> list[JobSettled]:
-    """Every settled job announced on the outcome channel so far."""
-    published = status.redis.published
-    return [JobSettled.model_validate_json(message) for channel, message in published if channel == JOB_OUTCOME]
+async def announcements(status) -> list[tuple[str, JobSettled | None]]:
+    """Every settled job announced on the outcome channel so far: its id, and its outcome opened
+    with the job's key as the ingest replica waiting for it opens it (None: announced without one)."""
+    heard = [announced(message) for channel, message in status.redis.published if channel == JOB_OUTCOME]
+    keys = await DataKeys(status.redis, status.settings.kek_material).keys(job_id for job_id, _ in heard)
+    return [
+        (job_id, JobSettled.model_validate_json(open_outcome(sealed, keys[job_id], job_id)) if sealed else None)
+        for job_id, sealed in heard
+    ]
+
+
+async def outcomes(status) -> list[JobSettled]:
+    """The outcomes announced so far, each sealed under its job's key (nothing of it in clear)."""
+    messages = [message for channel, message in status.redis.published if channel == JOB_OUTCOME]
+    assert not any(b'"job_id"' in message for message in messages)  # the view's JSON is never in clear
+    return [settled for _, settled in await announcements(status) if settled is not None]
 
 
 async def test_a_routed_job_reaches_the_read_model_and_is_announced_and_kept(status):
     await status.job("job_1")
     job = (await status.http.get(f"{JOBS}/job_1", headers=status.auth())).json()
     assert job["status"] == JobStatus.ASSIGNED and [s["external_stop_id"] for s in job["stops"]] == ["S1", "S0"]
-    [announced] = outcomes(status)
+    [announced] = await outcomes(status)
     assert announced == JobSettled(job_id="job_1", org_id="org_1", job=job)
     kept = await status.redis.get(outcome_key("job_1"))
     assert b"Queen St" not in kept and b"dana@" not in kept  # sealed: the durable Redis writes it to disk
@@ -54,7 +66,7 @@ async def test_an_erased_jobs_outcome_is_announced_but_never_kept(status):
     durable Redis, where the erasure could not reach it again."""
     await DataKeys(status.redis, status.settings.kek_material).destroy(["job_1"])
     await status.job("job_1")
-    assert [o.job_id for o in outcomes(status)] == ["job_1"]
+    assert await announcements(status) == [("job_1", None)]  # settled, announced without its view
     assert await status.redis.get(outcome_key("job_1")) is None
 
 
@@ -62,7 +74,7 @@ async def test_a_job_still_in_the_pipeline_is_not_announced(status):
     await status.job("job_1", route=False)
     job = (await status.http.get(f"{JOBS}/job_1", headers=status.auth())).json()
     assert job["status"] == JobStatus.PROCESSING
-    assert outcomes(status) == [] and await status.redis.get(outcome_key("job_1")) is None
+    assert await outcomes(status) == [] and await status.redis.get(outcome_key("job_1")) is None
 
 
 async def test_a_failed_job_is_announced_with_its_failure(status):
@@ -70,16 +82,16 @@ async def test_a_failed_job_is_announced_with_its_failure(status):
     await status.publish(
         JobFailed(org_id="org_1", job_id="job_1", stage="geocoder", code=FailureCode.GEOCODE_FAILED_ALL, message="m")
     )
-    [announced] = outcomes(status)
+    [announced] = await outcomes(status)
     assert announced.job["status"] == JobStatus.FAILED and announced.job["failure"]["code"] == "GEOCODE_FAILED_ALL"
 
 
 async def test_redelivered_events_announce_nothing_more_but_an_import_published_again_does(status):
     events = await status.job("job_1")
     await status.publish(*events)  # the very same events again: a consumer that restarted before committing
-    assert len(outcomes(status)) == 1
+    assert len(await outcomes(status)) == 1
     await status.publish(events[0].model_copy(update={"event_id": uuid.uuid4()}))  # a client's retried import
-    assert [o.job_id for o in outcomes(status)] == ["job_1", "job_1"]
+    assert [o.job_id for o in await outcomes(status)] == ["job_1", "job_1"]
 
 
 async def test_a_routed_job_observes_its_end_to_end_latency(status):
@@ -95,7 +107,7 @@ async def test_with_redis_down_the_job_is_still_projected_and_clients_poll(statu
     status.redis.down = False
     job = (await status.http.get(f"{JOBS}/job_1", headers=status.auth())).json()
     assert job["status"] == JobStatus.ASSIGNED
-    assert outcomes(status) == [] and await status.redis.get(outcome_key("job_1")) is None
+    assert await outcomes(status) == [] and await status.redis.get(outcome_key("job_1")) is None
     assert "waiting clients will poll" in caplog.text
 
 
@@ -158,6 +170,6 @@ async def test_a_bulk_lane_job_is_projected_and_leaves_its_organizations_jobs_in
     await status.publish(imported.model_copy(update=bulk), geo, routed(geo, [1, 0], external_job_id="EXT-1"))
     job = (await status.http.get(f"{JOBS}/job_1", headers=status.auth())).json()
     assert job["status"] == JobStatus.ASSIGNED
-    assert [o.job_id for o in outcomes(status)] == ["job_1"]
+    assert [o.job_id for o in await outcomes(status)] == ["job_1"]
     assert await status.redis.zrank(inflight_key(org), "job_1") is None  # ingest's next import counts one fewer
     assert await status.redis.zrank(inflight_key(org), "job_2") == 0
