@@ -146,7 +146,9 @@ class Reservations:
     async def publish_failed(self, key: str, job_id: str, digest: str) -> None:
         await self.redis.set(key, self._value(job_id, digest, False, 0.0), ex=self.ttl_s)
 
-    async def claim_update(self, key: str, job_id: str, spec_version: int, digest: str, base_version: int) -> bool:
+    async def claim_update(
+        self, key: str, job_id: str, spec_version: int, digest: str, base_version: int, first: str | None = None
+    ) -> bool:
         """Whether this request may publish the job's `spec_version`, onto `base_version`, as the
         body `digest`. A spec is one attempt's only (HSETNX in the job's `updates` record): two
         different updates from the same version cannot both go out, and none takes a spec an
@@ -154,13 +156,20 @@ class Reservations:
         always go out again as that spec: it is the same event (a retry after a 503, or this call
         sent again after its reply was lost). Recorded before publishing, so an attempt whose
         request died half-way still holds its spec. The record is the job's own: a job imported
-        afresh under the same external id (after an erasure) starts its own."""
+        afresh under the same external id (after an erasure) starts its own.
+
+        `first`: the body the job was imported with (spec 1), given by the first update of the job,
+        when the reservation still holds it: recorded as spec 1's, so the record tells each spec's
+        body and replayed_body() can name the job's own when the reservation names an update the
+        projection refused."""
         name, attempt = f"{key}:{job_id}:updates", f"{digest}:{base_version}"
         async with self.redis.pipeline(transaction=True) as pipe:
+            if first is not None:
+                pipe.hsetnx(name, "1", f"{first}:0:0")
             pipe.hsetnx(name, str(spec_version), f"{attempt}:{self.clock():.3f}")
             pipe.hget(name, str(spec_version))
             pipe.expire(name, self.ttl_s)
-            _, held, _ = await pipe.execute()
+            *_, held, _ = await pipe.execute()
         return held is not None and held.decode().rsplit(":", 1)[0] == attempt
 
     async def release_update(self, key: str, job_id: str, spec_version: int) -> None:
@@ -181,6 +190,30 @@ class Reservations:
     async def updated(self, key: str, job_id: str, digest: str, spec_version: int) -> None:
         """The reservation now answers for the updated body (replays of it) at `spec_version`."""
         await self.redis.set(key, self._value(job_id, digest, True, self.clock(), spec_version), ex=self.ttl_s)
+
+
+def replayed_body(existing: Reservation, head: JobHead, attempts: dict[int, tuple[str, int, float]]) -> str:
+    """The body whose import (or update) again is a replay of the job: the reservation's, unless it
+    names an update the job will never be. The reservation takes an update's body once Kafka
+    acknowledged it, and only a request waiting for its outcome puts the old one back when the
+    projection refuses it: after an async update that was refused, the job is its spec before,
+    and the reservation's body would replay as if applied (and the job's own body be a 409).
+
+    An update that has not landed (its spec above the head's) is under way while the job is still
+    at the version it applies onto, and lands as the reservation says; once the job moved past that
+    version it is refused (the projection applies an update onto its base version only), and the
+    job's body is its current spec's, from the record of attempts (spec 1's: the import's, recorded
+    by the job's first update). Without that record (updates made before it was kept) the
+    reservation's, as before."""
+    spec = existing.spec_version
+    if spec == head.spec_version:
+        return existing.payload_hash
+    if spec > head.spec_version:
+        attempt = attempts.get(spec)
+        if attempt is None or (attempt[0] == existing.payload_hash and attempt[1] == head.version):
+            return existing.payload_hash  # under way (or not recorded): it answers when it lands
+    current = attempts.get(head.spec_version)  # refused; or a later spec landed, not yet reserved
+    return current[0] if current is not None else existing.payload_hash
 
 
 class Lanes:

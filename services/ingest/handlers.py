@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
-from services.ingest.adapters import JobHeads, Lanes, Outcomes, Reservation, Reservations
+from services.ingest.adapters import JobHeads, Lanes, Outcomes, Reservation, Reservations, replayed_body
 from services.ingest.metrics import LANE_PUBLISHED, RATE_LIMITED
 from services.ingest.models import ImportIn, fleet_errors, has_unknown, unknown_fields
 from shared import logs, ratelimit
@@ -299,7 +299,7 @@ async def import_job(command: ImportJob, deps: ImportDependencies) -> ImportAnsw
         job_id, existing, lane = await _reserve(deps, command.org_id, key, fresh, digest)
         if existing is None:
             return await _publish(deps, command, model, warnings, key, job_id, digest, lane, again=job_id != fresh)
-        if existing.payload_hash != digest:
+        if digest != await _replayed_body(deps, command.org_id, key, existing):
             raise Problem(
                 409,
                 "idempotency_conflict",
@@ -311,6 +311,18 @@ async def import_job(command: ImportJob, deps: ImportDependencies) -> ImportAnsw
         return await replay(deps, command, existing.job_id, model.external_job_id)
     except (RedisError, OSError):
         raise unavailable("The idempotency store") from None
+
+
+async def _replayed_body(deps: ImportDependencies, org_id: str, key: str, existing: Reservation) -> str:
+    """The body whose import again replays the job: its reservation's, for a job never updated (no
+    more Redis reads); for an updated one, as adapters.replayed_body tells from its head and its
+    record of updates (the reservation may name an async update the projection refused)."""
+    if existing.spec_version == 1 or deps.heads is None:
+        return existing.payload_hash
+    head = await deps.heads.get(existing.job_id)
+    if head is None or head.org_id != org_id:
+        return existing.payload_hash
+    return replayed_body(existing, head, await deps.reservations.attempts(key, existing.job_id))
 
 
 async def _reserve(

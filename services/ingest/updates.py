@@ -14,7 +14,7 @@ from collections.abc import Awaitable
 
 from redis.exceptions import RedisError
 
-from services.ingest.adapters import JobHeads
+from services.ingest.adapters import JobHeads, replayed_body
 from services.ingest.handlers import (
     Accepted,
     ImportAnswer,
@@ -54,11 +54,15 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
         existing = await deps.reservations.get(key)
         if existing is None:
             raise _stale(None, f"There is no job with external_job_id {model.external_job_id!r} to update.")
-        if existing.payload_hash == digest:
+        found = await (deps.heads or JobHeads(deps.reservations.redis)).get(existing.job_id)
+        if (found is None or found.org_id != command.org_id) and existing.payload_hash == digest:
             return await replay(deps, command, existing.job_id, model.external_job_id)  # nothing to change
-        head = await _head(deps, command.org_id, existing.job_id)
+        head = _known(found, command.org_id)
         attempts = await deps.reservations.attempts(key, existing.job_id)
-        mine = {spec: base for spec, (body, base, _) in attempts.items() if body == digest}
+        replays = replayed_body(existing, head, attempts)
+        if digest == replays == existing.payload_hash:
+            return await replay(deps, command, existing.job_id, model.external_job_id)  # nothing to change
+        mine = {spec: base for spec, (body, base, _) in attempts.items() if body == digest and spec > 1}
         if head.spec_version in mine:
             # An attempt of this very body is the job's spec: it reached Kafka, though this replica
             # never heard so (its publish timed out, or the request died after it). Answered as that
@@ -70,6 +74,9 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
             log.info("update to spec %d found applied, though its publish was not acknowledged", spec)
             external = model.external_job_id
             return await _outcome(deps, command, existing.job_id, external, spec, key, existing.payload_hash, True)
+        if digest == replays:  # the job's own body, the reservation naming an update that was refused
+            await _best_effort(deps.reservations.updated(key, existing.job_id, digest, head.spec_version))
+            return await replay(deps, command, existing.job_id, model.external_job_id)
         if not etag_matches(command.if_match, _etag(head.version), weak=False):
             raise _stale(head, f"The job changed since that version; it is at version {head.version}.")
         if head.status in NOT_UPDATABLE:
@@ -81,7 +88,9 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
         if not again and _under_way(attempts, digest, head, deps.reservations.clock()):
             raise _stale(head, "Another update of this version is under way; read the job again.")
         spec_version = again or max(existing.spec_version, head.spec_version, *attempts) + 1
-        if not await deps.reservations.claim_update(key, existing.job_id, spec_version, digest, head.version):
+        # The job's first update records the body it was imported with, which the reservation holds until now.
+        first = existing.payload_hash if not attempts and existing.spec_version == head.spec_version == 1 else None
+        if not await deps.reservations.claim_update(key, existing.job_id, spec_version, digest, head.version, first):
             raise _stale(head, "Another update of this version is under way; read the job again.")
         event = ImportRequested(
             event_id=update_event_id(existing.job_id, spec_version, digest, head.version),  # a retry's: a redelivery
@@ -127,8 +136,8 @@ def _stale(head: JobHead | None, detail: str) -> Problem:
     )
 
 
-async def _head(deps: ImportDependencies, org_id: str, job_id: str) -> JobHead:
-    head = await (deps.heads or JobHeads(deps.reservations.redis)).get(job_id)
+def _known(head: JobHead | None, org_id: str) -> JobHead:
+    """The job's head, or a 412 problem when it is unknown."""
     if head is None or head.org_id != org_id:  # another organization's head is never read
         detail = (
             "The job's current version is not known yet (it may still be routing, or its record expired); "

@@ -4,11 +4,15 @@ cancel, and the public seed shapes (UUID job ids, whole minutes, only the status
 import uuid
 from datetime import timedelta
 
+from redis.asyncio import Redis
+
+from shared.channels import JobHead, jobhead_key
 from shared.events import StopsGeocoded, decode_event, utcnow
 from shared.events.jobs import JOBS_GEOCODED
-from shared.testing.stack import BOOTSTRAP
+from shared.testing.stack import BOOTSTRAP, REDIS_URL
 from shared.testing.waiting import async_wait_until
 from shared.topic_reader import read_to_end
+from shared.vocabulary import WarningCode
 from tests.conftest import Tenant
 
 JOBS = "/v1/integration-jobs"
@@ -92,6 +96,48 @@ async def test_an_update_by_reimport_geocodes_only_changed_stops_and_keeps_finis
     assert stale.headers["ETag"] == f'"{updated["version"]}"'
     no_match = await tenant.import_job(body)
     assert no_match.status_code == 409  # without If-Match a changed body stays a conflict
+
+
+async def test_an_async_update_the_projection_refused_leaves_the_job_replaying_its_own_body(tenant: Tenant):
+    """The race a careless integrator meets: an async update (no request waits for its verdict)
+    sent with the ETag the driver's report has just made stale, before status mirrored the new
+    version to ingest. Ingest takes it; the projection refuses it (the job moved past its base).
+    The job's own body must still replay, and the refused one must not (409 plain, 412 with its
+    ETag). The mirror's lag is made wide here by writing the job's head back for the update."""
+    body = tenant.job()
+    job = (await tenant.import_job(body)).json()
+    await report(tenant, job["job_id"], job["stops"][0]["external_stop_id"])
+    seen = await changed_since(tenant, job["job_id"], f'"{job["version"]}"', "the delivery to be recorded")
+    redis = Redis.from_url(REDIS_URL)
+    try:
+
+        async def mirrored():
+            head = await redis.get(jobhead_key(job["job_id"]))
+            return head if JobHead.model_validate_json(head).version == seen.json()["version"] else None
+
+        current = await async_wait_until(mirrored, seconds=10, what="the job's head mirrored")
+        lagging = JobHead.model_validate_json(current).model_copy(update={"version": job["version"], "finished": ()})
+        await redis.set(jobhead_key(job["job_id"]), lagging.model_dump_json())
+        changed = {**body, "title": "changed from a version already gone"}
+        update = await tenant.import_job(changed, **{"If-Match": f'"{job["version"]}"', "Prefer": "respond-async"})
+        assert update.status_code == 202, update.text
+        await redis.set(jobhead_key(job["job_id"]), current)  # the mirror catches up
+    finally:
+        await redis.aclose()
+
+    async def refused():
+        view = (await tenant.get_job(job["job_id"])).json()
+        return view if any(w["code"] == WarningCode.UPDATE_CONFLICT for w in view["warnings"]) else None
+
+    final = await async_wait_until(refused, seconds=30, what="the projection to refuse the update")
+    assert final["spec_version"] == 1 and final["title"] == body.get("title")
+    again = await tenant.import_job(body)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true", again.text
+    assert again.json()["job_id"] == job["job_id"]
+    conflict = await tenant.import_job(changed)
+    assert conflict.status_code == 409 and conflict.json()["code"] == "idempotency_conflict"
+    stale = await tenant.import_job(changed, **{"If-Match": f'"{job["version"]}"'})
+    assert stale.status_code == 412 and stale.json()["code"] == "precondition_failed"
 
 
 async def test_a_replan_orders_the_remaining_stops_from_the_drivers_location(tenant: Tenant):

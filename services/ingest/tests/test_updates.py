@@ -335,3 +335,46 @@ async def test_a_later_specs_settling_is_not_taken_for_this_updates_answer(redis
     answer = await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, bus))
     assert bus.published[0].spec_version == 2
     assert isinstance(answer, Accepted) and answer.status == JobStatus.PROCESSING
+
+
+async def test_an_async_update_the_projection_refused_leaves_the_job_replaying_its_own_body(redis, outcomes):
+    """No request waited for the refusal (Prefer: respond-async), so none put the reservation back:
+    the job's own body still replays, the refused one is no replay (a 409 plain, a 412 with its
+    stale If-Match), and from the job's version it goes out as a spec of its own."""
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    bus = FakeBus()
+    accepted = await import_or_update(ImportJob(ORG, "rm_ci_1", changed(body), True, '"7"'), deps(redis, outcomes, bus))
+    assert isinstance(accepted, Accepted)
+    [refused] = bus.published
+    # a stop was reported meanwhile (version 8): the projection refuses spec 2, the job stays spec 1
+    await head(redis, job_id, version=8)
+    await announce(redis, refused, {"job_id": job_id, "version": 8, "spec_version": 1}, rejected=2)
+    again = await import_or_update(command(body), deps(redis, outcomes, FakeBus()))
+    assert isinstance(again, Settled) and again.replayed and again.view["version"] == 8
+    with pytest.raises(Problem) as conflict:
+        await import_or_update(command(changed(body)), deps(redis, outcomes, FakeBus()))
+    assert (conflict.value.status, conflict.value.code) == (409, "idempotency_conflict")
+    with pytest.raises(Problem) as stale:
+        await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus()))
+    assert stale.value.status == 412 and stale.value.headers["ETag"] == '"8"'
+    same = await import_or_update(command(body, '"8"'), deps(redis, outcomes, FakeBus()))  # nothing to change
+    assert isinstance(same, Settled) and same.replayed
+    retry = FakeBus()
+    await import_or_update(ImportJob(ORG, "rm_ci_1", changed(body), True, '"8"'), deps(redis, outcomes, retry))
+    [next_one] = retry.published
+    assert (next_one.spec_version, next_one.base_version) == (3, 8)
+
+
+async def test_an_update_under_way_replays_as_the_body_it_will_be(redis, outcomes):
+    """Acknowledged, not projected yet (the job still at the version it applies onto): its body
+    replays, and the job's body before is no longer the replay."""
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    bus = FakeBus()
+    await import_or_update(ImportJob(ORG, "rm_ci_1", changed(body), True, '"7"'), deps(redis, outcomes, bus))
+    quick = await import_or_update(ImportJob(ORG, "rm_ci_1", changed(body), True), deps(redis, outcomes, FakeBus()))
+    assert quick.replayed and quick.job_id == job_id
+    with pytest.raises(Problem) as conflict:
+        await import_or_update(command(body), deps(redis, outcomes, FakeBus()))
+    assert conflict.value.status == 409
