@@ -125,7 +125,8 @@ def announcement(job_id: str, sealed: bytes | None) -> bytes:
 def announced(data: bytes | str) -> tuple[str, bytes] | None:
     """(job_id, the outcome: sealed, or b"" for none) of a JOB_OUTCOME message; a message of the
     release before (the JobSettled JSON itself, heard during a rolling upgrade) gives (its job_id,
-    that JSON), which open_outcome reads as it is. None for anything else."""
+    that JSON), which open_outcome reads as it is. None for anything else, an outcome after the id
+    that is not sealed included."""
     raw = data.encode() if isinstance(data, str) else data
     if not isinstance(raw, bytes):
         return None
@@ -136,8 +137,8 @@ def announced(data: bytes | str) -> tuple[str, bytes] | None:
             return None
         return (job_id, raw) if isinstance(job_id, str) else None
     job_id, newline, sealed = raw.partition(b"\n")
-    if not newline or not job_id:
-        return None
+    if not newline or not job_id or (sealed and not sealed.startswith(BLOB)):
+        return None  # not an announcement, or one whose outcome is not sealed (never sent so)
     try:
         return job_id.decode(), sealed
     except UnicodeDecodeError:

@@ -285,7 +285,9 @@ class Outcomes(Background):
         if not self._waiters or (heard := announced(data)) is None:
             return
         job_id, outcome = heard
-        if job_id not in self._waiters or (outcome[:1] == b"{" and _settled(outcome) is None):
+        if job_id not in self._waiters:
+            return
+        if outcome[:1] == b"{" and _settled(outcome) is None:
             return  # a release before's JSON that is no outcome is ignored, its waiters wait on
         for future in self._waiters.pop(job_id, []):
             if not future.done():

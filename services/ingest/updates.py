@@ -220,9 +220,11 @@ async def _outcome(
                 return Accepted(job_id, external_job_id, JobStatus.PROCESSING, replayed=False)
             settled = await deps.outcomes.wait(job_id, future, left)
             future = deps.outcomes.expect(job_id)  # an earlier outcome of the job: wait for ours
-            if settled is None:  # announced between two waits, or never heard
+            if settled is None or _verdict(settled, command.org_id, spec_version) is None:
+                # ours may have been announced while the one heard was opened (its key read), with
+                # nobody here listening: status keeps each outcome before announcing it
                 with contextlib.suppress(RedisError, OSError):
-                    settled = await deps.outcomes.kept(job_id)
+                    settled = await deps.outcomes.kept(job_id) or settled
             await asyncio.sleep(0)
     finally:
         deps.outcomes.forget(job_id, future)

@@ -353,6 +353,8 @@ def test_an_announced_outcome_is_opened_only_by_its_waiter_with_its_jobs_key(mon
         outcomes._deliver(announcement("job_2", seal_outcome(b"{}", key_2, "job_2")))  # another job's
         assert not future.done()
         outcomes._deliver(b"not an announcement")
+        outcomes._deliver(announcement("job_1", b"neither sealed nor JSON"))
+        outcomes._deliver(announcement("job_1", settled_1.model_dump_json().encode()))  # clear: not ours
         assert not future.done()
         outcomes._deliver(announcement("job_1", sealed_1))
         assert read == [] and await outcomes.wait("job_1", future, 1) == settled_1
@@ -371,6 +373,19 @@ def test_an_announced_outcome_is_opened_only_by_its_waiter_with_its_jobs_key(mon
         assert not legacy.done()
         outcomes._deliver(settled_1.model_dump_json())
         assert await outcomes.wait("job_1", legacy, 1) == settled_1
+
+        # another job's outcome kept (in clear, as releases before kept them) under this job's name
+        settled_2 = settled_1.model_copy(update={"job_id": "job_2"})
+        await redis.set(outcome_key("job_1"), settled_2.model_dump_json())
+        assert await outcomes.kept("job_1") is None
+
+        async def failing(job_ids):
+            raise ConnectionError("redis went away")
+
+        keys.keys = failing  # the import was accepted already: no outcome (202), not an error
+        unread = outcomes.expect("job_1")
+        outcomes._deliver(announcement("job_1", sealed_1))
+        assert await outcomes.wait("job_1", unread, 1) is None and outcomes._waiters == {}
 
     asyncio.run(scenario())
 

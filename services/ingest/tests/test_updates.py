@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -10,7 +11,7 @@ from services.ingest.adapters import JobHeads, Lanes, Outcomes, Reservations
 from services.ingest.handlers import Accepted, ImportDependencies, ImportJob, Settled
 from services.ingest.tests.support import FakeBus, data_keys
 from services.ingest.updates import UNDER_WAY_S, import_or_update
-from shared.channels import JOB_OUTCOME, JobHead, JobSettled, jobhead_key, outcome_key
+from shared.channels import JOB_OUTCOME, JobHead, JobSettled, announcement, jobhead_key, outcome_key, seal_outcome
 from shared.errors import Problem
 from shared.testing.builders import import_body
 from shared.testing.fakes import MemoryRedis
@@ -76,10 +77,12 @@ async def head(
 
 
 async def announce(redis, event, view: dict, rejected: int | None = None) -> None:
-    """What the status service does once the update is applied (or refused)."""
+    """What the status service does once the update is applied (or refused): the outcome kept and
+    announced, sealed under the job's data key."""
     message = JobSettled(job_id=event.job_id, org_id=event.org_id, job=view, rejected_spec_version=rejected)
-    await redis.set(outcome_key(event.job_id), message.model_dump_json())
-    await redis.publish(JOB_OUTCOME, message.model_dump_json())
+    sealed = seal_outcome(message.model_dump_json(), await data_keys(redis).key_for(event.job_id), event.job_id)
+    await redis.set(outcome_key(event.job_id), sealed)
+    await redis.publish(JOB_OUTCOME, announcement(event.job_id, sealed))
 
 
 async def imported(redis, outcomes) -> tuple[dict, str]:
@@ -378,3 +381,36 @@ async def test_an_update_under_way_replays_as_the_body_it_will_be(redis, outcome
     with pytest.raises(Problem) as conflict:
         await import_or_update(command(body), deps(redis, outcomes, FakeBus()))
     assert conflict.value.status == 409
+
+
+async def test_our_outcome_announced_while_an_earlier_one_is_opened_is_not_missed(redis, outcomes):
+    """Opening a heard outcome reads the job's key from Redis, and the loop turns meanwhile: an
+    earlier spec's outcome heard, then ours announced while that one is opened, with no waiter here
+    in between. Status keeps each outcome before announcing it, so the update finds its own there
+    at once (200), instead of after its whole wait."""
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    read = outcomes.keys.keys
+
+    async def slow_read(job_ids):
+        found = await read(job_ids)
+        await asyncio.sleep(0.05)
+        return found
+
+    outcomes.keys.keys = slow_read
+    view = {"job_id": job_id, "version": 9, "spec_version": 2}
+    later: list[asyncio.Task] = []
+
+    async def pipeline(event):
+        await announce(redis, event, {"job_id": job_id, "version": 8, "spec_version": 1})  # an earlier one
+
+        async def ours():
+            await asyncio.sleep(0.01)
+            await announce(redis, event, view)
+
+        later.append(asyncio.create_task(ours()))
+
+    started = time.monotonic()
+    answer = await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus(then=pipeline)))
+    assert isinstance(answer, Settled) and answer.updated and answer.view == view
+    assert time.monotonic() - started < 1  # its wait is 2 s

@@ -44,8 +44,8 @@ class OutcomePublisher:
         try:
             # Stored before announced: a replay (or an update) that follows the announcement finds it.
             # Kept packed (the day's outcomes are most of the durable Redis) and sealed, and announced
-            # as the same sealed bytes. An erased job's outcome (its key gone) is neither kept nor
-            # announced: its waiting import hears that it settled, and answers 202.
+            # as the same sealed bytes. An erased job's outcome (its key gone) is not kept, and is
+            # announced without its view: its waiting import hears that it settled, and answers 202.
             keys = await self.keys.keys(one.job_id for one in settled) if settled else {}
             for job_id in [j for j, key in keys.items() if key is None]:  # erased, or (rare) never given one
                 keys[job_id] = await self.keys.key_for(job_id)
