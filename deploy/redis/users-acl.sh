@@ -21,7 +21,7 @@ TX="+multi +exec +discard"
 DATAKEYS="+mget +mset ~rm:datakey:*"
 echo "user default off"
 echo "user auth on >$REDIS_AUTH_PASSWORD $BASE $DATAKEYS +get +set +incr +incrby +expire +ttl +del +hset +hgetall +sadd +smembers +multi +exec +discard $BUCKET ~rm:token:* ~rm:client-tokens:* ~rm:client-epoch:* ~rm:fail:* ~rm:lock:* ~rm:rl:mint:* ~rm:lastused:*"
-echo "user ingest on >$REDIS_INGEST_PASSWORD $BASE $DATAKEYS +get +set +hgetall $BUCKET $TX +subscribe +unsubscribe +zadd +zrank +zrem +zremrangebyscore $TOKENS_READ ~rm:idem:* ~rm:rl:* ~rm:inflight:* %R~rm:outcome:* %R~rm:jobhead:* &rm:job-outcome"
+echo "user ingest on >$REDIS_INGEST_PASSWORD $BASE $DATAKEYS +get +set +hgetall +hsetnx +hget +hdel $BUCKET $TX +subscribe +unsubscribe +zadd +zrank +zrem +zremrangebyscore $TOKENS_READ ~rm:idem:* ~rm:rl:* ~rm:inflight:* %R~rm:outcome:* %R~rm:jobhead:* &rm:job-outcome"
 echo "user status on >$REDIS_STATUS_PASSWORD $BASE $DATAKEYS +del +get +set +hgetall +publish +zrem $BUCKET $TX $TOKENS_READ ~rm:outcome:* ~rm:jobhead:* ~rm:inflight:* ~rm:idem:* ~rm:rl:read:* ~rm:rl:update:* &rm:job-outcome"
 echo "user notifier on >$REDIS_NOTIFIER_PASSWORD $BASE +get +mget +hgetall $TOKENS_READ %R~rm:datakey:*"
 # The console's sessions: opaque ids, kept as SHA-256 digests with their idle expiry.

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -57,6 +57,17 @@ return {1, rank, redis.call('GET', KEYS[3])}
 """
 
 
+# A reservation set to replay another body only while it still holds the value read: an update
+# acknowledged meanwhile, or an erasure, wins. Its TTL is kept.
+CORRECT_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
+"""
+
+
 @dataclass(frozen=True)
 class Reservation:
     job_id: str
@@ -64,6 +75,7 @@ class Reservation:
     accepted: bool
     since: float  # when its publisher started; 0 after a failed publish
     spec_version: int = 1  # the job's latest spec published (an update by re-import counts one up)
+    raw: bytes | str | None = field(default=None, compare=False, repr=False)  # as read, for correct()
 
 
 class Reservations:
@@ -82,6 +94,7 @@ class Reservations:
         self.redis, self.ttl_s, self.clock = redis, ttl_s, clock
         self._batched = batch or redis
         self._reserve_new = self._batched.register_script(RESERVE_SCRIPT)
+        self._correct = redis.register_script(CORRECT_SCRIPT)
 
     @staticmethod
     def key(org_id: str, external_job_id: str) -> str:
@@ -134,8 +147,17 @@ class Reservations:
             return None
         data = json.loads(raw)
         return Reservation(
-            data["job_id"], data["hash"], data["accepted"], data.get("since", 0.0), data.get("spec_version", 1)
+            data["job_id"], data["hash"], data["accepted"], data.get("since", 0.0), data.get("spec_version", 1), raw
         )
+
+    async def correct(self, key: str, was: Reservation, digest: str, spec_version: int) -> bool:
+        """The reservation `was` (as read) set to replay `digest`, the job's own body where it named
+        an update that was refused (replayed_body); its spec stays the latest published. Only while
+        it still holds what was read (CORRECT_SCRIPT); whether it was set."""
+        if was.raw is None:
+            return False
+        value = self._value(was.job_id, digest, True, self.clock(), max(was.spec_version, spec_version))
+        return bool(await self._correct(keys=[key], args=[was.raw, value]))
 
     async def take_over(self, key: str, job_id: str, digest: str) -> None:
         await self.redis.set(key, self._value(job_id, digest, False, self.clock()), ex=self.ttl_s)

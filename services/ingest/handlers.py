@@ -7,7 +7,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -299,7 +299,7 @@ async def import_job(command: ImportJob, deps: ImportDependencies) -> ImportAnsw
         job_id, existing, lane = await _reserve(deps, command.org_id, key, fresh, digest)
         if existing is None:
             return await _publish(deps, command, model, warnings, key, job_id, digest, lane, again=job_id != fresh)
-        if digest != await _replayed_body(deps, command.org_id, key, existing):
+        if digest != await _replaying_body(deps, command.org_id, key, existing):
             raise Problem(
                 409,
                 "idempotency_conflict",
@@ -313,16 +313,28 @@ async def import_job(command: ImportJob, deps: ImportDependencies) -> ImportAnsw
         raise unavailable("The idempotency store") from None
 
 
-async def _replayed_body(deps: ImportDependencies, org_id: str, key: str, existing: Reservation) -> str:
+async def _replaying_body(deps: ImportDependencies, org_id: str, key: str, existing: Reservation) -> str:
     """The body whose import again replays the job: its reservation's, for a job never updated (no
     more Redis reads); for an updated one, as adapters.replayed_body tells from its head and its
-    record of updates (the reservation may name an async update the projection refused)."""
+    record of updates (the reservation may name an async update the projection refused). Then the
+    reservation is corrected to it (best effort): the head lives a day, the reservation a week."""
     if existing.spec_version == 1 or deps.heads is None:
         return existing.payload_hash
     head = await deps.heads.get(existing.job_id)
     if head is None or head.org_id != org_id:
         return existing.payload_hash
-    return replayed_body(existing, head, await deps.reservations.attempts(key, existing.job_id))
+    body = replayed_body(existing, head, await deps.reservations.attempts(key, existing.job_id))
+    if body != existing.payload_hash:
+        await best_effort(deps.reservations.correct(key, existing, body, head.spec_version))
+    return body
+
+
+async def best_effort(write: Awaitable[Any]) -> None:
+    """A Redis write that the answer does not depend on: logged when it fails, never a 503."""
+    try:
+        await write
+    except (RedisError, OSError) as exc:
+        log.warning("could not record the import's progress (%s: %s)", type(exc).__name__, exc)
 
 
 async def _reserve(

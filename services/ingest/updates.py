@@ -10,7 +10,6 @@ update (a stop reported meanwhile makes it refuse, and the import answers 412 th
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
 
 from redis.exceptions import RedisError
 
@@ -21,6 +20,7 @@ from services.ingest.handlers import (
     ImportDependencies,
     ImportJob,
     Settled,
+    best_effort,
     import_job,
     job_spec,
     parse_import,
@@ -68,14 +68,12 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
             # never heard so (its publish timed out, or the request died after it). Answered as that
             # attempt would have been; the If-Match it was made from is stale now only because of it.
             spec = head.spec_version
-            await _best_effort(
-                deps.reservations.updated(key, existing.job_id, digest, max(spec, existing.spec_version))
-            )
+            await best_effort(deps.reservations.updated(key, existing.job_id, digest, max(spec, existing.spec_version)))
             log.info("update to spec %d found applied, though its publish was not acknowledged", spec)
             external = model.external_job_id
             return await _outcome(deps, command, existing.job_id, external, spec, key, existing.payload_hash, True)
         if digest == replays:  # the job's own body, the reservation naming an update that was refused
-            await _best_effort(deps.reservations.updated(key, existing.job_id, digest, head.spec_version))
+            await best_effort(deps.reservations.correct(key, existing, digest, head.spec_version))
             return await replay(deps, command, existing.job_id, model.external_job_id)
         if not etag_matches(command.if_match, _etag(head.version), weak=False):
             raise _stale(head, f"The job changed since that version; it is at version {head.version}.")
@@ -88,8 +86,9 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
         if not again and _under_way(attempts, digest, head, deps.reservations.clock()):
             raise _stale(head, "Another update of this version is under way; read the job again.")
         spec_version = again or max(existing.spec_version, head.spec_version, *attempts) + 1
-        # The job's first update records the body it was imported with, which the reservation holds until now.
-        first = existing.payload_hash if not attempts and existing.spec_version == head.spec_version == 1 else None
+        # A reservation at spec 1 holds the body the job was imported with (only imports write spec
+        # 1): an update that finds spec 1's body unrecorded records it (replayed_body reads it).
+        first = existing.payload_hash if existing.spec_version == 1 and 1 not in attempts else None
         if not await deps.reservations.claim_update(key, existing.job_id, spec_version, digest, head.version, first):
             raise _stale(head, "Another update of this version is under way; read the job again.")
         event = ImportRequested(
@@ -165,24 +164,16 @@ async def _publish(
         except Problem as problem:
             # A 503 is "not acknowledged in time", not "not delivered": its spec stays its own.
             if problem.status != 503:
-                await _best_effort(deps.reservations.release_update(key, event.job_id, event.spec_version))
+                await best_effort(deps.reservations.release_update(key, event.job_id, event.spec_version))
             raise
         # Accepted: what follows is best effort (a retry of this body finds it applied regardless).
-        await _best_effort(deps.reservations.updated(key, event.job_id, event.job.payload_hash, event.spec_version))
+        await best_effort(deps.reservations.updated(key, event.job_id, event.job.payload_hash, event.spec_version))
         log.info("update to spec %d accepted with %d stops", event.spec_version, len(event.job.stops))
         external = event.job.external_job_id
         spec = event.spec_version
         return await _outcome(deps, command, event.job_id, external, spec, key, previous_hash, again, future)
     finally:
         deps.outcomes.forget(event.job_id, future)
-
-
-async def _best_effort(write: Awaitable[None]) -> None:
-    """A Redis write that the answer does not depend on: logged when it fails, never a 503."""
-    try:
-        await write
-    except (RedisError, OSError) as exc:
-        log.warning("could not record the update's progress (%s: %s)", type(exc).__name__, exc)
 
 
 async def _outcome(
@@ -213,7 +204,7 @@ async def _outcome(
         while True:
             if settled is not None and (verdict := _verdict(settled, command.org_id, spec_version)) is not None:
                 if verdict is False:
-                    await _best_effort(deps.reservations.updated(key, job_id, previous_hash, spec_version))
+                    await best_effort(deps.reservations.updated(key, job_id, previous_hash, spec_version))
                     raise _stale(_as_head(settled), "The job changed before the update was applied; it was not.")
                 return Settled(job_id, settled.job, replayed=False, updated=True)
             if (left := deadline - deps.clock()) <= 0:

@@ -81,6 +81,18 @@ async def test_each_service_user_does_its_job_and_nothing_else(acl_redis):
             pipe.set("rm:jobhead:job_1", "{}", ex=60).zrem("rm:inflight:org_acl", "job_1")
             await pipe.execute()
         assert await Reservations(ingest, 60).reserve("rm:idem:org_acl:x", "job_1", "d") is None
+        # updates by re-import: each attempt recorded, read, released; a reservation corrected (a script)
+        updates = Reservations(ingest, 60)
+        assert await updates.claim_update("rm:idem:org_acl:x", "job_1", 2, "d2", 1, first="d")
+        assert {
+            spec: body for spec, (body, _, _) in (await updates.attempts("rm:idem:org_acl:x", "job_1")).items()
+        } == {
+            1: "d",
+            2: "d2",
+        }
+        await updates.release_update("rm:idem:org_acl:x", "job_1", 2)
+        held = await updates.get("rm:idem:org_acl:x")
+        assert await updates.correct("rm:idem:org_acl:x", held, "d", 2)
         assert (await RateLimiter(ingest, 1.0, 5).take("rm_ci_acl")).allowed
         # ingest's one-round-trip scripts: the token's epoch with the bucket; reservation, lane and data key
         epoch = await TokenStore(auth, KEY).epoch(owner.client_id)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.ingest.adapters import RESERVE_SCRIPT
+from services.ingest.adapters import CORRECT_SCRIPT, RESERVE_SCRIPT
 from services.ingest.settings import IngestSettings
 from shared.channels import JOB_OUTCOME, JobSettled, announcement, inflight_key, outcome_key, pack_outcome, seal_outcome
 from shared.events import Event, ImportRequested
@@ -46,6 +46,25 @@ def reserve_script(redis: MemoryRedis) -> Callable[..., Awaitable[list[Any]]]:
 
 
 MemoryRedis.scripts[RESERVE_SCRIPT] = reserve_script
+
+
+def correct_script(redis: MemoryRedis) -> Callable[..., Awaitable[int]]:
+    """services.ingest.adapters.CORRECT_SCRIPT in Python, for MemoryRedis."""
+
+    async def correct(keys: list[str], args: list[Any]) -> int:
+        redis._check()
+        held, (was, value) = await redis.get(keys[0]), args
+        as_bytes = [v.encode() if isinstance(v, str) else v for v in (held, was)]
+        if held is None or as_bytes[0] != as_bytes[1]:
+            return 0
+        ttl = await redis.ttl(keys[0])
+        await redis.set(keys[0], value, ex=ttl if ttl and ttl > 0 else None)
+        return 1
+
+    return correct
+
+
+MemoryRedis.scripts[CORRECT_SCRIPT] = correct_script
 
 
 class FakeBus:

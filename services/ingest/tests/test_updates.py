@@ -414,3 +414,75 @@ async def test_our_outcome_announced_while_an_earlier_one_is_opened_is_not_misse
     answer = await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus(then=pipeline)))
     assert isinstance(answer, Settled) and answer.updated and answer.view == view
     assert time.monotonic() - started < 1  # its wait is 2 s
+
+
+@pytest.mark.parametrize("if_match", [None, '"8"'], ids=["plain", "if-match"])
+async def test_a_replay_corrects_the_reservation_so_it_outlives_the_jobs_head(redis, outcomes, if_match):
+    """After an async update was refused, the job's own body replays, and its replay sets the
+    reservation back to it: the job's head lives a day, the reservation a week."""
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    await import_or_update(ImportJob(ORG, "rm_ci_1", changed(body), True, '"7"'), deps(redis, outcomes, FakeBus()))
+    await head(redis, job_id, version=8)  # the job moved past the update's base: it is refused
+    again = await import_or_update(command(body, if_match), deps(redis, outcomes, FakeBus()))
+    assert isinstance(again, Settled) and again.replayed
+    reservation = await Reservations(redis, 3600).get(Reservations.key(ORG, body["external_job_id"]))
+    assert reservation.spec_version == 2  # still the latest spec published
+    await redis.delete(jobhead_key(job_id))  # a day on
+    assert (await import_or_update(command(body), deps(redis, outcomes, FakeBus()))).replayed
+    with pytest.raises(Problem) as conflict:
+        await import_or_update(command(changed(body)), deps(redis, outcomes, FakeBus()))
+    assert conflict.value.status == 409
+
+
+async def test_a_reservation_is_corrected_only_while_it_holds_what_was_read(redis):
+    reservations = Reservations(redis, 3600)
+    await reservations.reserve("rm:r", "job_1", "import")
+    read = await reservations.get("rm:r")
+    await reservations.updated("rm:r", "job_1", "update", 3)  # an update acknowledged meanwhile
+    assert not await reservations.correct("rm:r", read, "import", 1)
+    now = await reservations.get("rm:r")
+    assert now.payload_hash == "update"
+    assert await reservations.correct("rm:r", now, "import", 1)
+    fixed = await reservations.get("rm:r")
+    assert (fixed.payload_hash, fixed.spec_version) == ("import", 3) and await redis.ttl("rm:r") > 0
+    await redis.delete("rm:r")  # erased meanwhile: not made again
+    assert not await reservations.correct("rm:r", fixed, "update", 1) and await redis.get("rm:r") is None
+
+
+async def test_a_replay_of_a_job_never_updated_reads_nothing_more(redis, outcomes):
+    body, _ = await imported(redis, outcomes)
+    d = deps(redis, outcomes, FakeBus())
+
+    async def unread(*args):
+        raise AssertionError("read on the import path of a job never updated")
+
+    d.heads.get = unread
+    d.reservations.attempts = unread
+    assert (await import_or_update(command(body), d)).replayed
+
+
+async def test_the_updated_body_again_with_its_if_match_is_a_replay(redis, outcomes):
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    view = {"job_id": job_id, "version": 9, "spec_version": 2}
+    await import_or_update(
+        command(changed(body), '"7"'), deps(redis, outcomes, FakeBus(then=lambda e: announce(redis, e, view)))
+    )
+    await head(redis, job_id, version=9, spec_version=2)
+    again = await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus()))
+    assert isinstance(again, Settled) and again.replayed and not again.updated and again.view == view
+
+
+async def test_an_update_record_kept_before_spec_1_was_recorded_gets_it_from_the_next_update(redis, outcomes):
+    """An older release's update in doubt left the record without spec 1's body: the next update
+    records it, so a refusal of that one still leaves the job's own body replaying."""
+    body, job_id = await imported(redis, outcomes)
+    key = Reservations.key(ORG, body["external_job_id"])
+    assert await Reservations(redis, 3600).claim_update(key, job_id, 2, "older", 5)  # never landed
+    await head(redis, job_id, version=7)
+    bus = FakeBus()
+    await import_or_update(ImportJob(ORG, "rm_ci_1", changed(body), True, '"7"'), deps(redis, outcomes, bus))
+    assert bus.published[0].spec_version == 3
+    await head(redis, job_id, version=8)  # refused
+    assert (await import_or_update(command(body), deps(redis, outcomes, FakeBus()))).replayed
