@@ -1,6 +1,7 @@
 """A job's lifecycle over the real stack: versions and 304s, update by re-import, re-plan and
 cancel, and the public seed shapes (UUID job ids, whole minutes, only the statuses present)."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -8,7 +9,7 @@ from redis.asyncio import Redis
 
 from shared.channels import JobHead, jobhead_key
 from shared.events import StopsGeocoded, decode_event, utcnow
-from shared.events.jobs import JOBS_GEOCODED
+from shared.events.jobs import JOBS_GEOCODED, JOBS_OPTIMIZED
 from shared.testing.stack import BOOTSTRAP, REDIS_URL
 from shared.testing.waiting import async_wait_until
 from shared.topic_reader import read_to_end
@@ -118,7 +119,8 @@ async def test_an_async_update_the_projection_refused_leaves_the_job_replaying_i
         current = await async_wait_until(mirrored, seconds=10, what="the job's head mirrored")
         lagging = JobHead.model_validate_json(current).model_copy(update={"version": job["version"], "finished": ()})
         await redis.set(jobhead_key(job["job_id"]), lagging.model_dump_json(), keepttl=True)
-        changed = {**body, "title": "changed from a version already gone"}
+        added = {"external_stop_id": "ADDED", "address": "1 Eagle St, Brisbane City QLD 4000"}
+        changed = {**body, "title": "changed from a version already gone", "stops": [*body["stops"], added]}
         update = await tenant.import_job(changed, **{"If-Match": f'"{job["version"]}"', "Prefer": "respond-async"})
         assert update.status_code == 202, update.text
         # the mirror catches up (unless status wrote a newer head meanwhile)
@@ -140,6 +142,16 @@ async def test_an_async_update_the_projection_refused_leaves_the_job_replaying_i
     assert conflict.status_code == 409 and conflict.json()["code"] == "idempotency_conflict"
     stale = await tenant.import_job(changed, **{"If-Match": f'"{job["version"]}"'})
     assert stale.status_code == 412 and stale.json()["code"] == "precondition_failed"
+
+    async def routed_all_the_same():  # the stages never hear of the refusal
+        records = await read_to_end(BOOTSTRAP, [JOBS_OPTIMIZED], keep=lambda r: r.key == job["job_id"].encode())
+        return any(decode_event(r.value).spec_version == 2 for r in records) or None
+
+    await async_wait_until(routed_all_the_same, seconds=30, what="the refused spec routed by the stages")
+    await asyncio.sleep(3)  # status consumes that route meanwhile (in milliseconds)
+    after = (await tenant.get_job(job["job_id"])).json()
+    assert after["spec_version"] == 1 and "ADDED" not in {s["external_stop_id"] for s in after["stops"]}
+    assert after["stops"] == final["stops"]  # none moved, none re-sequenced
 
 
 async def test_a_replan_orders_the_remaining_stops_from_the_drivers_location(tenant: Tenant):

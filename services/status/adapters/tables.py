@@ -37,6 +37,9 @@ class JobRow(SQLModel, table=True):
     # stop rows with its `vehicle`).
     vehicles: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     routes: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    # The specs of updates the projection refused: their geocodings and routes, which the stages
+    # make all the same (they never hear of the refusal), are not the job's and are ignored.
+    refused_specs: list[int] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(index=True)
     updated_at: datetime = Field(index=True)
 

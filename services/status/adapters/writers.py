@@ -87,6 +87,7 @@ def _update(s: Rows, job: JobState, stops: Stops, e: ImportRequested) -> str:
             f"at version {job.version} ({job.status}); it was not applied."
         )
         merge_warnings(job, (JobWarning(code=WarningCode.UPDATE_CONFLICT, message=message),))
+        job.refused_specs = sorted({*(job.refused_specs or ()), e.spec_version})
         return REJECTED
     spec = e.job
     if spec.driver_email != job.driver_email:
@@ -117,8 +118,15 @@ def _update(s: Rows, job: JobState, stops: Stops, e: ImportRequested) -> str:
     return UPDATED
 
 
+def _not_the_jobs(job: JobState, spec_version: int) -> bool:
+    """Whether a stage's event is of a spec that is not the job's: one an update replaced, or an
+    update the projection refused (the geocoder and optimizer work on it all the same). One newer
+    than the job's is its update's, come before it (another topic): applied, as it always was."""
+    return spec_version < job.spec_version or spec_version in (job.refused_specs or ())
+
+
 def geocoded(s: Rows, job: JobState, stops: Stops, e: StopsGeocoded) -> None:
-    if e.spec_version < job.spec_version or job.cancellation:
+    if _not_the_jobs(job, e.spec_version) or job.cancellation:
         return
     for loc in e.locations:
         if loc.external_stop_id in e.keep:
@@ -133,8 +141,8 @@ def geocoded(s: Rows, job: JobState, stops: Stops, e: StopsGeocoded) -> None:
 
 
 def routed(s: Rows, job: JobState, stops: Stops, e: RouteOptimized) -> None:
-    if job.cancellation or e.spec_version < job.spec_version:
-        return  # a route for a cancelled job, or for a spec an update replaced
+    if job.cancellation or _not_the_jobs(job, e.spec_version):
+        return  # a route for a cancelled job, for a spec an update replaced, or for a refused one
     if job.routed and not e.remaining_only:
         return
     job.routed, job.start_time = True, job.start_time or e.start_time

@@ -109,6 +109,28 @@ def test_an_update_from_a_stale_version_is_refused_with_a_warning_and_announced(
     assert after["version"] == 7 and after["warnings"][-1]["code"] == WarningCode.UPDATE_CONFLICT
 
 
+def test_the_geocoding_and_route_of_a_refused_update_leave_the_job_as_it_was(tmp_path):
+    """The geocoder and optimizer never hear of the refusal: they geocode and route the refused
+    spec all the same, and its results must not move the job's stops (nor add the refused spec's)."""
+    projection, queries = started(tmp_path)
+    refused = update(base_version=5)
+    assert projection.apply_batch([refused]).settled[0].rejected_spec_version == 2
+    before = view(queries)
+    places = zip(refused.job.stops, ((-27.50, 153.1), (-27.51, 153.1), (-27.52, 153.1)), strict=True)
+    locations = tuple(
+        Location(stop_id=s.stop_id, external_stop_id=s.external_stop_id, lat=lat, lng=lng) for s, (lat, lng) in places
+    )
+    geo = StopsGeocoded(**IDS, job=refused.job, locations=locations, spec_version=2, keep=("S0",))
+    projection.apply(geo)
+    projection.apply(routed(geo, [2, 1], spec_version=2, remaining_only=True, start_time=T0 + timedelta(minutes=30)))
+    after = view(queries)
+    assert after["stops"] == before["stops"] and after["version"] == before["version"]
+    assert {s["external_stop_id"] for s in after["stops"]} == {"S0", "S1", "S2"}  # no S3 of the refused spec
+    accepted = update(base_version=before["version"], spec_version=3)  # a later update onto the job's version
+    projection.apply(accepted)
+    assert view(queries)["spec_version"] == 3
+
+
 def test_an_older_spec_arriving_late_is_ignored(tmp_path):
     projection, queries = started(tmp_path)
     projection.apply(update(base_version=6, spec_version=3))
