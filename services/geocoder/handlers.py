@@ -139,6 +139,7 @@ class Geocoder:
             return JobFailed(
                 **caused_by(event, "JobFailed"),
                 job_id=event.job_id,
+                spec_version=event.spec_version,
                 stage="geocoder",
                 code=FailureCode.GEOCODE_FAILED_ALL,
                 message="No stop of the job could be placed.",

@@ -184,6 +184,7 @@ def no_route(event: StopsGeocoded, warnings: list[JobWarning]) -> JobFailed:
     return JobFailed(
         **caused_by(event, "JobFailed"),
         job_id=event.job_id,
+        spec_version=event.spec_version,
         stage="optimizer",
         code=FailureCode.NO_ROUTABLE_STOPS,
         message="No stop could be placed on the route.",

@@ -245,6 +245,8 @@ class JobFailed(JobEvent):
     code: str
     message: str
     warnings: tuple[JobWarning, ...] = ()
+    # The spec whose geocoding or routing failed; None: written before this field (the job's failure).
+    spec_version: int | None = None
 
 
 class StartPoint(Value):

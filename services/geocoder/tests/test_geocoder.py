@@ -65,7 +65,9 @@ async def test_an_unplaceable_stop_is_a_warning_and_the_job_goes_on():
 
 async def test_a_job_with_no_placeable_stop_fails():
     out = await geocoder().geocode(job(stop(1, "nowhere"), stop(2, "also nowhere")))
-    assert isinstance(out, JobFailed) and out.code == "GEOCODE_FAILED_ALL"
+    assert isinstance(out, JobFailed) and out.code == "GEOCODE_FAILED_ALL" and out.spec_version == 1
+    update = job(stop(1, "nowhere"), stop(2, "also nowhere")).model_copy(update={"spec_version": 3})
+    assert (await geocoder().geocode(update)).spec_version == 3  # the spec that failed
 
 
 async def test_a_stop_far_from_the_others_is_flagged():

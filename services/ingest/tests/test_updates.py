@@ -486,3 +486,49 @@ async def test_an_update_record_kept_before_spec_1_was_recorded_gets_it_from_the
     assert bus.published[0].spec_version == 3
     await head(redis, job_id, version=8)  # refused
     assert (await import_or_update(command(body), deps(redis, outcomes, FakeBus()))).replayed
+
+
+async def test_a_refusal_heard_after_a_later_update_was_acknowledged_does_not_put_the_old_body_back(redis, outcomes):
+    """Spec 2 waits for its outcome; meanwhile a stop report moves the job and another request's
+    update (spec 3, from the new version) is acknowledged. Spec 2's refusal must not make the
+    reservation replay the body before spec 2 over spec 3's."""
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    key = Reservations.key(ORG, body["external_job_id"])
+
+    later: list[asyncio.Task] = []
+
+    async def meanwhile(event):  # after spec 2's acknowledgement, while its request waits
+        async def spec_3_then_the_refusal():
+            await asyncio.sleep(0.05)
+            await Reservations(redis, 3600).updated(key, job_id, "spec-3-body", 3)
+            await announce(redis, event, {"job_id": job_id, "version": 8, "spec_version": 1}, rejected=2)
+
+        later.append(asyncio.create_task(spec_3_then_the_refusal()))
+
+    with pytest.raises(Problem) as refused:
+        await import_or_update(command(changed(body), '"7"'), deps(redis, outcomes, FakeBus(then=meanwhile)))
+    assert refused.value.status == 412
+    held = await Reservations(redis, 3600).get(key)
+    assert (held.payload_hash, held.spec_version) == ("spec-3-body", 3)
+
+
+async def test_the_jobs_own_updated_body_after_a_refused_update_is_a_replay(redis, outcomes):
+    """The job is at spec 2; an async spec 3 was refused. Spec 2's body again, with its old If-Match,
+    is the job's own body: answered 200 with the job, and the reservation set back to it."""
+    body, job_id = await imported(redis, outcomes)
+    await head(redis, job_id, version=7)
+    view = {"job_id": job_id, "version": 9, "spec_version": 2}
+    second = changed(body)
+    await import_or_update(
+        command(second, '"7"'), deps(redis, outcomes, FakeBus(then=lambda e: announce(redis, e, view)))
+    )
+    await head(redis, job_id, version=9, spec_version=2)
+    third = {**second, "title": "third"}
+    await import_or_update(ImportJob(ORG, "rm_ci_1", third, True, '"9"'), deps(redis, outcomes, FakeBus()))
+    await head(redis, job_id, version=10, spec_version=2)  # moved past spec 3's base: refused
+    again = await import_or_update(command(second, '"7"'), deps(redis, outcomes, FakeBus()))
+    assert isinstance(again, Settled) and again.view["spec_version"] == 2
+    held = await Reservations(redis, 3600).get(Reservations.key(ORG, body["external_job_id"]))
+    assert held.spec_version == 3
+    assert (await import_or_update(command(second), deps(redis, outcomes, FakeBus()))).replayed

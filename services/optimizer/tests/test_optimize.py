@@ -60,6 +60,9 @@ def test_a_routing_outage_falls_back_to_great_circle_with_a_warning():
 def test_nothing_routable_is_a_failure():
     out = optimize(geocoded([None, None]), SETTINGS, MATRICES)
     assert isinstance(out, JobFailed) and out.code == FailureCode.NO_ROUTABLE_STOPS
+    assert out.spec_version == 1  # the spec that failed: status ignores a refused or replaced one's
+    update = optimize(geocoded([None, None]).model_copy(update={"spec_version": 3}), SETTINGS, MATRICES)
+    assert update.spec_version == 3
 
 
 def test_an_update_routes_only_the_unfinished_stops_from_the_last_finished_one():

@@ -6,10 +6,10 @@ from services.status.adapters.projection import Projection
 from services.status.adapters.queries import JobQueries
 from services.status.views import job_head, job_view
 from shared.db import make_engine
-from shared.events import DriverRegistered, JobCancelled, StopsGeocoded, utcnow
+from shared.events import DriverRegistered, JobCancelled, JobFailed, StopsGeocoded, utcnow
 from shared.events.jobs import Location
 from shared.testing.builders import geocoded, import_requested, routed, stop, stop_changed
-from shared.vocabulary import JobStatus, StopStatus, WarningCode
+from shared.vocabulary import FailureCode, JobStatus, StopStatus, WarningCode
 
 T0 = utcnow() - timedelta(hours=1)
 IDS = {"org_id": "org_1", "job_id": "job_1"}
@@ -129,6 +129,17 @@ def test_the_geocoding_and_route_of_a_refused_update_leave_the_job_as_it_was(tmp
     accepted = update(base_version=before["version"], spec_version=3)  # a later update onto the job's version
     projection.apply(accepted)
     assert view(queries)["spec_version"] == 3
+
+
+def test_a_refused_updates_failure_leaves_the_job_as_it_was_and_a_failure_of_no_spec_still_counts(tmp_path):
+    projection, queries = started(tmp_path)
+    assert projection.apply_batch([update(base_version=5)]).settled[0].rejected_spec_version == 2
+    before = view(queries)
+    failure = {"stage": "geocoder", "code": FailureCode.GEOCODE_FAILED_ALL, "message": "none placed"}
+    projection.apply(JobFailed(**IDS, **failure, spec_version=2))  # the refused spec's geocoding failed
+    assert view(queries) == before
+    projection.apply(JobFailed(**IDS, **failure))  # written before failures named their spec
+    assert view(queries)["failure"]["code"] == FailureCode.GEOCODE_FAILED_ALL
 
 
 def test_an_older_spec_arriving_late_is_ignored(tmp_path):
