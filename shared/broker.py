@@ -108,6 +108,7 @@ async def publish_outcome(bus: "EventBus", source: Event, outcome: Event, stage:
             JobFailed(
                 **caused_by(source, "JobFailed"),
                 job_id=source.job_id,
+                spec_version=getattr(source, "spec_version", None),  # the spec it was derived for
                 stage=stage,
                 code=FailureCode.EVENT_TOO_LARGE,
                 message=f"The job's {outcome.event_type} event is over the platform's size budget "

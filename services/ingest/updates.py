@@ -68,7 +68,8 @@ async def import_or_update(command: ImportJob, deps: ImportDependencies) -> Impo
             # never heard so (its publish timed out, or the request died after it). Answered as that
             # attempt would have been; the If-Match it was made from is stale now only because of it.
             spec = head.spec_version
-            await best_effort(deps.reservations.correct(key, existing, digest, spec))  # unless changed meanwhile
+            if existing.spec_version <= spec:  # a later update acknowledged since keeps the reservation
+                await best_effort(deps.reservations.correct(key, existing, digest, spec))  # unless changed meanwhile
             log.info("update to spec %d found applied, though its publish was not acknowledged", spec)
             external = model.external_job_id
             return await _outcome(deps, command, existing.job_id, external, spec, key, existing.payload_hash, True)
@@ -204,7 +205,7 @@ async def _outcome(
         while True:
             if settled is not None and (verdict := _verdict(settled, command.org_id, spec_version)) is not None:
                 if verdict is False:
-                    await best_effort(_put_back(deps, key, spec_version, previous_hash))
+                    await best_effort(_put_back(deps, key, job_id, spec_version, previous_hash))
                     raise _stale(_as_head(settled), "The job changed before the update was applied; it was not.")
                 return Settled(job_id, settled.job, replayed=False, updated=True)
             if (left := deadline - deps.clock()) <= 0:
@@ -221,12 +222,12 @@ async def _outcome(
         deps.outcomes.forget(job_id, future)
 
 
-async def _put_back(deps: ImportDependencies, key: str, spec_version: int, previous_hash: str) -> None:
+async def _put_back(deps: ImportDependencies, key: str, job_id: str, spec_version: int, previous_hash: str) -> None:
     """After the projection refused the update `spec_version`: the reservation replays the body
     before it again, if it still names this update (compare-and-set: another update acknowledged
     meanwhile, or an erasure, keeps what it wrote)."""
     now = await deps.reservations.get(key)
-    if now is not None and now.spec_version == spec_version:
+    if now is not None and now.spec_version == spec_version and now.job_id == job_id:
         await deps.reservations.correct(key, now, previous_hash, spec_version)
 
 

@@ -149,9 +149,10 @@ async def test_a_route_over_the_event_budget_fails_the_job_instead_of_blocking_t
     monkeypatch.setattr("shared.broker.EVENT_BUDGET_BYTES", 4000)
     points = [(BRISBANE[i % 5][0] + i / 1000, BRISBANE[i % 5][1]) for i in range(20)]
     async with optimizer_stage() as stage:
-        await stage.send(geocoded(points))
+        await stage.send(geocoded(points).model_copy(update={"spec_version": 2}))
         failed = await stage.next_on(JOBS_FAILED)
     assert failed.code == FailureCode.EVENT_TOO_LARGE and failed.stage == "optimizer"
+    assert failed.spec_version == 2  # the spec it failed: status ignores a refused or replaced one's
     assert "size budget" in failed.message and stage.out[JOBS_OPTIMIZED] == []
 
 

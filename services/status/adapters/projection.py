@@ -248,6 +248,8 @@ def _apply(drivers: Drivers, unit: Unit, event: Event, writer: writers.Writer, c
 
 
 def _settles(event: Event, verdict: str | None, before: str, job: JobState, awaiting_update: bool) -> Settles | None:
+    if verdict == writers.IGNORED:
+        return None  # another spec's route or failure: an update waiting for its own is not answered by it
     if verdict == writers.REJECTED:
         return Settles(job.job_id, rejected_spec_version=event.spec_version)
     if verdict == writers.UPDATED:

@@ -24,6 +24,7 @@ class Rows(Protocol):
 
 # What a writer tells the projection about an import (anything else returns None).
 STALE, UPDATED, REJECTED = "stale", "updated", "rejected"
+IGNORED = "ignored"  # a stage's event that is not the job's (_not_the_jobs): it settles nothing
 
 
 def stop_row(stops: Stops, job_id: str, stop_id: str, external_stop_id: str) -> StopState:
@@ -128,9 +129,9 @@ def _not_the_jobs(job: JobState, spec_version: int) -> bool:
     return spec_version < job.spec_version or spec_version in (job.refused_specs or ())
 
 
-def geocoded(s: Rows, job: JobState, stops: Stops, e: StopsGeocoded) -> None:
+def geocoded(s: Rows, job: JobState, stops: Stops, e: StopsGeocoded) -> str | None:
     if _not_the_jobs(job, e.spec_version) or job.cancellation:
-        return
+        return IGNORED
     for loc in e.locations:
         if loc.external_stop_id in e.keep:
             continue  # finished before this spec: where it was placed then stays
@@ -143,11 +144,11 @@ def geocoded(s: Rows, job: JobState, stops: Stops, e: StopsGeocoded) -> None:
     merge_warnings(job, e.warnings)
 
 
-def routed(s: Rows, job: JobState, stops: Stops, e: RouteOptimized) -> None:
+def routed(s: Rows, job: JobState, stops: Stops, e: RouteOptimized) -> str | None:
     if job.cancellation or _not_the_jobs(job, e.spec_version):
-        return  # a route for a cancelled job, for a spec an update replaced, or for a refused one
+        return IGNORED  # a route for a cancelled job, for a spec an update replaced, or for a refused one
     if job.routed and not e.remaining_only:
-        return
+        return None
     job.routed, job.start_time = True, job.start_time or e.start_time
     job.external_job_id = job.external_job_id or e.external_job_id
     job.optimization = {
@@ -211,9 +212,9 @@ def _route(route) -> dict:
     }
 
 
-def failed(s: Rows, job: JobState, stops: Stops, e: JobFailed) -> None:
+def failed(s: Rows, job: JobState, stops: Stops, e: JobFailed) -> str | None:
     if e.spec_version is not None and _not_the_jobs(job, e.spec_version):
-        return  # the failure of a spec an update replaced, or of a refused one
+        return IGNORED  # the failure of a spec an update replaced, or of a refused one
     job.failure = {"stage": e.stage, "code": e.code, "message": e.message}
     merge_warnings(job, e.warnings)
 

@@ -142,6 +142,36 @@ def test_a_refused_updates_failure_leaves_the_job_as_it_was_and_a_failure_of_no_
     assert view(queries)["failure"]["code"] == FailureCode.GEOCODE_FAILED_ALL
 
 
+def test_another_specs_route_or_failure_does_not_answer_an_update_waiting_for_its_own(tmp_path):
+    """Spec 2 refused, spec 3 applied and waiting for its route: spec 2's route or failure is
+    ignored, and must not settle spec 3 (its client would be told 200 with no route); spec 3's does."""
+    projection, queries = started(tmp_path)
+    projection.apply_batch([update(base_version=5)])  # spec 2, refused
+    accepted = update(base_version=view(queries)["version"], spec_version=3)
+    assert projection.apply_batch([accepted]).settled == [None]
+    failure = {"stage": "geocoder", "code": FailureCode.GEOCODE_FAILED_ALL, "message": "none placed"}
+    assert projection.apply_batch([JobFailed(**IDS, **failure, spec_version=2)]).settled == [None]
+    geo = geocoded([(-27.40, 153.0), (-27.45, 153.0), (-27.43, 153.0)], **IDS).model_copy(update={"spec_version": 2})
+    assert projection.apply_batch([routed(geo, [1, 2], spec_version=2, remaining_only=True)]).settled == [None]
+    assert view(queries)["failure"] is None
+    own = routed(geo, [1, 2], spec_version=3, remaining_only=True)
+    assert projection.apply_batch([own]).settled[0].job_id == "job_1"
+
+
+def test_a_failure_of_no_spec_counts_on_an_updated_job_and_one_of_an_update_not_seen_yet_too(tmp_path):
+    """A failure written before failures named their spec is the job's; one of a spec newer than
+    the job's (its update still on its way, on another topic) is applied as it always was."""
+    projection, queries = started(tmp_path)
+    projection.apply(update(base_version=6))  # spec 2, applied
+    failure = {"stage": "geocoder", "code": FailureCode.GEOCODE_FAILED_ALL, "message": "none placed"}
+    projection.apply(JobFailed(**IDS, **failure))
+    assert view(queries)["failure"]["code"] == FailureCode.GEOCODE_FAILED_ALL
+    (tmp_path / "newer").mkdir()
+    other, other_queries = started(tmp_path / "newer")
+    other.apply(JobFailed(**IDS, **failure, spec_version=3))
+    assert view(other_queries)["failure"]["code"] == FailureCode.GEOCODE_FAILED_ALL
+
+
 def test_an_older_spec_arriving_late_is_ignored(tmp_path):
     projection, queries = started(tmp_path)
     projection.apply(update(base_version=6, spec_version=3))
