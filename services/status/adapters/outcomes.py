@@ -22,6 +22,12 @@ from shared.pii import DataKeys
 log = logging.getLogger(__name__)
 
 
+def _sealed(settled: JobSettled, key: bytes | None) -> bytes | None:
+    """The settled job as status keeps and announces it: sealed under its data key; None once the
+    key is gone (the job was erased)."""
+    return None if key is None else seal_outcome(settled.model_dump_json(), key, settled.job_id)
+
+
 class OutcomePublisher:
     """Keeps heads at `jobhead_key` and settled jobs at `outcome_key` for `ttl_seconds`, announces
     the settled ones on JOB_OUTCOME, and takes them off their organization's jobs in flight (which
@@ -49,15 +55,7 @@ class OutcomePublisher:
             keys = await self.keys.keys(one.job_id for one in settled) if settled else {}
             for job_id in [j for j, key in keys.items() if key is None]:  # erased, or (rare) never given one
                 keys[job_id] = await self.keys.key_for(job_id)
-            sealed = [
-                (
-                    one,
-                    None
-                    if (key := keys.get(one.job_id)) is None
-                    else seal_outcome(one.model_dump_json(), key, one.job_id),
-                )
-                for one in settled
-            ]
+            sealed = [(one, _sealed(one, keys.get(one.job_id))) for one in settled]
             async with self.redis.pipeline(transaction=True) as pipe:
                 for job_id, head in heads.items():
                     pipe.set(jobhead_key(job_id), head.model_dump_json(), ex=self.ttl_seconds)
